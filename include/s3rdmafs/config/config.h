@@ -1,0 +1,99 @@
+// The daemon's typed configuration. One TOML file (/etc/s3rdmafs/<name>.toml by
+// convention) plus command-line overrides ("section.key=value"). Every key is
+// declared once in the field table (src/config/fields.cc): parsing, overrides,
+// validation messages and --print-config all come from that table, so a key
+// cannot exist in one place and not another.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "s3rdmafs/common/result.h"
+
+namespace s3rdmafs::config {
+
+enum class Addressing { kPath, kVirtual };
+
+struct S3Config {
+  std::string endpoint = "http://127.0.0.1:9000";
+  std::string region = "us-east-1";
+  std::string bucket;
+  std::string prefix;  // mount only keys under this prefix ("" = whole bucket)
+  Addressing addressing = Addressing::kPath;
+  std::string ca_bundle;  // PEM file for HTTPS; "" = system default
+  bool anonymous = false;
+  std::string access_key;
+  std::string secret_key;
+  std::string session_token;
+  std::string profile;  // shared-credentials profile; "" = $AWS_PROFILE or "default"
+  uint64_t max_in_flight = 32;
+  uint64_t max_retries = 4;
+  uint64_t retry_base_delay_ms = 100;
+  uint64_t retry_max_delay_ms = 5000;
+  uint64_t connect_timeout_ms = 5000;
+  uint64_t low_speed_timeout_ms = 30000;  // abort a transfer that stalls this long
+  bool startup_check = true;
+};
+
+struct CacheConfig {
+  uint64_t size = 1ull << 30;
+  uint64_t block_size = 1ull << 20;
+  bool hugepages = true;
+  uint64_t wait_timeout_ms = 60000;  // longest a read waits for a free block
+};
+
+struct ReadaheadConfig {
+  uint64_t initial = 2ull << 20;
+  uint64_t max = 64ull << 20;
+  uint64_t max_request = 8ull << 20;
+  uint64_t streams_per_file = 4;
+};
+
+struct MetadataConfig {
+  uint64_t attr_ttl_ms = 10000;
+  uint64_t entry_ttl_ms = 10000;
+  uint64_t negative_ttl_ms = 5000;
+};
+
+struct FuseConfig {
+  bool allow_other = false;
+  bool direct_io = false;
+  uint64_t max_threads = 16;
+  int64_t uid = -1;  // -1 = the mounting user
+  int64_t gid = -1;
+  uint64_t file_mode = 0444;
+  uint64_t dir_mode = 0555;
+};
+
+struct LogConfig {
+  std::string level = "info";
+};
+
+struct Config {
+  S3Config s3;
+  CacheConfig cache;
+  ReadaheadConfig readahead;
+  MetadataConfig metadata;
+  FuseConfig fuse;
+  LogConfig log;
+};
+
+// Parses TOML text. Unknown keys, wrong types and invalid values are all
+// collected; the error message lists every one of them, each with its key.
+Result<Config> ParseToml(std::string_view text, std::string_view source_name);
+Result<Config> LoadFile(const std::string& path);
+
+// Applies "section.key=value" overrides (command line, mount -o).
+Result<void> ApplyOverride(Config* config, std::string_view assignment);
+
+// Cross-field checks; returns every problem at once.
+Result<void> Validate(const Config& config);
+
+// The effective configuration as TOML, secrets masked.
+std::string Print(const Config& config);
+
+// Every key as "section.key", in declaration order (docs and tests use it).
+std::vector<std::string> AllKeys();
+
+}  // namespace s3rdmafs::config

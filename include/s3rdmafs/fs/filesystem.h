@@ -1,0 +1,143 @@
+// fs::Filesystem: the FUSE-free core of the read-only mount. Every operation
+// returns Result<T>; the FUSE adapter only translates (errno mapping lives in
+// src/fuse/errno_map.cc).
+//
+// Read path: a read pins the cache blocks it needs; blocks that are missing are
+// filled by RangeFetcher jobs (contiguous misses merged up to max_request),
+// together with the read-ahead the policy plans. The reply is a list of iovecs
+// pointing into pinned cache blocks: no user-space copy; the pins are released
+// when the ReadReply is destroyed, after the adapter has written the reply.
+//
+// Thread-safety: all methods may be called concurrently from FUSE worker
+// threads. Methods block on network I/O (lookups, cache misses) - call them
+// from worker threads only, never from a transport's completion thread.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "s3rdmafs/cache/block_cache.h"
+#include "s3rdmafs/common/result.h"
+#include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/meta/inode_table.h"
+#include "s3rdmafs/readahead/policy.h"
+#include "s3rdmafs/s3/object_store.h"
+
+namespace s3rdmafs::fs {
+
+struct FsOptions {
+  std::string root_prefix;  // "" or ending in '/'
+  meta::Ttls ttls;
+  uint32_t uid = 0, gid = 0;
+  uint32_t file_mode = 0444, dir_mode = 0555;
+  bool direct_io = false;
+  readahead::PolicyConfig readahead;
+  uint64_t max_request = 8ull << 20;
+  std::chrono::milliseconds cache_wait{60000};
+};
+
+struct Attributes {
+  uint64_t ino = 0;
+  bool is_dir = false;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0;  // including S_IFDIR / S_IFREG
+  uint32_t uid = 0, gid = 0;
+  uint32_t nlink = 1;
+};
+
+struct Entry {
+  Attributes attr;
+  double entry_timeout = 0;
+  double attr_timeout = 0;
+};
+
+struct OpenResult {
+  uint64_t fh = 0;
+  bool keep_cache = false;
+  bool direct_io = false;
+};
+
+struct ReadReply {
+  std::vector<cache::PinnedBlock> pins;
+  std::vector<iovec> iov;
+  size_t bytes = 0;
+};
+
+struct DirEntry {
+  std::string_view name;
+  Attributes attr;  // for plain readdir only ino (may be kUnknownIno) and mode matter
+  uint64_t next_offset = 0;
+};
+
+struct FsStats {
+  uint64_t blocks = 0, block_size = 0;
+  uint64_t inodes = 0;
+};
+
+inline constexpr uint64_t kUnknownIno = 0xffffffff;
+
+class Filesystem {
+ public:
+  Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFetcher* fetcher,
+             cache::BlockCache* cache);
+  ~Filesystem();
+
+  // kNotFound means "does not exist"; reply a negative entry for negative_timeout().
+  Result<Entry> Lookup(uint64_t parent, std::string_view name);
+  void Forget(uint64_t ino, uint64_t nlookup);
+  Result<Attributes> GetAttr(uint64_t ino);
+
+  Result<OpenResult> Open(uint64_t ino, int flags);
+  Result<ReadReply> Read(uint64_t fh, uint64_t offset, size_t size);
+  void Release(uint64_t fh);
+
+  Result<uint64_t> OpenDir(uint64_t ino);
+  // Calls `emit` for entries from `offset` on, until it returns false (buffer
+  // full; that entry is not consumed) or the directory ends. With `plus`,
+  // each consumed entry (but "." and "..") counts as one lookup.
+  Result<void> ReadDir(uint64_t dh, uint64_t offset, bool plus,
+                       const std::function<bool(const DirEntry&)>& emit);
+  void ReleaseDir(uint64_t dh);
+
+  FsStats StatFs() const;
+  double negative_timeout() const;
+  double attr_timeout() const;
+
+  meta::InodeTable& inodes() { return inodes_; }
+
+ private:
+  struct FileHandle;
+  struct DirHandle;
+  struct ReadState;  // read-ahead state shared by all handles of one object version
+
+  Attributes ToAttributes(const meta::InodeView& v) const;
+  Result<meta::InodeView> Refresh(const meta::InodeView& v);
+  Result<bool> FetchDirPage(DirHandle* d);
+  void SubmitFills(const std::string& key, const meta::ObjectVersion& version,
+                   std::vector<std::pair<uint64_t, cache::PinnedBlock>> blocks);
+
+  FsOptions options_;
+  s3::ObjectStore* store_;
+  fetch::RangeFetcher* fetcher_;
+  cache::BlockCache* cache_;
+  meta::InodeTable inodes_;
+  int64_t mount_time_ns_;
+
+  std::mutex handles_mu_;
+  uint64_t next_fh_ = 1;                                                      // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;          // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;            // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;       // guarded by handles_mu_
+};
+
+}  // namespace s3rdmafs::fs

@@ -1,0 +1,110 @@
+// The inode table and dentry cache: which names exist under which directory,
+// what we last learnt about them, and for how long that is trusted.
+//
+//  - Inode numbers are never reused within a mount; inode 1 is the root.
+//  - Lookup counts follow libfuse's rules: every positive entry reply (lookup,
+//    readdirplus) adds one, forget() subtracts; an inode whose count drops to
+//    zero is dropped (the root never is).
+//  - Each (key, ETag) pair seen gets a fresh object version id; the page cache
+//    keys blocks by it, so changed objects are never served from old pages.
+//  - Negative entries remember names that do not exist, for negative_ttl.
+//
+// Thread-safety: every method takes the table's mutex internally; nothing here
+// performs I/O, so the lock is never held across a network call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "s3rdmafs/s3/object_store.h"
+
+namespace s3rdmafs::meta {
+
+using Clock = std::chrono::steady_clock;
+inline constexpr uint64_t kRootIno = 1;
+
+struct Ttls {
+  std::chrono::milliseconds attr{10000};
+  std::chrono::milliseconds entry{10000};
+  std::chrono::milliseconds negative{5000};
+};
+
+struct ObjectVersion {
+  std::string etag;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint64_t id = 0;  // page-cache key; new for every (key, etag)
+};
+
+// A copy of an inode's state, safe to use without the table's lock.
+struct InodeView {
+  uint64_t ino = 0;
+  bool is_dir = false;
+  std::string key;  // files: the object key; directories: the prefix ("" or ending in '/')
+  ObjectVersion version;
+  bool attr_fresh = false;
+  uint64_t last_opened_version = 0;
+};
+
+class InodeTable {
+ public:
+  InodeTable(std::string root_prefix, Ttls ttls);
+
+  std::optional<InodeView> Get(uint64_t ino) const;
+  // The child if its name -> inode mapping is still trusted.
+  std::optional<InodeView> FreshChild(uint64_t parent, std::string_view name) const;
+  bool IsNegative(uint64_t parent, std::string_view name) const;
+  void AddNegative(uint64_t parent, std::string_view name);
+
+  // Records what a LIST or HEAD said; returns the inode number (existing one
+  // when the kind is unchanged). Lookup counts are not touched.
+  uint64_t UpsertFile(uint64_t parent, std::string_view name, const s3::ObjectInfo& info);
+  uint64_t UpsertDir(uint64_t parent, std::string_view name);
+  // A HEAD refreshed a file's attributes.
+  void RefreshFile(uint64_t ino, const s3::ObjectInfo& info);
+  // Forget what we know of an inode's attributes (e.g. its ETag no longer matches).
+  void MarkStale(uint64_t ino);
+  void SetLastOpened(uint64_t ino, uint64_t version_id);
+
+  void IncLookup(uint64_t ino, uint64_t n = 1);
+  void Forget(uint64_t ino, uint64_t n);
+  // Drops an inode that never got a lookup reference (readdirplus overflow).
+  void DropIfUnreferenced(uint64_t ino);
+
+  size_t size() const;
+  const Ttls& ttls() const { return ttls_; }
+
+ private:
+  struct Inode {
+    uint64_t ino;
+    uint64_t parent;
+    std::string name;
+    std::string key;
+    bool is_dir;
+    ObjectVersion version;
+    Clock::time_point attr_expiry;
+    Clock::time_point entry_expiry;
+    uint64_t nlookup = 0;
+    uint64_t last_opened_version = 0;
+  };
+  static std::string ChildKey(uint64_t parent, std::string_view name);
+  InodeView ViewLocked(const Inode& inode, Clock::time_point now) const;
+  uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir, const s3::ObjectInfo* info);
+  void RemoveLocked(Inode* inode);
+
+  const Ttls ttls_;
+  mutable std::mutex mu_;
+  uint64_t next_ino_ = kRootIno + 1;                               // guarded by mu_
+  uint64_t next_version_ = 1;                                      // guarded by mu_
+  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;    // guarded by mu_
+  std::unordered_map<std::string, uint64_t> children_;             // guarded by mu_
+  std::unordered_map<std::string, Clock::time_point> negative_;    // guarded by mu_
+};
+
+}  // namespace s3rdmafs::meta

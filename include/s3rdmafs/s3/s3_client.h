@@ -1,0 +1,61 @@
+// S3Client: ObjectStore over HTTP(S) with SigV4, path-style or virtual-hosted
+// addressing, and retries with jittered exponential back-off on 5xx, 503
+// SlowDown and connection errors - never on other 4xx (they will not heal).
+// Thread-safety: all methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "s3rdmafs/s3/curl_engine.h"
+#include "s3rdmafs/s3/object_store.h"
+
+namespace s3rdmafs::s3 {
+
+struct S3ClientOptions {
+  std::string endpoint;  // http(s)://host[:port]
+  std::string region = "us-east-1";
+  std::string bucket;
+  bool virtual_hosted = false;
+  Credentials credentials;
+  uint32_t max_retries = 4;
+  uint64_t retry_base_delay_ms = 100;
+  uint64_t retry_max_delay_ms = 5000;
+};
+
+// Maps an HTTP error answer (status + XML body) to our error codes.
+Error ErrorFromResponse(const HttpResponse& response, const std::string& what);
+bool IsRetryable(const Error& error);
+
+class S3Client final : public ObjectStore {
+ public:
+  static Result<std::unique_ptr<S3Client>> Create(S3ClientOptions options, CurlEngine* engine);
+
+  void HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) override;
+  void ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) override;
+  void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) override;
+
+  // The URL a request for `key` (with `raw_query`) goes to, and its canonical URI.
+  struct Target {
+    std::string url;
+    std::string host;
+    std::string canonical_uri;
+  };
+  Target MakeTarget(std::string_view key, std::string_view raw_query) const;
+
+  uint64_t retries() const { return retries_.load(); }
+
+ private:
+  S3ClientOptions options_;
+  CurlEngine* engine_;
+  std::string scheme_, host_port_;
+  std::atomic<uint64_t> retries_{0};
+
+  S3Client(S3ClientOptions options, CurlEngine* engine) : options_(std::move(options)), engine_(engine) {}
+  // Signs (fresh date each attempt) and sends; retries per policy.
+  void Execute(std::function<HttpRequest()> build, std::function<void(Result<HttpResponse>)> done,
+               uint32_t attempt = 0);
+};
+
+}  // namespace s3rdmafs::s3

@@ -1,0 +1,27 @@
+// S3 XML documents we read (pugixml underneath): ListObjectsV2 results and
+// error bodies. Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "s3rdmafs/common/result.h"
+#include "s3rdmafs/s3/object_store.h"
+
+namespace s3rdmafs::s3 {
+
+// Keys are URL-decoded when the document says <EncodingType>url</EncodingType>.
+Result<ListPage> ParseListObjectsV2(std::string_view xml);
+
+struct S3ErrorBody {
+  std::string code;     // "NoSuchKey", "AccessDenied", ... ("" if none)
+  std::string message;
+};
+S3ErrorBody ParseErrorBody(std::string_view xml);
+
+// "2009-10-12T17:50:30.000Z" -> ns since the epoch; false when malformed.
+bool ParseIso8601(std::string_view text, int64_t* ns);
+// "Wed, 21 Oct 2015 07:28:00 GMT" -> ns since the epoch.
+bool ParseHttpDate(std::string_view text, int64_t* ns);
+
+}  // namespace s3rdmafs::s3

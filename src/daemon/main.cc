@@ -1,0 +1,188 @@
+// s3rdmafs: mount an S3 bucket (or a prefix of one) as a read-only filesystem.
+//
+//   s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT
+//
+// Without -f the process forks before any thread exists; the child builds
+// everything, checks the endpoint and mounts, then tells the parent through a
+// pipe whether it worked. So `s3rdmafs ...` returns only once the mount is live,
+// or fails with the reason - it never leaves a half-started daemon behind.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "s3rdmafs/common/log.h"
+#include "s3rdmafs/config/config.h"
+#include "s3rdmafs/fuse/fuse_mount.h"
+#include "startup.h"
+
+using namespace s3rdmafs;
+
+namespace {
+
+struct Args {
+  std::string config_file;
+  std::vector<std::string> overrides;
+  std::string source;
+  std::string mountpoint;
+  std::string log_file;
+  bool foreground = false;
+  bool debug = false;
+  bool print_config = false;
+};
+
+// "-o a=b,c=d" and repeated "-o" both work, as with mount(8).
+std::vector<std::string> SplitOverrides(const std::vector<std::string>& raw) {
+  std::vector<std::string> out;
+  for (const std::string& r : raw) {
+    size_t pos = 0;
+    while (pos <= r.size()) {
+      size_t comma = r.find(',', pos);
+      std::string part = r.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+  }
+  return out;
+}
+
+Result<config::Config> MakeConfig(const Args& a) {
+  config::Config c;
+  if (!a.config_file.empty()) {
+    auto loaded = config::LoadFile(a.config_file);
+    if (!loaded) return loaded;
+    c = std::move(*loaded);
+  }
+  if (!a.source.empty()) {
+    size_t colon = a.source.find(':');
+    c.s3.bucket = a.source.substr(0, colon);
+    if (colon != std::string::npos) c.s3.prefix = a.source.substr(colon + 1);
+  }
+  for (const std::string& o : SplitOverrides(a.overrides)) {
+    auto r = config::ApplyOverride(&c, o);
+    if (!r) return tl::unexpected(r.error());
+  }
+  if (a.debug) c.log.level = "debug";
+  auto v = config::Validate(c);
+  if (!v) return tl::unexpected(v.error());
+  return c;
+}
+
+// Runs the mount in this process. `ready_fd` (or -1) receives "\0" once the
+// mount is live, or the error text.
+int Serve(const config::Config& c, const Args& a, int ready_fd) {
+  auto report_failure = [&](const std::string& msg) {
+    LOG_ERROR("%s", msg.c_str());
+    if (ready_fd >= 0) {
+      ssize_t ignored = write(ready_fd, msg.data(), msg.size());
+      (void)ignored;
+      close(ready_fd);
+    }
+    return 1;
+  };
+  auto d = daemon::Build(c);
+  if (!d) return report_failure(d.error().message);
+  if (c.s3.startup_check) {
+    auto ok = daemon::CheckEndpoint(c, (*d)->store.get());
+    if (!ok) return report_failure(ok.error().message);
+  }
+  fuse::MountOptions mo;
+  mo.mountpoint = a.mountpoint;
+  mo.fsname = "s3rdmafs:" + c.s3.bucket + (c.s3.prefix.empty() ? "" : ":/" + daemon::NormalizePrefix(c.s3.prefix));
+  mo.allow_other = c.fuse.allow_other;
+  mo.debug = a.debug;
+  mo.max_threads = static_cast<unsigned>(c.fuse.max_threads);
+  auto r = fuse::MountAndServe((*d)->fs.get(), mo, [&] {
+    LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(), c.s3.endpoint.c_str());
+    if (ready_fd >= 0) {
+      char ok = 0;
+      ssize_t ignored = write(ready_fd, &ok, 1);
+      (void)ignored;
+      close(ready_fd);
+      ready_fd = -1;
+    }
+  });
+  if (!r) return report_failure(r.error().message);
+  LOG_INFO("unmounted %s", a.mountpoint.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Args a;
+  CLI::App app{"s3rdmafs: mount an S3 bucket as a filesystem, with an RDMA-ready page cache"};
+  app.add_option("source", a.source, "BUCKET or BUCKET:/PREFIX");
+  app.add_option("mountpoint", a.mountpoint, "directory to mount on");
+  app.add_option("-c,--config", a.config_file, "TOML configuration file");
+  app.add_option("-o,--option", a.overrides, "override a config key: section.key=value (comma-separated or repeated)");
+  app.add_flag("-f,--foreground", a.foreground, "stay in the foreground (systemd, debugging)");
+  app.add_flag("-d,--debug", a.debug, "debug logging and FUSE request tracing; implies -f");
+  app.add_option("--log-file", a.log_file, "append logs here when running in the background");
+  app.add_flag("--print-config", a.print_config, "print the effective configuration (secrets masked) and exit");
+  app.set_version_flag("--version", std::string("s3rdmafs ") + S3RDMAFS_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  if (a.debug) a.foreground = true;
+
+  auto c = MakeConfig(a);
+  if (!c) {
+    fprintf(stderr, "s3rdmafs: %s\n", c.error().message.c_str());
+    return 2;
+  }
+  if (a.print_config) {
+    fputs(config::Print(*c).c_str(), stdout);
+    return 0;
+  }
+  if (a.mountpoint.empty()) {
+    fprintf(stderr, "s3rdmafs: no mount point given\nusage: s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT\n");
+    return 2;
+  }
+  LogLevel level;
+  ParseLogLevel(c->log.level, &level);
+  SetLogLevel(level);
+
+  if (a.foreground) return Serve(*c, a, -1);
+
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    perror("s3rdmafs: pipe");
+    return 1;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("s3rdmafs: fork");
+    return 1;
+  }
+  if (pid == 0) {  // the daemon
+    close(pipefd[0]);
+    setsid();
+    int devnull = open("/dev/null", O_RDWR);
+    dup2(devnull, STDIN_FILENO);
+    dup2(devnull, STDOUT_FILENO);
+    int logfd = a.log_file.empty() ? devnull : open(a.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    dup2(logfd >= 0 ? logfd : devnull, STDERR_FILENO);
+    if (chdir("/") != 0) return 1;
+    _exit(Serve(*c, a, pipefd[1]));
+  }
+  close(pipefd[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) {
+    msg.append(buf, n);
+    if (msg[0] == '\0') break;
+  }
+  if (!msg.empty() && msg[0] == '\0') return 0;
+  if (msg.empty()) {
+    int status = 0;
+    waitpid(pid, &status, 0);
+    msg = "the daemon exited during start-up (status " + std::to_string(status) + ")";
+  }
+  fprintf(stderr, "s3rdmafs: %s\n", msg.c_str());
+  return 1;
+}

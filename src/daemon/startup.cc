@@ -1,0 +1,115 @@
+#include "startup.h"
+
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include "s3rdmafs/common/log.h"
+#include "s3rdmafs/s3/credentials.h"
+
+namespace s3rdmafs::daemon {
+
+Daemon::~Daemon() {
+  fs.reset();
+  engine.reset();  // cancels in-flight fetches; their blocks are still ours
+  fetcher.reset();
+  store.reset();
+  cache.reset();
+  arena.reset();
+}
+
+std::string NormalizePrefix(std::string_view p) {
+  while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  return p.empty() ? std::string() : std::string(p) + "/";
+}
+
+Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
+  auto d = std::make_unique<Daemon>();
+  s3::CredentialSources src;
+  src.access_key = c.s3.access_key;
+  src.secret_key = c.s3.secret_key;
+  src.session_token = c.s3.session_token;
+  src.profile = c.s3.profile;
+  src.anonymous = c.s3.anonymous;
+  src.getenv = [](const char* n) { return std::getenv(n); };
+  auto creds = s3::ResolveCredentials(src);
+  if (!creds) return tl::unexpected(creds.error());
+  LOG_INFO("credentials from %s", creds->source.c_str());
+
+  auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages);
+  if (!arena) return tl::unexpected(arena.error());
+  d->arena = std::move(*arena);
+  LOG_INFO("cache arena: %llu MiB (%s pages), %llu KiB blocks",
+           static_cast<unsigned long long>(c.cache.size >> 20), d->arena->backing(),
+           static_cast<unsigned long long>(c.cache.block_size >> 10));
+
+  s3::CurlEngine::Options eo;
+  eo.max_in_flight = static_cast<uint32_t>(c.s3.max_in_flight);
+  eo.connect_timeout_ms = c.s3.connect_timeout_ms;
+  eo.low_speed_timeout_ms = c.s3.low_speed_timeout_ms;
+  eo.ca_bundle = c.s3.ca_bundle;
+  d->engine = std::make_unique<s3::CurlEngine>(eo);
+
+  s3::S3ClientOptions so;
+  so.endpoint = c.s3.endpoint;
+  so.region = c.s3.region;
+  so.bucket = c.s3.bucket;
+  so.virtual_hosted = c.s3.addressing == config::Addressing::kVirtual;
+  so.credentials = creds->credentials;
+  so.max_retries = static_cast<uint32_t>(c.s3.max_retries);
+  so.retry_base_delay_ms = c.s3.retry_base_delay_ms;
+  so.retry_max_delay_ms = c.s3.retry_max_delay_ms;
+  auto store = s3::S3Client::Create(so, d->engine.get());
+  if (!store) return tl::unexpected(store.error());
+  d->store = std::move(*store);
+
+  d->cache = std::make_unique<cache::BlockCache>(d->arena->base(), d->arena->size(),
+                                                 static_cast<uint32_t>(c.cache.block_size));
+  d->fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
+
+  fs::FsOptions fo;
+  fo.root_prefix = NormalizePrefix(c.s3.prefix);
+  fo.ttls.attr = std::chrono::milliseconds(c.metadata.attr_ttl_ms);
+  fo.ttls.entry = std::chrono::milliseconds(c.metadata.entry_ttl_ms);
+  fo.ttls.negative = std::chrono::milliseconds(c.metadata.negative_ttl_ms);
+  fo.uid = c.fuse.uid >= 0 ? static_cast<uint32_t>(c.fuse.uid) : getuid();
+  fo.gid = c.fuse.gid >= 0 ? static_cast<uint32_t>(c.fuse.gid) : getgid();
+  fo.file_mode = static_cast<uint32_t>(c.fuse.file_mode);
+  fo.dir_mode = static_cast<uint32_t>(c.fuse.dir_mode);
+  fo.direct_io = c.fuse.direct_io;
+  fo.readahead.initial = c.readahead.initial;
+  fo.readahead.max = c.readahead.max;
+  fo.readahead.tolerance = std::max<uint64_t>(c.cache.block_size, 1 << 20);
+  fo.readahead.max_streams = static_cast<uint32_t>(c.readahead.streams_per_file);
+  fo.max_request = c.readahead.max_request;
+  fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
+  d->fs = std::make_unique<fs::Filesystem>(fo, d->store.get(), d->fetcher.get(), d->cache.get());
+  return d;
+}
+
+Result<void> CheckEndpoint(const config::Config& c, s3::ObjectStore* store) {
+  s3::ListRequest req;
+  req.prefix = NormalizePrefix(c.s3.prefix);
+  req.delimiter = "/";
+  req.max_keys = 1;
+  auto r = store->List(req);
+  if (r) return {};
+  const Error& e = r.error();
+  std::string where = "endpoint " + c.s3.endpoint + ", bucket '" + c.s3.bucket + "'";
+  switch (e.code) {
+    case Errc::kConnection:
+    case Errc::kTimedOut:
+      return MakeError(e.code, "cannot reach " + where + ": " + e.message +
+                                   " (is the server running? check s3.endpoint)");
+    case Errc::kAccessDenied:
+      return MakeError(e.code, "the server refused our credentials for " + where + ": " + e.message +
+                                   " (check s3.access_key/s3.secret_key or the profile)");
+    case Errc::kNoSuchBucket:
+      return MakeError(e.code, "bucket '" + c.s3.bucket + "' does not exist at " + c.s3.endpoint);
+    default:
+      return MakeError(e.code, "startup check failed for " + where + ": " + e.ToString());
+  }
+}
+
+}  // namespace s3rdmafs::daemon

@@ -1,0 +1,41 @@
+// Composition root helpers: building the object graph from a Config and
+// checking the endpoint before mounting.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "s3rdmafs/cache/block_cache.h"
+#include "s3rdmafs/config/config.h"
+#include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/fs/filesystem.h"
+#include "s3rdmafs/mem/arena.h"
+#include "s3rdmafs/s3/curl_engine.h"
+#include "s3rdmafs/s3/s3_client.h"
+
+namespace s3rdmafs::daemon {
+
+// Everything the mount owns, declared in start order; members are destroyed
+// in reverse, so the filesystem goes before the cache and the HTTP engine
+// (cancelling in-flight fetches) before the arena their buffers point into.
+struct Daemon {
+  std::unique_ptr<mem::Arena> arena;
+  std::unique_ptr<s3::CurlEngine> engine;
+  std::unique_ptr<s3::S3Client> store;
+  std::unique_ptr<cache::BlockCache> cache;
+  std::unique_ptr<fetch::RangeFetcher> fetcher;
+  std::unique_ptr<fs::Filesystem> fs;
+  ~Daemon();
+};
+
+// Normalises "some/prefix" or "/some/prefix/" to "some/prefix/" ("" for none).
+std::string NormalizePrefix(std::string_view prefix);
+
+Result<std::unique_ptr<Daemon>> Build(const config::Config& config);
+
+// Lists one key under the mount's prefix: proves the endpoint answers, the
+// credentials are accepted and the bucket exists. The message says which
+// of those failed and what to do.
+Result<void> CheckEndpoint(const config::Config& config, s3::ObjectStore* store);
+
+}  // namespace s3rdmafs::daemon

@@ -1,0 +1,149 @@
+// Directory listing: one streaming pass over ListObjectsV2 pages. A handle
+// keeps only the current page and the continuation token, so listing a
+// 100,000-key prefix costs one page of memory here (the kernel's readdirplus
+// references keep the inodes it links).
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "handles.h"
+#include "s3rdmafs/common/log.h"
+
+namespace s3rdmafs::fs {
+namespace {
+
+// Names the kernel cannot take: empty (from "a//b"), ".", "..", over 255
+// bytes, or holding a NUL. Logged once per listing page, never fatal.
+bool UsableName(std::string_view name, std::string_view full) {
+  if (name.empty() || name == "." || name == ".." || name.size() > 255 ||
+      name.find('\0') != std::string_view::npos) {
+    LOG_WARN("skipping key '%.*s': cannot be a file name", static_cast<int>(full.size()), full.data());
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<uint64_t> Filesystem::OpenDir(uint64_t ino) {
+  auto v = inodes_.Get(ino);
+  if (!v) return MakeError(Errc::kNotFound, "stale inode");
+  if (!v->is_dir) return MakeError(Errc::kNotDir, "not a directory");
+  auto d = std::make_shared<DirHandle>();
+  d->ino = ino;
+  d->prefix = v->key;
+  std::lock_guard lock(handles_mu_);
+  uint64_t fh = next_fh_++;
+  dirs_.emplace(fh, std::move(d));
+  return fh;
+}
+
+void Filesystem::ReleaseDir(uint64_t dh) {
+  std::lock_guard lock(handles_mu_);
+  dirs_.erase(dh);
+}
+
+// Replaces the handle's page with the next one; false when the listing ended.
+Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
+  if (d->started && d->next_token.empty()) {
+    d->page_start += d->page.size();
+    d->page.clear();
+    d->done = true;
+    return false;
+  }
+  s3::ListRequest req;
+  req.prefix = d->prefix;
+  req.delimiter = "/";
+  req.continuation_token = d->next_token;
+  auto page = store_->List(req);
+  if (!page) return tl::unexpected(page.error());
+  d->page_start += d->page.size();
+  d->page.clear();
+  d->started = true;
+  d->next_token = page->next_token;
+  for (auto& cp : page->common_prefixes) {
+    if (cp.size() <= d->prefix.size() || cp.compare(0, d->prefix.size(), d->prefix) != 0) continue;
+    std::string_view name(cp);
+    name.remove_prefix(d->prefix.size());
+    name.remove_suffix(1);  // the delimiter
+    if (UsableName(name, cp)) d->page.push_back({std::string(name), true, {}});
+  }
+  for (auto& obj : page->objects) {
+    if (obj.key.size() <= d->prefix.size() || obj.key.compare(0, d->prefix.size(), d->prefix) != 0)
+      continue;  // the directory's own marker object ("dir/")
+    std::string_view name(obj.key);
+    name.remove_prefix(d->prefix.size());
+    if (!UsableName(name, obj.key)) continue;
+    d->page.push_back({std::string(name), false, std::move(obj)});
+  }
+  // S3 order, with a directory shadowing a same-named object on this page.
+  std::stable_sort(d->page.begin(), d->page.end(), [](const auto& a, const auto& b) {
+    return a.name != b.name ? a.name < b.name : a.is_dir > b.is_dir;
+  });
+  d->page.erase(std::unique(d->page.begin(), d->page.end(),
+                            [](const auto& a, const auto& b) { return a.name == b.name; }),
+                d->page.end());
+  return true;
+}
+
+Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
+                                 const std::function<bool(const DirEntry&)>& emit) {
+  std::shared_ptr<DirHandle> d;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto it = dirs_.find(dh);
+    if (it == dirs_.end()) return MakeError(Errc::kInvalidArgument, "bad directory handle");
+    d = it->second;
+  }
+  std::lock_guard lock(d->mu);
+  auto self = inodes_.Get(d->ino);
+  if (!self) return MakeError(Errc::kNotFound, "stale inode");
+  Attributes dir_attr = ToAttributes(*self);
+  for (; offset < 2; ++offset) {
+    DirEntry e{offset == 0 ? "." : "..", dir_attr, offset + 1};
+    if (!emit(e)) return {};
+  }
+  if (!d->started || offset < d->page_start) {  // first call, or a seek back: restart
+    d->page.clear();
+    d->page_start = 2;
+    d->next_token.clear();
+    d->started = false;
+    d->done = false;
+    auto r = FetchDirPage(d.get());
+    if (!r) return tl::unexpected(r.error());
+  }
+  for (;;) {
+    while (offset >= d->page_start + d->page.size()) {
+      if (d->done) return {};
+      auto more = FetchDirPage(d.get());
+      if (!more) return tl::unexpected(more.error());
+      if (!*more) return {};
+    }
+    const auto& item = d->page[offset - d->page_start];
+    DirEntry e;
+    e.name = item.name;
+    e.next_offset = offset + 1;
+    if (plus) {
+      uint64_t ino = item.is_dir ? inodes_.UpsertDir(d->ino, item.name)
+                                 : inodes_.UpsertFile(d->ino, item.name, item.info);
+      auto view = inodes_.Get(ino);
+      if (!view) {  // forgotten by a racing FORGET: list it next time
+        ++offset;
+        continue;
+      }
+      e.attr = ToAttributes(*view);
+      if (!emit(e)) {
+        inodes_.DropIfUnreferenced(ino);
+        return {};
+      }
+      inodes_.IncLookup(ino);
+    } else {
+      e.attr.ino = kUnknownIno;
+      e.attr.mode = item.is_dir ? S_IFDIR : S_IFREG;
+      if (!emit(e)) return {};
+    }
+    ++offset;
+  }
+}
+
+}  // namespace s3rdmafs::fs

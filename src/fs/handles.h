@@ -1,0 +1,43 @@
+// Handle state of fs::Filesystem (internal to the fs layer).
+#pragma once
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "s3rdmafs/fs/filesystem.h"
+
+namespace s3rdmafs::fs {
+
+struct Filesystem::ReadState {
+  std::mutex mu;
+  readahead::Policy policy;  // guarded by mu
+  explicit ReadState(const readahead::PolicyConfig& c) : policy(c) {}
+};
+
+struct Filesystem::FileHandle {
+  uint64_t ino = 0;
+  std::string key;
+  meta::ObjectVersion version;  // what this open sees, whatever happens later (close-to-open)
+  std::shared_ptr<ReadState> read_state;
+};
+
+struct Filesystem::DirHandle {
+  std::mutex mu;  // one readdir at a time per handle
+  uint64_t ino = 0;
+  std::string prefix;
+  // The current page of the streaming listing; entry i of the directory is
+  // page[i - page_start]. Offsets 0 and 1 are "." and "..".
+  struct Item {
+    std::string name;
+    bool is_dir;
+    s3::ObjectInfo info;
+  };
+  std::vector<Item> page;
+  uint64_t page_start = 2;
+  std::string next_token;
+  bool started = false;
+  bool done = false;
+};
+
+}  // namespace s3rdmafs::fs

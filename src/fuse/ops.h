@@ -1,0 +1,21 @@
+// FUSE low-level operations, split by op family (internal to the adapter).
+#pragma once
+
+#define FUSE_USE_VERSION 312
+#include <fuse_lowlevel.h>
+#include <sys/stat.h>
+
+#include "s3rdmafs/fs/filesystem.h"
+#include "s3rdmafs/fuse/fuse_mount.h"
+
+namespace s3rdmafs::fuse {
+
+inline fs::Filesystem* Fs(fuse_req_t req) { return static_cast<fs::Filesystem*>(fuse_req_userdata(req)); }
+struct stat ToStat(const fs::Attributes& a);
+void ReplyError(fuse_req_t req, const Error& error, const char* op);
+
+void AddMetaOps(fuse_lowlevel_ops* ops);  // init, lookup, forget, getattr, statfs
+void AddFileOps(fuse_lowlevel_ops* ops);  // open, read, release
+void AddDirOps(fuse_lowlevel_ops* ops);   // opendir, readdir, readdirplus, releasedir
+
+}  // namespace s3rdmafs::fuse

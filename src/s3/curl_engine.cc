@@ -1,0 +1,279 @@
+#include "s3rdmafs/s3/curl_engine.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstring>
+
+#include "s3rdmafs/common/log.h"
+
+namespace s3rdmafs::s3 {
+
+const std::string* HttpResponse::Header(std::string_view name) const {
+  for (auto& [k, v] : headers)
+    if (k == name) return &v;
+  return nullptr;
+}
+
+struct CurlEngine::Transfer {
+  HttpRequest request;
+  HttpResponse response;
+  Callback done;
+  CURL* easy = nullptr;
+  curl_slist* header_list = nullptr;
+  size_t span_index = 0;
+  size_t span_offset = 0;
+  bool overflow = false;
+  char error[CURL_ERROR_SIZE] = {};
+};
+
+namespace {
+
+// Bodies we keep in memory (XML listings, error documents) are small; anything
+// bigger that was not asked for in a sink is a protocol error.
+constexpr size_t kMaxInMemoryBody = 64u << 20;
+
+size_t OnHeader(char* data, size_t size, size_t n, void* user) {
+  auto* resp = static_cast<HttpResponse*>(user);
+  std::string_view line(data, size * n);
+  if (line.rfind("HTTP/", 0) == 0) {  // a new status line (e.g. after 100 Continue)
+    resp->headers.clear();
+    return size * n;
+  }
+  size_t colon = line.find(':');
+  if (colon == std::string_view::npos) return size * n;
+  std::string name(line.substr(0, colon));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string_view value = line.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == '\r' || value.back() == '\n' || value.back() == ' '))
+    value.remove_suffix(1);
+  resp->headers.emplace_back(std::move(name), std::string(value));
+  return size * n;
+}
+
+}  // namespace
+
+static size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* t = static_cast<CurlEngine::Transfer*>(user);
+  size_t len = size * n;
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (status >= 200 && status < 300 && !t->request.sink.empty()) {
+    size_t done = 0;
+    while (done < len) {
+      if (t->span_index >= t->request.sink.size()) {
+        t->overflow = true;
+        return 0;  // the server sent more than the range we asked for: abort
+      }
+      auto& span = t->request.sink[t->span_index];
+      size_t room = span.size() - t->span_offset;
+      size_t take = std::min(room, len - done);
+      memcpy(span.data() + t->span_offset, data + done, take);
+      done += take;
+      t->span_offset += take;
+      if (t->span_offset == span.size()) {
+        ++t->span_index;
+        t->span_offset = 0;
+      }
+    }
+    t->response.sink_bytes += len;
+    return len;
+  }
+  if (t->response.body.size() + len > kMaxInMemoryBody) {
+    t->overflow = true;
+    return 0;
+  }
+  t->response.body.append(data, len);
+  return len;
+}
+
+CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
+  static std::once_flag global_init;
+  std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  CURLM* multi = curl_multi_init();
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_in_flight));
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight));
+  multi_ = multi;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+CurlEngine::~CurlEngine() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+  thread_.join();
+  for (void* h : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(h));
+  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+void CurlEngine::Submit(HttpRequest request, Callback done) {
+  auto t = std::make_unique<Transfer>();
+  t->request = std::move(request);
+  t->done = std::move(done);
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) {
+      t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+      return;
+    }
+    queue_.push_back(std::move(t));
+    ++stats_.queued;
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+void CurlEngine::After(std::chrono::milliseconds delay, std::function<void()> fn) {
+  {
+    std::lock_guard lock(mu_);
+    timers_.push_back({std::chrono::steady_clock::now() + delay, std::move(fn)});
+  }
+  curl_multi_wakeup(static_cast<CURLM*>(multi_));
+}
+
+CurlEngine::Stats CurlEngine::GetStats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void CurlEngine::StartQueued() {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  for (;;) {
+    std::unique_ptr<Transfer> t;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty() || running_.size() >= options_.max_in_flight) return;
+      t = std::move(queue_.front());
+      queue_.pop_front();
+      --stats_.queued;
+      ++stats_.in_flight;
+      ++stats_.requests;
+    }
+    CURL* easy;
+    if (!idle_handles_.empty()) {
+      easy = static_cast<CURL*>(idle_handles_.back());
+      idle_handles_.pop_back();
+      curl_easy_reset(easy);
+    } else {
+      easy = curl_easy_init();
+    }
+    t->easy = easy;
+    for (auto& [k, v] : t->request.headers) t->header_list = curl_slist_append(t->header_list, (k + ": " + v).c_str());
+    // curl adds these by itself otherwise; S3 needs neither.
+    t->header_list = curl_slist_append(t->header_list, "Expect:");
+    t->header_list = curl_slist_append(t->header_list, "Accept:");
+    curl_easy_setopt(easy, CURLOPT_URL, t->request.url.c_str());
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->header_list);
+    if (t->request.method == "HEAD") {
+      curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else if (t->request.method != "GET") {
+      curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
+    }
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t->response);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 512L * 1024);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+    // A stalled transfer (server hung) is aborted and retried instead of hanging a reader.
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                     static_cast<long>(std::max<uint64_t>(1, options_.low_speed_timeout_ms / 1000)));
+    if (!options_.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    curl_multi_add_handle(multi, easy);
+    running_.push_back(std::move(t));
+  }
+}
+
+void CurlEngine::Finish(Transfer* t, int code) {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  curl_multi_remove_handle(multi, t->easy);
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  idle_handles_.push_back(t->easy);
+  curl_slist_free_all(t->header_list);
+  auto it = std::find_if(running_.begin(), running_.end(), [t](auto& p) { return p.get() == t; });
+  std::unique_ptr<Transfer> owned = std::move(*it);
+  running_.erase(it);
+  {
+    std::lock_guard lock(mu_);
+    --stats_.in_flight;
+    stats_.bytes_received += t->response.sink_bytes + t->response.body.size();
+  }
+  if (code != CURLE_OK) {
+    std::string what = t->error[0] ? t->error : curl_easy_strerror(static_cast<CURLcode>(code));
+    Errc errc = Errc::kConnection;
+    if (t->overflow) {
+      errc = Errc::kProtocol;
+      what = "server sent more bytes than requested";
+    } else if (code == CURLE_OPERATION_TIMEDOUT) {
+      errc = Errc::kTimedOut;
+    } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE) {
+      errc = Errc::kAccessDenied;
+    }
+    owned->done(MakeError(errc, t->request.method + " " + t->request.url + ": " + what));
+    return;
+  }
+  t->response.status = static_cast<int>(status);
+  owned->done(std::move(t->response));
+}
+
+void CurlEngine::Loop() {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  for (;;) {
+    std::vector<std::function<void()>> due;
+    int timeout_ms = 1000;
+    {
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
+      auto now = std::chrono::steady_clock::now();
+      for (size_t i = 0; i < timers_.size();) {
+        if (timers_[i].when <= now) {
+          due.push_back(std::move(timers_[i].fn));
+          timers_[i] = std::move(timers_.back());
+          timers_.pop_back();
+        } else {
+          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timers_[i].when - now).count();
+          timeout_ms = std::min<int>(timeout_ms, static_cast<int>(ms) + 1);
+          ++i;
+        }
+      }
+    }
+    for (auto& fn : due) fn();
+    StartQueued();
+    int still_running = 0;
+    curl_multi_perform(multi, &still_running);
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+      if (msg->msg != CURLMSG_DONE) continue;
+      Transfer* t = nullptr;
+      curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+      Finish(t, msg->data.result);
+    }
+    StartQueued();
+    curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+  }
+  // Shutdown: everything pending or running completes as cancelled.
+  std::deque<std::unique_ptr<Transfer>> queued;
+  {
+    std::lock_guard lock(mu_);
+    queued.swap(queue_);
+  }
+  for (auto& t : running_) {
+    curl_multi_remove_handle(multi, t->easy);
+    curl_easy_cleanup(t->easy);
+    curl_slist_free_all(t->header_list);
+    t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+  }
+  running_.clear();
+  for (auto& t : queued) t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+}
+
+}  // namespace s3rdmafs::s3

@@ -1,0 +1,176 @@
+#include "s3rdmafs/s3/s3_client.h"
+
+#include <random>
+
+#include "s3rdmafs/common/log.h"
+#include "s3rdmafs/s3/xml.h"
+
+namespace s3rdmafs::s3 {
+
+Error ErrorFromResponse(const HttpResponse& r, const std::string& what) {
+  S3ErrorBody body = ParseErrorBody(r.body);
+  std::string detail = what + ": " + (body.code.empty() ? "HTTP " + std::to_string(r.status) : body.code);
+  if (!body.message.empty()) detail += " (" + body.message + ")";
+  Errc code = Errc::kBadRequest;
+  const std::string& c = body.code;
+  if (c == "NoSuchKey") code = Errc::kNoSuchKey;
+  else if (c == "NoSuchBucket") code = Errc::kNoSuchBucket;
+  else if (c == "AccessDenied" || c == "SignatureDoesNotMatch" || c == "InvalidAccessKeyId" ||
+           c == "ExpiredToken" || c == "InvalidToken" || c == "RequestTimeTooSkewed")
+    code = Errc::kAccessDenied;
+  else if (c == "PreconditionFailed") code = Errc::kPreconditionFailed;
+  else if (c == "SlowDown" || r.status == 503) code = Errc::kSlowDown;
+  else if (c == "InvalidRange" || r.status == 416) code = Errc::kInvalidRange;
+  else if (r.status >= 500) code = Errc::kServerError;
+  else if (r.status == 404) code = Errc::kNoSuchKey;
+  else if (r.status == 403 || r.status == 401) code = Errc::kAccessDenied;
+  else if (r.status == 412) code = Errc::kPreconditionFailed;
+  return Error(code, detail, r.status);
+}
+
+bool IsRetryable(const Error& e) {
+  switch (e.code) {
+    case Errc::kConnection:
+    case Errc::kTimedOut:
+    case Errc::kServerError:
+    case Errc::kSlowDown:
+      return true;
+    default:
+      return false;
+  }
+}
+
+Result<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions options, CurlEngine* engine) {
+  std::string_view ep = options.endpoint;
+  size_t sep = ep.find("://");
+  if (sep == std::string_view::npos) return MakeError(Errc::kConfig, "endpoint '" + options.endpoint + "' has no scheme");
+  std::unique_ptr<S3Client> c(new S3Client(std::move(options), engine));
+  c->scheme_ = std::string(ep.substr(0, sep));
+  std::string_view rest = ep.substr(sep + 3);
+  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('/') != std::string_view::npos)
+    return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' must not have a path");
+  if (rest.empty()) return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' has no host");
+  c->host_port_ = std::string(rest);
+  return c;
+}
+
+S3Client::Target S3Client::MakeTarget(std::string_view key, std::string_view raw_query) const {
+  Target t;
+  std::string path = "/";
+  if (options_.virtual_hosted) {
+    t.host = options_.bucket + "." + host_port_;
+  } else {
+    t.host = host_port_;
+    path += UriEncode(options_.bucket, true) + "/";
+  }
+  path += UriEncode(key, false);
+  t.canonical_uri = path;
+  t.url = scheme_ + "://" + t.host + path;
+  if (!raw_query.empty()) t.url += "?" + std::string(raw_query);
+  return t;
+}
+
+void S3Client::Execute(std::function<HttpRequest()> build,
+                       std::function<void(Result<HttpResponse>)> done, uint32_t attempt) {
+  HttpRequest req = build();
+  std::string what = req.method + " " + req.url;
+  engine_->Submit(std::move(req), [this, build = std::move(build), done = std::move(done), attempt,
+                                   what](Result<HttpResponse> r) mutable {
+    Result<HttpResponse> outcome = std::move(r);
+    if (outcome && outcome->status >= 300) outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
+    if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
+      // Full jitter: uniform in [0, min(max, base * 2^attempt)].
+      thread_local std::mt19937_64 rng{std::random_device{}()};
+      uint64_t cap = std::min(options_.retry_max_delay_ms, options_.retry_base_delay_ms << std::min(attempt, 20u));
+      uint64_t delay = std::uniform_int_distribution<uint64_t>(cap / 2, cap)(rng);
+      LOG_WARN("retry %u/%u in %llu ms: %s", attempt + 1, options_.max_retries,
+               static_cast<unsigned long long>(delay), outcome.error().ToString().c_str());
+      retries_.fetch_add(1);
+      engine_->After(std::chrono::milliseconds(delay), [this, build = std::move(build),
+                                                         done = std::move(done), attempt]() mutable {
+        Execute(std::move(build), std::move(done), attempt + 1);
+      });
+      return;
+    }
+    done(std::move(outcome));
+  });
+}
+
+namespace {
+
+HttpRequest Signed(const S3ClientOptions& o, const S3Client::Target& t, std::string method,
+                   std::string_view raw_query, HeaderList extra) {
+  HttpRequest req;
+  req.method = std::move(method);
+  req.url = t.url;
+  req.headers.emplace_back("Host", t.host);
+  for (auto& h : extra) req.headers.push_back(std::move(h));
+  SignRequest(o.credentials, o.region, req.method, t.canonical_uri, raw_query, kEmptySha256,
+              std::time(nullptr), &req.headers);
+  return req;
+}
+
+}  // namespace
+
+void S3Client::HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) {
+  Target t = MakeTarget(key, "");
+  Execute([this, t] { return Signed(options_, t, "HEAD", "", {}); },
+          [key, done = std::move(done)](Result<HttpResponse> r) {
+            if (!r) return done(tl::unexpected(r.error()));
+            ObjectInfo info;
+            info.key = key;
+            if (auto* v = r->Header("content-length")) info.size = strtoull(v->c_str(), nullptr, 10);
+            if (auto* v = r->Header("etag")) info.etag = *v;
+            if (auto* v = r->Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
+            done(std::move(info));
+          });
+}
+
+void S3Client::ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) {
+  std::string q = "list-type=2&encoding-type=url&max-keys=" + std::to_string(request.max_keys);
+  if (!request.prefix.empty()) q += "&prefix=" + UriEncode(request.prefix, true);
+  if (!request.delimiter.empty()) q += "&delimiter=" + UriEncode(request.delimiter, true);
+  if (!request.continuation_token.empty())
+    q += "&continuation-token=" + UriEncode(request.continuation_token, true);
+  Target t = MakeTarget("", q);
+  Execute([this, t, q] { return Signed(options_, t, "GET", q, {}); },
+          [done = std::move(done)](Result<HttpResponse> r) {
+            if (!r) return done(tl::unexpected(r.error()));
+            done(ParseListObjectsV2(r->body));
+          });
+}
+
+void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) {
+  if (request.length == 0) return done(GetResult{});
+  Target t = MakeTarget(request.key, "");
+  HeaderList extra;
+  extra.emplace_back("Range", "bytes=" + std::to_string(request.offset) + "-" +
+                                  std::to_string(request.offset + request.length - 1));
+  if (!request.if_match.empty()) extra.emplace_back("If-Match", request.if_match);
+  auto shared = std::make_shared<GetRequest>(std::move(request));
+  Execute(
+      [this, t, extra, shared] {
+        HttpRequest req = Signed(options_, t, "GET", "", extra);
+        req.sink = shared->into;
+        return req;
+      },
+      [shared, done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) return done(tl::unexpected(r.error()));
+        if (r->status != 206 && !(r->status == 200 && shared->offset == 0))
+          return done(MakeError(Errc::kProtocol, "GET " + shared->key + ": expected 206 Partial Content, got " +
+                                                     std::to_string(r->status), r->status));
+        if (r->sink_bytes != shared->length)
+          return done(MakeError(Errc::kConnection, "GET " + shared->key + ": short body: " +
+                                                       std::to_string(r->sink_bytes) + " of " +
+                                                       std::to_string(shared->length) + " bytes"));
+        GetResult g;
+        g.bytes = r->sink_bytes;
+        if (auto* v = r->Header("etag")) g.etag = *v;
+        if (!shared->if_match.empty() && !g.etag.empty() && g.etag != shared->if_match)
+          return done(MakeError(Errc::kPreconditionFailed, "GET " + shared->key + ": ETag changed"));
+        done(std::move(g));
+      });
+}
+
+}  // namespace s3rdmafs::s3
