@@ -1,0 +1,24 @@
+// SigV4 verification of incoming requests (Authorization header form),
+// using the same canonicalisation code the client signs with.
+#pragma once
+
+#include <ctime>
+#include <map>
+#include <string>
+
+#include "exchange.h"
+
+namespace s3rdma::server {
+
+struct AuthResult {
+  bool ok = false;
+  std::string access_key;   // who signed it ("" when anonymous)
+  std::string error_code;   // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
+  std::string message;
+  std::string payload_hash; // the x-amz-content-sha256 the signature covers
+};
+
+AuthResult Authenticate(const Request& request, const std::map<std::string, std::string>& keys,
+                        const std::string& region, bool allow_anonymous, std::time_t now);
+
+}  // namespace s3rdma::server

@@ -1,0 +1,88 @@
+// s3rdma-server: an S3 endpoint over a local directory (bucket = top-level
+// directory). The reference server for s3rdmafs tests, demo and users without
+// a commercial RDMA-for-S3 server.
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sys/stat.h>
+
+#include "http_session.h"
+#include "local_backend.h"
+#include "s3rdmafs/common/log.h"
+#include "server_config.h"
+
+using namespace s3rdma::server;
+
+int main(int argc, char** argv) {
+  std::string config_file, listen, root, region, access_key, secret_key, port_file, log_level = "info";
+  int port = -1;
+  bool anonymous = false;
+  CLI::App app{"s3rdma-server: S3 endpoint over a local directory (reference server for s3rdmafs)"};
+  app.add_option("-c,--config", config_file, "TOML configuration file");
+  app.add_option("--listen", listen, "address to listen on (default 127.0.0.1)");
+  app.add_option("--port", port, "TCP port (default 9000; 0 picks a free one)");
+  app.add_option("--root", root, "directory whose subdirectories are the buckets");
+  app.add_option("--region", region, "region clients must sign for (default us-east-1)");
+  app.add_option("--access-key", access_key, "accept this access key ...");
+  app.add_option("--secret-key", secret_key, "... with this secret key");
+  app.add_flag("--anonymous", anonymous, "accept unsigned requests");
+  app.add_option("--port-file", port_file, "write the bound port here once listening");
+  app.add_option("--log-level", log_level, "debug, info, warn or error");
+  app.set_version_flag("--version", std::string("s3rdma-server ") + S3RDMAFS_VERSION);
+  CLI11_PARSE(app, argc, argv);
+
+  ServerConfig c;
+  if (!config_file.empty()) {
+    auto loaded = LoadServerConfig(config_file);
+    if (!loaded) {
+      fprintf(stderr, "s3rdma-server: %s\n", loaded.error().message.c_str());
+      return 2;
+    }
+    c = *loaded;
+  }
+  if (!listen.empty()) c.listen = listen;
+  if (port >= 0) c.port = static_cast<uint16_t>(port);
+  if (!root.empty()) c.root = root;
+  if (!region.empty()) c.region = region;
+  if (anonymous) c.anonymous = true;
+  if (!access_key.empty() || !secret_key.empty()) {
+    if (access_key.empty() || secret_key.empty()) {
+      fprintf(stderr, "s3rdma-server: --access-key and --secret-key go together\n");
+      return 2;
+    }
+    c.keys[access_key] = secret_key;
+  }
+  struct stat st;
+  if (c.root.empty() || stat(c.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "s3rdma-server: --root must name an existing directory (got '%s')\n", c.root.c_str());
+    return 2;
+  }
+  if (c.keys.empty() && !c.anonymous) {
+    fprintf(stderr, "s3rdma-server: no credentials configured: give --access-key/--secret-key, [[keys]] in the config, or --anonymous\n");
+    return 2;
+  }
+  s3rdmafs::LogLevel level;
+  if (!s3rdmafs::ParseLogLevel(log_level, &level)) {
+    fprintf(stderr, "s3rdma-server: bad --log-level '%s'\n", log_level.c_str());
+    return 2;
+  }
+  s3rdmafs::SetLogLevel(level);
+  signal(SIGPIPE, SIG_IGN);
+
+  LocalBackend backend(c.root);
+  S3Handler handler(c, &backend);
+  std::string err = RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
+    LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(), bound,
+             c.root.c_str(), c.region.c_str());
+    if (!port_file.empty()) {
+      std::string tmp = port_file + ".tmp";
+      std::ofstream(tmp) << bound << "\n";
+      rename(tmp.c_str(), port_file.c_str());
+    }
+  });
+  fprintf(stderr, "s3rdma-server: %s\n", err.c_str());
+  return 1;
+}

@@ -1,0 +1,422 @@
+#include "s3_handler.h"
+
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <map>
+#include <pugixml.hpp>
+#include <sstream>
+
+#include "auth.h"
+#include "s3rdmafs/common/log.h"
+#include "s3rdmafs/s3/sigv4.h"
+
+namespace s3rdma::server {
+
+namespace s3 = s3rdmafs::s3;
+using s3rdmafs::Errc;
+
+namespace {
+
+std::string HttpDate(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tmv;
+  gmtime_r(&t, &tmv);
+  char buf[64];
+  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tmv);
+  return buf;
+}
+
+std::string Iso8601(int64_t ns) {
+  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
+  std::tm tmv;
+  gmtime_r(&t, &tmv);
+  char buf[64];
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
+           tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, static_cast<int>((ns / 1000000) % 1000));
+  return buf;
+}
+
+std::map<std::string, std::string> ParseQuery(const std::string& raw) {
+  std::map<std::string, std::string> out;
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t amp = raw.find('&', pos);
+    std::string part = raw.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    size_t eq = part.find('=');
+    std::string k, v;
+    s3::UriDecode(part.substr(0, eq), &k, true);
+    if (eq != std::string::npos) s3::UriDecode(part.substr(eq + 1), &v, true);
+    if (!k.empty()) out[k] = v;
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  return out;
+}
+
+std::string ToXml(const pugi::xml_document& doc) {
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw);
+  return out.str();
+}
+
+pugi::xml_node Root(pugi::xml_document& doc, const char* name) {
+  auto decl = doc.prepend_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto root = doc.append_child(name);
+  root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
+  return root;
+}
+
+void Text(pugi::xml_node parent, const char* name, const std::string& value) {
+  parent.append_child(name).text().set(value.c_str());
+}
+
+// Continuation tokens are opaque to clients: the hex of the last key returned.
+std::string EncodeToken(const std::string& key) { return s3::HexEncode(key); }
+bool DecodeToken(const std::string& token, std::string* key) {
+  if (token.size() % 2) return false;
+  key->clear();
+  for (size_t i = 0; i < token.size(); i += 2) {
+    char* end;
+    std::string byte = token.substr(i, 2);
+    long v = strtol(byte.c_str(), &end, 16);
+    if (*end) return false;
+    key->push_back(static_cast<char>(v));
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ParseRange(const std::string& h, uint64_t size, uint64_t* first, uint64_t* last, bool* unsatisfiable) {
+  *unsatisfiable = false;
+  if (h.rfind("bytes=", 0) != 0 || h.find(',') != std::string::npos) return false;
+  std::string spec = h.substr(6);
+  size_t dash = spec.find('-');
+  if (dash == std::string::npos) return false;
+  std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
+  auto num = [](const std::string& s, uint64_t* v) {
+    if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos) return false;
+    *v = strtoull(s.c_str(), nullptr, 10);
+    return true;
+  };
+  uint64_t x, y;
+  if (a.empty()) {  // suffix: the last y bytes
+    if (!num(b, &y)) return false;
+    if (y == 0 || size == 0) {
+      *unsatisfiable = true;
+      return true;
+    }
+    *first = y >= size ? 0 : size - y;
+    *last = size - 1;
+    return true;
+  }
+  if (!num(a, &x)) return false;
+  if (b.empty()) {
+    y = size ? size - 1 : 0;
+  } else if (!num(b, &y) || y < x) {
+    return false;  // invalid ranges are ignored (RFC 9110): whole object
+  }
+  if (x >= size) {
+    *unsatisfiable = true;
+    return true;
+  }
+  *first = x;
+  *last = std::min(y, size - 1);
+  return true;
+}
+
+Headers S3Handler::CommonHeaders() {
+  char id[32];
+  snprintf(id, sizeof id, "%016llX", static_cast<unsigned long long>(++request_seq_));
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return {{"x-amz-request-id", id}, {"Server", "s3rdma-server"},
+          {"Date", HttpDate(static_cast<int64_t>(ts.tv_sec) * 1000000000)}};
+}
+
+void S3Handler::SendError(Exchange& ex, int status, const std::string& code, const std::string& message,
+                          const std::string& resource) {
+  pugi::xml_document doc;
+  auto decl = doc.prepend_child(pugi::node_declaration);
+  decl.append_attribute("version") = "1.0";
+  decl.append_attribute("encoding") = "UTF-8";
+  auto e = doc.append_child("Error");
+  Text(e, "Code", code);
+  Text(e, "Message", message);
+  Text(e, "Resource", resource);
+  Headers h = CommonHeaders();
+  Text(e, "RequestId", h[0].second);
+  h.emplace_back("Content-Type", "application/xml");
+  if (ex.request().method == "HEAD") ex.SendHeadersOnly(status, h, 0);
+  else ex.Send(status, h, ToXml(doc));
+}
+
+void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource) {
+  switch (e.code) {
+    case Errc::kNoSuchBucket: return SendError(ex, 404, "NoSuchBucket", e.message, resource);
+    case Errc::kNoSuchKey: return SendError(ex, 404, "NoSuchKey", "The specified key does not exist.", resource);
+    case Errc::kAccessDenied: return SendError(ex, 403, "AccessDenied", e.message, resource);
+    case Errc::kInvalidArgument: return SendError(ex, 400, "InvalidArgument", e.message, resource);
+    case Errc::kNoSpace: return SendError(ex, 507, "InsufficientStorage", e.message, resource);
+    case Errc::kBadRequest:
+      if (e.message == "BucketAlreadyOwnedByYou") return SendError(ex, 409, e.message, "Your previous request to create the named bucket succeeded and you already own it.", resource);
+      if (e.message == "BucketNotEmpty") return SendError(ex, 409, e.message, "The bucket you tried to delete is not empty", resource);
+      return SendError(ex, 400, "InvalidRequest", e.message, resource);
+    case Errc::kPreconditionFailed: return SendError(ex, 412, "PreconditionFailed", e.message, resource);
+    default: return SendError(ex, 500, "InternalError", e.message, resource);
+  }
+}
+
+void S3Handler::Handle(Exchange& ex) {
+  const Request& req = ex.request();
+  std::string path;
+  if (!s3::UriDecode(req.path, &path)) return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
+  AuthResult auth = Authenticate(req, config_.keys, config_.region, config_.anonymous, std::time(nullptr));
+  if (!auth.ok) {
+    int status = auth.error_code == "AuthorizationHeaderMalformed" ? 400 : 403;
+    LOG_INFO("%s %s: denied: %s", req.method.c_str(), req.target.c_str(), auth.error_code.c_str());
+    return SendError(ex, status, auth.error_code, auth.message, path);
+  }
+  std::string_view p = path;
+  if (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  size_t slash = p.find('/');
+  std::string bucket(p.substr(0, slash));
+  std::string key = slash == std::string_view::npos ? "" : std::string(p.substr(slash + 1));
+  auto query = ParseQuery(req.raw_query);
+  const std::string& m = req.method;
+
+  if (bucket.empty()) {
+    if (m == "GET") return ListBuckets(ex);
+    return SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", "/");
+  }
+  if (key.empty()) {
+    if (m == "GET" && query.count("location")) {
+      if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
+      pugi::xml_document doc;
+      auto root = Root(doc, "LocationConstraint");
+      if (config_.region != "us-east-1") root.text().set(config_.region.c_str());
+      Headers h = CommonHeaders();
+      h.emplace_back("Content-Type", "application/xml");
+      return ex.Send(200, h, ToXml(doc));
+    }
+    if (m == "GET" && (query.count("acl") || query.count("versioning") || query.count("policy") ||
+                       query.count("lifecycle") || query.count("cors") || query.count("tagging") ||
+                       query.count("uploads")))
+      return SendError(ex, 501, "NotImplemented", "This bucket subresource is not implemented", path);
+    if (m == "GET") return ListObjects(ex, bucket, query.count("list-type") && query["list-type"] == "2");
+    if (m == "HEAD") {
+      if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
+      Headers h = CommonHeaders();
+      h.emplace_back("x-amz-bucket-region", config_.region);
+      return ex.SendHeadersOnly(200, h, 0);
+    }
+    if (m == "PUT") {
+      if (auto r = backend_->CreateBucket(bucket); !r) return SendBackendError(ex, r.error(), path);
+      Headers h = CommonHeaders();
+      h.emplace_back("Location", "/" + bucket);
+      return ex.Send(200, h, "");
+    }
+    if (m == "DELETE") {
+      if (auto r = backend_->DeleteBucket(bucket); !r) return SendBackendError(ex, r.error(), path);
+      return ex.Send(204, CommonHeaders(), "");
+    }
+    if (m == "POST" && query.count("delete")) return DeleteObjects(ex, bucket);
+    return SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", path);
+  }
+  if (query.count("uploads") || query.count("uploadId") || req.HasHeader("x-amz-copy-source"))
+    return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet", path);
+  if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
+  if (m == "PUT") return PutObject(ex, bucket, key, auth.payload_hash);
+  if (m == "DELETE") {
+    if (auto r = backend_->Delete(bucket, key); !r) return SendBackendError(ex, r.error(), path);
+    return ex.Send(204, CommonHeaders(), "");
+  }
+  SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", path);
+}
+
+void S3Handler::ListBuckets(Exchange& ex) {
+  auto buckets = backend_->ListBuckets();
+  if (!buckets) return SendBackendError(ex, buckets.error(), "/");
+  pugi::xml_document doc;
+  auto root = Root(doc, "ListAllMyBucketsResult");
+  auto owner = root.append_child("Owner");
+  Text(owner, "ID", "s3rdma");
+  Text(owner, "DisplayName", "s3rdma");
+  auto list = root.append_child("Buckets");
+  for (auto& b : *buckets) {
+    auto node = list.append_child("Bucket");
+    Text(node, "Name", b);
+    Text(node, "CreationDate", Iso8601(0));
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
+  auto query = ParseQuery(ex.request().raw_query);
+  ListQuery q;
+  q.prefix = query["prefix"];
+  q.delimiter = query["delimiter"];
+  if (query.count("max-keys")) {
+    const std::string& mk = query["max-keys"];
+    if (mk.empty() || mk.find_first_not_of("0123456789") != std::string::npos)
+      return SendError(ex, 400, "InvalidArgument", "max-keys must be a non-negative integer", "/" + bucket);
+    q.max_keys = static_cast<uint32_t>(std::min<unsigned long long>(1000, strtoull(mk.c_str(), nullptr, 10)));
+  }
+  if (v2) {
+    q.start_after = query["start-after"];
+    if (query.count("continuation-token") && !DecodeToken(query["continuation-token"], &q.start_after))
+      return SendError(ex, 400, "InvalidArgument", "The continuation token provided is incorrect", "/" + bucket);
+  } else {
+    q.start_after = query["marker"];
+  }
+  auto out = backend_->List(bucket, q);
+  if (!out) return SendBackendError(ex, out.error(), "/" + bucket);
+  bool url = query["encoding-type"] == "url";
+  auto enc = [url](const std::string& s) { return url ? s3::UriEncode(s, false) : s; };
+
+  pugi::xml_document doc;
+  auto root = Root(doc, "ListBucketResult");
+  Text(root, "Name", bucket);
+  Text(root, "Prefix", enc(q.prefix));
+  if (!q.delimiter.empty()) Text(root, "Delimiter", enc(q.delimiter));
+  Text(root, "MaxKeys", std::to_string(q.max_keys));
+  if (url) Text(root, "EncodingType", "url");
+  Text(root, "IsTruncated", out->truncated ? "true" : "false");
+  if (v2) {
+    Text(root, "KeyCount", std::to_string(out->entries.size()));
+    if (query.count("continuation-token")) Text(root, "ContinuationToken", query["continuation-token"]);
+    if (query.count("start-after")) Text(root, "StartAfter", enc(query["start-after"]));
+    if (out->truncated) Text(root, "NextContinuationToken", EncodeToken(out->entries.back().key));
+  } else {
+    Text(root, "Marker", enc(q.start_after));
+    if (out->truncated) Text(root, "NextMarker", enc(out->entries.back().key));
+  }
+  for (auto& e : out->entries) {
+    if (e.is_prefix) continue;
+    auto c = root.append_child("Contents");
+    Text(c, "Key", enc(e.key));
+    Text(c, "LastModified", Iso8601(e.meta.mtime_ns));
+    Text(c, "ETag", e.meta.etag);
+    Text(c, "Size", std::to_string(e.meta.size));
+    Text(c, "StorageClass", "STANDARD");
+  }
+  for (auto& e : out->entries) {
+    if (!e.is_prefix) continue;
+    Text(root.append_child("CommonPrefixes"), "Prefix", enc(e.key));
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head) {
+  std::string resource = "/" + bucket + "/" + key;
+  auto opened = backend_->Open(bucket, key);
+  if (!opened) return SendBackendError(ex, opened.error(), resource);
+  int fd = opened->first;
+  const ObjectMeta& meta = opened->second;
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  const Request& req = ex.request();
+  std::string if_match = req.Header("if-match");
+  if (!if_match.empty() && if_match != "*" && if_match != meta.etag)
+    return SendError(ex, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", resource);
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", meta.etag);
+  h.emplace_back("Last-Modified", HttpDate(meta.mtime_ns));
+  h.emplace_back("Accept-Ranges", "bytes");
+  std::string if_none = req.Header("if-none-match");
+  if (!if_none.empty() && (if_none == meta.etag || if_none == "*")) return ex.SendHeadersOnly(304, h, 0);
+  h.emplace_back("Content-Type", "application/octet-stream");
+  uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
+  bool unsatisfiable = false;
+  bool ranged = req.HasHeader("range") && ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
+  if (unsatisfiable) {
+    Headers eh;
+    return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
+  }
+  uint64_t length = meta.size == 0 ? 0 : last - first + 1;
+  int status = 200;
+  if (ranged) {
+    status = 206;
+    h.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
+                                        std::to_string(meta.size));
+  }
+  if (head) return ex.SendHeadersOnly(status, h, length);
+  ex.SendFile(status, h, fd, first, length);
+}
+
+void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
+                          const std::string& payload_hash) {
+  std::string resource = "/" + bucket + "/" + key;
+  if (payload_hash.rfind("STREAMING-", 0) == 0)
+    return SendError(ex, 501, "NotImplemented", "aws-chunked uploads (" + payload_hash + ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256", resource);
+  std::string content_md5 = ex.request().Header("content-md5");
+  bool body_ok = true;
+  auto r = backend_->Put(
+      bucket, key,
+      [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); },
+      [&](const std::string& md5_hex, const std::string& sha_hex) -> s3rdmafs::Result<void> {
+        if (payload_hash.size() == 64 && payload_hash != sha_hex)
+          return s3rdmafs::MakeError(Errc::kBadRequest, "XAmzContentSHA256Mismatch");
+        if (!content_md5.empty()) {
+          // Content-MD5 is base64 of the raw digest.
+          unsigned char raw[16];
+          for (size_t i = 0; i < 16; ++i) raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
+          unsigned char b64[32] = {};
+          EVP_EncodeBlock(b64, raw, 16);
+          std::string enc(reinterpret_cast<char*>(b64));
+          if (enc != content_md5) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+        }
+        return {};
+      });
+  if (!r) {
+    if (r.error().message == "XAmzContentSHA256Mismatch")
+      return SendError(ex, 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
+    if (r.error().message == "BadDigest")
+      return SendError(ex, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.", resource);
+    if (!body_ok) return;  // the client went away mid-upload; nothing was published
+    return SendBackendError(ex, r.error(), resource);
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", r->etag);
+  ex.Send(200, h, "");
+}
+
+void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
+  std::string body;
+  if (!ex.ReadBody([&](const char* d, size_t n) {
+        body.append(d, n);
+        return body.size() < (4u << 20);
+      }))
+    return;
+  pugi::xml_document in;
+  if (!in.load_string(body.c_str())) return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", "/" + bucket);
+  bool quiet = std::string(in.child("Delete").child_value("Quiet")) == "true";
+  pugi::xml_document doc;
+  auto root = Root(doc, "DeleteResult");
+  for (auto obj : in.child("Delete").children("Object")) {
+    std::string key = obj.child_value("Key");
+    auto r = backend_->Delete(bucket, key);
+    if (r && !quiet) Text(root.append_child("Deleted"), "Key", key);
+    if (!r) {
+      auto e = root.append_child("Error");
+      Text(e, "Key", key);
+      Text(e, "Code", "InternalError");
+      Text(e, "Message", r.error().message);
+    }
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+}  // namespace s3rdma::server

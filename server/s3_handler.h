@@ -1,0 +1,40 @@
+// Routes S3 requests (path-style) to the backend and writes S3 answers.
+// Thread-safety: Handle may run concurrently on many connections.
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "exchange.h"
+#include "local_backend.h"
+#include "server_config.h"
+
+namespace s3rdma::server {
+
+class S3Handler {
+ public:
+  S3Handler(const ServerConfig& config, LocalBackend* backend) : config_(config), backend_(backend) {}
+  void Handle(Exchange& ex);
+
+ private:
+  void SendError(Exchange& ex, int status, const std::string& code, const std::string& message,
+                 const std::string& resource);
+  void SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
+  void ListBuckets(Exchange& ex);
+  void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
+  void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
+  void PutObject(Exchange& ex, const std::string& bucket, const std::string& key, const std::string& payload_hash);
+  void DeleteObjects(Exchange& ex, const std::string& bucket);
+  Headers CommonHeaders();
+
+  const ServerConfig& config_;
+  LocalBackend* backend_;
+  std::atomic<uint64_t> request_seq_{0};
+};
+
+// Parses a Range header value against an object size. Returns false when the
+// header is not a single byte range we honour (then the whole object is sent);
+// sets *unsatisfiable for a syntactically fine range outside the object.
+bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last, bool* unsatisfiable);
+
+}  // namespace s3rdma::server

@@ -1,0 +1,23 @@
+// s3rdma-server configuration: TOML file plus command-line flags.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "s3rdmafs/common/result.h"
+
+namespace s3rdma::server {
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1";
+  uint16_t port = 9000;
+  std::string root;                 // bucket = top-level directory of root
+  std::string region = "us-east-1";
+  std::map<std::string, std::string> keys;  // access key -> secret key
+  bool anonymous = false;           // accept unsigned requests (read and write)
+  unsigned max_connections = 1024;
+};
+
+s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path);
+
+}  // namespace s3rdma::server
