@@ -1,0 +1,117 @@
+#include "s3rdmafs/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include "s3rdmafs/common/size_parse.h"
+
+using namespace s3rdmafs;
+
+TEST(Config, DefaultsPlusBucketValidate) {
+  config::Config c;
+  c.s3.bucket = "b";
+  EXPECT_TRUE(config::Validate(c));
+}
+
+TEST(Config, ParsesTypedValues) {
+  auto c = config::ParseToml(R"(
+[s3]
+endpoint = "https://s3.example:8443"
+bucket = "data"
+addressing = "virtual"
+max_retries = 7
+retry_base_delay = "250ms"
+[cache]
+size = "2GiB"
+block_size = 2097152
+[metadata]
+attr_ttl = 30
+[fuse]
+file_mode = "0640"
+)", "t.toml");
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->s3.endpoint, "https://s3.example:8443");
+  EXPECT_EQ(c->s3.addressing, config::Addressing::kVirtual);
+  EXPECT_EQ(c->s3.max_retries, 7u);
+  EXPECT_EQ(c->s3.retry_base_delay_ms, 250u);
+  EXPECT_EQ(c->cache.size, 2ull << 30);
+  EXPECT_EQ(c->cache.block_size, 2u << 20);
+  EXPECT_EQ(c->metadata.attr_ttl_ms, 30000u);
+  EXPECT_EQ(c->fuse.file_mode, 0640u);
+}
+
+TEST(Config, ReportsEveryErrorWithItsKey) {
+  auto c = config::ParseToml(R"(
+[s3]
+endpont = "x"
+max_retries = "many"
+[cache]
+size = "12 parsecs"
+[nonsense]
+a = 1
+)", "bad.toml");
+  ASSERT_FALSE(c);
+  const std::string& m = c.error().message;
+  EXPECT_NE(m.find("4 error(s)"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3.endpont: unknown key"), std::string::npos) << m;
+  EXPECT_NE(m.find("s3.max_retries"), std::string::npos) << m;
+  EXPECT_NE(m.find("cache.size"), std::string::npos) << m;
+  EXPECT_NE(m.find("nonsense.a: unknown key"), std::string::npos) << m;
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  auto c = config::ParseToml("[s3]\nendpoint = \"unterminated\n", "syn.toml");
+  ASSERT_FALSE(c);
+  EXPECT_NE(c.error().message.find("syn.toml:2"), std::string::npos) << c.error().message;
+}
+
+TEST(Config, ValidateCollectsCrossFieldProblems) {
+  config::Config c;
+  c.s3.endpoint = "ftp://x";
+  c.cache.block_size = 3000;
+  c.s3.access_key = "only-half";
+  auto v = config::Validate(c);
+  ASSERT_FALSE(v);
+  const std::string& m = v.error().message;
+  EXPECT_NE(m.find("s3.endpoint"), std::string::npos);
+  EXPECT_NE(m.find("s3.bucket"), std::string::npos);
+  EXPECT_NE(m.find("cache.block_size"), std::string::npos);
+  EXPECT_NE(m.find("s3.access_key and s3.secret_key"), std::string::npos);
+}
+
+TEST(Config, OverridesUseTheSameParsers) {
+  config::Config c;
+  ASSERT_TRUE(config::ApplyOverride(&c, "cache.size=64M"));
+  EXPECT_EQ(c.cache.size, 64ull << 20);
+  ASSERT_TRUE(config::ApplyOverride(&c, "fuse.direct_io=true"));
+  EXPECT_TRUE(c.fuse.direct_io);
+  EXPECT_FALSE(config::ApplyOverride(&c, "cache.sise=1"));
+  EXPECT_FALSE(config::ApplyOverride(&c, "cache.size"));
+  EXPECT_FALSE(config::ApplyOverride(&c, "fuse.direct_io=perhaps"));
+}
+
+TEST(Config, PrintMasksSecretsAndRoundTrips) {
+  config::Config c;
+  c.s3.bucket = "b";
+  c.s3.access_key = "AKIDVISIBLE";
+  c.s3.secret_key = "very-secret";
+  std::string printed = config::Print(c);
+  EXPECT_EQ(printed.find("very-secret"), std::string::npos);
+  EXPECT_EQ(printed.find("AKIDVISIBLE"), std::string::npos);
+  EXPECT_NE(printed.find("secret_key = \"********\""), std::string::npos);
+  c.s3.secret_key = c.s3.access_key = "";
+  auto again = config::ParseToml(config::Print(c), "printed");
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(config::Print(*again), config::Print(c));
+}
+
+TEST(SizeParse, UnitsAndErrors) {
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("1KiB"), 1024u);
+  EXPECT_EQ(*ParseSize("3g"), 3ull << 30);
+  EXPECT_FALSE(ParseSize("-1"));
+  EXPECT_FALSE(ParseSize("1X"));
+  EXPECT_FALSE(ParseSize("99999999999T"));
+  EXPECT_EQ(*ParseDurationMs("2s"), 2000u);
+  EXPECT_EQ(*ParseDurationMs("1m"), 60000u);
+  EXPECT_FALSE(ParseDurationMs("soon"));
+}
