@@ -173,6 +173,8 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const s
 
 void S3Handler::Handle(Exchange& ex) {
   const Request& req = ex.request();
+  LOG_DEBUG("%s %s%s%s", req.method.c_str(), req.target.c_str(), req.HasHeader("range") ? " range=" : "",
+            req.Header("range").c_str());
   std::string path;
   if (!s3::UriDecode(req.path, &path)) return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
   AuthResult auth = Authenticate(req, config_.keys, config_.region, config_.anonymous, std::time(nullptr));

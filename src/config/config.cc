@@ -129,7 +129,6 @@ Result<void> Validate(const Config& c) {
   if (c.cache.size < 16 * bs) p.push_back("cache.size: must hold at least 16 blocks (16 x cache.block_size)");
   if (c.readahead.max < c.readahead.initial) p.push_back("readahead.max: must be >= readahead.initial");
   if (c.readahead.max_request < bs) p.push_back("readahead.max_request: must be >= cache.block_size");
-  if (c.readahead.max * 2 > c.cache.size) p.push_back("readahead.max: must be at most half of cache.size");
   if (c.readahead.streams_per_file < 1 || c.readahead.streams_per_file > 64) p.push_back("readahead.streams_per_file: must be 1..64");
   if (c.fuse.max_threads < 1 || c.fuse.max_threads > 1024) p.push_back("fuse.max_threads: must be 1..1024");
   LogLevel level;

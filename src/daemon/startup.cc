@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "s3rdmafs/common/log.h"
@@ -79,7 +80,13 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.dir_mode = static_cast<uint32_t>(c.fuse.dir_mode);
   fo.direct_io = c.fuse.direct_io;
   fo.readahead.initial = c.readahead.initial;
-  fo.readahead.max = c.readahead.max;
+  // One stream may hold at most a quarter of the arena in flight, so a small
+  // cache still serves several readers; said once, not treated as an error.
+  fo.readahead.max = std::min(c.readahead.max, c.cache.size / 4);
+  if (fo.readahead.max < c.readahead.max)
+    LOG_INFO("readahead.max lowered to %llu MiB (a quarter of cache.size)",
+             static_cast<unsigned long long>(fo.readahead.max >> 20));
+  fo.readahead.initial = std::min(fo.readahead.initial, fo.readahead.max);
   fo.readahead.tolerance = std::max<uint64_t>(c.cache.block_size, 1 << 20);
   fo.readahead.max_streams = static_cast<uint32_t>(c.readahead.streams_per_file);
   fo.max_request = c.readahead.max_request;
