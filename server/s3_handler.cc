@@ -195,6 +195,10 @@ void S3Handler::Handle(Exchange& ex) {
     if (m == "GET") return ListBuckets(ex);
     return SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", "/");
   }
+  if (m == "GET" && query.count("acl")) return SendAcl(ex, bucket, key);
+  for (const char* sub : {"tagging", "retention", "legal-hold", "torrent", "attributes", "versionId"})
+    if (!key.empty() && query.count(sub))
+      return SendError(ex, 501, "NotImplemented", std::string("?") + sub + " is not implemented", path);
   if (key.empty()) {
     if (m == "GET" && query.count("location")) {
       if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
@@ -238,6 +242,31 @@ void S3Handler::Handle(Exchange& ex) {
     return ex.Send(204, CommonHeaders(), "");
   }
   SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", path);
+}
+
+// One owner, full control: the only ACL this server has.
+void S3Handler::SendAcl(Exchange& ex, const std::string& bucket, const std::string& key) {
+  std::string resource = "/" + bucket + (key.empty() ? "" : "/" + key);
+  if (key.empty()) {
+    if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), resource);
+  } else if (auto r = backend_->Stat(bucket, key); !r) {
+    return SendBackendError(ex, r.error(), resource);
+  }
+  pugi::xml_document doc;
+  auto root = Root(doc, "AccessControlPolicy");
+  auto owner = root.append_child("Owner");
+  Text(owner, "ID", "s3rdma");
+  Text(owner, "DisplayName", "s3rdma");
+  auto grant = root.append_child("AccessControlList").append_child("Grant");
+  auto grantee = grant.append_child("Grantee");
+  grantee.append_attribute("xmlns:xsi") = "http://www.w3.org/2001/XMLSchema-instance";
+  grantee.append_attribute("xsi:type") = "CanonicalUser";
+  Text(grantee, "ID", "s3rdma");
+  Text(grantee, "DisplayName", "s3rdma");
+  Text(grant, "Permission", "FULL_CONTROL");
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
 }
 
 void S3Handler::ListBuckets(Exchange& ex) {

@@ -21,6 +21,7 @@ class S3Handler {
                  const std::string& resource);
   void SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
   void ListBuckets(Exchange& ex);
+  void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
   void PutObject(Exchange& ex, const std::string& bucket, const std::string& key, const std::string& payload_hash);

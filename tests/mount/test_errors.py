@@ -1,0 +1,144 @@
+"""Bad input loses nothing and says why: wrong keys, unreachable endpoint,
+missing bucket, malformed config, a server that dies mid-read."""
+import errno
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import harness  # noqa: E402
+
+BLOCK = 1 << 20
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class ErrorTest(harness.MountTestCase):
+    def test_wrong_keys_fail_the_mount_with_a_reason(self):
+        srv = self.server()
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        r = m.start("bucket", srv.endpoint, check=False, secret_key="wrong-secret")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("refused our credentials", r.stderr)
+        self.assertIn("SignatureDoesNotMatch", r.stderr)
+        self.assertFalse(harness.is_mounted(m.mountpoint))
+
+    def test_wrong_keys_at_runtime_give_eacces_and_a_log_line(self):
+        srv = self.server()
+        self.write("f.txt", b"x")
+        m = self.mount(srv, options=["s3.startup_check=false"], access_key="UNKNOWNKEY")
+        with self.assertRaises(OSError) as e:
+            os.stat(os.path.join(m.mountpoint, "f.txt"))
+        self.assertEqual(e.exception.errno, errno.EACCES)
+        log = m.log_text()
+        self.assertIn("permission denied by the server (check credentials)", log)
+        self.assertIn("InvalidAccessKeyId", log)
+
+    def test_unreachable_endpoint_fails_fast(self):
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        t0 = time.time()
+        r = m.start("bucket", f"http://127.0.0.1:{free_port()}", check=False,
+                    options=["s3.max_retries=2", "s3.retry_base_delay=50ms"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertLess(time.time() - t0, 20)
+        self.assertIn("cannot reach", r.stderr)
+        self.assertFalse(harness.is_mounted(m.mountpoint))
+
+    def test_missing_bucket_is_named(self):
+        srv = self.server()
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        r = m.start("no-such-bucket", srv.endpoint, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("bucket 'no-such-bucket' does not exist", r.stderr)
+
+    def test_malformed_config_lists_every_error(self):
+        cfg = os.path.join(self.tmp, "bad.toml")
+        with open(cfg, "w") as f:
+            f.write('[s3]\nendpiont = "http://x"\n[cache]\nsize = "lots"\nblock_size = "3K"\n')
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        r = m.start("bucket", "http://127.0.0.1:1", config=cfg, check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("s3.endpiont: unknown key", r.stderr)
+        self.assertIn("cache.size", r.stderr)
+        self.assertIn("bad.toml", r.stderr)
+        r = m.start("bucket", "http://127.0.0.1:1", options=["cache.block_size=3K"], check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("cache.block_size: must be a power of two", r.stderr)
+
+    def test_server_gone_mid_read_gives_eio_then_recovers(self):
+        srv = self.server()
+        data = os.urandom(64 * BLOCK)
+        self.write("big.bin", data)
+        m = self.mount(srv, options=["s3.max_retries=2", "s3.retry_base_delay=50ms", "cache.size=32M",
+                                     "readahead.max=4M", "metadata.attr_ttl=1h"])
+        path = os.path.join(m.mountpoint, "big.bin")
+        with open(path, "rb", buffering=0) as f:
+            self.assertEqual(f.read(BLOCK), data[:BLOCK])
+            port = srv.port
+            srv.stop()
+            failed_with = None
+            off = BLOCK
+            t0 = time.time()
+            while off < len(data):
+                try:
+                    chunk = f.read(BLOCK)
+                except OSError as e:
+                    failed_with = e.errno
+                    break
+                self.assertEqual(chunk, data[off:off + len(chunk)], "never wrong bytes")
+                off += len(chunk)
+            self.assertEqual(failed_with, errno.EIO)
+            self.assertLess(time.time() - t0, 30)
+        self.assertTrue(harness.is_mounted(m.mountpoint), "daemon survived")
+        srv.port = port
+        srv.start()
+        with open(path, "rb") as f:
+            f.seek(32 * BLOCK)
+            self.assertEqual(f.read(BLOCK), data[32 * BLOCK:33 * BLOCK], "recovered once the server returned")
+
+    def test_server_killed_during_streaming_transfers(self):
+        srv = self.server()
+        data = os.urandom(96 * BLOCK)
+        self.write("stream.bin", data)
+        m = self.mount(srv, options=["s3.max_retries=1", "s3.retry_base_delay=50ms", "fuse.direct_io=true"])
+        errors, wrong = [], []
+
+        def reader():
+            with open(os.path.join(m.mountpoint, "stream.bin"), "rb", buffering=0) as f:
+                off = 0
+                while off < len(data):
+                    try:
+                        chunk = f.read(1 << 20)
+                    except OSError as e:
+                        errors.append(e.errno)
+                        return
+                    if chunk != data[off:off + len(chunk)]:
+                        wrong.append(off)
+                    if not chunk:
+                        return
+                    off += len(chunk)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.05)
+        srv.stop(sig=9)
+        t.join(60)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(wrong, [], "never wrong bytes")
+        self.assertTrue(harness.is_mounted(m.mountpoint))
+
+
+if __name__ == "__main__":
+    unittest.main()
