@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Configures and builds one configuration: scripts/build.sh [release|asan]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kind=${1:-release}
+case "$kind" in
+  release) cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+           ninja -C build ;;
+  # The sanitizer build runs the unit and fs tests only: the server and the
+  # mount tests exercise the release binaries.
+  asan)    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS3RDMAFS_SANITIZE=ON \
+             -DS3RDMAFS_BUILD_SERVER=OFF >/dev/null
+           ninja -C build-asan unit_tests fs_tests ;;
+  *) echo "usage: scripts/build.sh [release|asan]" >&2; exit 2 ;;
+esac

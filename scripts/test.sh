@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root):
+#   installs dependencies, builds the release and the ASan+UBSan
+#   configurations, runs unit + fs tests under the sanitizers, then every
+#   label against the release build (real server, real FUSE mounts, peers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh --test
+scripts/build.sh release
+scripts/build.sh asan
+echo "== unit + fs tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan -L '^(unit|fs)$' -j2 --output-on-failure
+echo "== all tests (release build)"
+ctest --test-dir build -j2 --output-on-failure
