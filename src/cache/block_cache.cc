@@ -112,8 +112,10 @@ PinnedBlock BlockCache::AddPin(const PinnedBlock& pinned) {
 }
 
 void BlockCache::Complete(Block* b, Result<uint32_t> length) {
+  std::vector<std::function<void(Result<uint32_t>)>> waiters;
   {
     std::lock_guard lock(mu_);
+    waiters.swap(b->waiters_);
     if (length) {
       b->state_ = BlockState::kValid;
       b->length_ = *length;
@@ -125,6 +127,22 @@ void BlockCache::Complete(Block* b, Result<uint32_t> length) {
     }
   }
   filled_.notify_all();
+  for (auto& w : waiters) w(length);
+}
+
+void BlockCache::OnReady(const PinnedBlock& pinned, std::function<void(Result<uint32_t>)> ready) {
+  Block* b = pinned.get();
+  Result<uint32_t> now;
+  {
+    std::lock_guard lock(mu_);
+    if (b->state_ == BlockState::kLoading) {
+      b->waiters_.push_back(std::move(ready));
+      return;
+    }
+    if (b->state_ == BlockState::kFailed) now = tl::unexpected<Error>(*b->error_);
+    else now = b->length_;
+  }
+  ready(std::move(now));
 }
 
 Result<uint32_t> BlockCache::Wait(const PinnedBlock& pinned, std::chrono::milliseconds timeout) {

@@ -1,5 +1,8 @@
 // The read path: cache lookup, fills for misses, read-ahead, zero-copy reply.
 #include <algorithm>
+#include <atomic>
+#include <future>
+#include <optional>
 
 #include "handles.h"
 #include "s3rdmafs/common/log.h"
@@ -44,17 +47,58 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
   }
 }
 
-Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {
+// State of one read while its blocks are being filled.
+struct PendingRead {
+  uint64_t offset = 0, end = 0, first = 0, block_size = 0, ino = 0;
+  std::vector<cache::PinnedBlock> pins;
+  std::vector<uint32_t> lengths;
+  std::atomic<size_t> remaining{0};
+  std::mutex mu;
+  std::optional<Error> error;  // guarded by mu (first error wins)
+  std::function<void(Result<ReadReply>)> done;
+  meta::InodeTable* inodes = nullptr;
+
+  void BlockReady(size_t i, Result<uint32_t> r) {
+    if (r) {
+      lengths[i] = *r;
+    } else {
+      std::lock_guard lock(mu);
+      if (!error) error = r.error();
+    }
+    if (remaining.fetch_sub(1) == 1) Finish();
+  }
+
+  void Finish() {
+    if (error) {
+      if (error->code == Errc::kPreconditionFailed) inodes->MarkStale(ino);
+      return done(tl::unexpected(*error));
+    }
+    ReadReply reply;
+    for (size_t i = 0; i < pins.size(); ++i) {
+      uint64_t block_off = (first + i) * block_size;
+      uint64_t from = std::max(offset, block_off) - block_off;
+      uint64_t to = std::min<uint64_t>(end - block_off, lengths[i]);
+      if (to < from || (to - from) != std::min(end, block_off + block_size) - std::max(offset, block_off))
+        return done(MakeError(Errc::kIo, "cache block shorter than the object range"));
+      reply.iov.push_back({pins[i]->data() + from, static_cast<size_t>(to - from)});
+      reply.bytes += to - from;
+    }
+    reply.pins = std::move(pins);
+    done(std::move(reply));
+  }
+};
+
+void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
+                           std::function<void(Result<ReadReply>)> done) {
   std::shared_ptr<FileHandle> h;
   {
     std::lock_guard lock(handles_mu_);
     auto it = files_.find(fh);
-    if (it == files_.end()) return MakeError(Errc::kInvalidArgument, "bad file handle");
+    if (it == files_.end()) return done(MakeError(Errc::kInvalidArgument, "bad file handle"));
     h = it->second;
   }
-  ReadReply reply;
   const uint64_t file_size = h->version.size;
-  if (offset >= file_size || size == 0) return reply;
+  if (offset >= file_size || size == 0) return done(ReadReply{});
   const uint64_t end = std::min<uint64_t>(offset + size, file_size);
   const uint64_t bs = cache_->block_size();
 
@@ -64,15 +108,22 @@ Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {
     plan = h->read_state->policy.OnRead(offset, end - offset, file_size);
   }
 
-  const uint64_t first = offset / bs, last = (end - 1) / bs;
-  std::vector<cache::PinnedBlock> demand;
+  auto pending = std::make_shared<PendingRead>();
+  pending->offset = offset;
+  pending->end = end;
+  pending->first = offset / bs;
+  pending->block_size = bs;
+  pending->ino = h->ino;
+  pending->inodes = &inodes_;
+  pending->done = std::move(done);
+  const uint64_t last = (end - 1) / bs;
   std::vector<std::pair<uint64_t, cache::PinnedBlock>> fills;
-  for (uint64_t b = first; b <= last; ++b) {
+  for (uint64_t b = pending->first; b <= last; ++b) {
     auto acq = cache_->AcquireWaiting({h->version.id, b}, options_.cache_wait);
-    if (!acq) return tl::unexpected(acq.error());
+    if (!acq) return pending->done(tl::unexpected(acq.error()));
     if (acq->state == cache::BlockCache::Acquired::kMustFill)
       fills.emplace_back(b, cache_->AddPin(acq->block));
-    demand.push_back(std::move(acq->block));
+    pending->pins.push_back(std::move(acq->block));
   }
   if (!plan.empty()) {
     // Prefetch takes only blocks that are free or evictable right now; when
@@ -83,25 +134,21 @@ Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {
       if (acq->state == cache::BlockCache::Acquired::kMustFill) fills.emplace_back(b, std::move(acq->block));
     }
   }
+  pending->lengths.resize(pending->pins.size());
+  // One count for this function itself, so Finish cannot run before every
+  // waiter is registered.
+  pending->remaining = pending->pins.size() + 1;
   if (!fills.empty()) SubmitFills(h->key, h->version, std::move(fills));
+  for (size_t i = 0; i < pending->pins.size(); ++i)
+    cache_->OnReady(pending->pins[i], [pending, i](Result<uint32_t> r) { pending->BlockReady(i, std::move(r)); });
+  if (pending->remaining.fetch_sub(1) == 1) pending->Finish();
+}
 
-  for (uint64_t b = first; b <= last; ++b) {
-    cache::PinnedBlock& pin = demand[b - first];
-    auto len = cache_->Wait(pin, options_.cache_wait);
-    if (!len) {
-      if (len.error().code == Errc::kPreconditionFailed) inodes_.MarkStale(h->ino);
-      return tl::unexpected(len.error());
-    }
-    uint64_t block_off = b * bs;
-    uint64_t from = std::max(offset, block_off) - block_off;
-    uint64_t to = std::min<uint64_t>(end - block_off, *len);
-    if (to < from || (to - from) != std::min(end, block_off + bs) - std::max(offset, block_off))
-      return MakeError(Errc::kIo, "cache block shorter than the object range");
-    reply.iov.push_back({pin->data() + from, static_cast<size_t>(to - from)});
-    reply.bytes += to - from;
-  }
-  reply.pins = std::move(demand);
-  return reply;
+Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {
+  std::promise<Result<ReadReply>> promise;
+  auto future = promise.get_future();
+  ReadAsync(fh, offset, size, [&promise](Result<ReadReply> r) { promise.set_value(std::move(r)); });
+  return future.get();
 }
 
 }  // namespace s3rdmafs::fs

@@ -13,15 +13,21 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Read(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_info* fi) {
-  auto r = Fs(req)->Read(fi->fh, static_cast<uint64_t>(off), size);
-  if (!r) return ReplyError(req, r.error(), "read");
-  if (r->iov.empty()) {
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  // The iovecs point into pinned cache blocks; the pins are released when
-  // `r` goes out of scope, after the kernel has copied the reply.
-  fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
+  // The reply may be sent from the fetch completion thread; the in-flight
+  // count lets shutdown wait for it before the session goes away.
+  InFlightReads().fetch_add(1);
+  Fs(req)->ReadAsync(fi->fh, static_cast<uint64_t>(off), size, [req](Result<fs::ReadReply> r) {
+    if (!r) {
+      ReplyError(req, r.error(), "read");
+    } else if (r->iov.empty()) {
+      fuse_reply_buf(req, nullptr, 0);
+    } else {
+      // The iovecs point into pinned cache blocks; the pins are released when
+      // `r` goes out of scope, after the kernel has copied the reply.
+      fuse_reply_iov(req, r->iov.data(), static_cast<int>(r->iov.size()));
+    }
+    InFlightReads().fetch_sub(1);
+  });
 }
 
 void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
@@ -30,6 +36,11 @@ void Release(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* fi) {
 }
 
 }  // namespace
+
+std::atomic<int64_t>& InFlightReads() {
+  static std::atomic<int64_t> count{0};
+  return count;
+}
 
 void AddFileOps(fuse_lowlevel_ops* ops) {
   ops->open = Open;

@@ -5,6 +5,8 @@
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
+#include <atomic>
+
 #include "s3rdmafs/fs/filesystem.h"
 #include "s3rdmafs/fuse/fuse_mount.h"
 
@@ -16,6 +18,8 @@ void ReplyError(fuse_req_t req, const Error& error, const char* op);
 
 void AddMetaOps(fuse_lowlevel_ops* ops);  // init, lookup, forget, getattr, statfs
 void AddFileOps(fuse_lowlevel_ops* ops);  // open, read, release
+// Reads whose reply has not been sent yet (replied from completion threads).
+std::atomic<int64_t>& InFlightReads();
 void AddDirOps(fuse_lowlevel_ops* ops);   // opendir, readdir, readdirplus, releasedir
 
 }  // namespace s3rdmafs::fuse

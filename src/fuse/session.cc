@@ -1,5 +1,6 @@
 #include <csignal>
 #include <cstring>
+#include <unistd.h>
 #include <string>
 
 #include "ops.h"
@@ -41,6 +42,9 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   fuse_loop_cfg_set_clone_fd(cfg, 0);
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
+  // Replies still owed by fetch completions must go out (or fail) before the
+  // session they belong to is destroyed.
+  for (int i = 0; i < 3000 && InFlightReads().load() > 0; ++i) usleep(10000);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

@@ -24,6 +24,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -59,6 +60,9 @@ class Block {
   uint32_t length_ = 0;
   std::byte* data_ = nullptr;
   std::unique_ptr<Error> error_;  // set when kFailed
+  // Callbacks waiting for this fill (asynchronous readers); run by Complete()
+  // after the cache lock is released.
+  std::vector<std::function<void(Result<uint32_t>)>> waiters_;
 };
 
 class BlockCache;
@@ -127,6 +131,10 @@ class BlockCache {
 
   // Waits until the pinned block is valid (returns its length) or failed.
   Result<uint32_t> Wait(const PinnedBlock& block, std::chrono::milliseconds timeout);
+  // Calls `ready` once the pinned block is valid or failed: at once (on this
+  // thread) if it already is, else on the thread that completes the fill.
+  // The caller keeps its pin until `ready` has run.
+  void OnReady(const PinnedBlock& block, std::function<void(Result<uint32_t>)> ready);
 
   CacheStats Stats() const;
 

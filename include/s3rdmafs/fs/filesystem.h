@@ -98,6 +98,11 @@ class Filesystem {
   Result<Attributes> GetAttr(uint64_t ino);
 
   Result<OpenResult> Open(uint64_t ino, int flags);
+  // Asynchronous read: `done` runs at once when every block is cached, else on
+  // the thread that completes the last missing fill (never under a lock).
+  // A FUSE worker thread therefore never sleeps on the network.
+  void ReadAsync(uint64_t fh, uint64_t offset, size_t size, std::function<void(Result<ReadReply>)> done);
+  // Blocking form of ReadAsync (tests, tools).
   Result<ReadReply> Read(uint64_t fh, uint64_t offset, size_t size);
   void Release(uint64_t fh);
 
