@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Read benchmark: s3rdmafs vs s3fs vs rclone mount vs parallel curl range GETs
+# (the HTTP ceiling), all against the same s3rdma-server on loopback, in one
+# run. Prints a table. Run as root after scripts/build.sh release.
+#   bench/read_bench.sh [--size-gib N] [--small N] [--keys N] [--no-peers]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+SIZE_GIB=4 SMALL=10000 KEYS=100000 PEERS=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --size-gib) SIZE_GIB=$2; shift 2 ;;
+    --small) SMALL=$2; shift 2 ;;
+    --keys) KEYS=$2; shift 2 ;;
+    --no-peers) PEERS=0; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+W=${BENCH_DIR:-/var/tmp/s3rdmafs-bench}
+AK=benchkey SK=benchsecret
+mkdir -p "$W/root/bench" "$W/mnt"
+export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK
+
+# ---- data (kept between runs)
+big=$W/root/bench/big.bin
+if [ "$(stat -c %s "$big" 2>/dev/null || echo 0)" != $((SIZE_GIB << 30)) ]; then
+  echo "bench: writing a ${SIZE_GIB} GiB object" >&2
+  head -c $((SIZE_GIB << 30)) /dev/urandom > "$big"
+fi
+if [ ! -f "$W/root/bench/small/.done-$SMALL" ]; then
+  rm -rf "$W/root/bench/small"; mkdir -p "$W/root/bench/small"
+  /usr/bin/python3 -c "
+import os
+for i in range($SMALL):
+    d = '$W/root/bench/small/%03d' % (i // 1000)
+    os.makedirs(d, exist_ok=True)
+    open(d + '/f%06d' % i, 'wb').write(os.urandom(4096))"
+  touch "$W/root/bench/small/.done-$SMALL"
+fi
+if [ ! -f "$W/root/bench/flat/.done-$KEYS" ]; then
+  rm -rf "$W/root/bench/flat"; mkdir -p "$W/root/bench/flat"
+  /usr/bin/python3 -c "
+for i in range($KEYS): open('$W/root/bench/flat/key-%06d' % i, 'wb').close()"
+  touch "$W/root/bench/flat/.done-$KEYS"
+fi
+cat "$big" > /dev/null  # the server's source in the page cache: we measure clients, not the disk
+
+# ---- server
+"$REPO/build/server/s3rdma-server" --root "$W/root" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
+  > "$W/server.log" 2>&1 &
+SERVER=$!
+cleanup() {
+  for m in "$W"/mnt/*; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
+  kill $SERVER 2>/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+EP=http://127.0.0.1:$(cat "$W/port")
+
+now() { date +%s.%N; }
+mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.0f", b / t / 1e6}'; }
+cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }  # user+system seconds (USER_HZ 100)
+rss_peak() { awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
+BYTES=$((SIZE_GIB << 30))
+ROWS=()
+row() { ROWS+=("$(printf '%-34s %12s %14s %12s' "$@")"); }
+
+# ---- the HTTP ceiling: 8 parallel ranged GETs with curl
+t0=$(now)
+part=$((BYTES / 8))
+for i in $(seq 0 7); do
+  curl -s -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" \
+    -r $((i * part))-$(((i + 1) * part - 1)) "$EP/bench/big.bin" &
+done
+wait
+t1=$(now)
+CURL=$(mbps $BYTES $(echo "$t1 - $t0" | bc))
+row "curl, 8 parallel range GETs" "$CURL" "-" "-"
+
+read_file() {  # $1 = path; prints MB/s
+  local t0 t1; t0=$(now); dd if="$1" of=/dev/null bs=1M status=none; t1=$(now)
+  mbps $BYTES "$(echo "$t1 - $t0" | bc)"
+}
+small_files() {  # $1 = dir; prints files/s with 8 parallel readers
+  local t0 t1; t0=$(now)
+  find "$1" -type f -name 'f*' -print0 | xargs -0 -n 64 -P 8 cat > /dev/null
+  t1=$(now); awk -v n=$SMALL -v t="$(echo "$t1 - $t0" | bc)" 'BEGIN{printf "%.0f", n / t}'
+}
+ls_keys() {  # $1 = dir; prints seconds
+  local t0 t1; t0=$(now); ls -l "$1" > /dev/null; t1=$(now); echo "$t1 - $t0" | bc | awk '{printf "%.1f", $1}'
+}
+
+# ---- s3rdmafs
+M=$W/mnt/s3rdmafs; mkdir -p "$M"
+"$REPO/build/src/s3rdmafs" bench "$M" -o "s3.endpoint=$EP,cache.size=2G" --log-file "$W/s3rdmafs.log"
+PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)
+c0=$(cpu_of $PID); COLD=$(read_file "$M/big.bin"); c1=$(cpu_of $PID)
+CPU_GIB=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
+row "s3rdmafs cold sequential read" "$COLD" "$CPU_GIB" "-"
+WARM=$(read_file "$M/big.bin")
+row "s3rdmafs warm re-read" "$WARM" "-" "-"
+SMALL_RATE=$(small_files "$M/small")
+LS=$(ls_keys "$M/flat")
+RSS=$(rss_peak $PID)
+fusermount3 -u "$M"
+
+# ---- tmpfs reference for the warm re-read
+cp "$big" /dev/shm/s3rdmafs-bench.bin
+TMPFS=$(read_file /dev/shm/s3rdmafs-bench.bin)
+rm -f /dev/shm/s3rdmafs-bench.bin
+row "tmpfs re-read (reference)" "$TMPFS" "-" "-"
+
+S3FS_COLD=- S3FS_CPU=- S3FS_SMALL=- S3FS_LS=- S3FS_RSS=- RC_COLD=- RC_CPU=- RC_SMALL=- RC_LS=- RC_RSS=-
+if [ $PEERS = 1 ]; then
+  # ---- s3fs (FUSE, libcurl), its usual tuning for large sequential reads
+  M=$W/mnt/s3fs; mkdir -p "$M"
+  echo "$AK:$SK" > "$W/s3fs.passwd"; chmod 600 "$W/s3fs.passwd"
+  s3fs bench "$M" -o url="$EP",use_path_request_style,passwd_file="$W/s3fs.passwd",parallel_count=8,multipart_size=16,ro
+  for _ in $(seq 50); do mountpoint -q "$M" && break; sleep 0.1; done
+  PID=$(pgrep -f "s3fs bench $M" | head -1)
+  c0=$(cpu_of $PID); S3FS_COLD=$(read_file "$M/big.bin"); c1=$(cpu_of $PID)
+  S3FS_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
+  S3FS_SMALL=$(small_files "$M/small")
+  S3FS_LS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/flat" || echo ">600")
+  S3FS_RSS=$(rss_peak $PID)
+  fusermount3 -u "$M"
+
+  # ---- rclone mount, no VFS cache (streams like we do)
+  M=$W/mnt/rclone; mkdir -p "$M"
+  export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other RCLONE_CONFIG_BENCH_ENDPOINT=$EP \
+    RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=$AK RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=$SK RCLONE_CONFIG_BENCH_FORCE_PATH_STYLE=true
+  env -u AWS_CA_BUNDLE rclone mount bench:bench "$M" --read-only --vfs-cache-mode off --daemon --log-file "$W/rclone.log"
+  for _ in $(seq 50); do mountpoint -q "$M" && break; sleep 0.1; done
+  PID=$(pgrep -f "rclone mount bench:bench" | head -1)
+  c0=$(cpu_of $PID); RC_COLD=$(read_file "$M/big.bin"); c1=$(cpu_of $PID)
+  RC_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
+  RC_SMALL=$(small_files "$M/small")
+  RC_LS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/flat" || echo ">600")
+  RC_RSS=$(rss_peak $PID)
+  fusermount3 -u "$M"
+fi
+row "s3fs cold sequential read" "$S3FS_COLD" "$S3FS_CPU" "-"
+row "rclone mount cold sequential read" "$RC_COLD" "$RC_CPU" "-"
+
+echo
+echo "Sequential read of a ${SIZE_GIB} GiB object over HTTP on loopback ($(nproc) cores)"
+printf '%-34s %12s %14s\n' "client" "MB/s" "CPU s/GiB"
+for r in "${ROWS[@]}"; do echo "${r% *}"; done
+echo
+printf '%-34s %12s %12s %12s\n' "" "s3rdmafs" "s3fs" "rclone"
+printf '%-34s %12s %12s %12s\n' "$SMALL small files, 8 readers (files/s)" "$SMALL_RATE" "$S3FS_SMALL" "$RC_SMALL"
+printf '%-34s %12s %12s %12s\n' "ls -l of $KEYS keys (s)" "$LS" "$S3FS_LS" "$RC_LS"
+printf '%-34s %12s %12s %12s\n' "peak daemon RSS (MiB)" "$RSS" "$S3FS_RSS" "$RC_RSS"
+echo
+awk -v c=$COLD -v k=$CURL -v s=$S3FS_COLD -v w=$WARM -v t=$TMPFS 'BEGIN{
+  printf "ratios: cold/curl %.2f", c / k; if (s + 0 > 0) printf ", cold/s3fs %.2f", c / s; printf ", warm/tmpfs %.2f\n", w / t }'
