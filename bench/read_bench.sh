@@ -46,6 +46,7 @@ fi
 cat "$big" > /dev/null  # the server's source in the page cache: we measure clients, not the disk
 
 # ---- server
+rm -f "$W/port"
 "$REPO/build/server/s3rdma-server" --root "$W/root" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
   > "$W/server.log" 2>&1 &
 SERVER=$!
@@ -68,11 +69,13 @@ row() { ROWS+=("$(printf '%-34s %12s %14s %12s' "$@")"); }
 # ---- the HTTP ceiling: 8 parallel ranged GETs with curl
 t0=$(now)
 part=$((BYTES / 8))
+pids=()
 for i in $(seq 0 7); do
-  curl -s -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" \
+  curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" \
     -r $((i * part))-$(((i + 1) * part - 1)) "$EP/bench/big.bin" &
+  pids+=($!)
 done
-wait
+wait "${pids[@]}"
 t1=$(now)
 CURL=$(mbps $BYTES $(echo "$t1 - $t0" | bc))
 row "curl, 8 parallel range GETs" "$CURL" "-" "-"

@@ -87,8 +87,16 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   if (signed_headers.find("host") == std::string::npos)
     return Deny("AccessDenied", "the host header must be signed");
 
+  // S3 clients send x-amz-content-sha256; generic SigV4 signers (curl
+  // --aws-sigv4) sign the payload's hash without the header, which for a
+  // bodiless request is the hash of "".
   std::string payload = req.Header("x-amz-content-sha256");
-  if (payload.empty()) payload = std::string(s3::kUnsignedPayload);
+  if (payload.empty()) {
+    std::string length = req.Header("content-length");
+    if (!length.empty() && length != "0")
+      return Deny("InvalidRequest", "x-amz-content-sha256 header is required for requests with a body");
+    payload = std::string(s3::kEmptySha256);
+  }
   s3::HeaderList headers(req.headers.begin(), req.headers.end());
   s3::CanonicalInput in{req.method, req.path, req.raw_query, &headers, signed_headers, payload};
   std::string canonical = s3::CanonicalRequest(in);
