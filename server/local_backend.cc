@@ -75,7 +75,9 @@ ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
     m.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";  // MD5 of the empty marker
     return m;
   }
-  m.etag = "\"" + s3rdmafs::s3::Sha256Hex(std::to_string(st.st_ino) + ":" + stamp).substr(0, 32) + "\"";
+  // The "-1" suffix is the multipart ETag form: clients know it is not an
+  // MD5 of the body and do not verify it as one (rclone, s3cmd, awscli do).
+  m.etag = "\"" + s3rdmafs::s3::Sha256Hex(std::to_string(st.st_ino) + ":" + stamp).substr(0, 32) + "-1\"";
   return m;
 }
 

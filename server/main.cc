@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   app.add_option("--access-key", access_key, "accept this access key ...");
   app.add_option("--secret-key", secret_key, "... with this secret key");
   app.add_flag("--anonymous", anonymous, "accept unsigned requests");
+  std::string domain;
+  app.add_option("--domain", domain, "serve virtual-hosted requests: Host <bucket>.DOMAIN");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   app.add_option("--log-level", log_level, "debug, info, warn or error");
   app.set_version_flag("--version", std::string("s3rdma-server ") + S3RDMAFS_VERSION);
@@ -48,6 +50,7 @@ int main(int argc, char** argv) {
   if (!root.empty()) c.root = root;
   if (!region.empty()) c.region = region;
   if (anonymous) c.anonymous = true;
+  if (!domain.empty()) c.domain = domain;
   if (!access_key.empty() || !secret_key.empty()) {
     if (access_key.empty() || secret_key.empty()) {
       fprintf(stderr, "s3rdma-server: --access-key and --secret-key go together\n");

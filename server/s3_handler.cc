@@ -185,9 +185,18 @@ void S3Handler::Handle(Exchange& ex) {
   }
   std::string_view p = path;
   if (!p.empty() && p.front() == '/') p.remove_prefix(1);
-  size_t slash = p.find('/');
-  std::string bucket(p.substr(0, slash));
-  std::string key = slash == std::string_view::npos ? "" : std::string(p.substr(slash + 1));
+  std::string bucket, key;
+  std::string host = req.Header("host");
+  host = host.substr(0, host.rfind(':') == std::string::npos || host.back() == ']' ? host.size() : host.rfind(':'));
+  if (!config_.domain.empty() && host.size() > config_.domain.size() + 1 &&
+      host.compare(host.size() - config_.domain.size() - 1, std::string::npos, "." + config_.domain) == 0) {
+    bucket = host.substr(0, host.size() - config_.domain.size() - 1);  // virtual-hosted style
+    key = std::string(p);
+  } else {
+    size_t slash = p.find('/');
+    bucket = std::string(p.substr(0, slash));
+    key = slash == std::string_view::npos ? "" : std::string(p.substr(slash + 1));
+  }
   auto query = ParseQuery(req.raw_query);
   const std::string& m = req.method;
 

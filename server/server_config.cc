@@ -27,6 +27,7 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
     else if (key == "root" && v.is_string()) c.root = v.as_string()->get();
     else if (key == "region" && v.is_string()) c.region = v.as_string()->get();
     else if (key == "anonymous" && v.is_boolean()) c.anonymous = v.as_boolean()->get();
+    else if (key == "domain" && v.is_string()) c.domain = v.as_string()->get();
     else if (key == "max_connections" && v.is_integer()) c.max_connections = static_cast<unsigned>(v.as_integer()->get());
     else if (key == "keys" && v.is_array_of_tables()) {
       for (auto& entry : *v.as_array()) {

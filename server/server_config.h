@@ -15,6 +15,7 @@ struct ServerConfig {
   std::string region = "us-east-1";
   std::map<std::string, std::string> keys;  // access key -> secret key
   bool anonymous = false;           // accept unsigned requests (read and write)
+  std::string domain;               // "s3.local": Host "<bucket>.s3.local" is virtual-hosted style
   unsigned max_connections = 1024;
 };
 

@@ -150,6 +150,7 @@ std::vector<Field> MakeFields() {
   f.push_back(Size("cache", "size", "page-cache arena size: the daemon's data memory, allocated once", [](Config& c) -> auto& { return c.cache.size; }));
   f.push_back(Size("cache", "block_size", "cache block size (power of two, 64KiB..64MiB)", [](Config& c) -> auto& { return c.cache.block_size; }));
   f.push_back(Bool("cache", "hugepages", "back the arena with huge pages when the system allows", [](Config& c) -> auto& { return c.cache.hugepages; }));
+  f.push_back(Bool("cache", "prefault", "touch the whole arena at start (steady speed from the first read; RSS = cache.size)", [](Config& c) -> auto& { return c.cache.prefault; }));
   f.push_back(Duration("cache", "wait_timeout", "longest a read waits for a free cache block before EIO", [](Config& c) -> auto& { return c.cache.wait_timeout_ms; }));
   f.push_back(Size("readahead", "initial", "first read-ahead window of a sequential stream", [](Config& c) -> auto& { return c.readahead.initial; }));
   f.push_back(Size("readahead", "max", "largest read-ahead window (doubles up to this)", [](Config& c) -> auto& { return c.readahead.max; }));

@@ -38,7 +38,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   if (!creds) return tl::unexpected(creds.error());
   LOG_INFO("credentials from %s", creds->source.c_str());
 
-  auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages);
+  auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages, c.cache.prefault);
   if (!arena) return tl::unexpected(arena.error());
   d->arena = std::move(*arena);
   LOG_INFO("cache arena: %llu MiB (%s pages), %llu KiB blocks",

@@ -215,8 +215,11 @@ void CurlEngine::Finish(Transfer* t, int code) {
       what = "server sent more bytes than requested";
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
       errc = Errc::kTimedOut;
-    } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE) {
-      errc = Errc::kAccessDenied;
+    } else if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
+               code == CURLE_SSL_CONNECT_ERROR) {
+      // Not retried: a certificate does not become valid by waiting.
+      errc = Errc::kProtocol;
+      what += " (TLS: check the server certificate, or point s3.ca_bundle at the CA that signed it)";
     }
     owned->done(MakeError(errc, t->request.method + " " + t->request.url + ": " + what));
     return;

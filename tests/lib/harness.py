@@ -36,8 +36,8 @@ def is_mounted(path):
 class Server:
     """s3rdma-server over `root` (buckets = its subdirectories)."""
 
-    def __init__(self, root, port=0, anonymous=False, log=None):
-        self.root, self.port, self.anonymous = root, port, anonymous
+    def __init__(self, root, port=0, anonymous=False, log=None, extra=()):
+        self.root, self.port, self.anonymous, self.extra = root, port, anonymous, list(extra)
         self.log = log or os.path.join(root, "..", "server.log")
         self.proc = None
 
@@ -48,6 +48,7 @@ class Server:
         if self.anonymous:
             args.append("--anonymous")
         args += ["--log-level", "debug"]  # an access log: tests count requests in it
+        args += self.extra
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
         wait_for(lambda: os.path.exists(port_file) or self.proc.poll() is not None, what="server start")

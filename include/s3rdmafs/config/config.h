@@ -40,6 +40,7 @@ struct CacheConfig {
   uint64_t size = 1ull << 30;
   uint64_t block_size = 1ull << 20;
   bool hugepages = true;
+  bool prefault = true;
   uint64_t wait_timeout_ms = 60000;  // longest a read waits for a free block
 };
 

@@ -16,8 +16,9 @@ namespace s3rdmafs::mem {
 class Arena {
  public:
   // Tries explicit huge pages (MAP_HUGETLB) when `hugepages` is set, then
-  // transparent huge pages (madvise), then plain pages.
-  static Result<std::unique_ptr<Arena>> Create(uint64_t size, bool hugepages);
+  // transparent huge pages (madvise), then plain pages. With `prefault`
+  // every page is touched before Create returns.
+  static Result<std::unique_ptr<Arena>> Create(uint64_t size, bool hugepages, bool prefault = false);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
