@@ -79,7 +79,9 @@ TEST(Token, MalformedInputsAreRejected) {
   for (const char* b : bad) {
     auto t = ParseToken(b);
     EXPECT_FALSE(t) << b;
-    if (!t) EXPECT_EQ(t.error().code, s3rdmafs::Errc::kInvalidArgument);
+    if (!t) {
+      EXPECT_EQ(t.error().code, s3rdmafs::Errc::kInvalidArgument);
+    }
   }
 }
 
