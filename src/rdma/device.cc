@@ -1,0 +1,151 @@
+#include "s3rdmafs/rdma/device.h"
+
+#include <infiniband/mlx5dv.h>
+#include <infiniband/verbs.h>
+#include <sys/resource.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+namespace s3rdmafs::rdma {
+namespace {
+
+const char* PortState(ibv_port_state s) {
+  switch (s) {
+    case IBV_PORT_ACTIVE: return "ACTIVE";
+    case IBV_PORT_DOWN: return "DOWN";
+    case IBV_PORT_INIT: return "INIT";
+    case IBV_PORT_ARMED: return "ARMED";
+    default: return "OTHER";
+  }
+}
+
+std::string ReadSysfs(const std::string& path) {
+  std::ifstream in(path);
+  std::string v;
+  std::getline(in, v);
+  return v;
+}
+
+}  // namespace
+
+Result<std::vector<DeviceInfo>> ListDevices() {
+  std::vector<DeviceInfo> out;
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  if (!list) {
+    if (errno == ENOSYS || errno == ENOENT) return out;  // no RDMA support in this kernel
+    return MakeError(Errc::kIo, std::string("ibv_get_device_list: ") + strerror(errno));
+  }
+  for (int i = 0; i < n; ++i) {
+    DeviceInfo d;
+    d.name = ibv_get_device_name(list[i]);
+    char guid[32];
+    snprintf(guid, sizeof guid, "%016llx", static_cast<unsigned long long>(be64toh(ibv_get_device_guid(list[i]))));
+    d.node_guid = guid;
+    d.dc_supported = false;
+    if (mlx5dv_is_supported(list[i])) {
+      ibv_context* ctx = ibv_open_device(list[i]);
+      if (ctx) {
+        mlx5dv_context attr = {};
+        attr.comp_mask = MLX5DV_CONTEXT_MASK_DC_ODP_CAPS;
+        if (mlx5dv_query_device(ctx, &attr) == 0) d.dc_supported = true;  // DC targets need mlx5
+        ibv_close_device(ctx);
+      }
+    }
+    ibv_context* ctx = ibv_open_device(list[i]);
+    if (ctx) {
+      ibv_device_attr da;
+      if (ibv_query_device(ctx, &da) == 0) {
+        for (int p = 1; p <= da.phys_port_cnt; ++p) {
+          ibv_port_attr pa;
+          if (ibv_query_port(ctx, p, &pa) != 0) continue;
+          PortInfo pi;
+          pi.port = p;
+          pi.state = PortState(pa.state);
+          pi.link_layer = pa.link_layer == IBV_LINK_LAYER_ETHERNET ? "Ethernet" : "InfiniBand";
+          pi.active_mtu = 128 << pa.active_mtu;
+          pi.lid = pa.lid;
+          for (int g = 0; g < pa.gid_tbl_len && g < 256; ++g) {
+            std::string base = "/sys/class/infiniband/" + d.name + "/ports/" + std::to_string(p);
+            std::string gid = ReadSysfs(base + "/gids/" + std::to_string(g));
+            if (gid.empty() || gid == "0000:0000:0000:0000:0000:0000:0000:0000") continue;
+            std::string type = ReadSysfs(base + "/gid_attrs/types/" + std::to_string(g));
+            pi.gids.push_back({g, gid, type.empty() ? "IB" : type});
+          }
+          d.ports.push_back(std::move(pi));
+        }
+      }
+      ibv_close_device(ctx);
+    }
+    out.push_back(std::move(d));
+  }
+  ibv_free_device_list(list);
+  return out;
+}
+
+Result<std::unique_ptr<Device>> Device::Open(const std::string& name) {
+  int n = 0;
+  ibv_device** list = ibv_get_device_list(&n);
+  if (!list || n == 0) {
+    if (list) ibv_free_device_list(list);
+    return MakeError(Errc::kNotFound, "no RDMA device found (is rdma_rxe or a NIC driver loaded?)");
+  }
+  ibv_device* chosen = nullptr;
+  for (int i = 0; i < n && !chosen; ++i)
+    if (name.empty() || name == ibv_get_device_name(list[i])) chosen = list[i];
+  if (!chosen) {
+    ibv_free_device_list(list);
+    return MakeError(Errc::kNotFound, "RDMA device '" + name + "' not found");
+  }
+  std::unique_ptr<Device> d(new Device());
+  d->name_ = ibv_get_device_name(chosen);
+  d->ctx_ = ibv_open_device(chosen);
+  ibv_free_device_list(list);
+  if (!d->ctx_) return MakeError(Errc::kIo, "cannot open RDMA device " + d->name_ + ": " + strerror(errno));
+  d->pd_ = ibv_alloc_pd(d->ctx_);
+  if (!d->pd_) return MakeError(Errc::kIo, "cannot allocate a protection domain on " + d->name_);
+  return d;
+}
+
+Device::~Device() {
+  if (pd_) ibv_dealloc_pd(pd_);
+  if (ctx_) ibv_close_device(ctx_);
+}
+
+Result<std::unique_ptr<Registration>> Registration::Register(Device& device, void* addr, uint64_t length) {
+  std::unique_ptr<Registration> r(new Registration());
+  r->mr_ = ibv_reg_mr(device.pd(), addr, length,
+                      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+  if (!r->mr_) {
+    int err = errno;
+    std::string msg = "cannot register " + std::to_string(length >> 20) + " MiB on " + device.name() + ": " +
+                      strerror(err);
+    if (err == ENOMEM || err == EPERM || err == EAGAIN) msg += "; " + MemlockAdvice(length);
+    return MakeError(Errc::kNoSpace, msg);
+  }
+  r->addr_ = addr;
+  r->length_ = length;
+  return r;
+}
+
+Registration::~Registration() {
+  if (mr_) ibv_dereg_mr(mr_);
+}
+uint32_t Registration::lkey() const { return mr_->lkey; }
+uint32_t Registration::rkey() const { return mr_->rkey; }
+
+std::string MemlockAdvice(uint64_t bytes) {
+  rlimit rl{};
+  getrlimit(RLIMIT_MEMLOCK, &rl);
+  auto text = [](rlim_t v) {
+    return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v >> 10) + " KiB";
+  };
+  return "RLIMIT_MEMLOCK is " + text(rl.rlim_cur) + " (hard " + text(rl.rlim_max) + "), pinning needs " +
+         std::to_string((bytes + 1023) >> 10) + " KiB: raise it (systemd LimitMEMLOCK=infinity, "
+         "'ulimit -l unlimited', or memlock in /etc/security/limits.conf)";
+}
+
+}  // namespace s3rdmafs::rdma

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the `rdma` test label inside one Soft-RoCE guest boot (real verbs on
+# rdma_rxe; the host kernel here has no RDMA). Every rdma test must pass there;
+# none may skip (S3RDMAFS_REQUIRE_RDMA=1 turns a missing device into a failure).
+#   tests/rdma/run-in-guest.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=$(realpath "${1:-build}")
+log=$(mktemp)
+set +e
+tests/rdma/rxe-vm.sh --timeout 1200 --rw "$BUILD" --env S3RDMAFS_REQUIRE_RDMA=1 --env S3RDMAFS_BUILD="$BUILD" -- \
+  ctest --test-dir "$BUILD" -L '^rdma$' --output-on-failure 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+if grep -q "Skipped" "$log"; then echo "run-in-guest: an rdma test skipped inside the guest" >&2; rc=1; fi
+if ! grep -q "tests passed" "$log"; then echo "run-in-guest: no ctest summary from the guest" >&2; rc=1; fi
+rm -f "$log"
+exit $rc
