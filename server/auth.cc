@@ -1,8 +1,9 @@
 #include "auth.h"
 
+#include <openssl/crypto.h>
+
 #include <cstdlib>
 #include <cstring>
-#include <openssl/crypto.h>
 
 #include "s3rdmafs/s3/sigv4.h"
 
@@ -63,14 +64,17 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   std::string access_key = credential.substr(0, slash);
   std::string scope = credential.substr(slash + 1);
   auto key = keys.find(access_key);
-  if (key == keys.end()) return Deny("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.");
+  if (key == keys.end())
+    return Deny("InvalidAccessKeyId",
+                "The AWS Access Key Id you provided does not exist in our records.");
 
   std::string amz_date = req.Header("x-amz-date");
   if (amz_date.empty()) return Deny("AccessDenied", "x-amz-date header is required");
   std::time_t t = ParseAmzDate(amz_date);
   if (t < 0) return Deny("AccessDenied", "bad x-amz-date");
   if (std::llabs(static_cast<long long>(now - t)) > 15 * 60)
-    return Deny("RequestTimeTooSkewed", "The difference between the request time and the server's time is too large.");
+    return Deny("RequestTimeTooSkewed",
+                "The difference between the request time and the server's time is too large.");
   // Scope date/region/service must match the signing inputs.
   std::string date = amz_date.substr(0, 8);
   std::string region_in_scope;
@@ -83,7 +87,8 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
       return Deny("AuthorizationHeaderMalformed", "credential scope must be for service s3");
   }
   if (region_in_scope != region)
-    return Deny("AuthorizationHeaderMalformed", "the region '" + region_in_scope + "' is wrong; expecting '" + region + "'");
+    return Deny("AuthorizationHeaderMalformed",
+                "the region '" + region_in_scope + "' is wrong; expecting '" + region + "'");
   if (signed_headers.find("host") == std::string::npos)
     return Deny("AccessDenied", "the host header must be signed");
 
@@ -94,7 +99,8 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   if (payload.empty()) {
     std::string length = req.Header("content-length");
     if (!length.empty() && length != "0")
-      return Deny("InvalidRequest", "x-amz-content-sha256 header is required for requests with a body");
+      return Deny("InvalidRequest",
+                  "x-amz-content-sha256 header is required for requests with a body");
     payload = std::string(s3::kEmptySha256);
   }
   s3::HeaderList headers(req.headers.begin(), req.headers.end());

@@ -12,10 +12,10 @@ namespace s3rdma::server {
 
 struct AuthResult {
   bool ok = false;
-  std::string access_key;   // who signed it ("" when anonymous)
-  std::string error_code;   // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
+  std::string access_key;  // who signed it ("" when anonymous)
+  std::string error_code;  // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
   std::string message;
-  std::string payload_hash; // the x-amz-content-sha256 the signature covers
+  std::string payload_hash;  // the x-amz-content-sha256 the signature covers
 };
 
 AuthResult Authenticate(const Request& request, const std::map<std::string, std::string>& keys,

@@ -16,10 +16,10 @@ using Headers = std::vector<std::pair<std::string, std::string>>;
 
 struct Request {
   std::string method;
-  std::string target;      // raw request target
-  std::string path;        // raw (still %-encoded) path part of target
-  std::string raw_query;   // after '?', raw
-  Headers headers;         // as received
+  std::string target;     // raw request target
+  std::string path;       // raw (still %-encoded) path part of target
+  std::string raw_query;  // after '?', raw
+  Headers headers;        // as received
   std::string Header(std::string_view lowercase_name) const;  // "" if absent
   bool HasHeader(std::string_view lowercase_name) const;
 };
@@ -33,7 +33,8 @@ class Exchange {
   virtual bool ReadBody(const std::function<bool(const char*, size_t)>& sink) = 0;
   virtual void Send(int status, const Headers& headers, std::string_view body) = 0;
   // Sends `length` bytes of `fd` from `offset` (sendfile: no copy in user space).
-  virtual void SendFile(int status, const Headers& headers, int fd, uint64_t offset, uint64_t length) = 0;
+  virtual void SendFile(int status, const Headers& headers, int fd, uint64_t offset,
+                        uint64_t length) = 0;
   // HEAD: headers with a Content-Length but no body.
   virtual void SendHeadersOnly(int status, const Headers& headers, uint64_t content_length) = 0;
 };

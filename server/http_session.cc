@@ -20,7 +20,8 @@ namespace {
 
 class BeastExchange final : public Exchange {
  public:
-  BeastExchange(tcp::socket& sock, beast::flat_buffer& buf, http::request_parser<http::buffer_body>& parser)
+  BeastExchange(tcp::socket& sock, beast::flat_buffer& buf,
+                http::request_parser<http::buffer_body>& parser)
       : sock_(sock), buf_(buf), parser_(parser) {
     auto& h = parser_.get();
     req_.method = std::string(h.method_string());
@@ -28,7 +29,8 @@ class BeastExchange final : public Exchange {
     size_t q = req_.target.find('?');
     req_.path = req_.target.substr(0, q);
     if (q != std::string::npos) req_.raw_query = req_.target.substr(q + 1);
-    for (auto& f : h) req_.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
+    for (auto& f : h)
+      req_.headers.emplace_back(std::string(f.name_string()), std::string(f.value()));
     keep_alive_ = h.keep_alive();
   }
 
@@ -50,7 +52,8 @@ class BeastExchange final : public Exchange {
       http::read(sock_, buf_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
-        LOG_WARN("%s %s: reading the body failed: %s", req_.method.c_str(), req_.target.c_str(), ec.message().c_str());
+        LOG_WARN("%s %s: reading the body failed: %s", req_.method.c_str(), req_.target.c_str(),
+                 ec.message().c_str());
         return broken_ = true, false;
       }
       size_t got = chunk.size() - parser_.get().body().size;
@@ -82,7 +85,8 @@ class BeastExchange final : public Exchange {
     if (ec) broken_ = true;
   }
 
-  void SendFile(int status, const Headers& headers, int fd, uint64_t offset, uint64_t length) override {
+  void SendFile(int status, const Headers& headers, int fd, uint64_t offset,
+                uint64_t length) override {
     SendHeadersOnly(status, headers, length);
     off_t off = static_cast<off_t>(offset);
     uint64_t left = length;
@@ -121,7 +125,8 @@ void ServeConnection(tcp::socket sock, S3Handler* handler) {
     // need_buffer: body bytes arrived with the header; ReadBody takes them.
     if (ec == http::error::need_buffer && parser.is_header_done()) ec = {};
     if (ec) {
-      if (ec != http::error::end_of_stream && ec != net::error::eof && ec != net::error::connection_reset)
+      if (ec != http::error::end_of_stream && ec != net::error::eof &&
+          ec != net::error::connection_reset)
         LOG_WARN("bad request header: %s", ec.message().c_str());
       break;
     }

@@ -31,7 +31,9 @@ std::string StampOf(const struct stat& st) {
 
 class Digest {
  public:
-  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, md, nullptr); }
+  explicit Digest(const EVP_MD* md) : ctx_(EVP_MD_CTX_new()) {
+    EVP_DigestInit_ex(ctx_, md, nullptr);
+  }
   ~Digest() { EVP_MD_CTX_free(ctx_); }
   void Update(const char* d, size_t n) { EVP_DigestUpdate(ctx_, d, n); }
   std::string Hex() {
@@ -47,7 +49,8 @@ class Digest {
 
 Result<void> FromErrno(int err, const std::string& what) {
   if (err == ENOENT || err == ENOTDIR) return MakeError(Errc::kNoSuchKey, what);
-  if (err == EACCES || err == EPERM) return MakeError(Errc::kAccessDenied, what + ": " + strerror(err));
+  if (err == EACCES || err == EPERM)
+    return MakeError(Errc::kAccessDenied, what + ": " + strerror(err));
   if (err == ENOSPC || err == EDQUOT) return MakeError(Errc::kNoSpace, what + ": " + strerror(err));
   return MakeError(Errc::kIo, what + ": " + strerror(err));
 }
@@ -77,7 +80,8 @@ ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
   }
   // The "-1" suffix is the multipart ETag form: clients know it is not an
   // MD5 of the body and do not verify it as one (rclone, s3cmd, awscli do).
-  m.etag = "\"" + s3rdmafs::s3::Sha256Hex(std::to_string(st.st_ino) + ":" + stamp).substr(0, 32) + "-1\"";
+  m.etag = "\"" + s3rdmafs::s3::Sha256Hex(std::to_string(st.st_ino) + ":" + stamp).substr(0, 32) +
+           "-1\"";
   return m;
 }
 
@@ -93,7 +97,8 @@ bool LocalBackend::ValidKey(const std::string& key) {
   size_t pos = 0;
   while (pos < key.size()) {
     size_t slash = key.find('/', pos);
-    std::string_view part(key.data() + pos, (slash == std::string::npos ? key.size() : slash) - pos);
+    std::string_view part(key.data() + pos,
+                          (slash == std::string::npos ? key.size() : slash) - pos);
     if (part.empty() && slash != std::string::npos) return false;  // "a//b" cannot be a path here
     if (part == "." || part == ".." || part.size() > 255) return false;
     if (part.rfind(kTempPrefix, 0) == 0 || part == kMarkerName) return false;
@@ -114,7 +119,8 @@ Result<std::vector<std::string>> LocalBackend::ListBuckets() const {
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     struct stat st;
-    if (ValidBucketName(name) && stat((root_ + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    if (ValidBucketName(name) && stat((root_ + "/" + name).c_str(), &st) == 0 &&
+        S_ISDIR(st.st_mode))
       out.push_back(name);
   }
   closedir(d);
@@ -124,7 +130,8 @@ Result<std::vector<std::string>> LocalBackend::ListBuckets() const {
 
 Result<void> LocalBackend::BucketExists(const std::string& bucket) const {
   struct stat st;
-  if (!ValidBucketName(bucket) || stat(PathOf(bucket, "").c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+  if (!ValidBucketName(bucket) || stat(PathOf(bucket, "").c_str(), &st) != 0 ||
+      !S_ISDIR(st.st_mode))
     return MakeError(Errc::kNoSuchBucket, "The specified bucket does not exist");
   return {};
 }
@@ -141,20 +148,23 @@ Result<void> LocalBackend::CreateBucket(const std::string& bucket) {
 Result<void> LocalBackend::DeleteBucket(const std::string& bucket) {
   if (auto r = BucketExists(bucket); !r) return r;
   if (rmdir(PathOf(bucket, "").c_str()) != 0) {
-    if (errno == ENOTEMPTY || errno == EEXIST) return MakeError(Errc::kBadRequest, "BucketNotEmpty");
+    if (errno == ENOTEMPTY || errno == EEXIST)
+      return MakeError(Errc::kBadRequest, "BucketNotEmpty");
     return FromErrno(errno, "delete bucket");
   }
   return {};
 }
 
-Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket, const std::string& key) const {
+Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
+                                                      const std::string& key) const {
   if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
   if (!ValidKey(key)) return MakeError(Errc::kNoSuchKey, "The specified key does not exist.");
   std::string path = PathOf(bucket, key);
   bool marker = key.back() == '/';
   if (marker) {
     path.pop_back();
-    if (!HasMarkerOrEmpty(path)) return MakeError(Errc::kNoSuchKey, "The specified key does not exist.");
+    if (!HasMarkerOrEmpty(path))
+      return MakeError(Errc::kNoSuchKey, "The specified key does not exist.");
     path += std::string("/") + kMarkerName;
     int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) fd = open("/dev/null", O_RDONLY | O_CLOEXEC);  // an empty directory
@@ -202,7 +212,8 @@ bool LocalBackend::HasMarkerOrEmpty(const std::string& dir_path) const {
   return empty;
 }
 
-std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedDir(const std::string& path) {
+std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedDir(
+    const std::string& path) {
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return nullptr;
   {
@@ -217,7 +228,8 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
   if (!d) return nullptr;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (name == "." || name == ".." || name == kMarkerName || name.rfind(kTempPrefix, 0) == 0) continue;
+    if (name == "." || name == ".." || name == kMarkerName || name.rfind(kTempPrefix, 0) == 0)
+      continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
       struct stat es;
@@ -242,8 +254,8 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
 
 // Appends keys under `dir_path` (whose keys start with `key_prefix`) in order.
 // Returns false once max_keys + 1 entries are collected (truncated).
-bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_prefix, const ListQuery& q,
-                        bool recursive, ListOutcome* out) {
+bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_prefix,
+                        const ListQuery& q, bool recursive, ListOutcome* out) {
   auto entries = SortedDir(dir_path);
   if (!entries) return true;
   auto emit = [&](ListEntry e) {
@@ -268,7 +280,8 @@ bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_pref
       continue;
     }
     // A directory: its keys all start with `key` ("name/").
-    if (!q.start_after.empty() && q.start_after > key && q.start_after.compare(0, key.size(), key) != 0)
+    if (!q.start_after.empty() && q.start_after > key &&
+        q.start_after.compare(0, key.size(), key) != 0)
       continue;  // the whole subtree sorts before start_after
     if (key.size() >= q.prefix.size() && !recursive) {  // delimiter listing: a common prefix
       if (q.start_after.compare(0, key.size(), key) == 0) continue;  // already returned
@@ -296,9 +309,11 @@ Result<ListOutcome> LocalBackend::List(const std::string& bucket, const ListQuer
   size_t slash = q.prefix.rfind('/');
   std::string dir_key = slash == std::string::npos ? "" : q.prefix.substr(0, slash + 1);
   if (!dir_key.empty() && !ValidKey(dir_key)) return out;
-  std::string dir_path = PathOf(bucket, "") + (dir_key.empty() ? "" : "/" + dir_key.substr(0, dir_key.size() - 1));
+  std::string dir_path =
+      PathOf(bucket, "") + (dir_key.empty() ? "" : "/" + dir_key.substr(0, dir_key.size() - 1));
   bool recursive = q.delimiter != "/";
-  if (!dir_key.empty() && dir_key == q.prefix && dir_key > q.start_after && HasMarkerOrEmpty(dir_path)) {
+  if (!dir_key.empty() && dir_key == q.prefix && dir_key > q.start_after &&
+      HasMarkerOrEmpty(dir_path)) {
     // The marker object of the listed directory itself ("dir/" under prefix "dir/").
     struct stat st;
     stat(dir_path.c_str(), &st);
@@ -312,25 +327,31 @@ Result<ListOutcome> LocalBackend::List(const std::string& bucket, const ListQuer
 }
 
 Result<ObjectMeta> LocalBackend::Put(
-    const std::string& bucket, const std::string& key, const std::function<bool(const Writer&)>& fill,
+    const std::string& bucket, const std::string& key,
+    const std::function<bool(const Writer&)>& fill,
     const std::function<Result<void>(const std::string&, const std::string&)>& verify) {
   if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
-  if (!ValidKey(key)) return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
+  if (!ValidKey(key))
+    return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
   std::string path = PathOf(bucket, key);
   bool marker = key.back() == '/';
   if (marker) path.pop_back();
   // Create parent directories ("a/b/c" needs a/ and a/b/).
-  for (size_t pos = PathOf(bucket, "").size() + 1; (pos = path.find('/', pos)) != std::string::npos; ++pos) {
+  for (size_t pos = PathOf(bucket, "").size() + 1; (pos = path.find('/', pos)) != std::string::npos;
+       ++pos) {
     std::string dir = path.substr(0, pos);
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) return tl::unexpected(FromErrno(errno, "mkdir " + dir).error());
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return tl::unexpected(FromErrno(errno, "mkdir " + dir).error());
   }
   if (marker) {
-    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) return tl::unexpected(FromErrno(errno, "mkdir").error());
+    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+      return tl::unexpected(FromErrno(errno, "mkdir").error());
     path += std::string("/") + kMarkerName;
   }
   static std::atomic<uint64_t> seq{0};
   std::string dir = path.substr(0, path.rfind('/'));
-  std::string tmp = dir + "/" + kTempPrefix + std::to_string(getpid()) + "-" + std::to_string(seq++);
+  std::string tmp =
+      dir + "/" + kTempPrefix + std::to_string(getpid()) + "-" + std::to_string(seq++);
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return tl::unexpected(FromErrno(errno, "create " + tmp).error());
   Digest md5(EVP_md5()), sha(EVP_sha256());
@@ -387,12 +408,14 @@ Result<void> LocalBackend::Delete(const std::string& bucket, const std::string& 
   } else {
     struct stat st;
     if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
-    if (unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR) return FromErrno(errno, "delete");
+    if (unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR)
+      return FromErrno(errno, "delete");
   }
   // Prefixes exist only while something is under them: drop emptied parents
   // unless they carry a marker.
   std::string bucket_path = PathOf(bucket, "");
-  for (size_t pos = path.rfind('/'); pos != std::string::npos && pos > bucket_path.size(); pos = path.rfind('/')) {
+  for (size_t pos = path.rfind('/'); pos != std::string::npos && pos > bucket_path.size();
+       pos = path.rfind('/')) {
     path.resize(pos);
     if (access((path + "/" + kMarkerName).c_str(), F_OK) == 0 || rmdir(path.c_str()) != 0) break;
   }

@@ -37,8 +37,8 @@ struct ListEntry {
 
 struct ListQuery {
   std::string prefix;
-  std::string delimiter;   // "" or "/" (others are answered as if "")
-  std::string start_after; // exclusive
+  std::string delimiter;    // "" or "/" (others are answered as if "")
+  std::string start_after;  // exclusive
   uint32_t max_keys = 1000;
 };
 

@@ -1,13 +1,13 @@
 // s3rdma-server: an S3 endpoint over a local directory (bucket = top-level
 // directory). The reference server for s3rdmafs tests, demo and users without
 // a commercial RDMA-for-S3 server.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
-#include <sys/stat.h>
 
 #include "http_session.h"
 #include "local_backend.h"
@@ -17,7 +17,8 @@
 using namespace s3rdma::server;
 
 int main(int argc, char** argv) {
-  std::string config_file, listen, root, region, access_key, secret_key, port_file, log_level = "info";
+  std::string config_file, listen, root, region, access_key, secret_key, port_file,
+      log_level = "info";
   int port = -1;
   bool anonymous = false;
   CLI::App app{"s3rdma-server: S3 endpoint over a local directory (reference server for s3rdmafs)"};
@@ -60,11 +61,14 @@ int main(int argc, char** argv) {
   }
   struct stat st;
   if (c.root.empty() || stat(c.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    fprintf(stderr, "s3rdma-server: --root must name an existing directory (got '%s')\n", c.root.c_str());
+    fprintf(stderr, "s3rdma-server: --root must name an existing directory (got '%s')\n",
+            c.root.c_str());
     return 2;
   }
   if (c.keys.empty() && !c.anonymous) {
-    fprintf(stderr, "s3rdma-server: no credentials configured: give --access-key/--secret-key, [[keys]] in the config, or --anonymous\n");
+    fprintf(stderr,
+            "s3rdma-server: no credentials configured: give --access-key/--secret-key, [[keys]] in "
+            "the config, or --anonymous\n");
     return 2;
   }
   s3rdmafs::LogLevel level;
@@ -77,15 +81,16 @@ int main(int argc, char** argv) {
 
   LocalBackend backend(c.root);
   S3Handler handler(c, &backend);
-  std::string err = RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
-    LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(), bound,
-             c.root.c_str(), c.region.c_str());
-    if (!port_file.empty()) {
-      std::string tmp = port_file + ".tmp";
-      std::ofstream(tmp) << bound << "\n";
-      rename(tmp.c_str(), port_file.c_str());
-    }
-  });
+  std::string err =
+      RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
+        LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(),
+                 bound, c.root.c_str(), c.region.c_str());
+        if (!port_file.empty()) {
+          std::string tmp = port_file + ".tmp";
+          std::ofstream(tmp) << bound << "\n";
+          rename(tmp.c_str(), port_file.c_str());
+        }
+      });
   fprintf(stderr, "s3rdma-server: %s\n", err.c_str());
   return 1;
 }

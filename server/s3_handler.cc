@@ -33,8 +33,9 @@ std::string Iso8601(int64_t ns) {
   std::tm tmv;
   gmtime_r(&t, &tmv);
   char buf[64];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900, tmv.tm_mon + 1,
-           tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec, static_cast<int>((ns / 1000000) % 1000));
+  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900,
+           tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec,
+           static_cast<int>((ns / 1000000) % 1000));
   return buf;
 }
 
@@ -91,7 +92,8 @@ bool DecodeToken(const std::string& token, std::string* key) {
 
 }  // namespace
 
-bool ParseRange(const std::string& h, uint64_t size, uint64_t* first, uint64_t* last, bool* unsatisfiable) {
+bool ParseRange(const std::string& h, uint64_t size, uint64_t* first, uint64_t* last,
+                bool* unsatisfiable) {
   *unsatisfiable = false;
   if (h.rfind("bytes=", 0) != 0 || h.find(',') != std::string::npos) return false;
   std::string spec = h.substr(6);
@@ -134,12 +136,13 @@ Headers S3Handler::CommonHeaders() {
   snprintf(id, sizeof id, "%016llX", static_cast<unsigned long long>(++request_seq_));
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  return {{"x-amz-request-id", id}, {"Server", "s3rdma-server"},
+  return {{"x-amz-request-id", id},
+          {"Server", "s3rdma-server"},
           {"Date", HttpDate(static_cast<int64_t>(ts.tv_sec) * 1000000000)}};
 }
 
-void S3Handler::SendError(Exchange& ex, int status, const std::string& code, const std::string& message,
-                          const std::string& resource) {
+void S3Handler::SendError(Exchange& ex, int status, const std::string& code,
+                          const std::string& message, const std::string& resource) {
   pugi::xml_document doc;
   auto decl = doc.prepend_child(pugi::node_declaration);
   decl.append_attribute("version") = "1.0";
@@ -151,33 +154,51 @@ void S3Handler::SendError(Exchange& ex, int status, const std::string& code, con
   Headers h = CommonHeaders();
   Text(e, "RequestId", h[0].second);
   h.emplace_back("Content-Type", "application/xml");
-  if (ex.request().method == "HEAD") ex.SendHeadersOnly(status, h, 0);
-  else ex.Send(status, h, ToXml(doc));
+  if (ex.request().method == "HEAD")
+    ex.SendHeadersOnly(status, h, 0);
+  else
+    ex.Send(status, h, ToXml(doc));
 }
 
-void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource) {
+void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
+                                 const std::string& resource) {
   switch (e.code) {
-    case Errc::kNoSuchBucket: return SendError(ex, 404, "NoSuchBucket", e.message, resource);
-    case Errc::kNoSuchKey: return SendError(ex, 404, "NoSuchKey", "The specified key does not exist.", resource);
-    case Errc::kAccessDenied: return SendError(ex, 403, "AccessDenied", e.message, resource);
-    case Errc::kInvalidArgument: return SendError(ex, 400, "InvalidArgument", e.message, resource);
-    case Errc::kNoSpace: return SendError(ex, 507, "InsufficientStorage", e.message, resource);
+    case Errc::kNoSuchBucket:
+      return SendError(ex, 404, "NoSuchBucket", e.message, resource);
+    case Errc::kNoSuchKey:
+      return SendError(ex, 404, "NoSuchKey", "The specified key does not exist.", resource);
+    case Errc::kAccessDenied:
+      return SendError(ex, 403, "AccessDenied", e.message, resource);
+    case Errc::kInvalidArgument:
+      return SendError(ex, 400, "InvalidArgument", e.message, resource);
+    case Errc::kNoSpace:
+      return SendError(ex, 507, "InsufficientStorage", e.message, resource);
     case Errc::kBadRequest:
-      if (e.message == "BucketAlreadyOwnedByYou") return SendError(ex, 409, e.message, "Your previous request to create the named bucket succeeded and you already own it.", resource);
-      if (e.message == "BucketNotEmpty") return SendError(ex, 409, e.message, "The bucket you tried to delete is not empty", resource);
+      if (e.message == "BucketAlreadyOwnedByYou")
+        return SendError(
+            ex, 409, e.message,
+            "Your previous request to create the named bucket succeeded and you already own it.",
+            resource);
+      if (e.message == "BucketNotEmpty")
+        return SendError(ex, 409, e.message, "The bucket you tried to delete is not empty",
+                         resource);
       return SendError(ex, 400, "InvalidRequest", e.message, resource);
-    case Errc::kPreconditionFailed: return SendError(ex, 412, "PreconditionFailed", e.message, resource);
-    default: return SendError(ex, 500, "InternalError", e.message, resource);
+    case Errc::kPreconditionFailed:
+      return SendError(ex, 412, "PreconditionFailed", e.message, resource);
+    default:
+      return SendError(ex, 500, "InternalError", e.message, resource);
   }
 }
 
 void S3Handler::Handle(Exchange& ex) {
   const Request& req = ex.request();
-  LOG_DEBUG("%s %s%s%s", req.method.c_str(), req.target.c_str(), req.HasHeader("range") ? " range=" : "",
-            req.Header("range").c_str());
+  LOG_DEBUG("%s %s%s%s", req.method.c_str(), req.target.c_str(),
+            req.HasHeader("range") ? " range=" : "", req.Header("range").c_str());
   std::string path;
-  if (!s3::UriDecode(req.path, &path)) return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
-  AuthResult auth = Authenticate(req, config_.keys, config_.region, config_.anonymous, std::time(nullptr));
+  if (!s3::UriDecode(req.path, &path))
+    return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
+  AuthResult auth =
+      Authenticate(req, config_.keys, config_.region, config_.anonymous, std::time(nullptr));
   if (!auth.ok) {
     int status = auth.error_code == "AuthorizationHeaderMalformed" ? 400 : 403;
     LOG_INFO("%s %s: denied: %s", req.method.c_str(), req.target.c_str(), auth.error_code.c_str());
@@ -187,9 +208,12 @@ void S3Handler::Handle(Exchange& ex) {
   if (!p.empty() && p.front() == '/') p.remove_prefix(1);
   std::string bucket, key;
   std::string host = req.Header("host");
-  host = host.substr(0, host.rfind(':') == std::string::npos || host.back() == ']' ? host.size() : host.rfind(':'));
+  host =
+      host.substr(0, host.rfind(':') == std::string::npos || host.back() == ']' ? host.size()
+                                                                                : host.rfind(':'));
   if (!config_.domain.empty() && host.size() > config_.domain.size() + 1 &&
-      host.compare(host.size() - config_.domain.size() - 1, std::string::npos, "." + config_.domain) == 0) {
+      host.compare(host.size() - config_.domain.size() - 1, std::string::npos,
+                   "." + config_.domain) == 0) {
     bucket = host.substr(0, host.size() - config_.domain.size() - 1);  // virtual-hosted style
     key = std::string(p);
   } else {
@@ -202,12 +226,15 @@ void S3Handler::Handle(Exchange& ex) {
 
   if (bucket.empty()) {
     if (m == "GET") return ListBuckets(ex);
-    return SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", "/");
+    return SendError(ex, 405, "MethodNotAllowed",
+                     "The specified method is not allowed against this resource.", "/");
   }
   if (m == "GET" && query.count("acl")) return SendAcl(ex, bucket, key);
-  for (const char* sub : {"tagging", "retention", "legal-hold", "torrent", "attributes", "versionId"})
+  for (const char* sub :
+       {"tagging", "retention", "legal-hold", "torrent", "attributes", "versionId"})
     if (!key.empty() && query.count(sub))
-      return SendError(ex, 501, "NotImplemented", std::string("?") + sub + " is not implemented", path);
+      return SendError(ex, 501, "NotImplemented", std::string("?") + sub + " is not implemented",
+                       path);
   if (key.empty()) {
     if (m == "GET" && query.count("location")) {
       if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
@@ -221,8 +248,10 @@ void S3Handler::Handle(Exchange& ex) {
     if (m == "GET" && (query.count("acl") || query.count("versioning") || query.count("policy") ||
                        query.count("lifecycle") || query.count("cors") || query.count("tagging") ||
                        query.count("uploads")))
-      return SendError(ex, 501, "NotImplemented", "This bucket subresource is not implemented", path);
-    if (m == "GET") return ListObjects(ex, bucket, query.count("list-type") && query["list-type"] == "2");
+      return SendError(ex, 501, "NotImplemented", "This bucket subresource is not implemented",
+                       path);
+    if (m == "GET")
+      return ListObjects(ex, bucket, query.count("list-type") && query["list-type"] == "2");
     if (m == "HEAD") {
       if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
       Headers h = CommonHeaders();
@@ -240,24 +269,28 @@ void S3Handler::Handle(Exchange& ex) {
       return ex.Send(204, CommonHeaders(), "");
     }
     if (m == "POST" && query.count("delete")) return DeleteObjects(ex, bucket);
-    return SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", path);
+    return SendError(ex, 405, "MethodNotAllowed",
+                     "The specified method is not allowed against this resource.", path);
   }
   if (query.count("uploads") || query.count("uploadId") || req.HasHeader("x-amz-copy-source"))
-    return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet", path);
+    return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet",
+                     path);
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
   if (m == "PUT") return PutObject(ex, bucket, key, auth.payload_hash);
   if (m == "DELETE") {
     if (auto r = backend_->Delete(bucket, key); !r) return SendBackendError(ex, r.error(), path);
     return ex.Send(204, CommonHeaders(), "");
   }
-  SendError(ex, 405, "MethodNotAllowed", "The specified method is not allowed against this resource.", path);
+  SendError(ex, 405, "MethodNotAllowed",
+            "The specified method is not allowed against this resource.", path);
 }
 
 // One owner, full control: the only ACL this server has.
 void S3Handler::SendAcl(Exchange& ex, const std::string& bucket, const std::string& key) {
   std::string resource = "/" + bucket + (key.empty() ? "" : "/" + key);
   if (key.empty()) {
-    if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), resource);
+    if (auto r = backend_->BucketExists(bucket); !r)
+      return SendBackendError(ex, r.error(), resource);
   } else if (auto r = backend_->Stat(bucket, key); !r) {
     return SendBackendError(ex, r.error(), resource);
   }
@@ -305,13 +338,17 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
   if (query.count("max-keys")) {
     const std::string& mk = query["max-keys"];
     if (mk.empty() || mk.find_first_not_of("0123456789") != std::string::npos)
-      return SendError(ex, 400, "InvalidArgument", "max-keys must be a non-negative integer", "/" + bucket);
-    q.max_keys = static_cast<uint32_t>(std::min<unsigned long long>(1000, strtoull(mk.c_str(), nullptr, 10)));
+      return SendError(ex, 400, "InvalidArgument", "max-keys must be a non-negative integer",
+                       "/" + bucket);
+    q.max_keys = static_cast<uint32_t>(
+        std::min<unsigned long long>(1000, strtoull(mk.c_str(), nullptr, 10)));
   }
   if (v2) {
     q.start_after = query["start-after"];
-    if (query.count("continuation-token") && !DecodeToken(query["continuation-token"], &q.start_after))
-      return SendError(ex, 400, "InvalidArgument", "The continuation token provided is incorrect", "/" + bucket);
+    if (query.count("continuation-token") &&
+        !DecodeToken(query["continuation-token"], &q.start_after))
+      return SendError(ex, 400, "InvalidArgument", "The continuation token provided is incorrect",
+                       "/" + bucket);
   } else {
     q.start_after = query["marker"];
   }
@@ -330,7 +367,8 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
   Text(root, "IsTruncated", out->truncated ? "true" : "false");
   if (v2) {
     Text(root, "KeyCount", std::to_string(out->entries.size()));
-    if (query.count("continuation-token")) Text(root, "ContinuationToken", query["continuation-token"]);
+    if (query.count("continuation-token"))
+      Text(root, "ContinuationToken", query["continuation-token"]);
     if (query.count("start-after")) Text(root, "StartAfter", enc(query["start-after"]));
     if (out->truncated) Text(root, "NextContinuationToken", EncodeToken(out->entries.back().key));
   } else {
@@ -355,7 +393,8 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
   ex.Send(200, h, ToXml(doc));
 }
 
-void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head) {
+void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::string& key,
+                          bool head) {
   std::string resource = "/" + bucket + "/" + key;
   auto opened = backend_->Open(bucket, key);
   if (!opened) return SendBackendError(ex, opened.error(), resource);
@@ -368,17 +407,20 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   const Request& req = ex.request();
   std::string if_match = req.Header("if-match");
   if (!if_match.empty() && if_match != "*" && if_match != meta.etag)
-    return SendError(ex, 412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold", resource);
+    return SendError(ex, 412, "PreconditionFailed",
+                     "At least one of the pre-conditions you specified did not hold", resource);
   Headers h = CommonHeaders();
   h.emplace_back("ETag", meta.etag);
   h.emplace_back("Last-Modified", HttpDate(meta.mtime_ns));
   h.emplace_back("Accept-Ranges", "bytes");
   std::string if_none = req.Header("if-none-match");
-  if (!if_none.empty() && (if_none == meta.etag || if_none == "*")) return ex.SendHeadersOnly(304, h, 0);
+  if (!if_none.empty() && (if_none == meta.etag || if_none == "*"))
+    return ex.SendHeadersOnly(304, h, 0);
   h.emplace_back("Content-Type", "application/octet-stream");
   uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
   bool unsatisfiable = false;
-  bool ranged = req.HasHeader("range") && ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
+  bool ranged = req.HasHeader("range") &&
+                ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
   if (unsatisfiable) {
     Headers eh;
     return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
@@ -387,8 +429,8 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   int status = 200;
   if (ranged) {
     status = 206;
-    h.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) + "/" +
-                                        std::to_string(meta.size));
+    h.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                                        "/" + std::to_string(meta.size));
   }
   if (head) return ex.SendHeadersOnly(status, h, length);
   ex.SendFile(status, h, fd, first, length);
@@ -398,19 +440,22 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
                           const std::string& payload_hash) {
   std::string resource = "/" + bucket + "/" + key;
   if (payload_hash.rfind("STREAMING-", 0) == 0)
-    return SendError(ex, 501, "NotImplemented", "aws-chunked uploads (" + payload_hash + ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256", resource);
+    return SendError(ex, 501, "NotImplemented",
+                     "aws-chunked uploads (" + payload_hash +
+                         ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
+                     resource);
   std::string content_md5 = ex.request().Header("content-md5");
   bool body_ok = true;
   auto r = backend_->Put(
-      bucket, key,
-      [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); },
+      bucket, key, [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); },
       [&](const std::string& md5_hex, const std::string& sha_hex) -> s3rdmafs::Result<void> {
         if (payload_hash.size() == 64 && payload_hash != sha_hex)
           return s3rdmafs::MakeError(Errc::kBadRequest, "XAmzContentSHA256Mismatch");
         if (!content_md5.empty()) {
           // Content-MD5 is base64 of the raw digest.
           unsigned char raw[16];
-          for (size_t i = 0; i < 16; ++i) raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
+          for (size_t i = 0; i < 16; ++i)
+            raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
           unsigned char b64[32] = {};
           EVP_EncodeBlock(b64, raw, 16);
           std::string enc(reinterpret_cast<char*>(b64));
@@ -420,9 +465,12 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
       });
   if (!r) {
     if (r.error().message == "XAmzContentSHA256Mismatch")
-      return SendError(ex, 400, "XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
+      return SendError(
+          ex, 400, "XAmzContentSHA256Mismatch",
+          "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
     if (r.error().message == "BadDigest")
-      return SendError(ex, 400, "BadDigest", "The Content-MD5 you specified did not match what we received.", resource);
+      return SendError(ex, 400, "BadDigest",
+                       "The Content-MD5 you specified did not match what we received.", resource);
     if (!body_ok) return;  // the client went away mid-upload; nothing was published
     return SendBackendError(ex, r.error(), resource);
   }
@@ -439,7 +487,9 @@ void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
       }))
     return;
   pugi::xml_document in;
-  if (!in.load_string(body.c_str())) return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", "/" + bucket);
+  if (!in.load_string(body.c_str()))
+    return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed",
+                     "/" + bucket);
   bool quiet = std::string(in.child("Delete").child_value("Quiet")) == "true";
   pugi::xml_document doc;
   auto root = Root(doc, "DeleteResult");

@@ -13,7 +13,8 @@ namespace s3rdma::server {
 
 class S3Handler {
  public:
-  S3Handler(const ServerConfig& config, LocalBackend* backend) : config_(config), backend_(backend) {}
+  S3Handler(const ServerConfig& config, LocalBackend* backend)
+      : config_(config), backend_(backend) {}
   void Handle(Exchange& ex);
 
  private:
@@ -24,7 +25,8 @@ class S3Handler {
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
-  void PutObject(Exchange& ex, const std::string& bucket, const std::string& key, const std::string& payload_hash);
+  void PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
+                 const std::string& payload_hash);
   void DeleteObjects(Exchange& ex, const std::string& bucket);
   Headers CommonHeaders();
 
@@ -36,6 +38,7 @@ class S3Handler {
 // Parses a Range header value against an object size. Returns false when the
 // header is not a single byte range we honour (then the whole object is sent);
 // sets *unsatisfiable for a syntactically fine range outside the object.
-bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last, bool* unsatisfiable);
+bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last,
+                bool* unsatisfiable);
 
 }  // namespace s3rdma::server

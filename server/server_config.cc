@@ -22,20 +22,29 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
   std::vector<std::string> problems;
   for (auto&& [k, v] : t) {
     std::string key(k.str());
-    if (key == "listen" && v.is_string()) c.listen = v.as_string()->get();
-    else if (key == "port" && v.is_integer()) c.port = static_cast<uint16_t>(v.as_integer()->get());
-    else if (key == "root" && v.is_string()) c.root = v.as_string()->get();
-    else if (key == "region" && v.is_string()) c.region = v.as_string()->get();
-    else if (key == "anonymous" && v.is_boolean()) c.anonymous = v.as_boolean()->get();
-    else if (key == "domain" && v.is_string()) c.domain = v.as_string()->get();
-    else if (key == "max_connections" && v.is_integer()) c.max_connections = static_cast<unsigned>(v.as_integer()->get());
+    if (key == "listen" && v.is_string())
+      c.listen = v.as_string()->get();
+    else if (key == "port" && v.is_integer())
+      c.port = static_cast<uint16_t>(v.as_integer()->get());
+    else if (key == "root" && v.is_string())
+      c.root = v.as_string()->get();
+    else if (key == "region" && v.is_string())
+      c.region = v.as_string()->get();
+    else if (key == "anonymous" && v.is_boolean())
+      c.anonymous = v.as_boolean()->get();
+    else if (key == "domain" && v.is_string())
+      c.domain = v.as_string()->get();
+    else if (key == "max_connections" && v.is_integer())
+      c.max_connections = static_cast<unsigned>(v.as_integer()->get());
     else if (key == "keys" && v.is_array_of_tables()) {
       for (auto& entry : *v.as_array()) {
         auto* e = entry.as_table();
         auto ak = (*e)["access_key"].value<std::string>();
         auto sk = (*e)["secret_key"].value<std::string>();
-        if (!ak || !sk) problems.push_back("keys: each [[keys]] needs access_key and secret_key");
-        else c.keys[*ak] = *sk;
+        if (!ak || !sk)
+          problems.push_back("keys: each [[keys]] needs access_key and secret_key");
+        else
+          c.keys[*ak] = *sk;
       }
     } else {
       problems.push_back(key + ": unknown key or wrong type");

@@ -11,11 +11,11 @@ namespace s3rdma::server {
 struct ServerConfig {
   std::string listen = "127.0.0.1";
   uint16_t port = 9000;
-  std::string root;                 // bucket = top-level directory of root
+  std::string root;  // bucket = top-level directory of root
   std::string region = "us-east-1";
   std::map<std::string, std::string> keys;  // access key -> secret key
-  bool anonymous = false;           // accept unsigned requests (read and write)
-  std::string domain;               // "s3.local": Host "<bucket>.s3.local" is virtual-hosted style
+  bool anonymous = false;                   // accept unsigned requests (read and write)
+  std::string domain;  // "s3.local": Host "<bucket>.s3.local" is virtual-hosted style
   unsigned max_connections = 1024;
 };
 

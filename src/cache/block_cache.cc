@@ -139,8 +139,10 @@ void BlockCache::OnReady(const PinnedBlock& pinned, std::function<void(Result<ui
       b->waiters_.push_back(std::move(ready));
       return;
     }
-    if (b->state_ == BlockState::kFailed) now = tl::unexpected<Error>(*b->error_);
-    else now = b->length_;
+    if (b->state_ == BlockState::kFailed)
+      now = tl::unexpected<Error>(*b->error_);
+    else
+      now = b->length_;
   }
   ready(std::move(now));
 }
@@ -149,8 +151,8 @@ Result<uint32_t> BlockCache::Wait(const PinnedBlock& pinned, std::chrono::millis
   Block* b = pinned.get();
   std::unique_lock lock(mu_);
   if (!filled_.wait_for(lock, timeout, [b] { return b->state_ != BlockState::kLoading; }))
-    return MakeError(Errc::kTimedOut, "cache block fill timed out after " +
-                                          std::to_string(timeout.count()) + " ms");
+    return MakeError(Errc::kTimedOut,
+                     "cache block fill timed out after " + std::to_string(timeout.count()) + " ms");
   if (b->state_ == BlockState::kFailed) return tl::unexpected<Error>(*b->error_);
   return b->length_;
 }

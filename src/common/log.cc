@@ -43,7 +43,8 @@ void LogLine(LogLevel level, const char* fmt, ...) {
   va_start(ap, fmt);
   int m = vsnprintf(buf + n, sizeof buf - n - 1, fmt, ap);
   va_end(ap);
-  size_t len = n + (m < 0 ? 0 : (static_cast<size_t>(m) < sizeof buf - n - 1 ? m : sizeof buf - n - 2));
+  size_t len =
+      n + (m < 0 ? 0 : (static_cast<size_t>(m) < sizeof buf - n - 1 ? m : sizeof buf - n - 2));
   buf[len++] = '\n';
   ssize_t ignored = write(STDERR_FILENO, buf, len);
   (void)ignored;

@@ -4,28 +4,50 @@ namespace s3rdmafs {
 
 const char* ErrcName(Errc code) {
   switch (code) {
-    case Errc::kInvalidArgument: return "InvalidArgument";
-    case Errc::kNotFound: return "NotFound";
-    case Errc::kNotDir: return "NotDir";
-    case Errc::kIsDir: return "IsDir";
-    case Errc::kNameTooLong: return "NameTooLong";
-    case Errc::kReadOnly: return "ReadOnly";
-    case Errc::kNoSpace: return "NoSpace";
-    case Errc::kIo: return "Io";
-    case Errc::kTimedOut: return "TimedOut";
-    case Errc::kCancelled: return "Cancelled";
-    case Errc::kInternal: return "Internal";
-    case Errc::kConfig: return "Config";
-    case Errc::kAccessDenied: return "AccessDenied";
-    case Errc::kNoSuchBucket: return "NoSuchBucket";
-    case Errc::kNoSuchKey: return "NoSuchKey";
-    case Errc::kPreconditionFailed: return "PreconditionFailed";
-    case Errc::kSlowDown: return "SlowDown";
-    case Errc::kInvalidRange: return "InvalidRange";
-    case Errc::kServerError: return "ServerError";
-    case Errc::kBadRequest: return "BadRequest";
-    case Errc::kConnection: return "Connection";
-    case Errc::kProtocol: return "Protocol";
+    case Errc::kInvalidArgument:
+      return "InvalidArgument";
+    case Errc::kNotFound:
+      return "NotFound";
+    case Errc::kNotDir:
+      return "NotDir";
+    case Errc::kIsDir:
+      return "IsDir";
+    case Errc::kNameTooLong:
+      return "NameTooLong";
+    case Errc::kReadOnly:
+      return "ReadOnly";
+    case Errc::kNoSpace:
+      return "NoSpace";
+    case Errc::kIo:
+      return "Io";
+    case Errc::kTimedOut:
+      return "TimedOut";
+    case Errc::kCancelled:
+      return "Cancelled";
+    case Errc::kInternal:
+      return "Internal";
+    case Errc::kConfig:
+      return "Config";
+    case Errc::kAccessDenied:
+      return "AccessDenied";
+    case Errc::kNoSuchBucket:
+      return "NoSuchBucket";
+    case Errc::kNoSuchKey:
+      return "NoSuchKey";
+    case Errc::kPreconditionFailed:
+      return "PreconditionFailed";
+    case Errc::kSlowDown:
+      return "SlowDown";
+    case Errc::kInvalidRange:
+      return "InvalidRange";
+    case Errc::kServerError:
+      return "ServerError";
+    case Errc::kBadRequest:
+      return "BadRequest";
+    case Errc::kConnection:
+      return "Connection";
+    case Errc::kProtocol:
+      return "Protocol";
   }
   return "Unknown";
 }

@@ -32,11 +32,16 @@ Result<uint64_t> ParseSize(std::string_view text) {
   if (!SplitNumber(text, &v, &unit))
     return MakeError(Errc::kInvalidArgument, "not a size: '" + std::string(text) + "'");
   int shift = 0;
-  if (unit.empty() || unit == "b") shift = 0;
-  else if (unit == "k" || unit == "kb" || unit == "kib") shift = 10;
-  else if (unit == "m" || unit == "mb" || unit == "mib") shift = 20;
-  else if (unit == "g" || unit == "gb" || unit == "gib") shift = 30;
-  else if (unit == "t" || unit == "tb" || unit == "tib") shift = 40;
+  if (unit.empty() || unit == "b")
+    shift = 0;
+  else if (unit == "k" || unit == "kb" || unit == "kib")
+    shift = 10;
+  else if (unit == "m" || unit == "mb" || unit == "mib")
+    shift = 20;
+  else if (unit == "g" || unit == "gb" || unit == "gib")
+    shift = 30;
+  else if (unit == "t" || unit == "tb" || unit == "tib")
+    shift = 40;
   else
     return MakeError(Errc::kInvalidArgument,
                      "unknown size unit in '" + std::string(text) + "' (use K, M, G, T)");

@@ -1,8 +1,9 @@
 #include "s3rdmafs/config/config.h"
 
+#include <toml++/toml.h>
+
 #include <fstream>
 #include <sstream>
-#include <toml++/toml.h>
 
 #include "fields.h"
 #include "s3rdmafs/common/log.h"
@@ -25,7 +26,8 @@ bool NodeToText(const toml::node& node, const Field& field, std::string* out, st
   }
   if (auto b = node.as_boolean()) {
     if (field.kind != FieldKind::kBool) {
-      *why = "expected a " + std::string(field.kind == FieldKind::kString ? "string" : "number") + ", got a boolean";
+      *why = "expected a " + std::string(field.kind == FieldKind::kString ? "string" : "number") +
+             ", got a boolean";
       return false;
     }
     *out = b->get() ? "true" : "false";
@@ -33,7 +35,9 @@ bool NodeToText(const toml::node& node, const Field& field, std::string* out, st
   }
   if (auto i = node.as_integer()) {
     switch (field.kind) {
-      case FieldKind::kUint: case FieldKind::kInt: case FieldKind::kSize:
+      case FieldKind::kUint:
+      case FieldKind::kInt:
+      case FieldKind::kSize:
         *out = std::to_string(i->get());
         return true;
       case FieldKind::kDuration:  // a bare number of seconds
@@ -56,8 +60,8 @@ Result<Config> ParseToml(std::string_view text, std::string_view source_name) {
     table = toml::parse(text, source_name);
   } catch (const toml::parse_error& e) {
     std::ostringstream msg;
-    msg << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column
-        << ": " << e.description();
+    msg << source_name << ":" << e.source().begin.line << ":" << e.source().begin.column << ": "
+        << e.description();
     return MakeError(Errc::kConfig, msg.str());
   }
   Config config;
@@ -84,7 +88,8 @@ Result<Config> ParseToml(std::string_view text, std::string_view source_name) {
     }
   }
   if (!problems.empty()) {
-    std::string msg = std::string(source_name) + ": " + std::to_string(problems.size()) + " error(s):";
+    std::string msg =
+        std::string(source_name) + ": " + std::to_string(problems.size()) + " error(s):";
     for (auto& p : problems) msg += "\n  " + p;
     return MakeError(Errc::kConfig, msg);
   }
@@ -108,9 +113,12 @@ Result<void> ApplyOverride(Config* config, std::string_view assignment) {
   std::string_view section = assignment.substr(0, dot);
   std::string_view key = assignment.substr(dot + 1, eq - dot - 1);
   const Field* field = FindField(section, key);
-  if (!field) return MakeError(Errc::kConfig, std::string(section) + "." + std::string(key) + ": unknown key");
+  if (!field)
+    return MakeError(Errc::kConfig,
+                     std::string(section) + "." + std::string(key) + ": unknown key");
   std::string why = field->set_text(*config, std::string(assignment.substr(eq + 1)));
-  if (!why.empty()) return MakeError(Errc::kConfig, std::string(section) + "." + std::string(key) + ": " + why);
+  if (!why.empty())
+    return MakeError(Errc::kConfig, std::string(section) + "." + std::string(key) + ": " + why);
   return {};
 }
 
@@ -120,19 +128,28 @@ Result<void> Validate(const Config& c) {
     p.push_back("s3.endpoint: must start with http:// or https://, got '" + c.s3.endpoint + "'");
   if (c.s3.bucket.empty()) p.push_back("s3.bucket: no bucket given (config or command line)");
   if (c.s3.region.empty()) p.push_back("s3.region: must not be empty");
-  if (c.s3.max_in_flight < 1 || c.s3.max_in_flight > 1024) p.push_back("s3.max_in_flight: must be 1..1024");
-  if (c.s3.anonymous && !c.s3.access_key.empty()) p.push_back("s3.anonymous: cannot be combined with s3.access_key");
-  if (c.s3.access_key.empty() != c.s3.secret_key.empty()) p.push_back("s3.access_key and s3.secret_key: give both or neither");
+  if (c.s3.max_in_flight < 1 || c.s3.max_in_flight > 1024)
+    p.push_back("s3.max_in_flight: must be 1..1024");
+  if (c.s3.anonymous && !c.s3.access_key.empty())
+    p.push_back("s3.anonymous: cannot be combined with s3.access_key");
+  if (c.s3.access_key.empty() != c.s3.secret_key.empty())
+    p.push_back("s3.access_key and s3.secret_key: give both or neither");
   uint64_t bs = c.cache.block_size;
   if (bs < (64u << 10) || bs > (64u << 20) || (bs & (bs - 1)))
     p.push_back("cache.block_size: must be a power of two between 64KiB and 64MiB");
-  if (c.cache.size < 16 * bs) p.push_back("cache.size: must hold at least 16 blocks (16 x cache.block_size)");
-  if (c.readahead.max < c.readahead.initial) p.push_back("readahead.max: must be >= readahead.initial");
-  if (c.readahead.max_request < bs) p.push_back("readahead.max_request: must be >= cache.block_size");
-  if (c.readahead.streams_per_file < 1 || c.readahead.streams_per_file > 64) p.push_back("readahead.streams_per_file: must be 1..64");
-  if (c.fuse.max_threads < 1 || c.fuse.max_threads > 1024) p.push_back("fuse.max_threads: must be 1..1024");
+  if (c.cache.size < 16 * bs)
+    p.push_back("cache.size: must hold at least 16 blocks (16 x cache.block_size)");
+  if (c.readahead.max < c.readahead.initial)
+    p.push_back("readahead.max: must be >= readahead.initial");
+  if (c.readahead.max_request < bs)
+    p.push_back("readahead.max_request: must be >= cache.block_size");
+  if (c.readahead.streams_per_file < 1 || c.readahead.streams_per_file > 64)
+    p.push_back("readahead.streams_per_file: must be 1..64");
+  if (c.fuse.max_threads < 1 || c.fuse.max_threads > 1024)
+    p.push_back("fuse.max_threads: must be 1..1024");
   LogLevel level;
-  if (!ParseLogLevel(c.log.level, &level)) p.push_back("log.level: must be debug, info, warn or error");
+  if (!ParseLogLevel(c.log.level, &level))
+    p.push_back("log.level: must be debug, info, warn or error");
   if (p.empty()) return {};
   std::string msg = std::to_string(p.size()) + " configuration error(s):";
   for (auto& s : p) msg += "\n  " + s;

@@ -33,18 +33,32 @@ std::string DurationText(uint64_t ms) {
 
 template <typename Get>
 Field Str(const char* s, const char* k, const char* doc, Get get, bool secret = false) {
-  return Field{s, k, FieldKind::kString, doc, secret,
-               [get](Config& c, const std::string& v) { get(c) = v; return std::string(); },
+  return Field{s,
+               k,
+               FieldKind::kString,
+               doc,
+               secret,
+               [get](Config& c, const std::string& v) {
+                 get(c) = v;
+                 return std::string();
+               },
                [get](const Config& c) { return Quote(get(const_cast<Config&>(c))); }};
 }
 
 template <typename Get>
 Field Bool(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kBool, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kBool,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
-                 if (v == "true" || v == "1" || v == "yes") get(c) = true;
-                 else if (v == "false" || v == "0" || v == "no") get(c) = false;
-                 else return std::string("expected true or false, got '" + v + "'");
+                 if (v == "true" || v == "1" || v == "yes")
+                   get(c) = true;
+                 else if (v == "false" || v == "0" || v == "no")
+                   get(c) = false;
+                 else
+                   return std::string("expected true or false, got '" + v + "'");
                  return std::string();
                },
                [get](const Config& c) {
@@ -54,10 +68,15 @@ Field Bool(const char* s, const char* k, const char* doc, Get get) {
 
 template <typename Get>
 Field Uint(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kUint, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kUint,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
                  char* end = nullptr;
-                 if (v.empty() || v[0] == '-') return std::string("expected a non-negative integer, got '" + v + "'");
+                 if (v.empty() || v[0] == '-')
+                   return std::string("expected a non-negative integer, got '" + v + "'");
                  unsigned long long x = strtoull(v.c_str(), &end, 10);
                  if (*end) return std::string("expected a non-negative integer, got '" + v + "'");
                  get(c) = x;
@@ -68,7 +87,11 @@ Field Uint(const char* s, const char* k, const char* doc, Get get) {
 
 template <typename Get>
 Field Int(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kInt, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kInt,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
                  char* end = nullptr;
                  long long x = strtoll(v.c_str(), &end, 10);
@@ -81,7 +104,11 @@ Field Int(const char* s, const char* k, const char* doc, Get get) {
 
 template <typename Get>
 Field Size(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kSize, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kSize,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
                  auto r = ParseSize(v);
                  if (!r) return r.error().message;
@@ -93,7 +120,11 @@ Field Size(const char* s, const char* k, const char* doc, Get get) {
 
 template <typename Get>
 Field Duration(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kDuration, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kDuration,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
                  auto r = ParseDurationMs(v);
                  if (!r) return r.error().message;
@@ -105,68 +136,158 @@ Field Duration(const char* s, const char* k, const char* doc, Get get) {
 
 template <typename Get>
 Field Mode(const char* s, const char* k, const char* doc, Get get) {
-  return Field{s, k, FieldKind::kMode, doc, false,
+  return Field{s,
+               k,
+               FieldKind::kMode,
+               doc,
+               false,
                [get](Config& c, const std::string& v) {
                  char* end = nullptr;
                  unsigned long x = strtoul(v.c_str(), &end, 8);
-                 if (v.empty() || *end || x > 07777) return std::string("expected an octal mode like \"0444\", got '" + v + "'");
+                 if (v.empty() || *end || x > 07777)
+                   return std::string("expected an octal mode like \"0444\", got '" + v + "'");
                  get(c) = x;
                  return std::string();
                },
                [get](const Config& c) {
                  char b[16];
-                 snprintf(b, sizeof b, "\"%04llo\"", static_cast<unsigned long long>(get(const_cast<Config&>(c))));
+                 snprintf(b, sizeof b, "\"%04llo\"",
+                          static_cast<unsigned long long>(get(const_cast<Config&>(c))));
                  return std::string(b);
                }};
 }
 
 std::vector<Field> MakeFields() {
   std::vector<Field> f;
-  f.push_back(Str("s3", "endpoint", "S3 endpoint URL, http:// or https://", [](Config& c) -> auto& { return c.s3.endpoint; }));
-  f.push_back(Str("s3", "region", "region used for SigV4 signing", [](Config& c) -> auto& { return c.s3.region; }));
-  f.push_back(Str("s3", "bucket", "bucket to mount (the command line's bucket[:/prefix] sets it)", [](Config& c) -> auto& { return c.s3.bucket; }));
-  f.push_back(Str("s3", "prefix", "mount only the keys under this prefix", [](Config& c) -> auto& { return c.s3.prefix; }));
-  f.push_back(Field{"s3", "addressing", FieldKind::kEnum, "\"path\" (endpoint/bucket/key) or \"virtual\" (bucket.endpoint/key)", false,
+  f.push_back(Str(
+      "s3", "endpoint", "S3 endpoint URL, http:// or https://",
+      [](Config & c) -> auto& { return c.s3.endpoint; }));
+  f.push_back(Str(
+      "s3", "region", "region used for SigV4 signing",
+      [](Config & c) -> auto& { return c.s3.region; }));
+  f.push_back(Str(
+      "s3", "bucket", "bucket to mount (the command line's bucket[:/prefix] sets it)",
+      [](Config & c) -> auto& { return c.s3.bucket; }));
+  f.push_back(Str(
+      "s3", "prefix", "mount only the keys under this prefix",
+      [](Config & c) -> auto& { return c.s3.prefix; }));
+  f.push_back(Field{"s3", "addressing", FieldKind::kEnum,
+                    "\"path\" (endpoint/bucket/key) or \"virtual\" (bucket.endpoint/key)", false,
                     [](Config& c, const std::string& v) {
-                      if (v == "path") c.s3.addressing = Addressing::kPath;
-                      else if (v == "virtual") c.s3.addressing = Addressing::kVirtual;
-                      else return std::string("expected \"path\" or \"virtual\", got '" + v + "'");
+                      if (v == "path")
+                        c.s3.addressing = Addressing::kPath;
+                      else if (v == "virtual")
+                        c.s3.addressing = Addressing::kVirtual;
+                      else
+                        return std::string("expected \"path\" or \"virtual\", got '" + v + "'");
                       return std::string();
                     },
-                    [](const Config& c) { return std::string(c.s3.addressing == Addressing::kPath ? "\"path\"" : "\"virtual\""); }});
-  f.push_back(Str("s3", "ca_bundle", "PEM CA bundle for HTTPS (default: the system's)", [](Config& c) -> auto& { return c.s3.ca_bundle; }));
-  f.push_back(Bool("s3", "anonymous", "send unsigned requests (public buckets)", [](Config& c) -> auto& { return c.s3.anonymous; }));
-  f.push_back(Str("s3", "access_key", "access key id (else environment, then shared credentials file)", [](Config& c) -> auto& { return c.s3.access_key; }, true));
-  f.push_back(Str("s3", "secret_key", "secret access key", [](Config& c) -> auto& { return c.s3.secret_key; }, true));
-  f.push_back(Str("s3", "session_token", "session token for temporary credentials", [](Config& c) -> auto& { return c.s3.session_token; }, true));
-  f.push_back(Str("s3", "profile", "profile in ~/.aws/credentials and ~/.aws/config (default $AWS_PROFILE or \"default\")", [](Config& c) -> auto& { return c.s3.profile; }));
-  f.push_back(Uint("s3", "max_in_flight", "most HTTP requests in flight at once", [](Config& c) -> auto& { return c.s3.max_in_flight; }));
-  f.push_back(Uint("s3", "max_retries", "retries after a 5xx, SlowDown or connection error (never after other 4xx)", [](Config& c) -> auto& { return c.s3.max_retries; }));
-  f.push_back(Duration("s3", "retry_base_delay", "first retry back-off; doubles each time, with jitter", [](Config& c) -> auto& { return c.s3.retry_base_delay_ms; }));
-  f.push_back(Duration("s3", "retry_max_delay", "longest back-off between two retries", [](Config& c) -> auto& { return c.s3.retry_max_delay_ms; }));
-  f.push_back(Duration("s3", "connect_timeout", "TCP/TLS connect timeout", [](Config& c) -> auto& { return c.s3.connect_timeout_ms; }));
-  f.push_back(Duration("s3", "low_speed_timeout", "abort (and retry) a transfer that moves no data for this long", [](Config& c) -> auto& { return c.s3.low_speed_timeout_ms; }));
-  f.push_back(Bool("s3", "startup_check", "check endpoint, credentials and bucket before mounting", [](Config& c) -> auto& { return c.s3.startup_check; }));
-  f.push_back(Size("cache", "size", "page-cache arena size: the daemon's data memory, allocated once", [](Config& c) -> auto& { return c.cache.size; }));
-  f.push_back(Size("cache", "block_size", "cache block size (power of two, 64KiB..64MiB)", [](Config& c) -> auto& { return c.cache.block_size; }));
-  f.push_back(Bool("cache", "hugepages", "back the arena with huge pages when the system allows", [](Config& c) -> auto& { return c.cache.hugepages; }));
-  f.push_back(Bool("cache", "prefault", "touch the whole arena at start (steady speed from the first read; RSS = cache.size)", [](Config& c) -> auto& { return c.cache.prefault; }));
-  f.push_back(Duration("cache", "wait_timeout", "longest a read waits for a free cache block before EIO", [](Config& c) -> auto& { return c.cache.wait_timeout_ms; }));
-  f.push_back(Size("readahead", "initial", "first read-ahead window of a sequential stream", [](Config& c) -> auto& { return c.readahead.initial; }));
-  f.push_back(Size("readahead", "max", "largest read-ahead window (doubles up to this)", [](Config& c) -> auto& { return c.readahead.max; }));
-  f.push_back(Size("readahead", "max_request", "largest single ranged GET", [](Config& c) -> auto& { return c.readahead.max_request; }));
-  f.push_back(Uint("readahead", "streams_per_file", "sequential streams tracked per file (readers of one file)", [](Config& c) -> auto& { return c.readahead.streams_per_file; }));
-  f.push_back(Duration("metadata", "attr_ttl", "how long file attributes are trusted", [](Config& c) -> auto& { return c.metadata.attr_ttl_ms; }));
-  f.push_back(Duration("metadata", "entry_ttl", "how long a name -> inode mapping is trusted", [](Config& c) -> auto& { return c.metadata.entry_ttl_ms; }));
-  f.push_back(Duration("metadata", "negative_ttl", "how long a missing name is remembered as missing", [](Config& c) -> auto& { return c.metadata.negative_ttl_ms; }));
-  f.push_back(Bool("fuse", "allow_other", "let other users access the mount (needs user_allow_other)", [](Config& c) -> auto& { return c.fuse.allow_other; }));
-  f.push_back(Bool("fuse", "direct_io", "bypass the kernel page cache (streaming readers)", [](Config& c) -> auto& { return c.fuse.direct_io; }));
-  f.push_back(Uint("fuse", "max_threads", "most FUSE worker threads", [](Config& c) -> auto& { return c.fuse.max_threads; }));
-  f.push_back(Int("fuse", "uid", "owner of every file (-1: the mounting user)", [](Config& c) -> auto& { return c.fuse.uid; }));
-  f.push_back(Int("fuse", "gid", "group of every file (-1: the mounting user's group)", [](Config& c) -> auto& { return c.fuse.gid; }));
-  f.push_back(Mode("fuse", "file_mode", "permission bits of files", [](Config& c) -> auto& { return c.fuse.file_mode; }));
-  f.push_back(Mode("fuse", "dir_mode", "permission bits of directories", [](Config& c) -> auto& { return c.fuse.dir_mode; }));
-  f.push_back(Str("log", "level", "debug, info, warn or error", [](Config& c) -> auto& { return c.log.level; }));
+                    [](const Config& c) {
+                      return std::string(c.s3.addressing == Addressing::kPath ? "\"path\""
+                                                                              : "\"virtual\"");
+                    }});
+  f.push_back(Str(
+      "s3", "ca_bundle", "PEM CA bundle for HTTPS (default: the system's)",
+      [](Config & c) -> auto& { return c.s3.ca_bundle; }));
+  f.push_back(Bool(
+      "s3", "anonymous", "send unsigned requests (public buckets)",
+      [](Config & c) -> auto& { return c.s3.anonymous; }));
+  f.push_back(Str(
+      "s3", "access_key", "access key id (else environment, then shared credentials file)",
+      [](Config & c) -> auto& { return c.s3.access_key; }, true));
+  f.push_back(Str(
+      "s3", "secret_key", "secret access key", [](Config & c) -> auto& { return c.s3.secret_key; },
+      true));
+  f.push_back(Str(
+      "s3", "session_token", "session token for temporary credentials",
+      [](Config & c) -> auto& { return c.s3.session_token; }, true));
+  f.push_back(Str(
+      "s3", "profile",
+      "profile in ~/.aws/credentials and ~/.aws/config (default $AWS_PROFILE or \"default\")",
+      [](Config & c) -> auto& { return c.s3.profile; }));
+  f.push_back(Uint(
+      "s3", "max_in_flight", "most HTTP requests in flight at once",
+      [](Config & c) -> auto& { return c.s3.max_in_flight; }));
+  f.push_back(Uint(
+      "s3", "max_retries",
+      "retries after a 5xx, SlowDown or connection error (never after other 4xx)",
+      [](Config & c) -> auto& { return c.s3.max_retries; }));
+  f.push_back(Duration(
+      "s3", "retry_base_delay", "first retry back-off; doubles each time, with jitter",
+      [](Config & c) -> auto& { return c.s3.retry_base_delay_ms; }));
+  f.push_back(Duration(
+      "s3", "retry_max_delay", "longest back-off between two retries",
+      [](Config & c) -> auto& { return c.s3.retry_max_delay_ms; }));
+  f.push_back(Duration(
+      "s3", "connect_timeout", "TCP/TLS connect timeout",
+      [](Config & c) -> auto& { return c.s3.connect_timeout_ms; }));
+  f.push_back(Duration(
+      "s3", "low_speed_timeout", "abort (and retry) a transfer that moves no data for this long",
+      [](Config & c) -> auto& { return c.s3.low_speed_timeout_ms; }));
+  f.push_back(Bool(
+      "s3", "startup_check", "check endpoint, credentials and bucket before mounting",
+      [](Config & c) -> auto& { return c.s3.startup_check; }));
+  f.push_back(Size(
+      "cache", "size", "page-cache arena size: the daemon's data memory, allocated once",
+      [](Config & c) -> auto& { return c.cache.size; }));
+  f.push_back(Size(
+      "cache", "block_size", "cache block size (power of two, 64KiB..64MiB)",
+      [](Config & c) -> auto& { return c.cache.block_size; }));
+  f.push_back(Bool(
+      "cache", "hugepages", "back the arena with huge pages when the system allows",
+      [](Config & c) -> auto& { return c.cache.hugepages; }));
+  f.push_back(Bool(
+      "cache", "prefault",
+      "touch the whole arena at start (steady speed from the first read; RSS = cache.size)",
+      [](Config & c) -> auto& { return c.cache.prefault; }));
+  f.push_back(Duration(
+      "cache", "wait_timeout", "longest a read waits for a free cache block before EIO",
+      [](Config & c) -> auto& { return c.cache.wait_timeout_ms; }));
+  f.push_back(Size(
+      "readahead", "initial", "first read-ahead window of a sequential stream",
+      [](Config & c) -> auto& { return c.readahead.initial; }));
+  f.push_back(Size(
+      "readahead", "max", "largest read-ahead window (doubles up to this)",
+      [](Config & c) -> auto& { return c.readahead.max; }));
+  f.push_back(Size(
+      "readahead", "max_request", "largest single ranged GET",
+      [](Config & c) -> auto& { return c.readahead.max_request; }));
+  f.push_back(Uint(
+      "readahead", "streams_per_file", "sequential streams tracked per file (readers of one file)",
+      [](Config & c) -> auto& { return c.readahead.streams_per_file; }));
+  f.push_back(Duration(
+      "metadata", "attr_ttl", "how long file attributes are trusted",
+      [](Config & c) -> auto& { return c.metadata.attr_ttl_ms; }));
+  f.push_back(Duration(
+      "metadata", "entry_ttl", "how long a name -> inode mapping is trusted",
+      [](Config & c) -> auto& { return c.metadata.entry_ttl_ms; }));
+  f.push_back(Duration(
+      "metadata", "negative_ttl", "how long a missing name is remembered as missing",
+      [](Config & c) -> auto& { return c.metadata.negative_ttl_ms; }));
+  f.push_back(Bool(
+      "fuse", "allow_other", "let other users access the mount (needs user_allow_other)",
+      [](Config & c) -> auto& { return c.fuse.allow_other; }));
+  f.push_back(Bool(
+      "fuse", "direct_io", "bypass the kernel page cache (streaming readers)",
+      [](Config & c) -> auto& { return c.fuse.direct_io; }));
+  f.push_back(Uint(
+      "fuse", "max_threads", "most FUSE worker threads",
+      [](Config & c) -> auto& { return c.fuse.max_threads; }));
+  f.push_back(Int(
+      "fuse", "uid", "owner of every file (-1: the mounting user)",
+      [](Config & c) -> auto& { return c.fuse.uid; }));
+  f.push_back(Int(
+      "fuse", "gid", "group of every file (-1: the mounting user's group)",
+      [](Config & c) -> auto& { return c.fuse.gid; }));
+  f.push_back(Mode(
+      "fuse", "file_mode", "permission bits of files",
+      [](Config & c) -> auto& { return c.fuse.file_mode; }));
+  f.push_back(Mode(
+      "fuse", "dir_mode", "permission bits of directories",
+      [](Config & c) -> auto& { return c.fuse.dir_mode; }));
+  f.push_back(Str(
+      "log", "level", "debug, info, warn or error",
+      [](Config & c) -> auto& { return c.log.level; }));
   return f;
 }
 

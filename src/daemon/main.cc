@@ -42,7 +42,8 @@ std::vector<std::string> SplitOverrides(const std::vector<std::string>& raw) {
     size_t pos = 0;
     while (pos <= r.size()) {
       size_t comma = r.find(',', pos);
-      std::string part = r.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      std::string part =
+          r.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       if (!part.empty()) out.push_back(part);
       if (comma == std::string::npos) break;
       pos = comma + 1;
@@ -93,12 +94,14 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   }
   fuse::MountOptions mo;
   mo.mountpoint = a.mountpoint;
-  mo.fsname = "s3rdmafs:" + c.s3.bucket + (c.s3.prefix.empty() ? "" : ":/" + daemon::NormalizePrefix(c.s3.prefix));
+  mo.fsname = "s3rdmafs:" + c.s3.bucket +
+              (c.s3.prefix.empty() ? "" : ":/" + daemon::NormalizePrefix(c.s3.prefix));
   mo.allow_other = c.fuse.allow_other;
   mo.debug = a.debug;
   mo.max_threads = static_cast<unsigned>(c.fuse.max_threads);
   auto r = fuse::MountAndServe((*d)->fs.get(), mo, [&] {
-    LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(), c.s3.endpoint.c_str());
+    LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(),
+             c.s3.endpoint.c_str());
     if (ready_fd >= 0) {
       char ok = 0;
       ssize_t ignored = write(ready_fd, &ok, 1);
@@ -120,11 +123,13 @@ int main(int argc, char** argv) {
   app.add_option("source", a.source, "BUCKET or BUCKET:/PREFIX");
   app.add_option("mountpoint", a.mountpoint, "directory to mount on");
   app.add_option("-c,--config", a.config_file, "TOML configuration file");
-  app.add_option("-o,--option", a.overrides, "override a config key: section.key=value (comma-separated or repeated)");
+  app.add_option("-o,--option", a.overrides,
+                 "override a config key: section.key=value (comma-separated or repeated)");
   app.add_flag("-f,--foreground", a.foreground, "stay in the foreground (systemd, debugging)");
   app.add_flag("-d,--debug", a.debug, "debug logging and FUSE request tracing; implies -f");
   app.add_option("--log-file", a.log_file, "append logs here when running in the background");
-  app.add_flag("--print-config", a.print_config, "print the effective configuration (secrets masked) and exit");
+  app.add_flag("--print-config", a.print_config,
+               "print the effective configuration (secrets masked) and exit");
   app.set_version_flag("--version", std::string("s3rdmafs ") + S3RDMAFS_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (a.debug) a.foreground = true;
@@ -139,7 +144,9 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (a.mountpoint.empty()) {
-    fprintf(stderr, "s3rdmafs: no mount point given\nusage: s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT\n");
+    fprintf(
+        stderr,
+        "s3rdmafs: no mount point given\nusage: s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT\n");
     return 2;
   }
   LogLevel level;
@@ -164,7 +171,8 @@ int main(int argc, char** argv) {
     int devnull = open("/dev/null", O_RDWR);
     dup2(devnull, STDIN_FILENO);
     dup2(devnull, STDOUT_FILENO);
-    int logfd = a.log_file.empty() ? devnull : open(a.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
+    int logfd = a.log_file.empty() ? devnull
+                                   : open(a.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0640);
     dup2(logfd >= 0 ? logfd : devnull, STDERR_FILENO);
     if (chdir("/") != 0) return 1;
     _exit(Serve(*c, a, pipefd[1]));

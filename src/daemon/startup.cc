@@ -110,7 +110,8 @@ Result<void> CheckEndpoint(const config::Config& c, s3::ObjectStore* store) {
       return MakeError(e.code, "cannot reach " + where + ": " + e.message +
                                    " (is the server running? check s3.endpoint)");
     case Errc::kAccessDenied:
-      return MakeError(e.code, "the server refused our credentials for " + where + ": " + e.message +
+      return MakeError(e.code, "the server refused our credentials for " + where + ": " +
+                                   e.message +
                                    " (check s3.access_key/s3.secret_key or the profile)");
     case Errc::kNoSuchBucket:
       return MakeError(e.code, "bucket '" + c.s3.bucket + "' does not exist at " + c.s3.endpoint);

@@ -17,7 +17,8 @@ namespace {
 bool UsableName(std::string_view name, std::string_view full) {
   if (name.empty() || name == "." || name == ".." || name.size() > 255 ||
       name.find('\0') != std::string_view::npos) {
-    LOG_WARN("skipping key '%.*s': cannot be a file name", static_cast<int>(full.size()), full.data());
+    LOG_WARN("skipping key '%.*s': cannot be a file name", static_cast<int>(full.size()),
+             full.data());
     return false;
   }
   return true;

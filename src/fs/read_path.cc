@@ -18,7 +18,8 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
   size_t i = 0;
   while (i < blocks.size()) {
     size_t j = i + 1;
-    while (j < blocks.size() && blocks[j].first == blocks[j - 1].first + 1 && j - i < max_blocks) ++j;
+    while (j < blocks.size() && blocks[j].first == blocks[j - 1].first + 1 && j - i < max_blocks)
+      ++j;
     fetch::FetchJob job;
     job.key = key;
     job.etag = version.etag;
@@ -33,13 +34,16 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
       lengths->push_back(len);
       pins->push_back(std::move(blocks[k].second));
     }
-    std::string what = key + " [" + std::to_string(job.offset) + "+" + std::to_string(job.length) + "]";
+    std::string what =
+        key + " [" + std::to_string(job.offset) + "+" + std::to_string(job.length) + "]";
     cache::BlockCache* cache = cache_;
     fetcher_->Fetch(std::move(job), [cache, pins, lengths, what](Result<uint64_t> r) {
       if (!r) LOG_WARN("fetch %s failed: %s", what.c_str(), r.error().ToString().c_str());
       for (size_t k = 0; k < pins->size(); ++k) {
-        if (r) cache->Complete((*pins)[k].get(), (*lengths)[k]);
-        else cache->Complete((*pins)[k].get(), tl::unexpected(r.error()));
+        if (r)
+          cache->Complete((*pins)[k].get(), (*lengths)[k]);
+        else
+          cache->Complete((*pins)[k].get(), tl::unexpected(r.error()));
       }
       pins->clear();  // unpin: valid blocks become evictable, failed ones free
     });
@@ -78,7 +82,8 @@ struct PendingRead {
       uint64_t block_off = (first + i) * block_size;
       uint64_t from = std::max(offset, block_off) - block_off;
       uint64_t to = std::min<uint64_t>(end - block_off, lengths[i]);
-      if (to < from || (to - from) != std::min(end, block_off + block_size) - std::max(offset, block_off))
+      if (to < from ||
+          (to - from) != std::min(end, block_off + block_size) - std::max(offset, block_off))
         return done(MakeError(Errc::kIo, "cache block shorter than the object range"));
       reply.iov.push_back({pins[i]->data() + from, static_cast<size_t>(to - from)});
       reply.bytes += to - from;
@@ -131,7 +136,8 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
     for (uint64_t b = std::max(plan.begin / bs, last + 1); b * bs < plan.end; ++b) {
       auto acq = cache_->Acquire({h->version.id, b});
       if (!acq) break;
-      if (acq->state == cache::BlockCache::Acquired::kMustFill) fills.emplace_back(b, std::move(acq->block));
+      if (acq->state == cache::BlockCache::Acquired::kMustFill)
+        fills.emplace_back(b, std::move(acq->block));
     }
   }
   pending->lengths.resize(pending->pins.size());
@@ -140,7 +146,8 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
   pending->remaining = pending->pins.size() + 1;
   if (!fills.empty()) SubmitFills(h->key, h->version, std::move(fills));
   for (size_t i = 0; i < pending->pins.size(); ++i)
-    cache_->OnReady(pending->pins[i], [pending, i](Result<uint32_t> r) { pending->BlockReady(i, std::move(r)); });
+    cache_->OnReady(pending->pins[i],
+                    [pending, i](Result<uint32_t> r) { pending->BlockReady(i, std::move(r)); });
   if (pending->remaining.fetch_sub(1) == 1) pending->Finish();
 }
 

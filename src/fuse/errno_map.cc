@@ -6,20 +6,34 @@ namespace s3rdmafs::fuse {
 
 int ErrnoFor(const Error& e) {
   switch (e.code) {
-    case Errc::kInvalidArgument: return EINVAL;
-    case Errc::kNotFound: return ENOENT;
-    case Errc::kNoSuchKey: return ENOENT;
-    case Errc::kNotDir: return ENOTDIR;
-    case Errc::kIsDir: return EISDIR;
-    case Errc::kNameTooLong: return ENAMETOOLONG;
-    case Errc::kReadOnly: return EROFS;
-    case Errc::kNoSpace: return ENOBUFS;  // the cache, not the disk, is full
-    case Errc::kAccessDenied: return EACCES;
-    case Errc::kNoSuchBucket: return ENOENT;
-    case Errc::kTimedOut: return ETIMEDOUT;
-    case Errc::kCancelled: return EINTR;
-    case Errc::kPreconditionFailed: return ESTALE;  // the object changed under an open file
-    case Errc::kInvalidRange: return EIO;
+    case Errc::kInvalidArgument:
+      return EINVAL;
+    case Errc::kNotFound:
+      return ENOENT;
+    case Errc::kNoSuchKey:
+      return ENOENT;
+    case Errc::kNotDir:
+      return ENOTDIR;
+    case Errc::kIsDir:
+      return EISDIR;
+    case Errc::kNameTooLong:
+      return ENAMETOOLONG;
+    case Errc::kReadOnly:
+      return EROFS;
+    case Errc::kNoSpace:
+      return ENOBUFS;  // the cache, not the disk, is full
+    case Errc::kAccessDenied:
+      return EACCES;
+    case Errc::kNoSuchBucket:
+      return ENOENT;
+    case Errc::kTimedOut:
+      return ETIMEDOUT;
+    case Errc::kCancelled:
+      return EINTR;
+    case Errc::kPreconditionFailed:
+      return ESTALE;  // the object changed under an open file
+    case Errc::kInvalidRange:
+      return EIO;
     case Errc::kSlowDown:
     case Errc::kServerError:
     case Errc::kConnection:

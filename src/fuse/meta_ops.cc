@@ -25,9 +25,13 @@ struct stat ToStat(const fs::Attributes& a) {
 void ReplyError(fuse_req_t req, const Error& error, const char* op) {
   int err = ErrnoFor(error);
   // Expected outcomes stay quiet; everything else names its cause once.
-  if (err == ENOENT) LOG_DEBUG("%s: %s", op, error.ToString().c_str());
-  else if (err == EACCES) LOG_ERROR("%s: permission denied by the server (check credentials): %s", op, error.ToString().c_str());
-  else LOG_WARN("%s: %s -> %s", op, error.ToString().c_str(), strerror(err));
+  if (err == ENOENT)
+    LOG_DEBUG("%s: %s", op, error.ToString().c_str());
+  else if (err == EACCES)
+    LOG_ERROR("%s: permission denied by the server (check credentials): %s", op,
+              error.ToString().c_str());
+  else
+    LOG_WARN("%s: %s -> %s", op, error.ToString().c_str(), strerror(err));
   fuse_reply_err(req, err);
 }
 

@@ -12,7 +12,9 @@
 
 namespace s3rdmafs::fuse {
 
-inline fs::Filesystem* Fs(fuse_req_t req) { return static_cast<fs::Filesystem*>(fuse_req_userdata(req)); }
+inline fs::Filesystem* Fs(fuse_req_t req) {
+  return static_cast<fs::Filesystem*>(fuse_req_userdata(req));
+}
 struct stat ToStat(const fs::Attributes& a);
 void ReplyError(fuse_req_t req, const Error& error, const char* op);
 
@@ -20,6 +22,6 @@ void AddMetaOps(fuse_lowlevel_ops* ops);  // init, lookup, forget, getattr, stat
 void AddFileOps(fuse_lowlevel_ops* ops);  // open, read, release
 // Reads whose reply has not been sent yet (replied from completion threads).
 std::atomic<int64_t>& InFlightReads();
-void AddDirOps(fuse_lowlevel_ops* ops);   // opendir, readdir, readdirplus, releasedir
+void AddDirOps(fuse_lowlevel_ops* ops);  // opendir, readdir, readdirplus, releasedir
 
 }  // namespace s3rdmafs::fuse

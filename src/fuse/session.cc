@@ -1,6 +1,7 @@
+#include <unistd.h>
+
 #include <csignal>
 #include <cstring>
-#include <unistd.h>
 #include <string>
 
 #include "ops.h"
@@ -33,8 +34,9 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   if (fuse_session_mount(se, options.mountpoint.c_str()) != 0) {
     fuse_remove_signal_handlers(se);
     fuse_session_destroy(se);
-    return MakeError(Errc::kIo, "cannot mount on '" + options.mountpoint +
-                                    "' (does it exist, is /dev/fuse usable, is it already mounted?)");
+    return MakeError(Errc::kIo,
+                     "cannot mount on '" + options.mountpoint +
+                         "' (does it exist, is /dev/fuse usable, is it already mounted?)");
   }
   on_mounted();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
@@ -49,7 +51,8 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);
   if (rc != 0 && rc != SIGINT && rc != SIGTERM && rc != SIGHUP)
-    return MakeError(Errc::kIo, std::string("FUSE loop ended with error: ") + strerror(rc < 0 ? -rc : rc));
+    return MakeError(Errc::kIo,
+                     std::string("FUSE loop ended with error: ") + strerror(rc < 0 ? -rc : rc));
   return {};
 }
 

@@ -101,7 +101,8 @@ uint64_t InodeTable::UpsertLocked(uint64_t parent, std::string_view name, bool i
   return n->ino;
 }
 
-uint64_t InodeTable::UpsertFile(uint64_t parent, std::string_view name, const s3::ObjectInfo& info) {
+uint64_t InodeTable::UpsertFile(uint64_t parent, std::string_view name,
+                                const s3::ObjectInfo& info) {
   std::lock_guard lock(mu_);
   return UpsertLocked(parent, name, false, &info);
 }
@@ -162,7 +163,8 @@ void InodeTable::Forget(uint64_t ino, uint64_t count) {
 void InodeTable::DropIfUnreferenced(uint64_t ino) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
-  if (it != inodes_.end() && ino != kRootIno && it->second->nlookup == 0) RemoveLocked(it->second.get());
+  if (it != inodes_.end() && ino != kRootIno && it->second->nlookup == 0)
+    RemoveLocked(it->second.get());
 }
 
 size_t InodeTable::size() const {

@@ -23,17 +23,21 @@ int Devices() {
   }
   rlimit rl{};
   getrlimit(RLIMIT_MEMLOCK, &rl);
-  if (rl.rlim_cur == RLIM_INFINITY) printf("memlock: unlimited\n");
-  else printf("memlock: %llu KiB\n", static_cast<unsigned long long>(rl.rlim_cur >> 10));
+  if (rl.rlim_cur == RLIM_INFINITY)
+    printf("memlock: unlimited\n");
+  else
+    printf("memlock: %llu KiB\n", static_cast<unsigned long long>(rl.rlim_cur >> 10));
   if (devices->empty()) {
     printf("devices: none (no RDMA device in this kernel; s3rdmafs will use HTTP)\n");
     return 0;
   }
   for (auto& d : *devices) {
     printf("device %s guid %s dc %s\n", d.name.c_str(), d.node_guid.c_str(),
-           d.dc_supported ? "supported (mlx5; untested on hardware by this project)" : "not supported (RC only)");
+           d.dc_supported ? "supported (mlx5; untested on hardware by this project)"
+                          : "not supported (RC only)");
     for (auto& p : d.ports) {
-      printf("  port %d %s link %s mtu %d lid %u\n", p.port, p.state.c_str(), p.link_layer.c_str(), p.active_mtu, p.lid);
+      printf("  port %d %s link %s mtu %d lid %u\n", p.port, p.state.c_str(), p.link_layer.c_str(),
+             p.active_mtu, p.lid);
       for (auto& g : p.gids) printf("    gid[%d] %s %s\n", g.index, g.gid.c_str(), g.type.c_str());
     }
   }
@@ -83,7 +87,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.add_subcommand("devices", "list RDMA devices, ports, GIDs, DC support and the memlock limit");
   std::string size = "64M";
-  auto* reg = app.add_subcommand("register", "register an arena on every device, as the daemon will");
+  auto* reg =
+      app.add_subcommand("register", "register an arena on every device, as the daemon will");
   reg->add_option("--size", size, "arena size (default 64M)");
   CLI11_PARSE(app, argc, argv);
   if (app.got_subcommand("devices")) return Devices();

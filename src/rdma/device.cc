@@ -14,11 +14,16 @@ namespace {
 
 const char* PortState(ibv_port_state s) {
   switch (s) {
-    case IBV_PORT_ACTIVE: return "ACTIVE";
-    case IBV_PORT_DOWN: return "DOWN";
-    case IBV_PORT_INIT: return "INIT";
-    case IBV_PORT_ARMED: return "ARMED";
-    default: return "OTHER";
+    case IBV_PORT_ACTIVE:
+      return "ACTIVE";
+    case IBV_PORT_DOWN:
+      return "DOWN";
+    case IBV_PORT_INIT:
+      return "INIT";
+    case IBV_PORT_ARMED:
+      return "ARMED";
+    default:
+      return "OTHER";
   }
 }
 
@@ -43,7 +48,8 @@ Result<std::vector<DeviceInfo>> ListDevices() {
     DeviceInfo d;
     d.name = ibv_get_device_name(list[i]);
     char guid[32];
-    snprintf(guid, sizeof guid, "%016llx", static_cast<unsigned long long>(be64toh(ibv_get_device_guid(list[i]))));
+    snprintf(guid, sizeof guid, "%016llx",
+             static_cast<unsigned long long>(be64toh(ibv_get_device_guid(list[i]))));
     d.node_guid = guid;
     d.dc_supported = false;
     if (mlx5dv_is_supported(list[i])) {
@@ -104,7 +110,8 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& name) {
   d->name_ = ibv_get_device_name(chosen);
   d->ctx_ = ibv_open_device(chosen);
   ibv_free_device_list(list);
-  if (!d->ctx_) return MakeError(Errc::kIo, "cannot open RDMA device " + d->name_ + ": " + strerror(errno));
+  if (!d->ctx_)
+    return MakeError(Errc::kIo, "cannot open RDMA device " + d->name_ + ": " + strerror(errno));
   d->pd_ = ibv_alloc_pd(d->ctx_);
   if (!d->pd_) return MakeError(Errc::kIo, "cannot allocate a protection domain on " + d->name_);
   return d;
@@ -115,14 +122,15 @@ Device::~Device() {
   if (ctx_) ibv_close_device(ctx_);
 }
 
-Result<std::unique_ptr<Registration>> Registration::Register(Device& device, void* addr, uint64_t length) {
+Result<std::unique_ptr<Registration>> Registration::Register(Device& device, void* addr,
+                                                             uint64_t length) {
   std::unique_ptr<Registration> r(new Registration());
   r->mr_ = ibv_reg_mr(device.pd(), addr, length,
                       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
   if (!r->mr_) {
     int err = errno;
-    std::string msg = "cannot register " + std::to_string(length >> 20) + " MiB on " + device.name() + ": " +
-                      strerror(err);
+    std::string msg = "cannot register " + std::to_string(length >> 20) + " MiB on " +
+                      device.name() + ": " + strerror(err);
     if (err == ENOMEM || err == EPERM || err == EAGAIN) msg += "; " + MemlockAdvice(length);
     return MakeError(Errc::kNoSpace, msg);
   }
@@ -143,8 +151,9 @@ std::string MemlockAdvice(uint64_t bytes) {
   auto text = [](rlim_t v) {
     return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v >> 10) + " KiB";
   };
-  return "RLIMIT_MEMLOCK is " + text(rl.rlim_cur) + " (hard " + text(rl.rlim_max) + "), pinning needs " +
-         std::to_string((bytes + 1023) >> 10) + " KiB: raise it (systemd LimitMEMLOCK=infinity, "
+  return "RLIMIT_MEMLOCK is " + text(rl.rlim_cur) + " (hard " + text(rl.rlim_max) +
+         "), pinning needs " + std::to_string((bytes + 1023) >> 10) +
+         " KiB: raise it (systemd LimitMEMLOCK=infinity, "
          "'ulimit -l unlimited', or memlock in /etc/security/limits.conf)";
 }
 

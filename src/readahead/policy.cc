@@ -26,8 +26,9 @@ Plan Policy::OnRead(uint64_t offset, uint64_t length, uint64_t file_size) {
       streams_.push_back(fresh);
       s = &streams_.back();
     } else {
-      s = &*std::min_element(streams_.begin(), streams_.end(),
-                             [](const Stream& a, const Stream& b) { return a.last_used < b.last_used; });
+      s = &*std::min_element(
+          streams_.begin(), streams_.end(),
+          [](const Stream& a, const Stream& b) { return a.last_used < b.last_used; });
       *s = fresh;
     }
     if (s->window == 0) return {};

@@ -59,20 +59,23 @@ Result<ResolvedCredentials> ResolveCredentials(const CredentialSources& src) {
   if (!cred_file.empty() && ReadIni(cred_file, &ini) && ini.count(profile)) {
     auto& s = ini[profile];
     if (!s["aws_access_key_id"].empty() && !s["aws_secret_access_key"].empty())
-      return ResolvedCredentials{{s["aws_access_key_id"], s["aws_secret_access_key"], s["aws_session_token"]},
-                                 cred_file + " [" + profile + "]"};
+      return ResolvedCredentials{
+          {s["aws_access_key_id"], s["aws_secret_access_key"], s["aws_session_token"]},
+          cred_file + " [" + profile + "]"};
   }
   Ini cfg;
   std::string section = profile == "default" ? "default" : "profile " + profile;
   if (!config_file.empty() && ReadIni(config_file, &cfg) && cfg.count(section)) {
     auto& s = cfg[section];
     if (!s["aws_access_key_id"].empty() && !s["aws_secret_access_key"].empty())
-      return ResolvedCredentials{{s["aws_access_key_id"], s["aws_secret_access_key"], s["aws_session_token"]},
-                                 config_file + " [" + section + "]"};
+      return ResolvedCredentials{
+          {s["aws_access_key_id"], s["aws_secret_access_key"], s["aws_session_token"]},
+          config_file + " [" + section + "]"};
   }
   return MakeError(Errc::kAccessDenied,
                    "no credentials found: set s3.access_key/s3.secret_key, AWS_ACCESS_KEY_ID/"
-                   "AWS_SECRET_ACCESS_KEY, a profile '" + profile + "' in " +
+                   "AWS_SECRET_ACCESS_KEY, a profile '" +
+                       profile + "' in " +
                        (cred_file.empty() ? std::string("~/.aws/credentials") : cred_file) +
                        ", or s3.anonymous = true for a public bucket");
 }

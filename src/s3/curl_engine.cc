@@ -93,7 +93,8 @@ CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
   static std::once_flag global_init;
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CURLM* multi = curl_multi_init();
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_in_flight));
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
+                    static_cast<long>(options_.max_in_flight));
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight));
   multi_ = multi;
   thread_ = std::thread([this] { Loop(); });
@@ -161,7 +162,8 @@ void CurlEngine::StartQueued() {
       easy = curl_easy_init();
     }
     t->easy = easy;
-    for (auto& [k, v] : t->request.headers) t->header_list = curl_slist_append(t->header_list, (k + ": " + v).c_str());
+    for (auto& [k, v] : t->request.headers)
+      t->header_list = curl_slist_append(t->header_list, (k + ": " + v).c_str());
     // curl adds these by itself otherwise; S3 needs neither.
     t->header_list = curl_slist_append(t->header_list, "Expect:");
     t->header_list = curl_slist_append(t->header_list, "Accept:");
@@ -181,12 +183,15 @@ void CurlEngine::StartQueued() {
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(easy, CURLOPT_BUFFERSIZE, 512L * 1024);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout_ms));
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(options_.connect_timeout_ms));
     // A stalled transfer (server hung) is aborted and retried instead of hanging a reader.
     curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
-                     static_cast<long>(std::max<uint64_t>(1, options_.low_speed_timeout_ms / 1000)));
-    if (!options_.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    curl_easy_setopt(
+        easy, CURLOPT_LOW_SPEED_TIME,
+        static_cast<long>(std::max<uint64_t>(1, options_.low_speed_timeout_ms / 1000)));
+    if (!options_.ca_bundle.empty())
+      curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str());
     curl_multi_add_handle(multi, easy);
     running_.push_back(std::move(t));
   }
@@ -219,7 +224,8 @@ void CurlEngine::Finish(Transfer* t, int code) {
                code == CURLE_SSL_CONNECT_ERROR) {
       // Not retried: a certificate does not become valid by waiting.
       errc = Errc::kProtocol;
-      what += " (TLS: check the server certificate, or point s3.ca_bundle at the CA that signed it)";
+      what +=
+          " (TLS: check the server certificate, or point s3.ca_bundle at the CA that signed it)";
     }
     owned->done(MakeError(errc, t->request.method + " " + t->request.url + ": " + what));
     return;
@@ -243,7 +249,8 @@ void CurlEngine::Loop() {
           timers_[i] = std::move(timers_.back());
           timers_.pop_back();
         } else {
-          auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timers_[i].when - now).count();
+          auto ms =
+              std::chrono::duration_cast<std::chrono::milliseconds>(timers_[i].when - now).count();
           timeout_ms = std::min<int>(timeout_ms, static_cast<int>(ms) + 1);
           ++i;
         }

@@ -9,22 +9,32 @@ namespace s3rdmafs::s3 {
 
 Error ErrorFromResponse(const HttpResponse& r, const std::string& what) {
   S3ErrorBody body = ParseErrorBody(r.body);
-  std::string detail = what + ": " + (body.code.empty() ? "HTTP " + std::to_string(r.status) : body.code);
+  std::string detail =
+      what + ": " + (body.code.empty() ? "HTTP " + std::to_string(r.status) : body.code);
   if (!body.message.empty()) detail += " (" + body.message + ")";
   Errc code = Errc::kBadRequest;
   const std::string& c = body.code;
-  if (c == "NoSuchKey") code = Errc::kNoSuchKey;
-  else if (c == "NoSuchBucket") code = Errc::kNoSuchBucket;
+  if (c == "NoSuchKey")
+    code = Errc::kNoSuchKey;
+  else if (c == "NoSuchBucket")
+    code = Errc::kNoSuchBucket;
   else if (c == "AccessDenied" || c == "SignatureDoesNotMatch" || c == "InvalidAccessKeyId" ||
            c == "ExpiredToken" || c == "InvalidToken" || c == "RequestTimeTooSkewed")
     code = Errc::kAccessDenied;
-  else if (c == "PreconditionFailed") code = Errc::kPreconditionFailed;
-  else if (c == "SlowDown" || r.status == 503) code = Errc::kSlowDown;
-  else if (c == "InvalidRange" || r.status == 416) code = Errc::kInvalidRange;
-  else if (r.status >= 500) code = Errc::kServerError;
-  else if (r.status == 404) code = Errc::kNoSuchKey;
-  else if (r.status == 403 || r.status == 401) code = Errc::kAccessDenied;
-  else if (r.status == 412) code = Errc::kPreconditionFailed;
+  else if (c == "PreconditionFailed")
+    code = Errc::kPreconditionFailed;
+  else if (c == "SlowDown" || r.status == 503)
+    code = Errc::kSlowDown;
+  else if (c == "InvalidRange" || r.status == 416)
+    code = Errc::kInvalidRange;
+  else if (r.status >= 500)
+    code = Errc::kServerError;
+  else if (r.status == 404)
+    code = Errc::kNoSuchKey;
+  else if (r.status == 403 || r.status == 401)
+    code = Errc::kAccessDenied;
+  else if (r.status == 412)
+    code = Errc::kPreconditionFailed;
   return Error(code, detail, r.status);
 }
 
@@ -43,14 +53,16 @@ bool IsRetryable(const Error& e) {
 Result<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions options, CurlEngine* engine) {
   std::string_view ep = options.endpoint;
   size_t sep = ep.find("://");
-  if (sep == std::string_view::npos) return MakeError(Errc::kConfig, "endpoint '" + options.endpoint + "' has no scheme");
+  if (sep == std::string_view::npos)
+    return MakeError(Errc::kConfig, "endpoint '" + options.endpoint + "' has no scheme");
   std::unique_ptr<S3Client> c(new S3Client(std::move(options), engine));
   c->scheme_ = std::string(ep.substr(0, sep));
   std::string_view rest = ep.substr(sep + 3);
   while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('/') != std::string_view::npos)
     return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' must not have a path");
-  if (rest.empty()) return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' has no host");
+  if (rest.empty())
+    return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' has no host");
   c->host_port_ = std::string(rest);
   return c;
 }
@@ -78,19 +90,21 @@ void S3Client::Execute(std::function<HttpRequest()> build,
   engine_->Submit(std::move(req), [this, build = std::move(build), done = std::move(done), attempt,
                                    what](Result<HttpResponse> r) mutable {
     Result<HttpResponse> outcome = std::move(r);
-    if (outcome && outcome->status >= 300) outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
+    if (outcome && outcome->status >= 300)
+      outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
     if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
       // Full jitter: uniform in [0, min(max, base * 2^attempt)].
       thread_local std::mt19937_64 rng{std::random_device{}()};
-      uint64_t cap = std::min(options_.retry_max_delay_ms, options_.retry_base_delay_ms << std::min(attempt, 20u));
+      uint64_t cap = std::min(options_.retry_max_delay_ms,
+                              options_.retry_base_delay_ms << std::min(attempt, 20u));
       uint64_t delay = std::uniform_int_distribution<uint64_t>(cap / 2, cap)(rng);
       LOG_WARN("retry %u/%u in %llu ms: %s", attempt + 1, options_.max_retries,
                static_cast<unsigned long long>(delay), outcome.error().ToString().c_str());
       retries_.fetch_add(1);
-      engine_->After(std::chrono::milliseconds(delay), [this, build = std::move(build),
-                                                         done = std::move(done), attempt]() mutable {
-        Execute(std::move(build), std::move(done), attempt + 1);
-      });
+      engine_->After(std::chrono::milliseconds(delay),
+                     [this, build = std::move(build), done = std::move(done), attempt]() mutable {
+                       Execute(std::move(build), std::move(done), attempt + 1);
+                     });
       return;
     }
     done(std::move(outcome));
@@ -120,7 +134,8 @@ void S3Client::HeadAsync(const std::string& key, std::function<void(Result<Objec
             if (!r) return done(tl::unexpected(r.error()));
             ObjectInfo info;
             info.key = key;
-            if (auto* v = r->Header("content-length")) info.size = strtoull(v->c_str(), nullptr, 10);
+            if (auto* v = r->Header("content-length"))
+              info.size = strtoull(v->c_str(), nullptr, 10);
             if (auto* v = r->Header("etag")) info.etag = *v;
             if (auto* v = r->Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
             done(std::move(info));
@@ -158,8 +173,10 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
       [shared, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) return done(tl::unexpected(r.error()));
         if (r->status != 206 && !(r->status == 200 && shared->offset == 0))
-          return done(MakeError(Errc::kProtocol, "GET " + shared->key + ": expected 206 Partial Content, got " +
-                                                     std::to_string(r->status), r->status));
+          return done(MakeError(Errc::kProtocol,
+                                "GET " + shared->key + ": expected 206 Partial Content, got " +
+                                    std::to_string(r->status),
+                                r->status));
         if (r->sink_bytes != shared->length)
           return done(MakeError(Errc::kConnection, "GET " + shared->key + ": short body: " +
                                                        std::to_string(r->sink_bytes) + " of " +
@@ -168,7 +185,8 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
         g.bytes = r->sink_bytes;
         if (auto* v = r->Header("etag")) g.etag = *v;
         if (!shared->if_match.empty() && !g.etag.empty() && g.etag != shared->if_match)
-          return done(MakeError(Errc::kPreconditionFailed, "GET " + shared->key + ": ETag changed"));
+          return done(
+              MakeError(Errc::kPreconditionFailed, "GET " + shared->key + ": ETag changed"));
         done(std::move(g));
       });
 }

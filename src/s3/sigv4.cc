@@ -39,7 +39,8 @@ std::string UriEncode(std::string_view text, bool encode_slash) {
   std::string out;
   out.reserve(text.size() + 8);
   for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' || (c == '/' && !encode_slash)) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~' ||
+        (c == '/' && !encode_slash)) {
       out.push_back(static_cast<char>(c));
     } else {
       out.push_back('%');
@@ -212,7 +213,8 @@ void SignRequest(const Credentials& creds, std::string_view region, std::string_
   std::string date = AmzDate(now);
   headers->emplace_back("x-amz-date", date);
   headers->emplace_back("x-amz-content-sha256", std::string(payload_hash));
-  if (!creds.session_token.empty()) headers->emplace_back("x-amz-security-token", creds.session_token);
+  if (!creds.session_token.empty())
+    headers->emplace_back("x-amz-security-token", creds.session_token);
   std::vector<std::string> names;
   for (auto& [k, v] : *headers) names.push_back(Lower(k));
   std::sort(names.begin(), names.end());

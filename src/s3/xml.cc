@@ -18,7 +18,8 @@ bool ParseIso8601(std::string_view text, int64_t* ns) {
   size_t dot = s.find('.');
   if (dot != std::string::npos) {
     int digits = 0;
-    for (size_t i = dot + 1; i < s.size() && isdigit(static_cast<unsigned char>(s[i])) && digits < 3; ++i, ++digits)
+    for (size_t i = dot + 1;
+         i < s.size() && isdigit(static_cast<unsigned char>(s[i])) && digits < 3; ++i, ++digits)
       frac_ms = frac_ms * 10 + (s[i] - '0');
     for (; digits < 3; ++digits) frac_ms *= 10;
   }
@@ -44,7 +45,9 @@ bool ParseHttpDate(std::string_view text, int64_t* ns) {
 Result<ListPage> ParseListObjectsV2(std::string_view xml) {
   pugi::xml_document doc;
   pugi::xml_parse_result parsed = doc.load_buffer(xml.data(), xml.size());
-  if (!parsed) return MakeError(Errc::kProtocol, std::string("malformed ListObjectsV2 XML: ") + parsed.description());
+  if (!parsed)
+    return MakeError(Errc::kProtocol,
+                     std::string("malformed ListObjectsV2 XML: ") + parsed.description());
   pugi::xml_node root = doc.child("ListBucketResult");
   if (!root) return MakeError(Errc::kProtocol, "ListObjectsV2 response has no ListBucketResult");
   bool url_encoded = std::strcmp(root.child_value("EncodingType"), "url") == 0;
@@ -61,15 +64,18 @@ Result<ListPage> ParseListObjectsV2(std::string_view xml) {
     const char* size = c.child_value("Size");
     char* end = nullptr;
     info.size = strtoull(size, &end, 10);
-    if (end == size) return MakeError(Errc::kProtocol, "ListObjectsV2: entry '" + info.key + "' has no Size");
+    if (end == size)
+      return MakeError(Errc::kProtocol, "ListObjectsV2: entry '" + info.key + "' has no Size");
     ParseIso8601(c.child_value("LastModified"), &info.mtime_ns);
     page.objects.push_back(std::move(info));
   }
-  for (pugi::xml_node p : root.children("CommonPrefixes")) page.common_prefixes.push_back(text(p.child_value("Prefix")));
+  for (pugi::xml_node p : root.children("CommonPrefixes"))
+    page.common_prefixes.push_back(text(p.child_value("Prefix")));
   if (std::strcmp(root.child_value("IsTruncated"), "true") == 0) {
     page.next_token = root.child_value("NextContinuationToken");
     if (page.next_token.empty())
-      return MakeError(Errc::kProtocol, "ListObjectsV2: truncated listing without NextContinuationToken");
+      return MakeError(Errc::kProtocol,
+                       "ListObjectsV2: truncated listing without NextContinuationToken");
   }
   return page;
 }

@@ -1,11 +1,8 @@
 """The mount works against an S3 server nobody here wrote: s3rver (npm)."""
 import hashlib
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -14,20 +11,12 @@ import harness  # noqa: E402
 S3RVER = os.environ.get("S3RVER_BIN", "/opt/s3rdmafs-test/node_modules/.bin/s3rver")
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class S3rverMountTest(harness.MountTestCase):
     def setUp(self):
         super().setUp()
         if not os.path.exists(S3RVER):
             self.fail(f"s3rver not installed at {S3RVER}: run scripts/install-deps.sh --test")
-        self.port = free_port()
+        self.port = harness.free_port()
         data = os.path.join(self.tmp, "s3rver-data")
         os.makedirs(data)
         env = dict(os.environ, NODE_OPTIONS="--openssl-legacy-provider")
@@ -38,11 +27,7 @@ class S3rverMountTest(harness.MountTestCase):
         harness.wait_for(self._up, 30, "s3rver")
 
     def _up(self):
-        try:
-            socket.create_connection(("127.0.0.1", self.port), 0.2).close()
-            return True
-        except OSError:
-            return False
+        return harness.port_open(self.port)
 
     def tearDown(self):
         super().tearDown()

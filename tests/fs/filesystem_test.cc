@@ -43,7 +43,8 @@ class FsTest : public ::testing::Test {
     size_t pos = 0;
     while (pos < path.size()) {
       size_t slash = path.find('/', pos);
-      std::string name = path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      std::string name =
+          path.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
       auto e = fs_->Lookup(ino, name);
       if (!e) return 0;
       ino = e->attr.ino;
@@ -190,14 +191,16 @@ TEST_F(FsTest, RandomReadsMatchTheModel) {
     uint64_t off = rng() % (size + 100);
     size_t len = 1 + rng() % (3 * kBlock);
     uint64_t expect_len = off >= size ? 0 : std::min<uint64_t>(len, size - off);
-    ASSERT_EQ(ReadAll(h->fh, off, len), Expected(5, off, expect_len)) << "off " << off << " len " << len;
+    ASSERT_EQ(ReadAll(h->fh, off, len), Expected(5, off, expect_len))
+        << "off " << off << " len " << len;
   }
 }
 
 TEST_F(FsTest, SequentialReadPrefetchesInLargeRequests) {
   store_.Put("seq", 64 * kBlock, 3);
   auto h = fs_->Open(LookupPath("seq"), O_RDONLY);
-  for (uint64_t off = 0; off < 64 * kBlock; off += 32 * 1024) ASSERT_EQ(ReadAll(h->fh, off, 32 * 1024).size(), 32 * 1024u);
+  for (uint64_t off = 0; off < 64 * kBlock; off += 32 * 1024)
+    ASSERT_EQ(ReadAll(h->fh, off, 32 * 1024).size(), 32 * 1024u);
   EXPECT_LT(store_.gets.load(), 64u / 2) << "misses were merged into multi-block GETs";
   EXPECT_EQ(store_.bytes.load(), 64ull * kBlock) << "nothing fetched twice";
 }
@@ -271,7 +274,10 @@ TEST_F(FsTest, ConcurrentReadersOfOneFile) {
       std::mt19937_64 rng(t);
       for (uint64_t off = (t % 2) ? 0 : size / 2; off < size; off += 20000 + rng() % 5000) {
         auto r = fs_->Read(h->fh, off, 20000);
-        if (!r) { ++bad; continue; }
+        if (!r) {
+          ++bad;
+          continue;
+        }
         std::string got;
         for (auto& v : r->iov) got.append(static_cast<char*>(v.iov_base), v.iov_len);
         if (got != Expected(4, off, std::min<uint64_t>(20000, size - off))) ++bad;

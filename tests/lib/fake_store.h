@@ -13,7 +13,9 @@
 
 namespace s3rdmafs::fakes {
 
-inline uint8_t RampByte(uint64_t seed, uint64_t i) { return static_cast<uint8_t>((i * 7 + seed) % 251); }
+inline uint8_t RampByte(uint64_t seed, uint64_t i) {
+  return static_cast<uint8_t>((i * 7 + seed) % 251);
+}
 
 class FakeStore : public s3::ObjectStore {
  public:
@@ -30,11 +32,12 @@ class FakeStore : public s3::ObjectStore {
     return objects_.at(key).etag;
   }
 
-  std::atomic<int> fail_gets{0};    // the next N GETs fail with kConnection
-  std::atomic<int> fail_all{0};     // while non-zero every call fails with this Errc + 1
+  std::atomic<int> fail_gets{0};  // the next N GETs fail with kConnection
+  std::atomic<int> fail_all{0};   // while non-zero every call fails with this Errc + 1
   std::atomic<uint64_t> gets{0}, heads{0}, lists{0}, bytes{0};
 
-  void HeadAsync(const std::string& key, std::function<void(Result<s3::ObjectInfo>)> done) override {
+  void HeadAsync(const std::string& key,
+                 std::function<void(Result<s3::ObjectInfo>)> done) override {
     ++heads;
     if (int f = fail_all.load()) return done(MakeError(static_cast<Errc>(f - 1), "injected"));
     std::lock_guard lock(mu_);
@@ -43,7 +46,8 @@ class FakeStore : public s3::ObjectStore {
     done(s3::ObjectInfo{key, it->second.size, 1000000000, it->second.etag});
   }
 
-  void ListAsync(const s3::ListRequest& req, std::function<void(Result<s3::ListPage>)> done) override {
+  void ListAsync(const s3::ListRequest& req,
+                 std::function<void(Result<s3::ListPage>)> done) override {
     ++lists;
     if (int f = fail_all.load()) return done(MakeError(static_cast<Errc>(f - 1), "injected"));
     std::lock_guard lock(mu_);
@@ -61,7 +65,9 @@ class FakeStore : public s3::ObjectStore {
           entry = key.substr(0, d + req.delimiter.size());
           is_prefix = true;
           if (!page.common_prefixes.empty() && page.common_prefixes.back() == entry) continue;
-          if (!req.continuation_token.empty() && req.continuation_token.compare(0, entry.size(), entry) == 0) continue;
+          if (!req.continuation_token.empty() &&
+              req.continuation_token.compare(0, entry.size(), entry) == 0)
+            continue;
         }
       }
       if (n == req.max_keys) {
@@ -94,7 +100,8 @@ class FakeStore : public s3::ObjectStore {
     }
     if (!req.if_match.empty() && req.if_match != obj.etag)
       return done(MakeError(Errc::kPreconditionFailed, "etag changed", 412));
-    if (req.offset + req.length > obj.size) return done(MakeError(Errc::kInvalidRange, "range", 416));
+    if (req.offset + req.length > obj.size)
+      return done(MakeError(Errc::kInvalidRange, "range", 416));
     uint64_t pos = req.offset;
     for (auto& span : req.into)
       for (auto& b : span) b = static_cast<std::byte>(RampByte(obj.seed, pos++));

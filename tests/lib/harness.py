@@ -6,6 +6,7 @@ is stopped in tearDown, and every mount is unmounted, even when a test fails.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,18 @@ def wait_for(predicate, timeout=10.0, what="condition"):
             return
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def free_port():
+    """A loopback TCP port nobody listens on (for 'unreachable' and side servers)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def is_mounted(path):

@@ -1,26 +1,12 @@
 """Endpoint forms: HTTPS with a private CA bundle (TLS terminated by socat in
 front of the reference server) and virtual-hosted-style addressing."""
 import os
-import socket
 import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import harness  # noqa: E402
-
-
-def port_open(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class EndpointTest(harness.MountTestCase):
@@ -43,12 +29,12 @@ class EndpointTest(harness.MountTestCase):
         self.write("secure/file.bin", b"over TLS" * 100000)
         srv = self.server()
         pki = self.make_ca()
-        port = free_port()
+        port = harness.free_port()
         tls = subprocess.Popen(["socat", f"OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,"
                                 f"cert={pki}/server.pem,key={pki}/server.key,verify=0",
                                 f"TCP:127.0.0.1:{srv.port}"], stderr=subprocess.DEVNULL)
         try:
-            harness.wait_for(lambda: port_open(port), 10, "socat")
+            harness.wait_for(lambda: harness.port_open(port), 10, "socat")
             endpoint = f"https://localhost:{port}"
             bad = harness.Mount(os.path.join(self.tmp, "bad"), os.path.join(self.tmp, "bad.log"))
             self._mounts.append(bad)

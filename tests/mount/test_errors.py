@@ -2,7 +2,6 @@
 missing bucket, malformed config, a server that dies mid-read."""
 import errno
 import os
-import socket
 import sys
 import threading
 import time
@@ -12,14 +11,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import harness  # noqa: E402
 
 BLOCK = 1 << 20
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class ErrorTest(harness.MountTestCase):
@@ -48,7 +39,7 @@ class ErrorTest(harness.MountTestCase):
         m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
         self._mounts.append(m)
         t0 = time.time()
-        r = m.start("bucket", f"http://127.0.0.1:{free_port()}", check=False,
+        r = m.start("bucket", f"http://127.0.0.1:{harness.free_port()}", check=False,
                     options=["s3.max_retries=2", "s3.retry_base_delay=50ms"])
         self.assertNotEqual(r.returncode, 0)
         self.assertLess(time.time() - t0, 20)

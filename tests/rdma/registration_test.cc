@@ -21,12 +21,12 @@ bool HaveDevices() {
   }
   return false;
 }
-#define REQUIRE_RDMA()                                                                         \
-  if (!HaveDevices()) {                                                                        \
-    if (!std::getenv("S3RDMAFS_REQUIRE_RDMA"))                                                 \
-      GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest "    \
-                      "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";                 \
-    return;                                                                                    \
+#define REQUIRE_RDMA()                                                                      \
+  if (!HaveDevices()) {                                                                     \
+    if (!std::getenv("S3RDMAFS_REQUIRE_RDMA"))                                              \
+      GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest " \
+                      "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";              \
+    return;                                                                                 \
   }
 }  // namespace
 

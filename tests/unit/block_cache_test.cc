@@ -104,7 +104,9 @@ TEST(BlockCache, ModelBasedRandomOps) {
   Arena a(8);
   BlockCache c(a.mem.data(), a.mem.size(), kBlock);
   std::vector<std::pair<cache::BlockKey, cache::PinnedBlock>> pins;
-  auto stamp = [](const cache::BlockKey& k) { return static_cast<uint8_t>(k.object_id * 31 + k.index * 7); };
+  auto stamp = [](const cache::BlockKey& k) {
+    return static_cast<uint8_t>(k.object_id * 31 + k.index * 7);
+  };
   for (int step = 0; step < 20000; ++step) {
     int op = rng() % 3;
     if (op == 0 || pins.empty()) {
@@ -129,7 +131,8 @@ TEST(BlockCache, ModelBasedRandomOps) {
       pins.erase(pins.begin() + i);
     }
     auto s = c.Stats();
-    ASSERT_EQ(s.blocks_free + s.blocks_evictable + Distinct(pins), 8u) << "no block lost or duplicated";
+    ASSERT_EQ(s.blocks_free + s.blocks_evictable + Distinct(pins), 8u)
+        << "no block lost or duplicated";
   }
   pins.clear();
   auto s = c.Stats();

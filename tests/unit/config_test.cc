@@ -27,7 +27,8 @@ block_size = 2097152
 attr_ttl = 30
 [fuse]
 file_mode = "0640"
-)", "t.toml");
+)",
+                             "t.toml");
   ASSERT_TRUE(c) << c.error().message;
   EXPECT_EQ(c->s3.endpoint, "https://s3.example:8443");
   EXPECT_EQ(c->s3.addressing, config::Addressing::kVirtual);
@@ -48,7 +49,8 @@ max_retries = "many"
 size = "12 parsecs"
 [nonsense]
 a = 1
-)", "bad.toml");
+)",
+                             "bad.toml");
   ASSERT_FALSE(c);
   const std::string& m = c.error().message;
   EXPECT_NE(m.find("4 error(s)"), std::string::npos) << m;

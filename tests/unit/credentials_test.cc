@@ -29,9 +29,13 @@ std::string TempFile(const std::string& text) {
 }  // namespace
 
 TEST(Credentials, ChainOrder) {
-  std::string creds = TempFile("[default]\naws_access_key_id = FILEAK\naws_secret_access_key = FILESK\n"
-                               "# comment\n[dev]\naws_access_key_id=DEVAK\naws_secret_access_key=DEVSK\naws_session_token=DEVTOK\n");
-  std::string cfg = TempFile("[profile cfgonly]\naws_access_key_id = CFGAK\naws_secret_access_key = CFGSK\n");
+  std::string creds = TempFile(
+      "[default]\naws_access_key_id = FILEAK\naws_secret_access_key = FILESK\n"
+      "# "
+      "comment\n[dev]\naws_access_key_id=DEVAK\naws_secret_access_key=DEVSK\naws_session_token="
+      "DEVTOK\n");
+  std::string cfg =
+      TempFile("[profile cfgonly]\naws_access_key_id = CFGAK\naws_secret_access_key = CFGSK\n");
   Env env;
   env.vars = {{"AWS_SHARED_CREDENTIALS_FILE", creds}, {"AWS_CONFIG_FILE", cfg}};
   s3::CredentialSources src;

@@ -1,8 +1,8 @@
-#include "s3rdmafs/readahead/policy.h"
-
 #include <gtest/gtest.h>
 
 #include <random>
+
+#include "s3rdmafs/readahead/policy.h"
 
 using namespace s3rdmafs::readahead;
 
@@ -94,7 +94,8 @@ TEST(ReadaheadPolicy, ModelBasedBounds) {
     if (!plan.empty()) {
       ASSERT_LE(plan.end, file);
       ASSERT_LE(plan.end - plan.begin, 16 * MiB);
-      // A reader that rejoined its stream up to `tolerance` behind is still within max of the stream.
+      // A reader that rejoined its stream up to `tolerance` behind is still within max of the
+      // stream.
       ASSERT_LE(plan.end, r + len + 1 * MiB + 16 * MiB);
     }
     ASSERT_LE(p.streams().size(), 4u);

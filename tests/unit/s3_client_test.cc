@@ -86,8 +86,9 @@ class ScriptedPeer {
 };
 
 std::string Reply(int status, const std::string& body, const std::string& extra = "") {
-  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\n" + extra + "\r\n" + body;
+  return "HTTP/1.1 " + std::to_string(status) +
+         " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n" +
+         extra + "\r\n" + body;
 }
 std::string ErrorReply(int status, const std::string& code) {
   return Reply(status, "<Error><Code>" + code + "</Code><Message>m</Message></Error>");
@@ -121,10 +122,11 @@ TEST(S3Client, RetriesSlowDownAndServerErrorsThenSucceeds) {
 }
 
 TEST(S3Client, NeverRetriesClientErrors) {
-  for (auto [status, code, errc] : {std::tuple{404, "NoSuchKey", Errc::kNoSuchKey},
-                                    std::tuple{403, "AccessDenied", Errc::kAccessDenied},
-                                    std::tuple{400, "InvalidArgument", Errc::kBadRequest},
-                                    std::tuple{412, "PreconditionFailed", Errc::kPreconditionFailed}}) {
+  for (auto [status, code, errc] :
+       {std::tuple{404, "NoSuchKey", Errc::kNoSuchKey},
+        std::tuple{403, "AccessDenied", Errc::kAccessDenied},
+        std::tuple{400, "InvalidArgument", Errc::kBadRequest},
+        std::tuple{412, "PreconditionFailed", Errc::kPreconditionFailed}}) {
     ScriptedPeer peer({ErrorReply(status, code), Reply(200, "")});
     Client c(peer.port());
     s3::GetRequest g;
@@ -149,7 +151,8 @@ TEST(S3Client, ConnectionErrorsAreRetriedThenReported) {
 }
 
 TEST(S3Client, RangedGetIsSignedAndLandsInTheSpans) {
-  ScriptedPeer peer({Reply(206, "0123456789", "Content-Range: bytes 10-19/100\r\nETag: \"v1\"\r\n")});
+  ScriptedPeer peer(
+      {Reply(206, "0123456789", "Content-Range: bytes 10-19/100\r\nETag: \"v1\"\r\n")});
   Client c(peer.port());
   std::vector<std::byte> a(4), b(6);
   s3::GetRequest g;
@@ -167,13 +170,15 @@ TEST(S3Client, RangedGetIsSignedAndLandsInTheSpans) {
   EXPECT_NE(req.find("Range: bytes=10-19"), std::string::npos) << req;
   EXPECT_NE(req.find("If-Match: \"v1\""), std::string::npos) << req;
   EXPECT_NE(req.find("Authorization: AWS4-HMAC-SHA256 Credential=AKID/"), std::string::npos) << req;
-  EXPECT_NE(req.find("SignedHeaders=host;if-match;range;x-amz-content-sha256;x-amz-date"), std::string::npos) << req;
+  EXPECT_NE(req.find("SignedHeaders=host;if-match;range;x-amz-content-sha256;x-amz-date"),
+            std::string::npos)
+      << req;
 }
 
 TEST(S3Client, ShortOrOverlongBodiesAreErrors) {
   {
-    ScriptedPeer peer({Reply(206, "0123456789012"), Reply(206, "0123456789012"), Reply(206, "0123456789012"),
-                       Reply(206, "0123456789012")});
+    ScriptedPeer peer({Reply(206, "0123456789012"), Reply(206, "0123456789012"),
+                       Reply(206, "0123456789012"), Reply(206, "0123456789012")});
     Client c(peer.port());
     std::vector<std::byte> buf(10);
     s3::GetRequest g;

@@ -49,18 +49,24 @@ TEST(ServerAuth, AcceptsOurSignerAndRejectsTampering) {
   req.raw_query = "";
   s3rdmafs::s3::HeaderList h = {{"Host", "127.0.0.1:9000"}, {"Range", "bytes=0-9"}};
   std::time_t now = std::time(nullptr);
-  s3rdmafs::s3::SignRequest({"AK", "SK", ""}, "us-east-1", "GET", req.path, "", s3rdmafs::s3::kEmptySha256, now, &h);
+  s3rdmafs::s3::SignRequest({"AK", "SK", ""}, "us-east-1", "GET", req.path, "",
+                            s3rdmafs::s3::kEmptySha256, now, &h);
   req.headers.assign(h.begin(), h.end());
   std::map<std::string, std::string> keys = {{"AK", "SK"}};
   EXPECT_TRUE(Authenticate(req, keys, "us-east-1", false, now).ok);
-  EXPECT_EQ(Authenticate(req, keys, "eu-west-1", false, now).error_code, "AuthorizationHeaderMalformed");
-  EXPECT_EQ(Authenticate(req, keys, "us-east-1", false, now + 3600).error_code, "RequestTimeTooSkewed");
-  EXPECT_EQ(Authenticate(req, {{"AK", "other"}}, "us-east-1", false, now).error_code, "SignatureDoesNotMatch");
-  EXPECT_EQ(Authenticate(req, {{"BK", "SK"}}, "us-east-1", false, now).error_code, "InvalidAccessKeyId");
+  EXPECT_EQ(Authenticate(req, keys, "eu-west-1", false, now).error_code,
+            "AuthorizationHeaderMalformed");
+  EXPECT_EQ(Authenticate(req, keys, "us-east-1", false, now + 3600).error_code,
+            "RequestTimeTooSkewed");
+  EXPECT_EQ(Authenticate(req, {{"AK", "other"}}, "us-east-1", false, now).error_code,
+            "SignatureDoesNotMatch");
+  EXPECT_EQ(Authenticate(req, {{"BK", "SK"}}, "us-east-1", false, now).error_code,
+            "InvalidAccessKeyId");
   Request tampered = req;
   for (auto& [k, v] : tampered.headers)
     if (k == "Range") v = "bytes=0-99";
-  EXPECT_EQ(Authenticate(tampered, keys, "us-east-1", false, now).error_code, "SignatureDoesNotMatch");
+  EXPECT_EQ(Authenticate(tampered, keys, "us-east-1", false, now).error_code,
+            "SignatureDoesNotMatch");
   Request anon;
   anon.method = "GET";
   anon.path = "/";
@@ -118,8 +124,10 @@ TEST(ServerBackend, ListingMatchesTheModel) {
     for (auto& k : model) {
       if (k.rfind(q.prefix, 0) != 0) continue;
       size_t d = q.delimiter.empty() ? std::string::npos : k.find('/', q.prefix.size());
-      if (d == std::string::npos) expected.emplace_back(k, false);
-      else if (expected.empty() || expected.back().first != k.substr(0, d + 1)) expected.emplace_back(k.substr(0, d + 1), true);
+      if (d == std::string::npos)
+        expected.emplace_back(k, false);
+      else if (expected.empty() || expected.back().first != k.substr(0, d + 1))
+        expected.emplace_back(k.substr(0, d + 1), true);
     }
     std::sort(expected.begin(), expected.end());
     expected.erase(std::unique(expected.begin(), expected.end()), expected.end());
@@ -133,7 +141,8 @@ TEST(ServerBackend, ListingMatchesTheModel) {
       if (!r->truncated) break;
       q.start_after = r->entries.back().key;
     }
-    ASSERT_EQ(got, expected) << "prefix '" << q.prefix << "' delimiter '" << q.delimiter << "' page " << page;
+    ASSERT_EQ(got, expected) << "prefix '" << q.prefix << "' delimiter '" << q.delimiter
+                             << "' page " << page;
   }
   stdfs::remove_all(root);
 }

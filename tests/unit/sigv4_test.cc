@@ -8,8 +8,9 @@ namespace s3 = s3rdmafs::s3;
 
 namespace {
 
-std::string AuthorizationFor(const s3::Credentials& c, const std::string& region, const std::string& uri,
-                             const std::string& query, s3::HeaderList headers, std::time_t t) {
+std::string AuthorizationFor(const s3::Credentials& c, const std::string& region,
+                             const std::string& uri, const std::string& query,
+                             s3::HeaderList headers, std::time_t t) {
   s3::SignRequest(c, region, "GET", uri, query, s3::kEmptySha256, t, &headers);
   for (auto& [k, v] : headers)
     if (k == "Authorization") return v;
@@ -31,15 +32,16 @@ TEST(SigV4, AwsTestSuiteGetVanilla) {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   std::string scope = s3::Scope("20150830T123600Z", "us-east-1", "service");
   std::string sts = s3::StringToSign("20150830T123600Z", scope, canonical);
-  EXPECT_EQ(s3::SignatureHex("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830T123600Z", "us-east-1",
-                             "service", sts),
+  EXPECT_EQ(s3::SignatureHex("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830T123600Z",
+                             "us-east-1", "service", sts),
             "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
 }
 
 TEST(SigV4, S3DocsGetObjectWithRange) {
   s3::Credentials c{"AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", ""};
-  std::string auth = AuthorizationFor(c, "us-east-1", "/test.txt", "",
-                                      {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}}, kDocDate);
+  std::string auth = AuthorizationFor(
+      c, "us-east-1", "/test.txt", "",
+      {{"Host", "examplebucket.s3.amazonaws.com"}, {"Range", "bytes=0-9"}}, kDocDate);
   EXPECT_EQ(auth,
             "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, "
             "SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, "
@@ -51,7 +53,8 @@ TEST(SigV4, S3DocsListObjectsQueryIsSortedAndEncoded) {
   std::string auth = AuthorizationFor(c, "us-east-1", "/", "prefix=J&max-keys=2",
                                       {{"Host", "examplebucket.s3.amazonaws.com"}}, kDocDate);
   EXPECT_NE(auth.find("Signature=34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7"),
-            std::string::npos) << auth;
+            std::string::npos)
+      << auth;
 }
 
 TEST(SigV4, UriEncodeFollowsRfc3986) {
@@ -82,7 +85,8 @@ TEST(SigV4, AnonymousCredentialsLeaveRequestUnsigned) {
 
 TEST(SigV4, SessionTokenIsSigned) {
   s3::HeaderList h = {{"Host", "x"}};
-  s3::SignRequest({"AK", "SK", "TOKEN"}, "us-east-1", "GET", "/", "", s3::kEmptySha256, kDocDate, &h);
+  s3::SignRequest({"AK", "SK", "TOKEN"}, "us-east-1", "GET", "/", "", s3::kEmptySha256, kDocDate,
+                  &h);
   bool found = false;
   for (auto& [k, v] : h) {
     if (k == "x-amz-security-token") found = v == "TOKEN";

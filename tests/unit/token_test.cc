@@ -32,8 +32,9 @@ TEST(Token, DcBareHandWorkedExample) {
 }
 
 TEST(Token, DcSuffixedTakesTheWindowFromTheSuffix) {
-  std::string s = "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"
-                  ":00007f0000300000:0000000000002000";
+  std::string s =
+      "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"
+      ":00007f0000300000:0000000000002000";
   EXPECT_EQ(s.size(), 115u);
   auto t = ParseToken(s);
   ASSERT_TRUE(t);
@@ -43,8 +44,9 @@ TEST(Token, DcSuffixedTakesTheWindowFromTheSuffix) {
   EXPECT_EQ(d.size, 0x2000u);
   d.addr = 0x7f0000200000;
   d.size = 0x100000;
-  EXPECT_EQ(FormatToken(d), "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"
-                            ":00007f0000200000:0000000000100000");
+  EXPECT_EQ(FormatToken(d),
+            "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"
+            ":00007f0000200000:0000000000100000");
 }
 
 TEST(Token, RcRoundTrip) {
@@ -66,10 +68,10 @@ TEST(Token, MalformedInputsAreRejected) {
       "",
       "rc1",
       "rc2:1122334455667788:00007fffdeadb000:00400000:0000cafe",
-      "rc1:1122334455667788:00007fffdeadb000:00000000:0000cafe",    // empty window
-      "rc1:112233445566778:00007fffdeadb000:00400000:0000cafe",     // short field
-      "rc1:1122334455667788:00007fffdeadb000:00400000:0000cafg",    // not hex
-      "00007f0000200000:00100000:1234abcd:0000:00a1b2:1",           // 6 fields
+      "rc1:1122334455667788:00007fffdeadb000:00000000:0000cafe",  // empty window
+      "rc1:112233445566778:00007fffdeadb000:00400000:0000cafe",   // short field
+      "rc1:1122334455667788:00007fffdeadb000:00400000:0000cafg",  // not hex
+      "00007f0000200000:00100000:1234abcd:0000:00a1b2:1",         // 6 fields
       "00007f0000200000:00100000:1234abcd:0000:00a1b2:2:00000000000000000000ffffc0a8010a",
       "00007f0000200000:00000000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a",
       "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010",
@@ -91,17 +93,23 @@ TEST(Token, RandomMutationsNeverCrash) {
   const unsigned seed = std::random_device{}();
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
-  const std::string seeds[] = {"rc1:1122334455667788:00007fffdeadb000:00400000:0000cafe",
-                               "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"};
+  const std::string seeds[] = {
+      "rc1:1122334455667788:00007fffdeadb000:00400000:0000cafe",
+      "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a"};
   const char alphabet[] = "0123456789abcdefABCDEF:rcx\x01\xff";
   for (int i = 0; i < 100000; ++i) {
     std::string s = seeds[rng() % 2];
     for (int m = 1 + rng() % 4; m > 0; --m) {
       size_t pos = rng() % (s.size() + 1);
       switch (rng() % 3) {
-        case 0: if (pos < s.size()) s[pos] = alphabet[rng() % (sizeof alphabet - 1)]; break;
-        case 1: if (pos < s.size()) s.erase(pos, 1); break;
-        default: s.insert(pos, 1, alphabet[rng() % (sizeof alphabet - 1)]);
+        case 0:
+          if (pos < s.size()) s[pos] = alphabet[rng() % (sizeof alphabet - 1)];
+          break;
+        case 1:
+          if (pos < s.size()) s.erase(pos, 1);
+          break;
+        default:
+          s.insert(pos, 1, alphabet[rng() % (sizeof alphabet - 1)]);
       }
     }
     auto t = ParseToken(s);

@@ -27,8 +27,10 @@ TEST(Xml, ParsesListObjectsV2WithUrlEncoding) {
 TEST(Xml, RejectsBrokenDocuments) {
   EXPECT_FALSE(s3::ParseListObjectsV2("<ListBucketResult><Contents>"));
   EXPECT_FALSE(s3::ParseListObjectsV2("<Other/>"));
-  EXPECT_FALSE(s3::ParseListObjectsV2("<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>"));
-  EXPECT_FALSE(s3::ParseListObjectsV2("<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"));
+  EXPECT_FALSE(s3::ParseListObjectsV2(
+      "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>"));
+  EXPECT_FALSE(s3::ParseListObjectsV2(
+      "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>"));
 }
 
 TEST(Xml, ParsesErrorBody) {

@@ -153,10 +153,12 @@ class BlockCache {
     bool operator()(const Block& a, const Block& b) const { return a.key_ == b.key_; }
     bool operator()(const BlockKey& a, const Block& b) const { return a == b.key_; }
   };
-  using LruList = bi::list<Block, bi::member_hook<Block, bi::list_member_hook<>, &Block::lru_hook_>>;
-  using Index = bi::unordered_set<
-      Block, bi::member_hook<Block, bi::unordered_set_member_hook<>, &Block::hash_hook_>,
-      bi::hash<KeyHash>, bi::equal<KeyEqual>, bi::power_2_buckets<true>>;
+  using LruList =
+      bi::list<Block, bi::member_hook<Block, bi::list_member_hook<>, &Block::lru_hook_>>;
+  using Index =
+      bi::unordered_set<Block,
+                        bi::member_hook<Block, bi::unordered_set_member_hook<>, &Block::hash_hook_>,
+                        bi::hash<KeyHash>, bi::equal<KeyEqual>, bi::power_2_buckets<true>>;
 
   const uint32_t block_size_;
   std::vector<Block> blocks_;

@@ -16,10 +16,10 @@ void LogLine(LogLevel level, const char* fmt, ...) __attribute__((format(printf,
 
 }  // namespace s3rdmafs
 
-#define S3_LOG(level, ...)                                            \
-  do {                                                                \
+#define S3_LOG(level, ...)                                                      \
+  do {                                                                          \
     if (static_cast<int>(level) >= static_cast<int>(::s3rdmafs::GetLogLevel())) \
-      ::s3rdmafs::LogLine(level, __VA_ARGS__);                        \
+      ::s3rdmafs::LogLine(level, __VA_ARGS__);                                  \
   } while (0)
 #define LOG_DEBUG(...) S3_LOG(::s3rdmafs::LogLevel::kDebug, __VA_ARGS__)
 #define LOG_INFO(...) S3_LOG(::s3rdmafs::LogLevel::kInfo, __VA_ARGS__)

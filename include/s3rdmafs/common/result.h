@@ -26,14 +26,14 @@ enum class Errc {
   // config
   kConfig,
   // S3 service errors: kept distinct, they mean different things to a user.
-  kAccessDenied,         // AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId
+  kAccessDenied,  // AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId
   kNoSuchBucket,
   kNoSuchKey,
-  kPreconditionFailed,   // If-Match lost: the object changed under us
-  kSlowDown,             // 503 SlowDown after the retry budget
+  kPreconditionFailed,  // If-Match lost: the object changed under us
+  kSlowDown,            // 503 SlowDown after the retry budget
   kInvalidRange,
-  kServerError,          // 5xx after the retry budget
-  kBadRequest,           // other 4xx
+  kServerError,  // 5xx after the retry budget
+  kBadRequest,   // other 4xx
   // transport
   kConnection,  // cannot connect, connection reset, server gone mid-transfer
   kProtocol,    // the peer said something we cannot parse

@@ -101,7 +101,8 @@ class Filesystem {
   // Asynchronous read: `done` runs at once when every block is cached, else on
   // the thread that completes the last missing fill (never under a lock).
   // A FUSE worker thread therefore never sleeps on the network.
-  void ReadAsync(uint64_t fh, uint64_t offset, size_t size, std::function<void(Result<ReadReply>)> done);
+  void ReadAsync(uint64_t fh, uint64_t offset, size_t size,
+                 std::function<void(Result<ReadReply>)> done);
   // Blocking form of ReadAsync (tests, tools).
   Result<ReadReply> Read(uint64_t fh, uint64_t offset, size_t size);
   void Release(uint64_t fh);
@@ -139,10 +140,10 @@ class Filesystem {
   int64_t mount_time_ns_;
 
   std::mutex handles_mu_;
-  uint64_t next_fh_ = 1;                                                      // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;          // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;            // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;       // guarded by handles_mu_
+  uint64_t next_fh_ = 1;                                                // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;     // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;       // guarded by handles_mu_
+  std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;  // guarded by handles_mu_
 };
 
 }  // namespace s3rdmafs::fs

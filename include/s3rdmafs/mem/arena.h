@@ -18,7 +18,8 @@ class Arena {
   // Tries explicit huge pages (MAP_HUGETLB) when `hugepages` is set, then
   // transparent huge pages (madvise), then plain pages. With `prefault`
   // every page is touched before Create returns.
-  static Result<std::unique_ptr<Arena>> Create(uint64_t size, bool hugepages, bool prefault = false);
+  static Result<std::unique_ptr<Arena>> Create(uint64_t size, bool hugepages,
+                                               bool prefault = false);
   ~Arena();
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;

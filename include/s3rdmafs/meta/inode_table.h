@@ -95,16 +95,17 @@ class InodeTable {
   };
   static std::string ChildKey(uint64_t parent, std::string_view name);
   InodeView ViewLocked(const Inode& inode, Clock::time_point now) const;
-  uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir, const s3::ObjectInfo* info);
+  uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir,
+                        const s3::ObjectInfo* info);
   void RemoveLocked(Inode* inode);
 
   const Ttls ttls_;
   mutable std::mutex mu_;
-  uint64_t next_ino_ = kRootIno + 1;                               // guarded by mu_
-  uint64_t next_version_ = 1;                                      // guarded by mu_
-  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;    // guarded by mu_
-  std::unordered_map<std::string, uint64_t> children_;             // guarded by mu_
-  std::unordered_map<std::string, Clock::time_point> negative_;    // guarded by mu_
+  uint64_t next_ino_ = kRootIno + 1;                             // guarded by mu_
+  uint64_t next_version_ = 1;                                    // guarded by mu_
+  std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_
+  std::unordered_map<std::string, uint64_t> children_;           // guarded by mu_
+  std::unordered_map<std::string, Clock::time_point> negative_;  // guarded by mu_
 };
 
 }  // namespace s3rdmafs::meta

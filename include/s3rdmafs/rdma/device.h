@@ -63,7 +63,8 @@ class Device {
 // One ibv_mr over caller memory, deregistered on destruction.
 class Registration {
  public:
-  static Result<std::unique_ptr<Registration>> Register(Device& device, void* addr, uint64_t length);
+  static Result<std::unique_ptr<Registration>> Register(Device& device, void* addr,
+                                                        uint64_t length);
   ~Registration();
   uint32_t lkey() const;
   uint32_t rkey() const;

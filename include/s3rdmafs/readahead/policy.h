@@ -48,10 +48,10 @@ class Policy {
 
   // For tests and stats.
   struct Stream {
-    uint64_t next = 0;        // where the reader is expected next
-    uint64_t frontier = 0;    // everything below was already planned
-    uint64_t window = 0;      // current window; 0 = not yet sequential
-    uint64_t last_used = 0;   // tick of last use, for LRU replacement
+    uint64_t next = 0;       // where the reader is expected next
+    uint64_t frontier = 0;   // everything below was already planned
+    uint64_t window = 0;     // current window; 0 = not yet sequential
+    uint64_t last_used = 0;  // tick of last use, for LRU replacement
   };
   const std::vector<Stream>& streams() const { return streams_; }
 

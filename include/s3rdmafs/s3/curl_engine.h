@@ -34,8 +34,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;
-  HeaderList headers;    // names lowercased
-  std::string body;      // non-sink bodies (XML, errors)
+  HeaderList headers;  // names lowercased
+  std::string body;    // non-sink bodies (XML, errors)
   uint64_t sink_bytes = 0;
   const std::string* Header(std::string_view lowercase_name) const;
 };
@@ -82,9 +82,9 @@ class CurlEngine {
   void* multi_ = nullptr;  // CURLM*, kept opaque so users need not include curl.h
   std::thread thread_;
   mutable std::mutex mu_;
-  bool stopping_ = false;                              // guarded by mu_
-  std::deque<std::unique_ptr<Transfer>> queue_;        // guarded by mu_
-  std::vector<Timer> timers_;                          // guarded by mu_
+  bool stopping_ = false;                        // guarded by mu_
+  std::deque<std::unique_ptr<Transfer>> queue_;  // guarded by mu_
+  std::vector<Timer> timers_;                    // guarded by mu_
   // Owned by the engine thread only:
   std::vector<std::unique_ptr<Transfer>> running_;
   std::vector<void*> idle_handles_;

@@ -57,7 +57,8 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
 
   virtual void HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) = 0;
-  virtual void ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) = 0;
+  virtual void ListAsync(const ListRequest& request,
+                         std::function<void(Result<ListPage>)> done) = 0;
   virtual void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) = 0;
 
   // Blocking helpers for callers that may wait (FUSE worker threads, startup).

@@ -52,7 +52,8 @@ class S3Client final : public ObjectStore {
   std::string scheme_, host_port_;
   std::atomic<uint64_t> retries_{0};
 
-  S3Client(S3ClientOptions options, CurlEngine* engine) : options_(std::move(options)), engine_(engine) {}
+  S3Client(S3ClientOptions options, CurlEngine* engine)
+      : options_(std::move(options)), engine_(engine) {}
   // Signs (fresh date each attempt) and sends; retries per policy.
   void Execute(std::function<HttpRequest()> build, std::function<void(Result<HttpResponse>)> done,
                uint32_t attempt = 0);

@@ -41,10 +41,10 @@ std::string CanonicalQueryString(std::string_view raw_query);
 
 struct CanonicalInput {
   std::string_view method;
-  std::string_view canonical_uri;  // the path exactly as sent (already encoded)
-  std::string_view raw_query;      // without '?'
-  const HeaderList* headers;       // all request headers
-  std::string_view signed_headers; // "host;range;x-amz-date" (lowercase, sorted)
+  std::string_view canonical_uri;   // the path exactly as sent (already encoded)
+  std::string_view raw_query;       // without '?'
+  const HeaderList* headers;        // all request headers
+  std::string_view signed_headers;  // "host;range;x-amz-date" (lowercase, sorted)
   std::string_view payload_hash;
 };
 

@@ -14,7 +14,7 @@ namespace s3rdmafs::s3 {
 Result<ListPage> ParseListObjectsV2(std::string_view xml);
 
 struct S3ErrorBody {
-  std::string code;     // "NoSuchKey", "AccessDenied", ... ("" if none)
+  std::string code;  // "NoSuchKey", "AccessDenied", ... ("" if none)
   std::string message;
 };
 S3ErrorBody ParseErrorBody(std::string_view xml);
