@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
+echo "== format gate (clang-format, .clang-format)"
+git ls-files '*.cc' '*.h' | xargs clang-format --dry-run --Werror
 scripts/build.sh release
 scripts/build.sh asan
 echo "== unit + fs tests under ASan+UBSan"
