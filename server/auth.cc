@@ -116,7 +116,21 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   r.ok = true;
   r.access_key = access_key;
   r.payload_hash = payload;
+  r.signed_headers = signed_headers;
   return r;
+}
+
+bool AuthResult::Signed(std::string_view name) const {
+  size_t pos = 0;
+  while (pos <= signed_headers.size()) {
+    size_t semi = signed_headers.find(';', pos);
+    if (std::string_view(signed_headers)
+            .substr(pos, semi == std::string::npos ? std::string::npos : semi - pos) == name)
+      return true;
+    if (semi == std::string::npos) break;
+    pos = semi + 1;
+  }
+  return false;
 }
 
 }  // namespace s3rdma::server

@@ -15,7 +15,9 @@ struct AuthResult {
   std::string access_key;  // who signed it ("" when anonymous)
   std::string error_code;  // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
   std::string message;
-  std::string payload_hash;  // the x-amz-content-sha256 the signature covers
+  std::string payload_hash;    // the x-amz-content-sha256 the signature covers
+  std::string signed_headers;  // "host;range;..." ("" when anonymous)
+  bool Signed(std::string_view lowercase_header) const;
 };
 
 AuthResult Authenticate(const Request& request, const std::map<std::string, std::string>& keys,

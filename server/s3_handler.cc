@@ -7,9 +7,11 @@
 #include <map>
 #include <pugixml.hpp>
 #include <sstream>
+#include <variant>
 
 #include "auth.h"
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/rdma/token.h"
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdma::server {
@@ -275,6 +277,8 @@ void S3Handler::Handle(Exchange& ex) {
   if (query.count("uploads") || query.count("uploadId") || req.HasHeader("x-amz-copy-source"))
     return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet",
                      path);
+  if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token"))
+    return RdmaRequest(ex, auth, path);
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
   if (m == "PUT") return PutObject(ex, bucket, key, auth.payload_hash);
   if (m == "DELETE") {
@@ -283,6 +287,31 @@ void S3Handler::Handle(Exchange& ex) {
   }
   SendError(ex, 405, "MethodNotAllowed",
             "The specified method is not allowed against this resource.", path);
+}
+
+// x-amz-rdma-token requests (docs: shared rdma-s3 protocol). A malformed
+// token is the client's bug: 400 InvalidRDMAToken. A well-formed one that this
+// endpoint cannot serve is declined with 501 and x-amz-rdma-reply: 501, and
+// the client retries the same request over plain HTTP. This server has no RDMA
+// data path on this endpoint yet, so every well-formed token is declined.
+void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& resource) {
+  if (!auth.access_key.empty() && !auth.Signed("x-amz-rdma-token"))
+    return SendError(ex, 403, "AccessDenied",
+                     "x-amz-rdma-token must be among the SigV4 SignedHeaders", resource);
+  auto token = s3rdmafs::rdma::ParseToken(ex.request().Header("x-amz-rdma-token"));
+  if (!token) return SendError(ex, 400, "InvalidRDMAToken", token.error().message, resource);
+  const char* form = std::holds_alternative<s3rdmafs::rdma::RcToken>(*token) ? "RC" : "DC";
+  pugi::xml_document doc;
+  auto e = doc.append_child("Error");
+  Text(e, "Code", "NotImplemented");
+  Text(e, "Message",
+       std::string("this endpoint does not serve ") + form +
+           " RDMA tokens; retry without the token");
+  Text(e, "Resource", resource);
+  Headers h = CommonHeaders();
+  h.emplace_back("x-amz-rdma-reply", "501");
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(501, h, ToXml(doc));
 }
 
 // One owner, full control: the only ACL this server has.

@@ -22,6 +22,7 @@ class S3Handler {
                  const std::string& resource);
   void SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
   void ListBuckets(Exchange& ex);
+  void RdmaRequest(Exchange& ex, const struct AuthResult& auth, const std::string& resource);
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);

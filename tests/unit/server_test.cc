@@ -146,3 +146,92 @@ TEST(ServerBackend, ListingMatchesTheModel) {
   }
   stdfs::remove_all(root);
 }
+
+namespace {
+
+// Captures what the handler answers; requests are built and signed in-process.
+class RecordingExchange : public Exchange {
+ public:
+  explicit RecordingExchange(Request r) : req_(std::move(r)) {}
+  const Request& request() const override { return req_; }
+  bool ReadBody(const std::function<bool(const char*, size_t)>&) override { return true; }
+  void Send(int status, const Headers& headers, std::string_view body) override {
+    status_ = status;
+    headers_ = headers;
+    body_ = body;
+  }
+  void SendFile(int status, const Headers& headers, int, uint64_t, uint64_t length) override {
+    status_ = status;
+    headers_ = headers;
+    body_ = "<file " + std::to_string(length) + ">";
+  }
+  void SendHeadersOnly(int status, const Headers& headers, uint64_t) override {
+    status_ = status;
+    headers_ = headers;
+  }
+  std::string Header(const std::string& name) const {
+    for (auto& [k, v] : headers_)
+      if (k == name) return v;
+    return "";
+  }
+  int status_ = 0;
+  Headers headers_;
+  std::string body_;
+
+ private:
+  Request req_;
+};
+
+Request SignedGet(const std::string& path, s3rdmafs::s3::HeaderList extra, bool sign_token = true) {
+  Request req;
+  req.method = "GET";
+  req.path = path;
+  s3rdmafs::s3::HeaderList h = {{"Host", "127.0.0.1:9000"}};
+  s3rdmafs::s3::HeaderList unsigned_headers;
+  for (auto& e : extra) (sign_token ? h : unsigned_headers).push_back(e);
+  s3rdmafs::s3::SignRequest({"AK", "SK", ""}, "us-east-1", "GET", path, "",
+                            s3rdmafs::s3::kEmptySha256, std::time(nullptr), &h);
+  for (auto& e : unsigned_headers) h.push_back(e);
+  req.headers.assign(h.begin(), h.end());
+  return req;
+}
+
+}  // namespace
+
+TEST(ServerRdmaToken, MalformedIs400AndUnservableIsDeclinedWith501) {
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-tok-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  std::ofstream(root / "bkt" / "obj") << "data";
+  ServerConfig config;
+  config.root = root.string();
+  config.keys = {{"AK", "SK"}};
+  LocalBackend backend(root.string());
+  S3Handler handler(config, &backend);
+
+  RecordingExchange malformed(SignedGet("/bkt/obj", {{"x-amz-rdma-token", "rc1:zz"}}));
+  handler.Handle(malformed);
+  EXPECT_EQ(malformed.status_, 400);
+  EXPECT_NE(malformed.body_.find("InvalidRDMAToken"), std::string::npos);
+
+  const std::string dc =
+      "00007f0000200000:00100000:1234abcd:0000:00a1b2:1:00000000000000000000ffffc0a8010a";
+  for (const std::string& token :
+       {dc, dc + ":00007f0000200000:0000000000100000",
+        std::string("rc1:1122334455667788:00007fffdeadb000:00400000:0000cafe")}) {
+    RecordingExchange ex(
+        SignedGet("/bkt/obj", {{"x-amz-rdma-token", token}, {"Range", "bytes=0-3"}}));
+    handler.Handle(ex);
+    EXPECT_EQ(ex.status_, 501) << token;
+    EXPECT_EQ(ex.Header("x-amz-rdma-reply"), "501") << token;
+  }
+
+  RecordingExchange unsigned_token(SignedGet("/bkt/obj", {{"x-amz-rdma-token", dc}}, false));
+  handler.Handle(unsigned_token);
+  EXPECT_EQ(unsigned_token.status_, 403) << "the token must be covered by the signature";
+
+  RecordingExchange plain(SignedGet("/bkt/obj", {{"Range", "bytes=1-2"}}));
+  handler.Handle(plain);
+  EXPECT_EQ(plain.status_, 206);
+  EXPECT_EQ(plain.Header("Content-Range"), "bytes 1-2/4");
+  stdfs::remove_all(root);
+}
