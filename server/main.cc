@@ -11,6 +11,7 @@
 
 #include "http_session.h"
 #include "local_backend.h"
+#include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
 #include "server_config.h"
 
@@ -30,7 +31,9 @@ int main(int argc, char** argv) {
   app.add_option("--access-key", access_key, "accept this access key ...");
   app.add_option("--secret-key", secret_key, "... with this secret key");
   app.add_flag("--anonymous", anonymous, "accept unsigned requests");
-  std::string domain;
+  std::string domain, rdma_listen;
+  app.add_option("--rdma-listen", rdma_listen,
+                 "serve the RC RDMA data path on ADDR:PORT (an RDMA device's IP)");
   app.add_option("--domain", domain, "serve virtual-hosted requests: Host <bucket>.DOMAIN");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   app.add_option("--log-level", log_level, "debug, info, warn or error");
@@ -80,7 +83,22 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   LocalBackend backend(c.root);
-  S3Handler handler(c, &backend);
+  std::unique_ptr<RdmaEndpoint> rdma;
+  if (!rdma_listen.empty()) {
+    size_t colon = rdma_listen.rfind(':');
+    if (colon == std::string::npos) {
+      fprintf(stderr, "s3rdma-server: --rdma-listen takes ADDR:PORT\n");
+      return 2;
+    }
+    auto ep = RdmaEndpoint::Listen(rdma_listen.substr(0, colon),
+                                   static_cast<uint16_t>(std::stoi(rdma_listen.substr(colon + 1))));
+    if (!ep) {
+      fprintf(stderr, "s3rdma-server: %s\n", ep.error().message.c_str());
+      return 1;
+    }
+    rdma = std::move(*ep);
+  }
+  S3Handler handler(c, &backend, rdma.get());
   std::string err =
       RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
         LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(),

@@ -10,6 +10,7 @@
 #include <variant>
 
 #include "auth.h"
+#include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/rdma/token.h"
 #include "s3rdmafs/s3/sigv4.h"
@@ -271,6 +272,7 @@ void S3Handler::Handle(Exchange& ex) {
       return ex.Send(204, CommonHeaders(), "");
     }
     if (m == "POST" && query.count("delete")) return DeleteObjects(ex, bucket);
+    if (m == "POST" && query.count("rdma-connect")) return RdmaConnect(ex, auth, bucket);
     return SendError(ex, 405, "MethodNotAllowed",
                      "The specified method is not allowed against this resource.", path);
   }
@@ -278,7 +280,7 @@ void S3Handler::Handle(Exchange& ex) {
     return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet",
                      path);
   if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token"))
-    return RdmaRequest(ex, auth, path);
+    return RdmaRequest(ex, auth, bucket, key);
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
   if (m == "PUT") return PutObject(ex, bucket, key, auth.payload_hash);
   if (m == "DELETE") {
@@ -289,29 +291,108 @@ void S3Handler::Handle(Exchange& ex) {
             "The specified method is not allowed against this resource.", path);
 }
 
-// x-amz-rdma-token requests (docs: shared rdma-s3 protocol). A malformed
-// token is the client's bug: 400 InvalidRDMAToken. A well-formed one that this
-// endpoint cannot serve is declined with 501 and x-amz-rdma-reply: 501, and
-// the client retries the same request over plain HTTP. This server has no RDMA
-// data path on this endpoint yet, so every well-formed token is declined.
-void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& resource) {
-  if (!auth.access_key.empty() && !auth.Signed("x-amz-rdma-token"))
-    return SendError(ex, 403, "AccessDenied",
-                     "x-amz-rdma-token must be among the SigV4 SignedHeaders", resource);
-  auto token = s3rdmafs::rdma::ParseToken(ex.request().Header("x-amz-rdma-token"));
-  if (!token) return SendError(ex, 400, "InvalidRDMAToken", token.error().message, resource);
-  const char* form = std::holds_alternative<s3rdmafs::rdma::RcToken>(*token) ? "RC" : "DC";
+// x-amz-rdma-token requests (docs/PROTOCOL.md). A malformed token, or one
+// naming a window its connection did not register, is the client's bug: 400
+// InvalidRDMAToken. A well-formed token this endpoint cannot serve (DC forms,
+// no RDMA listener, a connection that is gone) is declined with 501 and
+// x-amz-rdma-reply: 501; the client retries the same request over HTTP.
+void S3Handler::RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource) {
   pugi::xml_document doc;
   auto e = doc.append_child("Error");
   Text(e, "Code", "NotImplemented");
-  Text(e, "Message",
-       std::string("this endpoint does not serve ") + form +
-           " RDMA tokens; retry without the token");
+  Text(e, "Message", why + "; retry without the token");
   Text(e, "Resource", resource);
   Headers h = CommonHeaders();
   h.emplace_back("x-amz-rdma-reply", "501");
   h.emplace_back("Content-Type", "application/xml");
   ex.Send(501, h, ToXml(doc));
+}
+
+void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                            const std::string& key) {
+  const std::string resource = "/" + bucket + "/" + key;
+  const Request& req = ex.request();
+  if (!auth.access_key.empty() && !auth.Signed("x-amz-rdma-token"))
+    return SendError(ex, 403, "AccessDenied",
+                     "x-amz-rdma-token must be among the SigV4 SignedHeaders", resource);
+  auto token = s3rdmafs::rdma::ParseToken(req.Header("x-amz-rdma-token"));
+  if (!token) return SendError(ex, 400, "InvalidRDMAToken", token.error().message, resource);
+  auto* rc = std::get_if<s3rdmafs::rdma::RcToken>(&*token);
+  if (!rc) return RdmaDecline(ex, "this endpoint does not serve DC RDMA tokens", resource);
+  if (!rdma_) return RdmaDecline(ex, "this endpoint has no RDMA listener", resource);
+  if (req.method != "GET") return RdmaDecline(ex, "RDMA PUT is not served yet", resource);
+
+  auto opened = backend_->Open(bucket, key);
+  if (!opened) return SendBackendError(ex, opened.error(), resource);
+  int fd = opened->first;
+  struct Closer {
+    int fd;
+    ~Closer() { close(fd); }
+  } closer{fd};
+  const ObjectMeta& meta = opened->second;
+  std::string if_match = req.Header("if-match");
+  if (!if_match.empty() && if_match != "*" && if_match != meta.etag)
+    return SendError(ex, 412, "PreconditionFailed",
+                     "At least one of the pre-conditions you specified did not hold", resource);
+  uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
+  bool unsatisfiable = false;
+  bool ranged = req.HasHeader("range") &&
+                ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
+  if (unsatisfiable)
+    return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
+  uint64_t length = meta.size == 0 ? 0 : last - first + 1;
+  uint64_t moved = 0;
+  if (length > 0) {
+    auto r = rdma_->WriteFromFile(auth.access_key, *rc, fd, first, length);
+    if (!r) {
+      switch (r.error().code) {
+        case Errc::kNotFound:
+          return RdmaDecline(ex, r.error().message, resource);
+        case Errc::kAccessDenied:
+        case Errc::kInvalidArgument:
+          return SendError(ex, 400, "InvalidRDMAToken", r.error().message, resource);
+        default:
+          LOG_WARN("RDMA GET %s: %s", resource.c_str(), r.error().message.c_str());
+          return SendError(ex, 500, "RDMATransferFailed", r.error().message, resource);
+      }
+    }
+    moved = *r;
+  }
+  // Every RDMA WRITE of this request has completed: this reply is the fence.
+  int status = ranged ? 206 : 200;
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", meta.etag);
+  h.emplace_back("Last-Modified", HttpDate(meta.mtime_ns));
+  if (ranged)
+    h.emplace_back("Content-Range", "bytes " + std::to_string(first) + "-" + std::to_string(last) +
+                                        "/" + std::to_string(meta.size));
+  h.emplace_back("x-amz-rdma-reply", std::to_string(status));
+  h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(moved));
+  LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE", resource.c_str(),
+            static_cast<unsigned long long>(moved));
+  ex.Send(status, h, "");
+}
+
+// POST /bucket?rdma-connect: the signed half of binding an RC connection.
+void S3Handler::RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket) {
+  std::string resource = "/" + bucket;
+  std::string body;
+  if (!ex.ReadBody([&](const char* d, size_t n) {
+        body.append(d, n);
+        return body.size() <= 4096;
+      }))
+    return;
+  if (auth.payload_hash.size() == 64 && auth.payload_hash != s3::Sha256Hex(body))
+    return SendError(ex, 400, "XAmzContentSHA256Mismatch",
+                     "The provided 'x-amz-content-sha256' header does not match what was computed.",
+                     resource);
+  if (!rdma_) return RdmaDecline(ex, "this endpoint has no RDMA listener", resource);
+  if (auto b = backend_->BucketExists(bucket); !b) return SendBackendError(ex, b.error(), resource);
+  auto h = rdma_->Prepare(auth.access_key, body);
+  if (!h) return SendError(ex, 400, "InvalidArgument", h.error().message, resource);
+  Headers headers = CommonHeaders();
+  headers.emplace_back("Content-Type", "text/plain");
+  ex.Send(200, headers, s3rdmafs::rdma::FormatHandshakeReply(*h));
 }
 
 // One owner, full control: the only ACL this server has.

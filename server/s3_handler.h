@@ -11,10 +11,14 @@
 
 namespace s3rdma::server {
 
+class RdmaEndpoint;
+struct AuthResult;
+
 class S3Handler {
  public:
-  S3Handler(const ServerConfig& config, LocalBackend* backend)
-      : config_(config), backend_(backend) {}
+  // `rdma` (optional) is the RC data path; without it RDMA tokens are declined.
+  S3Handler(const ServerConfig& config, LocalBackend* backend, RdmaEndpoint* rdma = nullptr)
+      : config_(config), backend_(backend), rdma_(rdma) {}
   void Handle(Exchange& ex);
 
  private:
@@ -22,7 +26,10 @@ class S3Handler {
                  const std::string& resource);
   void SendBackendError(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
   void ListBuckets(Exchange& ex);
-  void RdmaRequest(Exchange& ex, const struct AuthResult& auth, const std::string& resource);
+  void RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                   const std::string& key);
+  void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
+  void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
@@ -33,6 +40,7 @@ class S3Handler {
 
   const ServerConfig& config_;
   LocalBackend* backend_;
+  RdmaEndpoint* rdma_;
   std::atomic<uint64_t> request_seq_{0};
 };
 

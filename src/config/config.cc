@@ -147,6 +147,9 @@ Result<void> Validate(const Config& c) {
     p.push_back("readahead.streams_per_file: must be 1..64");
   if (c.fuse.max_threads < 1 || c.fuse.max_threads > 1024)
     p.push_back("fuse.max_threads: must be 1..1024");
+  if (!c.rdma.endpoint.empty() && c.rdma.endpoint.rfind(':') == std::string::npos)
+    p.push_back("rdma.endpoint: must be ADDR:PORT");
+  if (c.rdma.required && c.rdma.endpoint.empty()) p.push_back("rdma.required: needs rdma.endpoint");
   LogLevel level;
   if (!ParseLogLevel(c.log.level, &level))
     p.push_back("log.level: must be debug, info, warn or error");

@@ -286,6 +286,15 @@ std::vector<Field> MakeFields() {
       "fuse", "dir_mode", "permission bits of directories",
       [](Config & c) -> auto& { return c.fuse.dir_mode; }));
   f.push_back(Str(
+      "rdma", "endpoint", "ADDR:PORT of the server's RDMA (RC) listener; empty: HTTP only",
+      [](Config & c) -> auto& { return c.rdma.endpoint; }));
+  f.push_back(Bool(
+      "rdma", "required", "fail the mount when RDMA cannot be set up, instead of using HTTP",
+      [](Config & c) -> auto& { return c.rdma.required; }));
+  f.push_back(Duration(
+      "rdma", "declined_backoff", "after a server declines RDMA, use HTTP for this long",
+      [](Config & c) -> auto& { return c.rdma.declined_backoff_ms; }));
+  f.push_back(Str(
       "log", "level", "debug, info, warn or error",
       [](Config & c) -> auto& { return c.log.level; }));
   return f;

@@ -13,7 +13,17 @@ namespace s3rdmafs::daemon {
 Daemon::~Daemon() {
   fs.reset();
   engine.reset();  // cancels in-flight fetches; their blocks are still ours
+  if (rdma)
+    LOG_INFO(
+        "transport totals: %llu bytes by RDMA, %llu by HTTP, %llu declined and %llu failed RDMA "
+        "jobs",
+        static_cast<unsigned long long>(counters.bytes_rdma.load()),
+        static_cast<unsigned long long>(counters.bytes_http.load()),
+        static_cast<unsigned long long>(counters.fallbacks_declined.load()),
+        static_cast<unsigned long long>(counters.fallbacks_failed.load()));
   fetcher.reset();
+  http_fetcher.reset();
+  rdma.reset();  // deregisters the arena before it is unmapped
   store.reset();
   cache.reset();
   arena.reset();
@@ -67,7 +77,39 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
 
   d->cache = std::make_unique<cache::BlockCache>(d->arena->base(), d->arena->size(),
                                                  static_cast<uint32_t>(c.cache.block_size));
-  d->fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
+  d->http_fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
+  if (!c.rdma.endpoint.empty()) {
+    size_t colon = c.rdma.endpoint.rfind(':');
+    std::string host = c.rdma.endpoint.substr(0, colon);
+    uint16_t port = static_cast<uint16_t>(std::stoi(c.rdma.endpoint.substr(colon + 1)));
+    s3::S3Client* store = d->store.get();
+    auto conn =
+        rdma::RcConnection::Connect(host, port, d->arena->base(), d->arena->size(),
+                                    [store](const std::string& body) -> Result<rdma::Handshake> {
+                                      auto reply = store->RdmaConnect(body);
+                                      if (!reply) return tl::unexpected(reply.error());
+                                      return rdma::ParseHandshakeReply(*reply);
+                                    });
+    if (conn) {
+      d->rdma = std::move(*conn);
+      LOG_INFO("RDMA data path: RC connection %016llx to %s on %s, arena registered",
+               static_cast<unsigned long long>(d->rdma->id()), c.rdma.endpoint.c_str(),
+               d->rdma->device().c_str());
+    } else if (c.rdma.required) {
+      return MakeError(conn.error().code, "RDMA is required but unavailable at " + c.rdma.endpoint +
+                                              ": " + conn.error().message);
+    } else {
+      LOG_WARN("RDMA UNAVAILABLE at %s (%s): reading over HTTP", c.rdma.endpoint.c_str(),
+               conn.error().message.c_str());
+    }
+  }
+  if (d->rdma) {
+    d->fetcher =
+        fetch::MakeRdmaRangeFetcher(d->store.get(), d->rdma, d->http_fetcher.get(), &d->counters,
+                                    std::chrono::milliseconds(c.rdma.declined_backoff_ms));
+  } else {
+    d->fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
+  }
 
   fs::FsOptions fo;
   fo.root_prefix = NormalizePrefix(c.s3.prefix);

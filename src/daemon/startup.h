@@ -8,8 +8,10 @@
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/fetch/rdma_range_fetcher.h"
 #include "s3rdmafs/fs/filesystem.h"
 #include "s3rdmafs/mem/arena.h"
+#include "s3rdmafs/rdma/rc_connection.h"
 #include "s3rdmafs/s3/curl_engine.h"
 #include "s3rdmafs/s3/s3_client.h"
 
@@ -23,7 +25,11 @@ struct Daemon {
   std::unique_ptr<s3::CurlEngine> engine;
   std::unique_ptr<s3::S3Client> store;
   std::unique_ptr<cache::BlockCache> cache;
-  std::unique_ptr<fetch::RangeFetcher> fetcher;
+  std::shared_ptr<rdma::RcConnection> rdma;  // null when HTTP only
+  fetch::TransportCounters counters;
+  std::unique_ptr<fetch::RangeFetcher> http_fetcher;
+  std::unique_ptr<fetch::RangeFetcher>
+      fetcher;  // what the fs uses: RDMA with HTTP fallback, or HTTP
   std::unique_ptr<fs::Filesystem> fs;
   ~Daemon();
 };

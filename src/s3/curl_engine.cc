@@ -174,6 +174,10 @@ void CurlEngine::StartQueued() {
     } else if (t->request.method != "GET") {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
     }
+    if (!t->request.body.empty()) {
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->request.body.size()));
+      curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->request.body.data());
+    }
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, OnHeader);

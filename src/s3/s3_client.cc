@@ -1,5 +1,6 @@
 #include "s3rdmafs/s3/s3_client.h"
 
+#include <future>
 #include <random>
 
 #include "s3rdmafs/common/log.h"
@@ -114,14 +115,16 @@ void S3Client::Execute(std::function<HttpRequest()> build,
 namespace {
 
 HttpRequest Signed(const S3ClientOptions& o, const S3Client::Target& t, std::string method,
-                   std::string_view raw_query, HeaderList extra) {
+                   std::string_view raw_query, HeaderList extra, std::string body = "") {
   HttpRequest req;
   req.method = std::move(method);
   req.url = t.url;
   req.headers.emplace_back("Host", t.host);
   for (auto& h : extra) req.headers.push_back(std::move(h));
-  SignRequest(o.credentials, o.region, req.method, t.canonical_uri, raw_query, kEmptySha256,
+  std::string payload_hash = body.empty() ? std::string(kEmptySha256) : Sha256Hex(body);
+  SignRequest(o.credentials, o.region, req.method, t.canonical_uri, raw_query, payload_hash,
               std::time(nullptr), &req.headers);
+  req.body = std::move(body);
   return req;
 }
 
@@ -188,6 +191,49 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
           return done(
               MakeError(Errc::kPreconditionFailed, "GET " + shared->key + ": ETag changed"));
         done(std::move(g));
+      });
+}
+
+Result<std::string> S3Client::RdmaConnect(const std::string& body) {
+  Target t = MakeTarget("", "rdma-connect");
+  std::promise<Result<std::string>> promise;
+  auto future = promise.get_future();
+  Execute([this, t, body] { return Signed(options_, t, "POST", "rdma-connect", {}, body); },
+          [&promise](Result<HttpResponse> r) {
+            if (!r) return promise.set_value(tl::unexpected(r.error()));
+            promise.set_value(r->body);
+          });
+  return future.get();
+}
+
+void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
+                            const std::string& if_match, const std::string& token,
+                            std::function<void(Result<RdmaGetReply>)> done) {
+  Target t = MakeTarget(key, "");
+  HeaderList extra;
+  extra.emplace_back("Range",
+                     "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
+  if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
+  extra.emplace_back("x-amz-rdma-token", token);
+  Execute(
+      [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
+      [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) {
+          if (r.error().http_status == 501) return done(RdmaGetReply{true, r.error().message, 0});
+          return done(tl::unexpected(r.error()));
+        }
+        const std::string* reply = r->Header("x-amz-rdma-reply");
+        if (!reply) return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0});
+        const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
+        uint64_t bytes = moved ? strtoull(moved->c_str(), nullptr, 10) : 0;
+        if (bytes != length)
+          return done(MakeError(Errc::kProtocol, "RDMA GET " + key + ": " + std::to_string(bytes) +
+                                                     " of " + std::to_string(length) +
+                                                     " bytes transferred"));
+        const std::string* etag = r->Header("etag");
+        if (!if_match.empty() && etag && *etag != if_match)
+          return done(MakeError(Errc::kPreconditionFailed, "RDMA GET " + key + ": ETag changed"));
+        done(RdmaGetReply{false, "", bytes});
       });
 }
 

@@ -67,6 +67,12 @@ struct FuseConfig {
   uint64_t dir_mode = 0555;
 };
 
+struct RdmaConfig {
+  std::string endpoint;   // "ADDR:PORT" of the server's RDMA (RC) listener; "" = HTTP only
+  bool required = false;  // fail the mount instead of falling back to HTTP
+  uint64_t declined_backoff_ms = 60000;
+};
+
 struct LogConfig {
   std::string level = "info";
 };
@@ -77,6 +83,7 @@ struct Config {
   ReadaheadConfig readahead;
   MetadataConfig metadata;
   FuseConfig fuse;
+  RdmaConfig rdma;
   LogConfig log;
 };
 

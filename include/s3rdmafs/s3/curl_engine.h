@@ -30,6 +30,7 @@ struct HttpRequest {
   std::string url;
   HeaderList headers;
   std::vector<std::span<std::byte>> sink;  // 2xx body lands here when non-empty
+  std::string body;                        // request body (small: handshakes, XML)
 };
 
 struct HttpResponse {

@@ -46,6 +46,21 @@ class S3Client final : public ObjectStore {
 
   uint64_t retries() const { return retries_.load(); }
 
+  // RDMA-S3 (docs/PROTOCOL.md). The handshake that binds an RC connection:
+  // POST /bucket?rdma-connect with `body`, signed; returns the reply body.
+  Result<std::string> RdmaConnect(const std::string& body);
+  // A ranged GET carrying x-amz-rdma-token (signed): the server RDMA-writes the
+  // bytes and answers with an empty body. `declined` when the server answered
+  // 501 or ignored the token (no x-amz-rdma-reply): retry over HTTP.
+  struct RdmaGetReply {
+    bool declined = false;
+    std::string why;
+    uint64_t bytes = 0;
+  };
+  void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
+                    const std::string& if_match, const std::string& token,
+                    std::function<void(Result<RdmaGetReply>)> done);
+
  private:
   S3ClientOptions options_;
   CurlEngine* engine_;

@@ -1,0 +1,37 @@
+// RangeFetcher over RDMA-S3 with an HTTP fallback (docs/PROTOCOL.md).
+//  - Each cache block of a job is one GET with an RC token naming exactly that
+//    block (blocks are not contiguous in the arena, a token names one window).
+//  - A declined request (501, or no x-amz-rdma-reply) and any request that got
+//    a reply but failed (the reply is the fence: nothing more will land) is
+//    retried over plain HTTP into the same blocks; declines also switch the
+//    endpoint to HTTP for `declined_backoff`.
+//  - A request with no reply at all (connection lost, timeout) may still be
+//    followed by a late RDMA WRITE: the connection is retired (its region
+//    deregistered) before the job fails, and everything goes over HTTP.
+// Thread-safety: Fetch may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+#include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/rdma/rc_connection.h"
+#include "s3rdmafs/s3/s3_client.h"
+
+namespace s3rdmafs::fetch {
+
+struct TransportCounters {
+  std::atomic<uint64_t> bytes_rdma{0};
+  std::atomic<uint64_t> bytes_http{0};
+  std::atomic<uint64_t> fallbacks_declined{0};
+  std::atomic<uint64_t> fallbacks_failed{0};
+  std::atomic<uint64_t> connections_retired{0};
+};
+
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+                                                   std::shared_ptr<rdma::RcConnection> conn,
+                                                   RangeFetcher* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff);
+
+}  // namespace s3rdmafs::fetch

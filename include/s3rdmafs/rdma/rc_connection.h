@@ -1,0 +1,86 @@
+// The client end of one RC connection to an RDMA-S3 server that speaks our RC
+// token form (docs/PROTOCOL.md). Set-up, in order:
+//   1. rdma_cm resolves the server's RDMA address; the memory region (the
+//      cache arena) is registered on the device the route uses;
+//   2. a SigV4-signed HTTP handshake (POST /?rdma-connect) tells the server
+//      which regions the connection may touch and returns a connection id and
+//      a one-time ticket, so only a holder of valid S3 credentials can bind;
+//   3. rdma_connect carries (id, ticket) as private data; the server accepts.
+// The client posts no work requests: the server RDMA-WRITEs GET data into, and
+// RDMA-READs PUT data from, the windows that tokens name.
+// Thread-safety: immutable once Connect returns; Token() may be called from any thread.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "s3rdmafs/common/result.h"
+#include "s3rdmafs/rdma/token.h"
+
+struct rdma_cm_id;
+struct rdma_event_channel;
+struct ibv_pd;
+struct ibv_mr;
+struct ibv_cq;
+
+namespace s3rdmafs::rdma {
+
+struct Handshake {
+  uint64_t connection = 0;
+  std::array<uint8_t, 16> ticket{};
+};
+
+// Sends the handshake body over signed HTTP and parses the answer.
+using HandshakeFn = std::function<Result<Handshake>(const std::string& body)>;
+
+class RcConnection {
+ public:
+  // `region` is registered for remote read and write on the routed device.
+  static Result<std::unique_ptr<RcConnection>> Connect(const std::string& host, uint16_t port,
+                                                       void* region, uint64_t region_size,
+                                                       const HandshakeFn& handshake,
+                                                       int timeout_ms = 5000);
+  ~RcConnection();
+
+  uint64_t id() const { return connection_; }
+  uint32_t rkey() const;
+  std::string device() const;
+  // The token naming [addr, addr + size) inside the registered region.
+  Result<RcToken> Token(const void* addr, uint64_t size) const;
+
+  // Quarantine by teardown: after a request that got no reply, a late RDMA
+  // WRITE could still land in its window. Deregistering the region retires
+  // the rkey, so such a write fails at the server instead of corrupting a
+  // reused cache block. Idempotent; Token() fails afterwards.
+  void Retire();
+  bool retired() const { return retired_.load(); }
+
+ private:
+  RcConnection() = default;
+  rdma_event_channel* channel_ = nullptr;
+  rdma_cm_id* id_ = nullptr;
+  ibv_pd* pd_ = nullptr;
+  ibv_mr* mr_ = nullptr;
+  ibv_cq* cq_ = nullptr;
+  uint64_t connection_ = 0;
+  std::atomic<bool> retired_{false};
+  std::mutex retire_mu_;
+  uintptr_t base_ = 0;
+  uint64_t size_ = 0;
+};
+
+// The handshake's wire forms (shared with the server).
+std::string HandshakeRequestBody(uint64_t addr, uint64_t size, uint32_t rkey);
+Result<Handshake> ParseHandshakeReply(const std::string& text);
+std::string FormatHandshakeReply(const Handshake& h);
+// Private data of rdma_connect: "S3RD", version 1, 3 pad bytes, id (8, big-endian), ticket (16).
+inline constexpr size_t kPrivateDataSize = 32;
+void EncodePrivateData(const Handshake& h, uint8_t* out);
+bool DecodePrivateData(const uint8_t* data, size_t len, Handshake* out);
+
+}  // namespace s3rdmafs::rdma

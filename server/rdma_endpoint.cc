@@ -1,0 +1,245 @@
+#include "rdma_endpoint.h"
+
+#include <netdb.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <rdma/rdma_cma.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "s3rdmafs/common/log.h"
+
+namespace s3rdma::server {
+
+using s3rdmafs::Errc;
+using s3rdmafs::MakeError;
+namespace rdma = s3rdmafs::rdma;
+
+namespace {
+constexpr uint64_t kStagingBytes = 1 << 20;  // one RDMA WRITE per MiB staged
+}  // namespace
+
+struct RdmaEndpoint::Connection {
+  uint64_t id = 0;
+  std::array<uint8_t, 16> ticket{};
+  std::string principal;
+  uint64_t region_addr = 0, region_size = 0;
+  uint32_t region_rkey = 0;
+  std::mutex mu;  // one transfer at a time on this QP
+  rdma_cm_id* cm = nullptr;
+  ibv_cq* cq = nullptr;
+  ibv_mr* staging_mr = nullptr;
+  std::vector<char> staging;
+  std::atomic<bool> established{false};
+  std::atomic<bool> broken{false};
+  ~Connection() {
+    if (cm && cm->qp) rdma_destroy_qp(cm);
+    if (cq) ibv_destroy_cq(cq);
+    if (staging_mr) ibv_dereg_mr(staging_mr);
+    if (cm) rdma_destroy_id(cm);
+  }
+};
+
+Result<std::unique_ptr<RdmaEndpoint>> RdmaEndpoint::Listen(const std::string& addr, uint16_t port) {
+  std::unique_ptr<RdmaEndpoint> e(new RdmaEndpoint());
+  std::string where = addr + ":" + std::to_string(port);
+  e->channel_ = rdma_create_event_channel();
+  if (!e->channel_ || rdma_create_id(e->channel_, &e->listen_id_, nullptr, RDMA_PS_TCP) != 0)
+    return MakeError(Errc::kIo, "rdma_cm: " + std::string(strerror(errno)));
+  addrinfo hints{}, *ai = nullptr;
+  hints.ai_family = AF_INET;
+  hints.ai_flags = AI_PASSIVE;
+  if (getaddrinfo(addr.c_str(), std::to_string(port).c_str(), &hints, &ai) != 0 || !ai)
+    return MakeError(Errc::kConfig, "cannot resolve RDMA listen address " + where);
+  int rc = rdma_bind_addr(e->listen_id_, ai->ai_addr);
+  freeaddrinfo(ai);
+  if (rc != 0) return MakeError(Errc::kIo, "rdma_bind_addr " + where + ": " + strerror(errno));
+  if (!e->listen_id_->verbs)
+    return MakeError(Errc::kConfig, "RDMA listen address " + where +
+                                        " is not on an RDMA device (give the device's IP)");
+  if (rdma_listen(e->listen_id_, 64) != 0)
+    return MakeError(Errc::kIo, "rdma_listen: " + std::string(strerror(errno)));
+  e->pd_ = ibv_alloc_pd(e->listen_id_->verbs);
+  if (!e->pd_) return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(strerror(errno)));
+  LOG_INFO("RDMA (RC) listening on %s, device %s", where.c_str(),
+           ibv_get_device_name(e->listen_id_->verbs->device));
+  e->events_ = std::thread([ep = e.get()] { ep->EventLoop(); });
+  return e;
+}
+
+RdmaEndpoint::~RdmaEndpoint() {
+  // The event thread blocks in rdma_get_cm_event; the process is ending.
+  if (events_.joinable()) events_.detach();
+}
+
+Result<rdma::Handshake> RdmaEndpoint::Prepare(const std::string& principal,
+                                              const std::string& body) {
+  unsigned long long addr = 0, size = 0;
+  unsigned rkey = 0;
+  if (sscanf(body.c_str(), "region %16llx %16llx %8x", &addr, &size, &rkey) != 3 || size == 0)
+    return MakeError(Errc::kInvalidArgument,
+                     "rdma-connect body must be 'region <addr:016x> <size:016x> <rkey:08x>'");
+  auto c = std::make_shared<Connection>();
+  rdma::Handshake h;
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(&h.connection), sizeof h.connection) != 1 ||
+      RAND_bytes(h.ticket.data(), static_cast<int>(h.ticket.size())) != 1)
+    return MakeError(Errc::kInternal, "no randomness for the connection ticket");
+  c->id = h.connection;
+  c->ticket = h.ticket;
+  c->principal = principal;
+  c->region_addr = addr;
+  c->region_size = size;
+  c->region_rkey = rkey;
+  std::lock_guard lock(mu_);
+  connections_[c->id] = c;
+  return h;
+}
+
+std::shared_ptr<RdmaEndpoint::Connection> RdmaEndpoint::Find(uint64_t id) {
+  std::lock_guard lock(mu_);
+  auto it = connections_.find(id);
+  return it == connections_.end() ? nullptr : it->second;
+}
+
+void RdmaEndpoint::EventLoop() {
+  for (;;) {
+    rdma_cm_event* ev = nullptr;
+    if (rdma_get_cm_event(channel_, &ev) != 0) return;
+    rdma_cm_event_type type = ev->event;
+    rdma_cm_id* id = ev->id;
+    if (type == RDMA_CM_EVENT_CONNECT_REQUEST) {
+      rdma::Handshake h;
+      std::shared_ptr<Connection> c;
+      bool ok = rdma::DecodePrivateData(static_cast<const uint8_t*>(ev->param.conn.private_data),
+                                        ev->param.conn.private_data_len, &h);
+      if (ok) c = Find(h.connection);
+      // The ticket is single-use: a connection binds once.
+      ok = c && !c->cm && CRYPTO_memcmp(c->ticket.data(), h.ticket.data(), 16) == 0;
+      if (ok) {
+        c->cm = id;
+        id->context = c.get();
+        c->cq = ibv_create_cq(id->verbs, 16, nullptr, nullptr, 0);
+        c->staging.resize(kStagingBytes);
+        c->staging_mr =
+            c->cq ? ibv_reg_mr(pd_, c->staging.data(), kStagingBytes, IBV_ACCESS_LOCAL_WRITE)
+                  : nullptr;
+        ibv_qp_init_attr qa{};
+        qa.send_cq = qa.recv_cq = c->cq;
+        qa.qp_type = IBV_QPT_RC;
+        qa.cap.max_send_wr = 4;
+        qa.cap.max_recv_wr = 1;
+        qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+        ok = c->staging_mr && rdma_create_qp(id, pd_, &qa) == 0;
+        rdma_conn_param p{};
+        p.responder_resources = 16;
+        p.initiator_depth = 16;
+        ok = ok && rdma_accept(id, &p) == 0;
+        if (!ok)
+          LOG_WARN("RDMA connection %016llx: set-up failed: %s",
+                   static_cast<unsigned long long>(h.connection), strerror(errno));
+      }
+      if (!ok) {
+        LOG_INFO("RDMA connect request refused (unknown connection or wrong ticket)");
+        rdma_reject(id, nullptr, 0);
+        if (c && c->cm == id) {
+          std::lock_guard lock(mu_);
+          connections_.erase(c->id);
+        }
+      }
+      rdma_ack_cm_event(ev);
+      if (!ok && !(c && c->cm == id)) rdma_destroy_id(id);
+      continue;
+    }
+    auto* conn = id ? static_cast<Connection*>(id->context) : nullptr;
+    rdma_ack_cm_event(ev);
+    if (!conn) continue;
+    if (type == RDMA_CM_EVENT_ESTABLISHED) {
+      conn->established = true;
+      LOG_INFO("RDMA connection %016llx established for %s",
+               static_cast<unsigned long long>(conn->id), conn->principal.c_str());
+    } else if (type == RDMA_CM_EVENT_DISCONNECTED || type == RDMA_CM_EVENT_DEVICE_REMOVAL ||
+               type == RDMA_CM_EVENT_UNREACHABLE || type == RDMA_CM_EVENT_CONNECT_ERROR) {
+      LOG_INFO("RDMA connection %016llx closed (%s)", static_cast<unsigned long long>(conn->id),
+               rdma_event_str(type));
+      conn->broken = true;
+      rdma_disconnect(id);
+      std::shared_ptr<Connection> drop;
+      {
+        std::lock_guard lock(mu_);
+        auto it = connections_.find(conn->id);
+        if (it != connections_.end()) {
+          drop = it->second;
+          connections_.erase(it);
+        }
+      }
+      // Wait for a transfer in progress to notice, then release the QP.
+      if (drop) std::lock_guard hold(drop->mu);
+    }
+  }
+}
+
+Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
+                                             const rdma::RcToken& token, int fd, uint64_t offset,
+                                             uint64_t length) {
+  auto c = Find(token.connection);
+  if (!c || !c->established || c->broken)
+    return MakeError(Errc::kNotFound,
+                     "no live RDMA connection " + std::to_string(token.connection));
+  if (c->principal != principal)
+    return MakeError(Errc::kAccessDenied, "the token names another client's connection");
+  if (token.rkey != c->region_rkey || token.addr < c->region_addr ||
+      token.addr + token.size > c->region_addr + c->region_size)
+    return MakeError(Errc::kInvalidArgument,
+                     "the token's window is not in a region registered on its connection");
+  if (length > token.size)
+    return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
+  std::lock_guard lock(c->mu);
+  uint64_t done = 0;
+  while (done < length) {
+    if (c->broken)
+      return MakeError(Errc::kConnection, "RDMA connection closed during the transfer");
+    uint64_t n = std::min(kStagingBytes, length - done);
+    ssize_t got = pread(fd, c->staging.data(), n, static_cast<off_t>(offset + done));
+    if (got != static_cast<ssize_t>(n))
+      return MakeError(Errc::kIo, "object shorter than its size (changed on disk?)");
+    ibv_sge sge{reinterpret_cast<uintptr_t>(c->staging.data()), static_cast<uint32_t>(n),
+                c->staging_mr->lkey};
+    ibv_send_wr wr{}, *bad = nullptr;
+    wr.opcode = IBV_WR_RDMA_WRITE;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.wr.rdma.remote_addr = token.addr + done;
+    wr.wr.rdma.rkey = token.rkey;
+    if (ibv_post_send(c->cm->qp, &wr, &bad) != 0) {
+      c->broken = true;
+      return MakeError(Errc::kConnection, "ibv_post_send: " + std::string(strerror(errno)));
+    }
+    ibv_wc wc{};
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    int polled;
+    while ((polled = ibv_poll_cq(c->cq, 1, &wc)) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        c->broken = true;
+        return MakeError(Errc::kTimedOut, "RDMA WRITE did not complete in 30 s");
+      }
+      sched_yield();
+    }
+    if (polled < 0 || wc.status != IBV_WC_SUCCESS) {
+      c->broken = true;  // a QP in error stays in error: the client must reconnect
+      return MakeError(Errc::kConnection,
+                       std::string("RDMA WRITE failed: ") +
+                           (polled < 0 ? "poll error" : ibv_wc_status_str(wc.status)));
+    }
+    done += n;
+  }
+  bytes_written_ += done;
+  return done;
+}
+
+}  // namespace s3rdma::server

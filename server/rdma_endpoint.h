@@ -1,0 +1,66 @@
+// The server end of the RC data path (docs/PROTOCOL.md): an rdma_cm listener,
+// the connection table, and RDMA WRITEs of object bytes into client windows
+// from a registered staging buffer per connection.
+// Thread-safety: all methods may be called concurrently; one request at a
+// time uses a connection's QP (its mutex), which bounds in-flight RDMA per
+// connection to one staging buffer.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "s3rdmafs/common/result.h"
+#include "s3rdmafs/rdma/rc_connection.h"
+#include "s3rdmafs/rdma/token.h"
+
+struct rdma_cm_id;
+struct rdma_event_channel;
+struct ibv_pd;
+struct ibv_mr;
+struct ibv_cq;
+
+namespace s3rdma::server {
+
+using s3rdmafs::Result;
+
+class RdmaEndpoint {
+ public:
+  // `addr` must be an address of an RDMA device (a RoCE netdev's IP).
+  static Result<std::unique_ptr<RdmaEndpoint>> Listen(const std::string& addr, uint16_t port);
+  ~RdmaEndpoint();
+
+  // HTTP handshake: a pending connection for `principal` (the access key that
+  // signed the request) limited to the regions in `body`.
+  Result<s3rdmafs::rdma::Handshake> Prepare(const std::string& principal, const std::string& body);
+
+  // RDMA-WRITEs `length` bytes of `fd` from `offset` into the token's window.
+  // Errors: kNotFound (no such live connection: decline), kAccessDenied (another
+  // principal's connection), kInvalidArgument (window outside the registered
+  // region, or too small), kConnection (the transfer failed).
+  Result<uint64_t> WriteFromFile(const std::string& principal, const s3rdmafs::rdma::RcToken& token,
+                                 int fd, uint64_t offset, uint64_t length);
+
+  uint64_t bytes_written() const { return bytes_written_.load(); }
+
+ private:
+  struct Connection;
+  RdmaEndpoint() = default;
+  void EventLoop();
+  std::shared_ptr<Connection> Find(uint64_t id);
+
+  rdma_event_channel* channel_ = nullptr;
+  rdma_cm_id* listen_id_ = nullptr;
+  ibv_pd* pd_ = nullptr;
+  std::thread events_;
+  std::mutex mu_;
+  std::map<uint64_t, std::shared_ptr<Connection>> connections_;  // guarded by mu_
+  std::atomic<uint64_t> bytes_written_{0};
+};
+
+}  // namespace s3rdma::server

@@ -1,0 +1,134 @@
+#include "s3rdmafs/fetch/rdma_range_fetcher.h"
+
+#include <mutex>
+#include <optional>
+
+#include "s3rdmafs/common/log.h"
+
+namespace s3rdmafs::fetch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class RdmaRangeFetcher final : public RangeFetcher {
+ public:
+  RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<rdma::RcConnection> conn,
+                   RangeFetcher* http, TransportCounters* counters,
+                   std::chrono::milliseconds backoff)
+      : client_(client),
+        conn_(std::move(conn)),
+        http_(http),
+        counters_(counters),
+        backoff_(backoff) {}
+
+  const char* name() const override { return "rdma"; }
+
+  void Fetch(FetchJob job, std::function<void(Result<uint64_t>)> done) override {
+    if (conn_->retired() || Clock::now().time_since_epoch().count() < declined_until_.load())
+      return OverHttp(std::move(job), std::move(done));
+    // One RDMA GET per span; the job completes when all have answered.
+    struct State {
+      FetchJob job;
+      std::function<void(Result<uint64_t>)> done;
+      std::atomic<size_t> remaining{0};
+      std::mutex mu;
+      bool declined = false, replied_failure = false, lost = false;  // guarded by mu
+      std::optional<Error> error;                                    // guarded by mu
+    };
+    auto st = std::make_shared<State>();
+    st->job = std::move(job);
+    st->done = std::move(done);
+    st->remaining = st->job.into.size();
+    uint64_t offset = st->job.offset;
+    for (auto& span : st->job.into) {
+      auto token = conn_->Token(span.data(), span.size());
+      uint64_t this_offset = offset;
+      offset += span.size();
+      auto finish_one = [this, st](Result<s3::S3Client::RdmaGetReply> r) {
+        {
+          std::lock_guard lock(st->mu);
+          if (!r) {
+            // http_status != 0: the server answered, so no late write can follow.
+            if (r.error().http_status != 0)
+              st->replied_failure = true;
+            else
+              st->lost = true;
+            if (!st->error) st->error = r.error();
+          } else if (r->declined) {
+            st->declined = true;
+            if (!st->error) st->error = Error(Errc::kConnection, r->why);
+          }
+        }
+        if (st->remaining.fetch_sub(1) == 1)
+          Settle(st->job, st->done, st->declined, st->replied_failure, st->lost, st->error);
+      };
+      if (!token) {
+        finish_one(Result<s3::S3Client::RdmaGetReply>(
+            s3::S3Client::RdmaGetReply{true, token.error().message, 0}));
+        continue;
+      }
+      client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag,
+                            rdma::FormatToken(*token), std::move(finish_one));
+    }
+  }
+
+ private:
+  void Settle(FetchJob& job, std::function<void(Result<uint64_t>)>& done, bool declined,
+              bool replied_failure, bool lost, const std::optional<Error>& error) {
+    if (!declined && !replied_failure && !lost) {
+      counters_->bytes_rdma += job.length;
+      return done(job.length);
+    }
+    if (lost) {
+      // A late WRITE could still land: retire the region before these blocks go back to the cache.
+      if (!conn_->retired()) {
+        LOG_ERROR(
+            "RDMA request lost its reply (%s): retiring the RDMA connection, continuing over HTTP",
+            error ? error->ToString().c_str() : "?");
+        conn_->Retire();
+        ++counters_->connections_retired;
+      }
+      ++counters_->fallbacks_failed;
+      return done(tl::unexpected(error ? *error : Error(Errc::kConnection, "RDMA request lost")));
+    }
+    if (declined) {
+      ++counters_->fallbacks_declined;
+      declined_until_ = (Clock::now() + backoff_).time_since_epoch().count();
+      LOG_WARN("RDMA declined by the server (%s): HTTP for the next %lld s",
+               error ? error->message.c_str() : "?",
+               static_cast<long long>(
+                   std::chrono::duration_cast<std::chrono::seconds>(backoff_).count()));
+    } else {
+      ++counters_->fallbacks_failed;
+      LOG_WARN("RDMA GET failed (%s): retrying over HTTP", error ? error->ToString().c_str() : "?");
+    }
+    OverHttp(std::move(job), std::move(done));
+  }
+
+  void OverHttp(FetchJob job, std::function<void(Result<uint64_t>)> done) {
+    TransportCounters* counters = counters_;
+    http_->Fetch(std::move(job), [counters, done = std::move(done)](Result<uint64_t> r) {
+      if (r) counters->bytes_http += *r;
+      done(std::move(r));
+    });
+  }
+
+  s3::S3Client* client_;
+  std::shared_ptr<rdma::RcConnection> conn_;
+  RangeFetcher* http_;
+  TransportCounters* counters_;
+  std::chrono::milliseconds backoff_;
+  std::atomic<int64_t> declined_until_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+                                                   std::shared_ptr<rdma::RcConnection> conn,
+                                                   RangeFetcher* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff) {
+  return std::make_unique<RdmaRangeFetcher>(client, std::move(conn), http, counters,
+                                            declined_backoff);
+}
+
+}  // namespace s3rdmafs::fetch

@@ -1,0 +1,181 @@
+#include "s3rdmafs/rdma/rc_connection.h"
+
+#include <netdb.h>
+#include <poll.h>
+#include <rdma/rdma_cma.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace s3rdmafs::rdma {
+namespace {
+
+// Waits for the next CM event and checks it is `expected`.
+Result<void> Expect(rdma_event_channel* ch, rdma_cm_event_type expected, int timeout_ms,
+                    const char* what) {
+  pollfd p{ch->fd, POLLIN, 0};
+  if (poll(&p, 1, timeout_ms) <= 0)
+    return MakeError(Errc::kTimedOut, std::string(what) + ": timed out");
+  rdma_cm_event* ev = nullptr;
+  if (rdma_get_cm_event(ch, &ev) != 0)
+    return MakeError(Errc::kConnection, std::string(what) + ": " + strerror(errno));
+  rdma_cm_event_type got = ev->event;
+  int status = ev->status;
+  rdma_ack_cm_event(ev);
+  if (got != expected)
+    return MakeError(got == RDMA_CM_EVENT_REJECTED ? Errc::kAccessDenied : Errc::kConnection,
+                     std::string(what) + ": " + rdma_event_str(got) + " (status " +
+                         std::to_string(status) + ")");
+  return {};
+}
+
+bool HexBytes(const std::string& hex, uint8_t* out, size_t n) {
+  if (hex.size() != 2 * n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    unsigned v;
+    if (sscanf(hex.c_str() + 2 * i, "%2x", &v) != 1) return false;
+    out[i] = static_cast<uint8_t>(v);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string HandshakeRequestBody(uint64_t addr, uint64_t size, uint32_t rkey) {
+  char buf[96];
+  snprintf(buf, sizeof buf, "region %016llx %016llx %08x\n", static_cast<unsigned long long>(addr),
+           static_cast<unsigned long long>(size), rkey);
+  return buf;
+}
+
+std::string FormatHandshakeReply(const Handshake& h) {
+  char buf[80];
+  int n = snprintf(buf, sizeof buf, "connection %016llx ticket ",
+                   static_cast<unsigned long long>(h.connection));
+  for (uint8_t b : h.ticket) n += snprintf(buf + n, sizeof buf - n, "%02x", b);
+  return std::string(buf) + "\n";
+}
+
+Result<Handshake> ParseHandshakeReply(const std::string& text) {
+  char id[17] = {}, ticket[33] = {};
+  Handshake h;
+  if (sscanf(text.c_str(), "connection %16s ticket %32s", id, ticket) != 2 ||
+      sscanf(id, "%16llx", reinterpret_cast<unsigned long long*>(&h.connection)) != 1 ||
+      !HexBytes(ticket, h.ticket.data(), 16))
+    return MakeError(Errc::kProtocol, "malformed rdma-connect reply: '" + text.substr(0, 80) + "'");
+  return h;
+}
+
+void EncodePrivateData(const Handshake& h, uint8_t* out) {
+  memset(out, 0, kPrivateDataSize);
+  memcpy(out, "S3RD", 4);
+  out[4] = 1;
+  for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<uint8_t>(h.connection >> (56 - 8 * i));
+  memcpy(out + 16, h.ticket.data(), 16);
+}
+
+bool DecodePrivateData(const uint8_t* d, size_t len, Handshake* h) {
+  if (!d || len < kPrivateDataSize || memcmp(d, "S3RD", 4) != 0 || d[4] != 1) return false;
+  h->connection = 0;
+  for (int i = 0; i < 8; ++i) h->connection = (h->connection << 8) | d[8 + i];
+  memcpy(h->ticket.data(), d + 16, 16);
+  return true;
+}
+
+Result<std::unique_ptr<RcConnection>> RcConnection::Connect(const std::string& host, uint16_t port,
+                                                            void* region, uint64_t region_size,
+                                                            const HandshakeFn& handshake,
+                                                            int timeout_ms) {
+  std::unique_ptr<RcConnection> c(new RcConnection());
+  std::string where = host + ":" + std::to_string(port);
+  c->channel_ = rdma_create_event_channel();
+  if (!c->channel_)
+    return MakeError(Errc::kIo, "rdma_create_event_channel: " + std::string(strerror(errno)));
+  if (rdma_create_id(c->channel_, &c->id_, nullptr, RDMA_PS_TCP) != 0)
+    return MakeError(Errc::kIo, "rdma_create_id: " + std::string(strerror(errno)));
+  addrinfo hints{}, *ai = nullptr;
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  if (getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &ai) != 0 || !ai)
+    return MakeError(Errc::kConfig, "cannot resolve RDMA endpoint " + where);
+  int rc = rdma_resolve_addr(c->id_, nullptr, ai->ai_addr, timeout_ms);
+  freeaddrinfo(ai);
+  if (rc != 0)
+    return MakeError(Errc::kConnection, "rdma_resolve_addr " + where + ": " + strerror(errno));
+  if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ADDR_RESOLVED, timeout_ms, "resolve address"); !r)
+    return tl::unexpected(r.error());
+  if (rdma_resolve_route(c->id_, timeout_ms) != 0)
+    return MakeError(Errc::kConnection, "rdma_resolve_route " + where + ": " + strerror(errno));
+  if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ROUTE_RESOLVED, timeout_ms, "resolve route"); !r)
+    return tl::unexpected(r.error());
+
+  c->pd_ = ibv_alloc_pd(c->id_->verbs);
+  if (!c->pd_) return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(strerror(errno)));
+  c->mr_ = ibv_reg_mr(c->pd_, region, region_size,
+                      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
+  if (!c->mr_)
+    return MakeError(Errc::kNoSpace,
+                     "cannot register the cache arena: " + std::string(strerror(errno)));
+  c->base_ = reinterpret_cast<uintptr_t>(region);
+  c->size_ = region_size;
+  c->cq_ = ibv_create_cq(c->id_->verbs, 4, nullptr, nullptr, 0);
+  if (!c->cq_) return MakeError(Errc::kIo, "ibv_create_cq: " + std::string(strerror(errno)));
+  ibv_qp_init_attr qa{};
+  qa.send_cq = qa.recv_cq = c->cq_;
+  qa.qp_type = IBV_QPT_RC;
+  qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
+  qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
+  if (rdma_create_qp(c->id_, c->pd_, &qa) != 0)
+    return MakeError(Errc::kIo, "rdma_create_qp: " + std::string(strerror(errno)));
+
+  auto hs = handshake(HandshakeRequestBody(c->base_, c->size_, c->mr_->rkey));
+  if (!hs) return tl::unexpected(hs.error());
+  c->connection_ = hs->connection;
+  uint8_t priv[kPrivateDataSize];
+  EncodePrivateData(*hs, priv);
+  rdma_conn_param param{};
+  param.private_data = priv;
+  param.private_data_len = kPrivateDataSize;
+  // The server reads PUT data from us: it needs our responder resources.
+  param.responder_resources = 16;
+  param.initiator_depth = 16;
+  param.retry_count = 7;
+  param.rnr_retry_count = 7;
+  if (rdma_connect(c->id_, &param) != 0)
+    return MakeError(Errc::kConnection, "rdma_connect " + where + ": " + strerror(errno));
+  if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ESTABLISHED, timeout_ms, "connect"); !r)
+    return tl::unexpected(r.error());
+  return c;
+}
+
+RcConnection::~RcConnection() {
+  if (id_ && id_->qp && !retired_) rdma_disconnect(id_);
+  if (id_ && id_->qp) rdma_destroy_qp(id_);
+  if (cq_) ibv_destroy_cq(cq_);
+  if (mr_) ibv_dereg_mr(mr_);
+  if (pd_) ibv_dealloc_pd(pd_);
+  if (id_) rdma_destroy_id(id_);
+  if (channel_) rdma_destroy_event_channel(channel_);
+}
+
+void RcConnection::Retire() {
+  std::lock_guard lock(retire_mu_);
+  if (retired_.exchange(true)) return;
+  if (id_ && id_->qp) rdma_disconnect(id_);
+  if (mr_) ibv_dereg_mr(mr_);
+  mr_ = nullptr;
+}
+
+uint32_t RcConnection::rkey() const { return mr_ ? mr_->rkey : 0; }
+std::string RcConnection::device() const { return ibv_get_device_name(id_->verbs->device); }
+
+Result<RcToken> RcConnection::Token(const void* addr, uint64_t size) const {
+  if (retired_.load()) return MakeError(Errc::kConnection, "RDMA connection retired");
+  uintptr_t a = reinterpret_cast<uintptr_t>(addr);
+  if (a < base_ || a + size > base_ + size_ || size == 0 || size > 0xffffffffu)
+    return MakeError(Errc::kInvalidArgument, "window outside the registered region");
+  return RcToken{connection_, a, static_cast<uint32_t>(size), mr_->rkey};
+}
+
+}  // namespace s3rdmafs::rdma
