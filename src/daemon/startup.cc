@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/s3/credentials.h"
@@ -48,6 +49,18 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   if (!creds) return tl::unexpected(creds.error());
   LOG_INFO("credentials from %s", creds->source.c_str());
 
+  if (c.cache.prefault) {
+    // A prefaulted arena larger than the free memory would bring the OOM
+    // killer instead of an error message: refuse it here.
+    uint64_t available_kib = 0;
+    std::ifstream meminfo("/proc/meminfo");
+    for (std::string line; std::getline(meminfo, line);)
+      if (line.rfind("MemAvailable:", 0) == 0) available_kib = std::stoull(line.substr(13));
+    if (available_kib && c.cache.size / 1024 > available_kib * 9 / 10)
+      return MakeError(Errc::kNoSpace, "cache.size (" + std::to_string(c.cache.size >> 20) +
+                                           " MiB) is more than 90% of the available memory (" +
+                                           std::to_string(available_kib >> 10) + " MiB): lower cache.size");
+  }
   auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages, c.cache.prefault);
   if (!arena) return tl::unexpected(arena.error());
   d->arena = std::move(*arena);

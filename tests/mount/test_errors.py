@@ -68,6 +68,14 @@ class ErrorTest(harness.MountTestCase):
         self.assertEqual(r.returncode, 2)
         self.assertIn("cache.block_size: must be a power of two", r.stderr)
 
+    def test_cache_larger_than_memory_is_refused(self):
+        srv = self.server()
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        r = m.start("bucket", srv.endpoint, options=["cache.size=64T"], check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("lower cache.size", r.stderr)
+
     def test_server_gone_mid_read_gives_eio_then_recovers(self):
         srv = self.server()
         data = os.urandom(64 * BLOCK)

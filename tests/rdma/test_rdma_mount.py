@@ -4,6 +4,8 @@ arena. Without an RDMA device this skips and says so; in the guest
 (S3RDMAFS_REQUIRE_RDMA=1) a missing device is a failure."""
 import os
 import sys
+import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -44,17 +46,100 @@ class RdmaMountTest(harness.MountTestCase):
         self.assertEqual(moved, sum(sizes), "every byte moved by RDMA WRITE")
         self.assertIn("transport totals: %d bytes by RDMA, 0 by HTTP" % sum(sizes), m.log_text())
 
+    def rdma_mount(self, srv, port, *options):
+        return self.mount(srv, options=[f"rdma.endpoint={RXE_IP}:{port}", "cache.size=64M", "log.level=debug",
+                                        *options])
+
+    def test_concurrent_readers(self):
+        data = os.urandom(6 * BLOCK + 77)
+        self.write("c.bin", data)
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        m = self.rdma_mount(srv, port, "rdma.required=true", "fuse.direct_io=true")
+        errors = []
+
+        def reader(start, step):
+            with open(os.path.join(m.mountpoint, "c.bin"), "rb", buffering=0) as f:
+                off = start
+                while off < len(data):
+                    f.seek(off)
+                    if f.read(step) != data[off:off + step]:
+                        errors.append(off)
+                        return
+                    off += step
+
+        threads = [threading.Thread(target=reader, args=a) for a in [(0, 65536), (3 * BLOCK, 131072), (1, BLOCK)]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        m.stop()
+        self.assertIn("0 by HTTP", m.log_text())
+
+    def test_restarted_server_declines_stale_connection_and_http_takes_over(self):
+        self.write("d.bin", os.urandom(40 * BLOCK))  # well past what the first read prefetches
+        with open(os.path.join(self.root, "bucket", "d.bin"), "rb") as f:
+            data = f.read()
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        m = self.rdma_mount(srv, port, "metadata.attr_ttl=1h")
+        with open(os.path.join(m.mountpoint, "d.bin"), "rb") as f:
+            self.assertEqual(f.read(BLOCK // 2), data[:BLOCK // 2])
+        http_port = srv.port
+        srv.stop()
+        srv.port = http_port
+        srv.start()  # a new server knows nothing of the old connection: it declines with 501
+        with open(os.path.join(m.mountpoint, "d.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        m.stop()
+        log = m.log_text()
+        self.assertTrue("RDMA declined by the server" in log or "retiring the RDMA connection" in log, log[-2000:])
+        self.assertNotIn(" 0 by HTTP", log.split("transport totals:")[-1])
+
+    def test_server_killed_mid_transfer_never_gives_wrong_bytes(self):
+        data = os.urandom(24 * BLOCK)
+        self.write("k.bin", data)
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        m = self.rdma_mount(srv, port, "s3.max_retries=1", "s3.retry_base_delay=50ms", "fuse.direct_io=true")
+        wrong, errors = [], []
+
+        def reader():
+            with open(os.path.join(m.mountpoint, "k.bin"), "rb", buffering=0) as f:
+                off = 0
+                while off < len(data):
+                    try:
+                        chunk = f.read(BLOCK)
+                    except OSError as e:
+                        errors.append(e.errno)
+                        return
+                    if not chunk:
+                        return
+                    if chunk != data[off:off + len(chunk)]:
+                        wrong.append(off)
+                    off += len(chunk)
+
+        t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.3)
+        srv.stop(sig=9)
+        t.join(120)
+        self.assertFalse(t.is_alive())
+        self.assertEqual(wrong, [], "never wrong bytes")
+        self.assertTrue(harness.is_mounted(m.mountpoint), "the daemon survived")
+
     def test_no_rdma_listener_falls_back_loudly_or_fails_when_required(self):
         self.write("x.bin", b"x" * 5000)
         srv = self.server()
         port = harness.free_port()
-        m = self.mount(srv, options=[f"rdma.endpoint={RXE_IP}:{port}"])
+        m = self.mount(srv, options=[f"rdma.endpoint={RXE_IP}:{port}", "cache.size=64M"])
         with open(os.path.join(m.mountpoint, "x.bin"), "rb") as f:
             self.assertEqual(f.read(), b"x" * 5000)
         self.assertIn("RDMA UNAVAILABLE", m.log_text())
         req = harness.Mount(os.path.join(self.tmp, "req"), os.path.join(self.tmp, "req.log"))
         self._mounts.append(req)
-        r = req.start("bucket", srv.endpoint, options=[f"rdma.endpoint={RXE_IP}:{port}", "rdma.required=true"],
+        r = req.start("bucket", srv.endpoint, options=[f"rdma.endpoint={RXE_IP}:{port}", "rdma.required=true", "cache.size=64M"],
                       check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("RDMA is required", r.stderr)
