@@ -59,7 +59,8 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
     if (available_kib && c.cache.size / 1024 > available_kib * 9 / 10)
       return MakeError(Errc::kNoSpace, "cache.size (" + std::to_string(c.cache.size >> 20) +
                                            " MiB) is more than 90% of the available memory (" +
-                                           std::to_string(available_kib >> 10) + " MiB): lower cache.size");
+                                           std::to_string(available_kib >> 10) +
+                                           " MiB): lower cache.size");
   }
   auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages, c.cache.prefault);
   if (!arena) return tl::unexpected(arena.error());

@@ -1,0 +1,151 @@
+// Real verbs against the real reference server (in the Soft-RoCE guest): a
+// token is honoured only for a window its own connection registered, on a
+// connection of the principal that signed the request.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <random>
+#include <thread>
+
+#include "s3rdmafs/mem/arena.h"
+#include "s3rdmafs/rdma/rc_connection.h"
+#include "s3rdmafs/s3/s3_client.h"
+
+using namespace s3rdmafs;
+namespace stdfs = std::filesystem;
+
+extern char** environ;
+
+namespace {
+
+class ServerProcess {
+ public:
+  ServerProcess(const std::string& root, const std::string& rdma) {
+    std::string bin = std::string(std::getenv("S3RDMAFS_BUILD")) + "/server/s3rdma-server";
+    config_ = root + "/server.toml";
+    std::ofstream(config_) << "root = \"" << root
+                           << "\"\nport = 0\n[[keys]]\naccess_key = \"AK1\"\nsecret_key = \"SK1\"\n"
+                           << "[[keys]]\naccess_key = \"AK2\"\nsecret_key = \"SK2\"\n";
+    port_file_ = root + "/port";
+    std::vector<std::string> args = {bin,        "--config",      config_, "--port-file",
+                                     port_file_, "--rdma-listen", rdma};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv.data(), environ);
+    for (int i = 0; i < 200 && !stdfs::exists(port_file_); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::ifstream(port_file_) >> port_;
+  }
+  ~ServerProcess() {
+    kill(pid_, SIGTERM);
+    waitpid(pid_, nullptr, 0);
+  }
+  int port() const { return port_; }
+
+ private:
+  pid_t pid_ = 0;
+  int port_ = 0;
+  std::string config_, port_file_;
+};
+
+struct Client {
+  s3::CurlEngine engine{s3::CurlEngine::Options{}};
+  std::unique_ptr<s3::S3Client> s3;
+  Client(int port, const std::string& ak, const std::string& sk) {
+    s3::S3ClientOptions o;
+    o.endpoint = "http://127.0.0.1:" + std::to_string(port);
+    o.bucket = "bkt";
+    o.credentials = {ak, sk, ""};
+    o.max_retries = 0;
+    s3 = std::move(*s3::S3Client::Create(o, &engine));
+  }
+  rdma::HandshakeFn Handshake() {
+    return [this](const std::string& body) -> Result<rdma::Handshake> {
+      auto r = s3->RdmaConnect(body);
+      if (!r) return tl::unexpected(r.error());
+      return rdma::ParseHandshakeReply(*r);
+    };
+  }
+  Result<s3::S3Client::RdmaGetReply> Get(const rdma::RcToken& t, uint64_t length) {
+    std::promise<Result<s3::S3Client::RdmaGetReply>> p;
+    auto f = p.get_future();
+    s3->GetRdmaAsync("obj", 0, length, "", rdma::FormatToken(t),
+                     [&p](auto r) { p.set_value(std::move(r)); });
+    return f.get();
+  }
+};
+
+}  // namespace
+
+TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
+  const char* ip = std::getenv("RXE_IP");
+  if (!ip || !std::getenv("S3RDMAFS_BUILD")) {
+    if (std::getenv("S3RDMAFS_REQUIRE_RDMA"))
+      FAIL() << "RXE_IP/S3RDMAFS_BUILD not set in the guest";
+    GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest "
+                    "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";
+  }
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-forge-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  std::string payload(1 << 20, '\0');
+  std::mt19937 rng(7);
+  for (auto& c : payload) c = static_cast<char>(rng());
+  std::ofstream(root / "bkt" / "obj", std::ios::binary) << payload;
+  int rdma_port = 20000 + getpid() % 20000;
+  ServerProcess server(root.string(), std::string(ip) + ":" + std::to_string(rdma_port));
+  ASSERT_GT(server.port(), 0);
+
+  auto arena_a = mem::Arena::Create(4 << 20, false, true);
+  auto arena_b = mem::Arena::Create(4 << 20, false, true);
+  Client alice(server.port(), "AK1", "SK1"), bob(server.port(), "AK2", "SK2");
+  auto conn_a =
+      rdma::RcConnection::Connect(ip, rdma_port, (*arena_a)->base(), 4 << 20, alice.Handshake());
+  ASSERT_TRUE(conn_a) << conn_a.error().message;
+  auto conn_b =
+      rdma::RcConnection::Connect(ip, rdma_port, (*arena_b)->base(), 4 << 20, bob.Handshake());
+  ASSERT_TRUE(conn_b) << conn_b.error().message;
+
+  // The honest request lands the bytes in A's window.
+  auto token = (*conn_a)->Token((*arena_a)->base(), 1 << 20);
+  ASSERT_TRUE(token);
+  auto ok = alice.Get(*token, 1 << 20);
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_FALSE(ok->declined);
+  EXPECT_EQ(ok->bytes, 1u << 20);
+  EXPECT_EQ(memcmp((*arena_a)->base(), payload.data(), payload.size()), 0);
+
+  // A's connection naming B's window (B's address and rkey): refused.
+  auto b_window = (*conn_b)->Token((*arena_b)->base(), 1 << 20);
+  rdma::RcToken forged = *b_window;
+  forged.connection = (*conn_a)->id();
+  auto r1 = alice.Get(forged, 1 << 20);
+  ASSERT_FALSE(r1);
+  EXPECT_EQ(r1.error().http_status, 400) << r1.error().ToString();
+  EXPECT_NE(r1.error().message.find("InvalidRDMAToken"), std::string::npos);
+
+  // B's own, honest token, but signed by Alice: refused (another principal's connection).
+  auto r2 = alice.Get(*b_window, 1 << 20);
+  ASSERT_FALSE(r2);
+  EXPECT_EQ(r2.error().http_status, 400);
+
+  // A window smaller than the range: refused before anything moves.
+  auto small = (*conn_a)->Token((*arena_a)->base() + (2 << 20), 4096);
+  auto r3 = alice.Get(*small, 1 << 20);
+  ASSERT_FALSE(r3);
+  EXPECT_EQ(r3.error().http_status, 400);
+
+  // B's memory was never written.
+  std::string zeros(4 << 20, '\0');
+  EXPECT_EQ(memcmp((*arena_b)->base(), zeros.data(), zeros.size()), 0);
+  EXPECT_EQ(memcmp((*arena_a)->base() + (2 << 20), zeros.data(), 1 << 20), 0);
+  stdfs::remove_all(root);
+}
