@@ -297,6 +297,9 @@ std::vector<Field> MakeFields() {
   f.push_back(Str(
       "log", "level", "debug, info, warn or error",
       [](Config & c) -> auto& { return c.log.level; }));
+  f.push_back(Str(
+      "log", "stats_file", "counters (bytes by transport, fallbacks, cache) rewritten every second",
+      [](Config & c) -> auto& { return c.log.stats_file; }));
   return f;
 }
 

@@ -19,6 +19,7 @@
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fuse/fuse_mount.h"
 #include "startup.h"
+#include "stats_writer.h"
 
 using namespace s3rdmafs;
 
@@ -92,6 +93,9 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
     auto ok = daemon::CheckEndpoint(c, (*d)->store.get());
     if (!ok) return report_failure(ok.error().message);
   }
+  std::unique_ptr<daemon::StatsWriter> stats;
+  if (!c.log.stats_file.empty())
+    stats = std::make_unique<daemon::StatsWriter>(d->get(), c.log.stats_file);
   fuse::MountOptions mo;
   mo.mountpoint = a.mountpoint;
   mo.fsname = "s3rdmafs:" + c.s3.bucket +

@@ -34,11 +34,19 @@ class RdmaMountTest(harness.MountTestCase):
             self.write(f"r/f{s}", d)
         port = harness.free_port()
         srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        stats = os.path.join(self.tmp, "stats.prom")
         m = self.mount(srv, options=[f"rdma.endpoint={RXE_IP}:{port}", "rdma.required=true", "cache.size=64M",
-                                     "log.level=debug"])
+                                     "log.level=debug", f"log.stats_file={stats}"])
         for s, d in data.items():
             with open(os.path.join(m.mountpoint, f"r/f{s}"), "rb") as f:
                 self.assertEqual(f.read(), d, f"size {s}")
+        # What an operator sees: every data byte by RDMA, none by HTTP fallback.
+        want = 's3rdmafs_data_bytes_total{transport="rdma"} %d' % sum(sizes)
+        harness.wait_for(lambda: want in open(stats).read(), 5, "the stats file to show the RDMA bytes")
+        with open(stats) as f:
+            text = f.read()
+        self.assertIn('s3rdmafs_data_bytes_total{transport="http_fallback"} 0', text)
+        self.assertIn("s3rdmafs_rdma_connected 1", text)
         m.stop()
         with open(srv.log, errors="replace") as f:
             log = f.read()

@@ -75,6 +75,7 @@ struct RdmaConfig {
 
 struct LogConfig {
   std::string level = "info";
+  std::string stats_file;  // counters in Prometheus text format, rewritten every second ("" = none)
 };
 
 struct Config {
