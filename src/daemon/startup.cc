@@ -106,9 +106,8 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
                                     });
     if (conn) {
       d->rdma = std::move(*conn);
-      LOG_INFO("RDMA data path: RC connection %016llx to %s on %s, arena registered",
-               static_cast<unsigned long long>(d->rdma->id()), c.rdma.endpoint.c_str(),
-               d->rdma->device().c_str());
+      LOG_INFO("RDMA data path: %s to %s, arena registered", d->rdma->Describe().c_str(),
+               c.rdma.endpoint.c_str());
     } else if (c.rdma.required) {
       return MakeError(conn.error().code, "RDMA is required but unavailable at " + c.rdma.endpoint +
                                               ": " + conn.error().message);

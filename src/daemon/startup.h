@@ -25,7 +25,7 @@ struct Daemon {
   std::unique_ptr<s3::CurlEngine> engine;
   std::unique_ptr<s3::S3Client> store;
   std::unique_ptr<cache::BlockCache> cache;
-  std::shared_ptr<rdma::RcConnection> rdma;  // null when HTTP only
+  std::shared_ptr<rdma::TokenSource> rdma;  // RC connection or DC target; null when HTTP only
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
   std::unique_ptr<fetch::RangeFetcher>

@@ -12,7 +12,7 @@ using Clock = std::chrono::steady_clock;
 
 class RdmaRangeFetcher final : public RangeFetcher {
  public:
-  RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<rdma::RcConnection> conn,
+  RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<rdma::TokenSource> conn,
                    RangeFetcher* http, TransportCounters* counters,
                    std::chrono::milliseconds backoff)
       : client_(client),
@@ -41,7 +41,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
     st->remaining = st->job.into.size();
     uint64_t offset = st->job.offset;
     for (auto& span : st->job.into) {
-      auto token = conn_->Token(span.data(), span.size());
+      auto token = conn_->TokenFor(span.data(), span.size());
       uint64_t this_offset = offset;
       offset += span.size();
       auto finish_one = [this, st](Result<s3::S3Client::RdmaGetReply> r) {
@@ -68,7 +68,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
         continue;
       }
       client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag,
-                            rdma::FormatToken(*token), std::move(finish_one));
+                            *token, std::move(finish_one));
     }
   }
 
@@ -114,7 +114,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
   }
 
   s3::S3Client* client_;
-  std::shared_ptr<rdma::RcConnection> conn_;
+  std::shared_ptr<rdma::TokenSource> conn_;
   RangeFetcher* http_;
   TransportCounters* counters_;
   std::chrono::milliseconds backoff_;
@@ -124,7 +124,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
 }  // namespace
 
 std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
-                                                   std::shared_ptr<rdma::RcConnection> conn,
+                                                   std::shared_ptr<rdma::TokenSource> conn,
                                                    RangeFetcher* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff) {
   return std::make_unique<RdmaRangeFetcher>(client, std::move(conn), http, counters,

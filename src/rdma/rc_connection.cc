@@ -167,6 +167,18 @@ void RcConnection::Retire() {
   mr_ = nullptr;
 }
 
+Result<std::string> RcConnection::TokenFor(const void* addr, uint64_t size) const {
+  auto t = Token(addr, size);
+  if (!t) return tl::unexpected(t.error());
+  return FormatToken(*t);
+}
+
+std::string RcConnection::Describe() const {
+  char buf[64];
+  snprintf(buf, sizeof buf, "RC connection %016llx", static_cast<unsigned long long>(connection_));
+  return std::string(buf) + " on " + device();
+}
+
 uint32_t RcConnection::rkey() const { return mr_ ? mr_->rkey : 0; }
 std::string RcConnection::device() const { return ibv_get_device_name(id_->verbs->device); }
 

@@ -16,7 +16,7 @@
 #include <memory>
 
 #include "s3rdmafs/fetch/range_fetcher.h"
-#include "s3rdmafs/rdma/rc_connection.h"
+#include "s3rdmafs/rdma/token_source.h"
 #include "s3rdmafs/s3/s3_client.h"
 
 namespace s3rdmafs::fetch {
@@ -30,7 +30,7 @@ struct TransportCounters {
 };
 
 std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
-                                                   std::shared_ptr<rdma::RcConnection> conn,
+                                                   std::shared_ptr<rdma::TokenSource> tokens,
                                                    RangeFetcher* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff);
 

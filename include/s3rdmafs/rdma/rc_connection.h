@@ -21,6 +21,7 @@
 
 #include "s3rdmafs/common/result.h"
 #include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/rdma/token_source.h"
 
 struct rdma_cm_id;
 struct rdma_event_channel;
@@ -38,7 +39,7 @@ struct Handshake {
 // Sends the handshake body over signed HTTP and parses the answer.
 using HandshakeFn = std::function<Result<Handshake>(const std::string& body)>;
 
-class RcConnection {
+class RcConnection final : public TokenSource {
  public:
   // `region` is registered for remote read and write on the routed device.
   static Result<std::unique_ptr<RcConnection>> Connect(const std::string& host, uint16_t port,
@@ -57,8 +58,10 @@ class RcConnection {
   // WRITE could still land in its window. Deregistering the region retires
   // the rkey, so such a write fails at the server instead of corrupting a
   // reused cache block. Idempotent; Token() fails afterwards.
-  void Retire();
-  bool retired() const { return retired_.load(); }
+  void Retire() override;
+  bool retired() const override { return retired_.load(); }
+  Result<std::string> TokenFor(const void* addr, uint64_t size) const override;
+  std::string Describe() const override;
 
  private:
   RcConnection() = default;
