@@ -149,7 +149,8 @@ Result<void> Validate(const Config& c) {
     p.push_back("fuse.max_threads: must be 1..1024");
   if (!c.rdma.endpoint.empty() && c.rdma.endpoint.rfind(':') == std::string::npos)
     p.push_back("rdma.endpoint: must be ADDR:PORT");
-  if (c.rdma.required && c.rdma.endpoint.empty()) p.push_back("rdma.required: needs rdma.endpoint");
+  if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
+    p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
   LogLevel level;
   if (!ParseLogLevel(c.log.level, &level))
     p.push_back("log.level: must be debug, info, warn or error");

@@ -285,6 +285,26 @@ std::vector<Field> MakeFields() {
   f.push_back(Mode(
       "fuse", "dir_mode", "permission bits of directories",
       [](Config & c) -> auto& { return c.fuse.dir_mode; }));
+  f.push_back(Field{"rdma", "transport", FieldKind::kEnum,
+                    "\"rc\" (our RC protocol; needs rdma.endpoint) or \"dc\" (mlx5 DC, commercial "
+                    "servers; untested on hardware)",
+                    false,
+                    [](Config& c, const std::string& v) {
+                      if (v != "rc" && v != "dc")
+                        return std::string("expected \"rc\" or \"dc\", got '" + v + "'");
+                      c.rdma.transport = v;
+                      return std::string();
+                    },
+                    [](const Config& c) { return "\"" + c.rdma.transport + "\""; }});
+  f.push_back(Str(
+      "rdma", "device", "RDMA device for the DC target (empty: the first)",
+      [](Config & c) -> auto& { return c.rdma.device; }));
+  f.push_back(Uint(
+      "rdma", "dc_access_key", "DC access key shared with the server (never sent in tokens)",
+      [](Config & c) -> auto& { return c.rdma.dc_access_key; }));
+  f.push_back(Bool(
+      "rdma", "dc_suffixed_token", "send the older 9-field DC token form (some servers and SDKs)",
+      [](Config & c) -> auto& { return c.rdma.dc_suffixed_token; }));
   f.push_back(Str(
       "rdma", "endpoint", "ADDR:PORT of the server's RDMA (RC) listener; empty: HTTP only",
       [](Config & c) -> auto& { return c.rdma.endpoint; }));

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/rdma/dc_target.h"
 #include "s3rdmafs/s3/credentials.h"
 
 namespace s3rdmafs::daemon {
@@ -92,7 +93,21 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   d->cache = std::make_unique<cache::BlockCache>(d->arena->base(), d->arena->size(),
                                                  static_cast<uint32_t>(c.cache.block_size));
   d->http_fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
-  if (!c.rdma.endpoint.empty()) {
+  Result<std::shared_ptr<rdma::TokenSource>> tokens = MakeError(Errc::kNotFound, "off");
+  std::string where;
+  if (c.rdma.transport == "dc") {
+    where = "DC target";
+    rdma::DcOptions o;
+    o.device = c.rdma.device;
+    o.access_key = c.rdma.dc_access_key;
+    o.suffixed_tokens = c.rdma.dc_suffixed_token;
+    auto dc = rdma::DcTarget::Create(o, d->arena->base(), d->arena->size());
+    if (dc)
+      tokens = std::shared_ptr<rdma::TokenSource>(std::move(*dc));
+    else
+      tokens = tl::unexpected(dc.error());
+  } else if (!c.rdma.endpoint.empty()) {
+    where = c.rdma.endpoint;
     size_t colon = c.rdma.endpoint.rfind(':');
     std::string host = c.rdma.endpoint.substr(0, colon);
     uint16_t port = static_cast<uint16_t>(std::stoi(c.rdma.endpoint.substr(colon + 1)));
@@ -104,16 +119,22 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
                                       if (!reply) return tl::unexpected(reply.error());
                                       return rdma::ParseHandshakeReply(*reply);
                                     });
-    if (conn) {
-      d->rdma = std::move(*conn);
-      LOG_INFO("RDMA data path: %s to %s, arena registered", d->rdma->Describe().c_str(),
-               c.rdma.endpoint.c_str());
+    if (conn)
+      tokens = std::shared_ptr<rdma::TokenSource>(std::move(*conn));
+    else
+      tokens = tl::unexpected(conn.error());
+  }
+  if (!where.empty()) {
+    if (tokens) {
+      d->rdma = *tokens;
+      LOG_INFO("RDMA data path: %s (%s), arena registered", d->rdma->Describe().c_str(),
+               where.c_str());
     } else if (c.rdma.required) {
-      return MakeError(conn.error().code, "RDMA is required but unavailable at " + c.rdma.endpoint +
-                                              ": " + conn.error().message);
+      return MakeError(tokens.error().code, "RDMA is required but unavailable (" + where +
+                                                "): " + tokens.error().message);
     } else {
-      LOG_WARN("RDMA UNAVAILABLE at %s (%s): reading over HTTP", c.rdma.endpoint.c_str(),
-               conn.error().message.c_str());
+      LOG_WARN("RDMA UNAVAILABLE (%s): %s: reading over HTTP", where.c_str(),
+               tokens.error().message.c_str());
     }
   }
   if (d->rdma) {

@@ -67,8 +67,8 @@ class RdmaRangeFetcher final : public RangeFetcher {
             s3::S3Client::RdmaGetReply{true, token.error().message, 0}));
         continue;
       }
-      client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag,
-                            *token, std::move(finish_one));
+      client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag, *token,
+                            std::move(finish_one));
     }
   }
 

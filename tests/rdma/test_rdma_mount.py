@@ -137,6 +137,21 @@ class RdmaMountTest(harness.MountTestCase):
         self.assertEqual(wrong, [], "never wrong bytes")
         self.assertTrue(harness.is_mounted(m.mountpoint), "the daemon survived")
 
+    def test_dc_on_a_device_without_dc_is_reported(self):
+        # Soft-RoCE has no DC: the DC target path must say so, and fall back or fail as configured.
+        self.write("y.bin", b"y" * 3000)
+        srv = self.server()
+        m = self.mount(srv, options=["rdma.transport=dc", "cache.size=64M"])
+        with open(os.path.join(m.mountpoint, "y.bin"), "rb") as f:
+            self.assertEqual(f.read(), b"y" * 3000)
+        self.assertIn("no DC transport", m.log_text())
+        req = harness.Mount(os.path.join(self.tmp, "dcreq"), os.path.join(self.tmp, "dcreq.log"))
+        self._mounts.append(req)
+        r = req.start("bucket", srv.endpoint, options=["rdma.transport=dc", "rdma.required=true", "cache.size=64M"],
+                      check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("no DC transport", r.stderr)
+
     def test_no_rdma_listener_falls_back_loudly_or_fails_when_required(self):
         self.write("x.bin", b"x" * 5000)
         srv = self.server()

@@ -68,7 +68,12 @@ struct FuseConfig {
 };
 
 struct RdmaConfig {
-  std::string endpoint;   // "ADDR:PORT" of the server's RDMA (RC) listener; "" = HTTP only
+  std::string transport =
+      "rc";  // "rc" (our protocol, needs endpoint) or "dc" (mlx5 DC, commercial servers)
+  std::string endpoint;  // "ADDR:PORT" of the server's RDMA (RC) listener; "" = HTTP only (rc)
+  std::string device;    // RDMA device for DC ("" = first)
+  uint64_t dc_access_key = 0xffeeddcc;
+  bool dc_suffixed_token = false;
   bool required = false;  // fail the mount instead of falling back to HTTP
   uint64_t declined_backoff_ms = 60000;
 };
