@@ -3,6 +3,7 @@ reference server RDMA-WRITEs object bytes straight into the mount's cache
 arena. Without an RDMA device this skips and says so; in the guest
 (S3RDMAFS_REQUIRE_RDMA=1) a missing device is a failure."""
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -136,6 +137,26 @@ class RdmaMountTest(harness.MountTestCase):
         self.assertFalse(t.is_alive())
         self.assertEqual(wrong, [], "never wrong bytes")
         self.assertTrue(harness.is_mounted(m.mountpoint), "the daemon survived")
+
+    def test_probe_checks_each_step(self):
+        self.write("p.bin", os.urandom(3 * BLOCK + 11))
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY)
+        probe = os.path.join(harness.BUILD, "src", "s3rdmafs-probe")
+        r = subprocess.run([probe, "check", "--endpoint", srv.endpoint, "--bucket", "bucket", "--rdma",
+                            f"{RXE_IP}:{port}"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("http: OK", r.stdout)
+        self.assertIn("rdma connect: OK", r.stdout)
+        self.assertIn("identical to HTTP", r.stdout)
+        r = subprocess.run([probe, "check", "--endpoint", srv.endpoint, "--bucket", "bucket", "--rdma",
+                            f"{RXE_IP}:{harness.free_port()}"], capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("rdma connect: FAIL", r.stdout)
+        r = subprocess.run([probe, "devices"], capture_output=True, text=True, timeout=30)
+        self.assertIn("device rxe0", r.stdout)
+        self.assertIn("dc not supported", r.stdout)
 
     def test_dc_on_a_device_without_dc_is_reported(self):
         # Soft-RoCE has no DC: the DC target path must say so, and fall back or fail as configured.
