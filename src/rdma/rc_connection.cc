@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "s3rdmafs/rdma/device.h"
+
 namespace s3rdmafs::rdma {
 namespace {
 
