@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "s3rdmafs/common/size_parse.h"
 
 using namespace s3rdmafs;
@@ -116,4 +119,18 @@ TEST(SizeParse, UnitsAndErrors) {
   EXPECT_EQ(*ParseDurationMs("2s"), 2000u);
   EXPECT_EQ(*ParseDurationMs("1m"), 60000u);
   EXPECT_FALSE(ParseDurationMs("soon"));
+}
+
+TEST(Config, EveryKeyIsDocumentedInTheManPage) {
+  std::ifstream in(std::string(S3RDMAFS_SOURCE_DIR) + "/man/s3rdmafs.8");
+  ASSERT_TRUE(in);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string man = text.str();
+  for (const std::string& key : config::AllKeys()) {
+    std::string section = key.substr(0, key.find('.'));
+    std::string name = key.substr(key.find('.') + 1);
+    EXPECT_NE(man.find("[" + section + "]"), std::string::npos) << section;
+    EXPECT_NE(man.find(name), std::string::npos) << key << " is missing from man/s3rdmafs.8";
+  }
 }
