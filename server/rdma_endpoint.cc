@@ -183,9 +183,8 @@ void RdmaEndpoint::EventLoop() {
   }
 }
 
-Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
-                                             const rdma::RcToken& token, int fd, uint64_t offset,
-                                             uint64_t length) {
+Result<std::shared_ptr<RdmaEndpoint::Connection>> RdmaEndpoint::Authorize(
+    const std::string& principal, const rdma::RcToken& token) {
   auto c = Find(token.connection);
   if (!c || !c->established || c->broken)
     return MakeError(Errc::kNotFound,
@@ -196,49 +195,82 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
       token.addr + token.size > c->region_addr + c->region_size)
     return MakeError(Errc::kInvalidArgument,
                      "the token's window is not in a region registered on its connection");
+  return c;
+}
+
+Result<void> RdmaEndpoint::PostAndWait(Connection& c, int opcode, uint64_t remote, uint32_t rkey,
+                                       uint32_t n) {
+  if (c.broken) return MakeError(Errc::kConnection, "RDMA connection closed during the transfer");
+  ibv_sge sge{reinterpret_cast<uintptr_t>(c.staging.data()), n, c.staging_mr->lkey};
+  ibv_send_wr wr{}, *bad = nullptr;
+  wr.opcode = static_cast<ibv_wr_opcode>(opcode);
+  wr.send_flags = IBV_SEND_SIGNALED;
+  wr.sg_list = &sge;
+  wr.num_sge = 1;
+  wr.wr.rdma.remote_addr = remote;
+  wr.wr.rdma.rkey = rkey;
+  if (ibv_post_send(c.cm->qp, &wr, &bad) != 0) {
+    c.broken = true;
+    return MakeError(Errc::kConnection, "ibv_post_send: " + std::string(strerror(errno)));
+  }
+  ibv_wc wc{};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  int polled;
+  while ((polled = ibv_poll_cq(c.cq, 1, &wc)) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      c.broken = true;
+      return MakeError(Errc::kTimedOut, "RDMA operation did not complete in 30 s");
+    }
+    sched_yield();
+  }
+  if (polled < 0 || wc.status != IBV_WC_SUCCESS) {
+    c.broken = true;  // a QP in error stays in error: the client must reconnect
+    return MakeError(Errc::kConnection,
+                     std::string("RDMA operation failed: ") +
+                         (polled < 0 ? "poll error" : ibv_wc_status_str(wc.status)));
+  }
+  return {};
+}
+
+Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
+                                             const rdma::RcToken& token, int fd, uint64_t offset,
+                                             uint64_t length) {
+  auto c = Authorize(principal, token);
+  if (!c) return tl::unexpected(c.error());
   if (length > token.size)
     return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
-  std::lock_guard lock(c->mu);
+  std::lock_guard lock((*c)->mu);
   uint64_t done = 0;
   while (done < length) {
-    if (c->broken)
-      return MakeError(Errc::kConnection, "RDMA connection closed during the transfer");
     uint64_t n = std::min(kStagingBytes, length - done);
-    ssize_t got = pread(fd, c->staging.data(), n, static_cast<off_t>(offset + done));
+    ssize_t got = pread(fd, (*c)->staging.data(), n, static_cast<off_t>(offset + done));
     if (got != static_cast<ssize_t>(n))
       return MakeError(Errc::kIo, "object shorter than its size (changed on disk?)");
-    ibv_sge sge{reinterpret_cast<uintptr_t>(c->staging.data()), static_cast<uint32_t>(n),
-                c->staging_mr->lkey};
-    ibv_send_wr wr{}, *bad = nullptr;
-    wr.opcode = IBV_WR_RDMA_WRITE;
-    wr.send_flags = IBV_SEND_SIGNALED;
-    wr.sg_list = &sge;
-    wr.num_sge = 1;
-    wr.wr.rdma.remote_addr = token.addr + done;
-    wr.wr.rdma.rkey = token.rkey;
-    if (ibv_post_send(c->cm->qp, &wr, &bad) != 0) {
-      c->broken = true;
-      return MakeError(Errc::kConnection, "ibv_post_send: " + std::string(strerror(errno)));
-    }
-    ibv_wc wc{};
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    int polled;
-    while ((polled = ibv_poll_cq(c->cq, 1, &wc)) == 0) {
-      if (std::chrono::steady_clock::now() > deadline) {
-        c->broken = true;
-        return MakeError(Errc::kTimedOut, "RDMA WRITE did not complete in 30 s");
-      }
-      sched_yield();
-    }
-    if (polled < 0 || wc.status != IBV_WC_SUCCESS) {
-      c->broken = true;  // a QP in error stays in error: the client must reconnect
-      return MakeError(Errc::kConnection,
-                       std::string("RDMA WRITE failed: ") +
-                           (polled < 0 ? "poll error" : ibv_wc_status_str(wc.status)));
-    }
+    if (auto r = PostAndWait(**c, IBV_WR_RDMA_WRITE, token.addr + done, token.rkey,
+                             static_cast<uint32_t>(n));
+        !r)
+      return tl::unexpected(r.error());
     done += n;
   }
   bytes_written_ += done;
+  return done;
+}
+
+Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rdma::RcToken& token,
+                                          const std::function<bool(const char*, size_t)>& sink) {
+  auto c = Authorize(principal, token);
+  if (!c) return tl::unexpected(c.error());
+  std::lock_guard lock((*c)->mu);
+  uint64_t done = 0;
+  while (done < token.size) {
+    uint64_t n = std::min<uint64_t>(kStagingBytes, token.size - done);
+    if (auto r = PostAndWait(**c, IBV_WR_RDMA_READ, token.addr + done, token.rkey,
+                             static_cast<uint32_t>(n));
+        !r)
+      return tl::unexpected(r.error());
+    if (!sink((*c)->staging.data(), n)) return MakeError(Errc::kIo, "storing the object failed");
+    done += n;
+  }
   return done;
 }
 

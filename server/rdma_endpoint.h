@@ -9,6 +9,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,11 @@ class RdmaEndpoint {
   Result<uint64_t> WriteFromFile(const std::string& principal, const s3rdmafs::rdma::RcToken& token,
                                  int fd, uint64_t offset, uint64_t length);
 
+  // RDMA-READs the token's whole window (the object's bytes for a PUT) and
+  // hands it to `sink` in staging-buffer chunks; same errors as WriteFromFile.
+  Result<uint64_t> ReadToSink(const std::string& principal, const s3rdmafs::rdma::RcToken& token,
+                              const std::function<bool(const char*, size_t)>& sink);
+
   uint64_t bytes_written() const { return bytes_written_.load(); }
 
  private:
@@ -53,6 +59,12 @@ class RdmaEndpoint {
   RdmaEndpoint() = default;
   void EventLoop();
   std::shared_ptr<Connection> Find(uint64_t id);
+  // Checks the token against its connection; returns the connection.
+  Result<std::shared_ptr<Connection>> Authorize(const std::string& principal,
+                                                const s3rdmafs::rdma::RcToken& token);
+  // Posts one RDMA operation on `c` and waits for its completion.
+  Result<void> PostAndWait(Connection& c, int opcode, uint64_t remote, uint32_t rkey,
+                           uint32_t length);
 
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* listen_id_ = nullptr;

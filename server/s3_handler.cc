@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
 #include <ctime>
 #include <map>
 #include <pugixml.hpp>
@@ -320,7 +321,7 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
   auto* rc = std::get_if<s3rdmafs::rdma::RcToken>(&*token);
   if (!rc) return RdmaDecline(ex, "this endpoint does not serve DC RDMA tokens", resource);
   if (!rdma_) return RdmaDecline(ex, "this endpoint has no RDMA listener", resource);
-  if (req.method != "GET") return RdmaDecline(ex, "RDMA PUT is not served yet", resource);
+  if (req.method == "PUT") return RdmaPut(ex, auth, bucket, key, *rc);
 
   auto opened = backend_->Open(bucket, key);
   if (!opened) return SendBackendError(ex, opened.error(), resource);
@@ -371,6 +372,72 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
   LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE", resource.c_str(),
             static_cast<unsigned long long>(moved));
   ex.Send(status, h, "");
+}
+
+// PUT with a token: the object's bytes are the token's window, RDMA-READ from
+// the client. A crc32c checksum header, when sent, is verified before the
+// object is published (so a mis-read never becomes a stored object).
+void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                        const std::string& key, const s3rdmafs::rdma::RcToken& token) {
+  const std::string resource = "/" + bucket + "/" + key;
+  const Request& req = ex.request();
+  std::string length = req.Header("content-length");
+  if (!length.empty() && length != "0")
+    return SendError(ex, 400, "InvalidRequest", "an RDMA PUT carries no body (Content-Length: 0)",
+                     resource);
+  std::string want_crc = req.Header("x-amz-checksum-crc32c");
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  s3rdmafs::Error transfer_error;
+  bool transfer_failed = false;
+  auto r = backend_->Put(
+      bucket, key,
+      [&](const LocalBackend::Writer& w) {
+        auto moved = rdma_->ReadToSink(auth.access_key, token, [&](const char* d, size_t n) {
+          crc.process_bytes(d, n);
+          return w(d, n);
+        });
+        if (!moved) {
+          transfer_error = moved.error();
+          transfer_failed = true;
+        }
+        return static_cast<bool>(moved);
+      },
+      [&](const std::string&, const std::string&) -> s3rdmafs::Result<void> {
+        if (want_crc.empty()) return {};
+        uint32_t v = crc.checksum();
+        unsigned char be[4] = {static_cast<unsigned char>(v >> 24),
+                               static_cast<unsigned char>(v >> 16),
+                               static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+        unsigned char b64[16] = {};
+        EVP_EncodeBlock(b64, be, 4);
+        if (want_crc != reinterpret_cast<char*>(b64))
+          return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+        return {};
+      });
+  if (transfer_failed) {
+    switch (transfer_error.code) {
+      case Errc::kNotFound:
+        return RdmaDecline(ex, transfer_error.message, resource);
+      case Errc::kAccessDenied:
+      case Errc::kInvalidArgument:
+        return SendError(ex, 400, "InvalidRDMAToken", transfer_error.message, resource);
+      default:
+        return SendError(ex, 500, "RDMATransferFailed", transfer_error.message, resource);
+    }
+  }
+  if (!r) {
+    if (r.error().message == "BadDigest")
+      return SendError(ex, 400, "BadDigest",
+                       "The x-amz-checksum-crc32c you specified did not match what we received.",
+                       resource);
+    return SendBackendError(ex, r.error(), resource);
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", r->etag);
+  h.emplace_back("x-amz-rdma-reply", "200");
+  h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(token.size));
+  LOG_DEBUG("RDMA PUT %s: %u bytes by RDMA READ", resource.c_str(), token.size);
+  ex.Send(200, h, "");
 }
 
 // POST /bucket?rdma-connect: the signed half of binding an RC connection.

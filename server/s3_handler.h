@@ -7,6 +7,7 @@
 
 #include "exchange.h"
 #include "local_backend.h"
+#include "s3rdmafs/rdma/token.h"
 #include "server_config.h"
 
 namespace s3rdma::server {
@@ -28,6 +29,8 @@ class S3Handler {
   void ListBuckets(Exchange& ex);
   void RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                    const std::string& key);
+  void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+               const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
   void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);

@@ -206,6 +206,30 @@ Result<std::string> S3Client::RdmaConnect(const std::string& body) {
   return future.get();
 }
 
+Result<S3Client::RdmaGetReply> S3Client::PutRdma(const std::string& key, const std::string& token,
+                                                 const std::string& crc32c) {
+  Target t = MakeTarget(key, "");
+  HeaderList extra;
+  extra.emplace_back("Content-Length", "0");
+  extra.emplace_back("x-amz-rdma-token", token);
+  if (!crc32c.empty()) extra.emplace_back("x-amz-checksum-crc32c", crc32c);
+  std::promise<Result<RdmaGetReply>> promise;
+  auto future = promise.get_future();
+  Execute([this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
+          [&promise](Result<HttpResponse> r) {
+            if (!r) {
+              if (r.error().http_status == 501)
+                return promise.set_value(RdmaGetReply{true, r.error().message, 0});
+              return promise.set_value(tl::unexpected(r.error()));
+            }
+            const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
+            // Some servers answer a good RDMA PUT with 200 + ETag and no reply header: accept that.
+            promise.set_value(
+                RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0});
+          });
+  return future.get();
+}
+
 void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                             const std::string& if_match, const std::string& token,
                             std::function<void(Result<RdmaGetReply>)> done) {

@@ -2,11 +2,13 @@
 // token is honoured only for a window its own connection registered, on a
 // connection of the principal that signed the request.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -147,5 +149,63 @@ TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
   std::string zeros(4 << 20, '\0');
   EXPECT_EQ(memcmp((*arena_b)->base(), zeros.data(), zeros.size()), 0);
   EXPECT_EQ(memcmp((*arena_a)->base() + (2 << 20), zeros.data(), 1 << 20), 0);
+  stdfs::remove_all(root);
+}
+
+namespace {
+std::string Crc32cBase64(const char* data, size_t n) {
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  crc.process_bytes(data, n);
+  uint32_t v = crc.checksum();
+  unsigned char be[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                         static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+  unsigned char b64[16] = {};
+  EVP_EncodeBlock(b64, be, 4);
+  return reinterpret_cast<char*>(b64);
+}
+}  // namespace
+
+TEST(RdmaPut, ServerReadsTheObjectFromTheClientWindowAndVerifiesTheChecksum) {
+  const char* ip = std::getenv("RXE_IP");
+  if (!ip || !std::getenv("S3RDMAFS_BUILD")) {
+    if (std::getenv("S3RDMAFS_REQUIRE_RDMA"))
+      FAIL() << "RXE_IP/S3RDMAFS_BUILD not set in the guest";
+    GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest "
+                    "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";
+  }
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-put-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  int rdma_port = 20000 + (getpid() + 7) % 20000;
+  ServerProcess server(root.string(), std::string(ip) + ":" + std::to_string(rdma_port));
+  ASSERT_GT(server.port(), 0);
+  auto arena = mem::Arena::Create(8 << 20, false, true);
+  Client alice(server.port(), "AK1", "SK1");
+  auto conn =
+      rdma::RcConnection::Connect(ip, rdma_port, (*arena)->base(), 8 << 20, alice.Handshake());
+  ASSERT_TRUE(conn) << conn.error().message;
+
+  const size_t n = (3 << 20) + 5;  // crosses staging-buffer boundaries
+  char* src = reinterpret_cast<char*>((*arena)->base());
+  std::mt19937 rng(11);
+  for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>(rng());
+  auto token = (*conn)->TokenFor(src, n);
+  ASSERT_TRUE(token);
+  auto put = alice.s3->PutRdma("put/obj", *token, Crc32cBase64(src, n));
+  ASSERT_TRUE(put) << put.error().ToString();
+  EXPECT_FALSE(put->declined);
+  EXPECT_EQ(put->bytes, n);
+  std::ifstream stored(root / "bkt" / "put" / "obj", std::ios::binary);
+  std::string got((std::istreambuf_iterator<char>(stored)), std::istreambuf_iterator<char>());
+  ASSERT_EQ(got.size(), n);
+  EXPECT_EQ(memcmp(got.data(), src, n), 0);
+
+  // A checksum that does not match what was read: refused, the old object stays.
+  src[0] ^= 1;
+  auto bad = alice.s3->PutRdma("put/obj", *token, Crc32cBase64("other", 5));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().http_status, 400);
+  std::ifstream again(root / "bkt" / "put" / "obj", std::ios::binary);
+  std::string kept((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(kept, got);
   stdfs::remove_all(root);
 }

@@ -57,6 +57,10 @@ class S3Client final : public ObjectStore {
     std::string why;
     uint64_t bytes = 0;
   };
+  // PUT whose bytes the server RDMA-READs from the token's window; `crc32c`
+  // (base64, big-endian) lets the server verify what it read.
+  Result<RdmaGetReply> PutRdma(const std::string& key, const std::string& token,
+                               const std::string& crc32c);
   void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                     const std::string& if_match, const std::string& token,
                     std::function<void(Result<RdmaGetReply>)> done);
