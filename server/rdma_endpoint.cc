@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <vector>
@@ -21,7 +22,10 @@ using s3rdmafs::MakeError;
 namespace rdma = s3rdmafs::rdma;
 
 namespace {
-constexpr uint64_t kStagingBytes = 1 << 20;  // one RDMA WRITE per MiB staged
+constexpr uint64_t kStagingBytes = 1 << 20;  // one RDMA operation per MiB staged
+// Requests in flight per connection: each holds one staging slot, so RDMA
+// memory and outstanding work requests per connection are bounded by this.
+constexpr int kSlots = 8;
 }  // namespace
 
 struct RdmaEndpoint::Connection {
@@ -30,7 +34,11 @@ struct RdmaEndpoint::Connection {
   std::string principal;
   uint64_t region_addr = 0, region_size = 0;
   uint32_t region_rkey = 0;
-  std::mutex mu;  // one transfer at a time on this QP
+  // mu guards slot ownership, the completion table, and posting/polling the QP.
+  std::mutex mu;
+  std::condition_variable changed;   // a slot was freed or a completion arrived
+  std::array<bool, kSlots> busy{};   // guarded by mu
+  std::array<int, kSlots> status{};  // guarded by mu: -1 pending, else an ibv_wc_status
   rdma_cm_id* cm = nullptr;
   ibv_cq* cq = nullptr;
   ibv_mr* staging_mr = nullptr;
@@ -123,15 +131,15 @@ void RdmaEndpoint::EventLoop() {
       if (ok) {
         c->cm = id;
         id->context = c.get();
-        c->cq = ibv_create_cq(id->verbs, 16, nullptr, nullptr, 0);
-        c->staging.resize(kStagingBytes);
-        c->staging_mr =
-            c->cq ? ibv_reg_mr(pd_, c->staging.data(), kStagingBytes, IBV_ACCESS_LOCAL_WRITE)
-                  : nullptr;
+        c->cq = ibv_create_cq(id->verbs, 2 * kSlots, nullptr, nullptr, 0);
+        c->staging.resize(kSlots * kStagingBytes);
+        c->staging_mr = c->cq ? ibv_reg_mr(pd_, c->staging.data(), kSlots * kStagingBytes,
+                                           IBV_ACCESS_LOCAL_WRITE)
+                              : nullptr;
         ibv_qp_init_attr qa{};
         qa.send_cq = qa.recv_cq = c->cq;
         qa.qp_type = IBV_QPT_RC;
-        qa.cap.max_send_wr = 4;
+        qa.cap.max_send_wr = kSlots;
         qa.cap.max_recv_wr = 1;
         qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
         ok = c->staging_mr && rdma_create_qp(id, pd_, &qa) == 0;
@@ -177,8 +185,8 @@ void RdmaEndpoint::EventLoop() {
           connections_.erase(it);
         }
       }
-      // Wait for a transfer in progress to notice, then release the QP.
-      if (drop) std::lock_guard hold(drop->mu);
+      // Transfers in progress hold their own reference; wake any waiting for a slot.
+      if (drop) drop->changed.notify_all();
     }
   }
 }
@@ -198,36 +206,77 @@ Result<std::shared_ptr<RdmaEndpoint::Connection>> RdmaEndpoint::Authorize(
   return c;
 }
 
-Result<void> RdmaEndpoint::PostAndWait(Connection& c, int opcode, uint64_t remote, uint32_t rkey,
-                                       uint32_t n) {
+// Holds one staging slot of a connection for the life of a request.
+class RdmaEndpoint::Slot {
+ public:
+  Slot(Connection& c) : c_(c) {
+    std::unique_lock lock(c_.mu);
+    c_.changed.wait(lock, [&] {
+      for (int i = 0; i < kSlots; ++i)
+        if (!c_.busy[i]) return (index_ = i), true;
+      return static_cast<bool>(c_.broken);
+    });
+    if (index_ >= 0) c_.busy[index_] = true;
+  }
+  ~Slot() {
+    if (index_ < 0) return;
+    {
+      std::lock_guard lock(c_.mu);
+      c_.busy[index_] = false;
+    }
+    c_.changed.notify_all();
+  }
+  int index() const { return index_; }
+  char* data() const { return c_.staging.data() + static_cast<uint64_t>(index_) * kStagingBytes; }
+
+ private:
+  Connection& c_;
+  int index_ = -1;
+};
+
+Result<void> RdmaEndpoint::PostAndWait(Connection& c, const Slot& slot, int opcode, uint64_t remote,
+                                       uint32_t rkey, uint32_t n) {
+  std::unique_lock lock(c.mu);
   if (c.broken) return MakeError(Errc::kConnection, "RDMA connection closed during the transfer");
-  ibv_sge sge{reinterpret_cast<uintptr_t>(c.staging.data()), n, c.staging_mr->lkey};
+  ibv_sge sge{reinterpret_cast<uintptr_t>(slot.data()), n, c.staging_mr->lkey};
   ibv_send_wr wr{}, *bad = nullptr;
+  wr.wr_id = static_cast<uint64_t>(slot.index());
   wr.opcode = static_cast<ibv_wr_opcode>(opcode);
   wr.send_flags = IBV_SEND_SIGNALED;
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.wr.rdma.remote_addr = remote;
   wr.wr.rdma.rkey = rkey;
+  c.status[slot.index()] = -1;
   if (ibv_post_send(c.cm->qp, &wr, &bad) != 0) {
     c.broken = true;
     return MakeError(Errc::kConnection, "ibv_post_send: " + std::string(strerror(errno)));
   }
-  ibv_wc wc{};
+  // Whoever waits polls, and hands each completion to its slot's owner.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  int polled;
-  while ((polled = ibv_poll_cq(c.cq, 1, &wc)) == 0) {
+  while (c.status[slot.index()] == -1) {
+    ibv_wc wc[kSlots];
+    int polled = ibv_poll_cq(c.cq, kSlots, wc);
+    if (polled < 0) {
+      c.broken = true;
+      return MakeError(Errc::kConnection, "ibv_poll_cq failed");
+    }
+    for (int i = 0; i < polled; ++i) c.status[wc[i].wr_id] = wc[i].status;
+    if (polled > 0) {
+      c.changed.notify_all();
+      continue;
+    }
     if (std::chrono::steady_clock::now() > deadline) {
       c.broken = true;
       return MakeError(Errc::kTimedOut, "RDMA operation did not complete in 30 s");
     }
-    sched_yield();
+    c.changed.wait_for(lock, std::chrono::microseconds(100));
   }
-  if (polled < 0 || wc.status != IBV_WC_SUCCESS) {
+  if (c.status[slot.index()] != IBV_WC_SUCCESS) {
     c.broken = true;  // a QP in error stays in error: the client must reconnect
     return MakeError(Errc::kConnection,
                      std::string("RDMA operation failed: ") +
-                         (polled < 0 ? "poll error" : ibv_wc_status_str(wc.status)));
+                         ibv_wc_status_str(static_cast<ibv_wc_status>(c.status[slot.index()])));
   }
   return {};
 }
@@ -239,14 +288,15 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
   if (!c) return tl::unexpected(c.error());
   if (length > token.size)
     return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
-  std::lock_guard lock((*c)->mu);
+  Slot slot(**c);
+  if (slot.index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
   uint64_t done = 0;
   while (done < length) {
     uint64_t n = std::min(kStagingBytes, length - done);
-    ssize_t got = pread(fd, (*c)->staging.data(), n, static_cast<off_t>(offset + done));
+    ssize_t got = pread(fd, slot.data(), n, static_cast<off_t>(offset + done));
     if (got != static_cast<ssize_t>(n))
       return MakeError(Errc::kIo, "object shorter than its size (changed on disk?)");
-    if (auto r = PostAndWait(**c, IBV_WR_RDMA_WRITE, token.addr + done, token.rkey,
+    if (auto r = PostAndWait(**c, slot, IBV_WR_RDMA_WRITE, token.addr + done, token.rkey,
                              static_cast<uint32_t>(n));
         !r)
       return tl::unexpected(r.error());
@@ -260,15 +310,16 @@ Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rd
                                           const std::function<bool(const char*, size_t)>& sink) {
   auto c = Authorize(principal, token);
   if (!c) return tl::unexpected(c.error());
-  std::lock_guard lock((*c)->mu);
+  Slot slot(**c);
+  if (slot.index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
   uint64_t done = 0;
   while (done < token.size) {
     uint64_t n = std::min<uint64_t>(kStagingBytes, token.size - done);
-    if (auto r = PostAndWait(**c, IBV_WR_RDMA_READ, token.addr + done, token.rkey,
+    if (auto r = PostAndWait(**c, slot, IBV_WR_RDMA_READ, token.addr + done, token.rkey,
                              static_cast<uint32_t>(n));
         !r)
       return tl::unexpected(r.error());
-    if (!sink((*c)->staging.data(), n)) return MakeError(Errc::kIo, "storing the object failed");
+    if (!sink(slot.data(), n)) return MakeError(Errc::kIo, "storing the object failed");
     done += n;
   }
   return done;

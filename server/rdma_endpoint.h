@@ -1,9 +1,9 @@
 // The server end of the RC data path (docs/PROTOCOL.md): an rdma_cm listener,
 // the connection table, and RDMA WRITEs of object bytes into client windows
 // from a registered staging buffer per connection.
-// Thread-safety: all methods may be called concurrently; one request at a
-// time uses a connection's QP (its mutex), which bounds in-flight RDMA per
-// connection to one staging buffer.
+// Thread-safety: all methods may be called concurrently. Each request holds
+// one of a connection's 8 registered 1 MiB staging slots, which bounds the
+// RDMA memory and the work requests in flight per connection.
 #pragma once
 
 #include <array>
@@ -62,9 +62,10 @@ class RdmaEndpoint {
   // Checks the token against its connection; returns the connection.
   Result<std::shared_ptr<Connection>> Authorize(const std::string& principal,
                                                 const s3rdmafs::rdma::RcToken& token);
-  // Posts one RDMA operation on `c` and waits for its completion.
-  Result<void> PostAndWait(Connection& c, int opcode, uint64_t remote, uint32_t rkey,
-                           uint32_t length);
+  class Slot;
+  // Posts one RDMA operation from `slot`'s staging buffer and waits for its completion.
+  Result<void> PostAndWait(Connection& c, const Slot& slot, int opcode, uint64_t remote,
+                           uint32_t rkey, uint32_t length);
 
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* listen_id_ = nullptr;
