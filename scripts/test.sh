@@ -14,6 +14,8 @@ scripts/build.sh asan
 echo "== unit + fs tests under ASan+UBSan"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L '^(unit|fs)$' -j2 --output-on-failure
+echo "== fuzz targets (libFuzzer, bounded)"
+scripts/fuzz.sh 10
 echo "== all tests (release build; rdma tests skip here, saying so)"
 ctest --test-dir build -j2 --output-on-failure
 echo "== rdma tests inside the Soft-RoCE guest (one boot)"

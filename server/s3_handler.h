@@ -7,6 +7,7 @@
 
 #include "exchange.h"
 #include "local_backend.h"
+#include "range.h"
 #include "s3rdmafs/rdma/token.h"
 #include "server_config.h"
 
@@ -46,11 +47,5 @@ class S3Handler {
   RdmaEndpoint* rdma_;
   std::atomic<uint64_t> request_seq_{0};
 };
-
-// Parses a Range header value against an object size. Returns false when the
-// header is not a single byte range we honour (then the whole object is sent);
-// sets *unsatisfiable for a syntactically fine range outside the object.
-bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last,
-                bool* unsatisfiable);
 
 }  // namespace s3rdma::server

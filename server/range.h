@@ -1,0 +1,15 @@
+// HTTP Range header parsing for GET (single byte ranges, RFC 9110).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace s3rdma::server {
+
+// Parses a Range header value against an object size. Returns false when the
+// header is not a single byte range we honour (then the whole object is sent);
+// sets *unsatisfiable for a syntactically fine range outside the object.
+bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last,
+                bool* unsatisfiable);
+
+}  // namespace s3rdma::server
