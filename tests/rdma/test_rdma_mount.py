@@ -173,6 +173,36 @@ class RdmaMountTest(harness.MountTestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("no DC transport", r.stderr)
 
+    def test_client_killed_mid_transfer_costs_the_server_nothing_but_that_request(self):
+        data = os.urandom(32 * BLOCK)
+        self.write("big.bin", data)
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        m = self.rdma_mount(srv, port, "rdma.required=true", "fuse.direct_io=true")
+        pid = m.daemon_pid()
+
+        def reader():
+            try:
+                with open(os.path.join(m.mountpoint, "big.bin"), "rb", buffering=0) as f:
+                    while f.read(BLOCK):
+                        pass
+            except OSError:
+                pass  # the daemon is gone: ENOTCONN
+
+        t = threading.Thread(target=reader)
+        t.start()
+        time.sleep(0.3)
+        os.kill(pid, 9)
+        t.join(60)
+        subprocess.run(["umount", "-l", m.mountpoint], capture_output=True)
+        self.assertIsNone(srv.proc.poll(), "the server survived")
+        m2 = self.mount(srv, name="again", options=[f"rdma.endpoint={RXE_IP}:{port}", "rdma.required=true",
+                                                   "cache.size=64M"])
+        with open(os.path.join(m2.mountpoint, "big.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        m2.stop()
+        self.assertIn("0 by HTTP", m2.log_text())
+
     def test_no_rdma_listener_falls_back_loudly_or_fails_when_required(self):
         self.write("x.bin", b"x" * 5000)
         srv = self.server()
