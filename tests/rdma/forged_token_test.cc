@@ -88,14 +88,19 @@ struct Client {
 
 }  // namespace
 
-TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
-  const char* ip = std::getenv("RXE_IP");
-  if (!ip || !std::getenv("S3RDMAFS_BUILD")) {
-    if (std::getenv("S3RDMAFS_REQUIRE_RDMA"))
-      FAIL() << "RXE_IP/S3RDMAFS_BUILD not set in the guest";
-    GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest "
-                    "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";
+// Binds `ip` to the guest's RDMA address, or skips (saying why) on a host
+// without RDMA; in the guest (S3RDMAFS_REQUIRE_RDMA) a missing device fails.
+#define RDMA_GUEST_ONLY(ip)                                                               \
+  const char* ip = std::getenv("RXE_IP");                                                 \
+  if (!ip || !std::getenv("S3RDMAFS_BUILD")) {                                            \
+    if (std::getenv("S3RDMAFS_REQUIRE_RDMA"))                                             \
+      FAIL() << "RXE_IP/S3RDMAFS_BUILD not set in the guest";                             \
+    GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest " \
+                    "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";              \
   }
+
+TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
+  RDMA_GUEST_ONLY(ip);
   stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-forge-" + std::to_string(getpid()));
   stdfs::create_directories(root / "bkt");
   std::string payload(1 << 20, '\0');
@@ -166,13 +171,7 @@ std::string Crc32cBase64(const char* data, size_t n) {
 }  // namespace
 
 TEST(RdmaPut, ServerReadsTheObjectFromTheClientWindowAndVerifiesTheChecksum) {
-  const char* ip = std::getenv("RXE_IP");
-  if (!ip || !std::getenv("S3RDMAFS_BUILD")) {
-    if (std::getenv("S3RDMAFS_REQUIRE_RDMA"))
-      FAIL() << "RXE_IP/S3RDMAFS_BUILD not set in the guest";
-    GTEST_SKIP() << "no RDMA device on this host: this test runs in the Soft-RoCE guest "
-                    "(tests/rdma/run-in-guest.sh, part of scripts/test.sh)";
-  }
+  RDMA_GUEST_ONLY(ip);
   stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-put-" + std::to_string(getpid()));
   stdfs::create_directories(root / "bkt");
   int rdma_port = 20000 + (getpid() + 7) % 20000;
