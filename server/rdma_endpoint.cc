@@ -26,12 +26,15 @@ constexpr uint64_t kStagingBytes = 1 << 20;  // one RDMA operation per MiB stage
 // Requests in flight per connection: each holds one staging slot, so RDMA
 // memory and outstanding work requests per connection are bounded by this.
 constexpr int kSlots = 8;
+constexpr size_t kMaxUnbound = 16;  // handshakes per principal awaiting rdma_connect
+constexpr std::chrono::seconds kUnboundLifetime{60};  // a handshake must bind within this
 }  // namespace
 
 struct RdmaEndpoint::Connection {
   uint64_t id = 0;
   std::array<uint8_t, 16> ticket{};
   std::string principal;
+  std::chrono::steady_clock::time_point prepared_at;
   uint64_t region_addr = 0, region_size = 0;
   uint32_t region_rkey = 0;
   // mu guards slot ownership, the completion table, and posting/polling the QP.
@@ -103,7 +106,32 @@ Result<rdma::Handshake> RdmaEndpoint::Prepare(const std::string& principal,
   c->region_addr = addr;
   c->region_size = size;
   c->region_rkey = rkey;
+  c->prepared_at = std::chrono::steady_clock::now();
   std::lock_guard lock(mu_);
+  // Handshakes that never bind must not pile up: each principal may hold at
+  // most kMaxUnbound of them, the oldest going first, and none lives past
+  // kUnboundLifetime.
+  size_t unbound = 0;
+  for (auto it = connections_.begin(); it != connections_.end();) {
+    Connection& other = *it->second;
+    bool stale = !other.cm && c->prepared_at - other.prepared_at > kUnboundLifetime;
+    if (stale) {
+      it = connections_.erase(it);
+      continue;
+    }
+    if (!other.cm && other.principal == principal) ++unbound;
+    ++it;
+  }
+  while (unbound >= kMaxUnbound) {
+    auto oldest = connections_.end();
+    for (auto it = connections_.begin(); it != connections_.end(); ++it)
+      if (!it->second->cm && it->second->principal == principal &&
+          (oldest == connections_.end() || it->second->prepared_at < oldest->second->prepared_at))
+        oldest = it;
+    if (oldest == connections_.end()) break;
+    connections_.erase(oldest);
+    --unbound;
+  }
   connections_[c->id] = c;
   return h;
 }
@@ -127,9 +155,12 @@ void RdmaEndpoint::EventLoop() {
                                         ev->param.conn.private_data_len, &h);
       if (ok) c = Find(h.connection);
       // The ticket is single-use: a connection binds once.
-      ok = c && !c->cm && CRYPTO_memcmp(c->ticket.data(), h.ticket.data(), 16) == 0;
+      {
+        std::lock_guard lock(mu_);  // Prepare reads `cm` to tell bound from unbound
+        ok = c && !c->cm && CRYPTO_memcmp(c->ticket.data(), h.ticket.data(), 16) == 0;
+        if (ok) c->cm = id;
+      }
       if (ok) {
-        c->cm = id;
         id->context = c.get();
         c->cq = ibv_create_cq(id->verbs, 2 * kSlots, nullptr, nullptr, 0);
         c->staging.resize(kSlots * kStagingBytes);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <optional>
 #include <random>
 #include <thread>
 
@@ -206,5 +207,36 @@ TEST(RdmaPut, ServerReadsTheObjectFromTheClientWindowAndVerifiesTheChecksum) {
   std::ifstream again(root / "bkt" / "put" / "obj", std::ios::binary);
   std::string kept((std::istreambuf_iterator<char>(again)), std::istreambuf_iterator<char>());
   EXPECT_EQ(kept, got);
+  stdfs::remove_all(root);
+}
+
+TEST(RdmaHandshake, UnboundHandshakesAreCappedPerPrincipal) {
+  RDMA_GUEST_ONLY(ip);
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-cap-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  int rdma_port = 20000 + (getpid() + 13) % 20000;
+  ServerProcess server(root.string(), std::string(ip) + ":" + std::to_string(rdma_port));
+  ASSERT_GT(server.port(), 0);
+  auto arena = mem::Arena::Create(4 << 20, false, true);
+  Client alice(server.port(), "AK1", "SK1");
+  // 17 handshakes, then bind with the first: it was dropped to make room.
+  auto first_of_many = [&](const std::string& body) -> Result<rdma::Handshake> {
+    std::optional<rdma::Handshake> first;
+    for (int i = 0; i < 17; ++i) {
+      auto r = alice.s3->RdmaConnect(body);
+      if (!r) return tl::unexpected(r.error());
+      auto h = rdma::ParseHandshakeReply(*r);
+      if (!first) first = *h;
+    }
+    return *first;
+  };
+  auto refused =
+      rdma::RcConnection::Connect(ip, rdma_port, (*arena)->base(), 4 << 20, first_of_many);
+  ASSERT_FALSE(refused);
+  EXPECT_NE(refused.error().message.find("REJECTED"), std::string::npos) << refused.error().message;
+  // A fresh handshake still binds.
+  auto ok =
+      rdma::RcConnection::Connect(ip, rdma_port, (*arena)->base(), 4 << 20, alice.Handshake());
+  EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
   stdfs::remove_all(root);
 }
