@@ -82,9 +82,13 @@ class RdmaRangeFetcher final : public RangeFetcher {
     if (lost) {
       // A late WRITE could still land: retire the region before these blocks go back to the cache.
       if (!conn_->retired()) {
-        LOG_ERROR(
-            "RDMA request lost its reply (%s): retiring the RDMA connection, continuing over HTTP",
-            error ? error->ToString().c_str() : "?");
+        if (error && error->code == Errc::kCancelled)
+          LOG_INFO("RDMA requests cancelled at shutdown: retiring the RDMA connection");
+        else
+          LOG_ERROR(
+              "RDMA request lost its reply (%s): retiring the RDMA connection, continuing over "
+              "HTTP",
+              error ? error->ToString().c_str() : "?");
         conn_->Retire();
         ++counters_->connections_retired;
       }

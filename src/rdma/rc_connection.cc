@@ -131,7 +131,8 @@ Result<std::unique_ptr<RcConnection>> RcConnection::Connect(const std::string& h
   if (rdma_create_qp(c->id_, c->pd_, &qa) != 0)
     return MakeError(Errc::kIo, "rdma_create_qp: " + std::string(strerror(errno)));
 
-  auto hs = handshake(HandshakeRequestBody(c->base_, c->size_, c->mr_->rkey));
+  c->rkey_ = c->mr_->rkey;
+  auto hs = handshake(HandshakeRequestBody(c->base_, c->size_, c->rkey_));
   if (!hs) return tl::unexpected(hs.error());
   c->connection_ = hs->connection;
   uint8_t priv[kPrivateDataSize];
@@ -181,7 +182,7 @@ std::string RcConnection::Describe() const {
   return std::string(buf) + " on " + device();
 }
 
-uint32_t RcConnection::rkey() const { return mr_ ? mr_->rkey : 0; }
+uint32_t RcConnection::rkey() const { return rkey_; }
 std::string RcConnection::device() const { return ibv_get_device_name(id_->verbs->device); }
 
 Result<RcToken> RcConnection::Token(const void* addr, uint64_t size) const {
@@ -189,7 +190,8 @@ Result<RcToken> RcConnection::Token(const void* addr, uint64_t size) const {
   uintptr_t a = reinterpret_cast<uintptr_t>(addr);
   if (a < base_ || a + size > base_ + size_ || size == 0 || size > 0xffffffffu)
     return MakeError(Errc::kInvalidArgument, "window outside the registered region");
-  return RcToken{connection_, a, static_cast<uint32_t>(size), mr_->rkey};
+  // rkey_ is a copy: Retire() may deregister mr_ concurrently.
+  return RcToken{connection_, a, static_cast<uint32_t>(size), rkey_};
 }
 
 }  // namespace s3rdmafs::rdma

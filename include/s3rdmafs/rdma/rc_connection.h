@@ -71,6 +71,7 @@ class RcConnection final : public TokenSource {
   ibv_mr* mr_ = nullptr;
   ibv_cq* cq_ = nullptr;
   uint64_t connection_ = 0;
+  uint32_t rkey_ = 0;
   std::atomic<bool> retired_{false};
   std::mutex retire_mu_;
   uintptr_t base_ = 0;
