@@ -46,6 +46,27 @@ def is_mounted(path):
         return any(line.split()[4] == path for line in f)
 
 
+def checked_reader(path, data, step, wrong, errors):
+    """A thread body that reads `path` sequentially in `step` chunks, recording
+    offsets whose bytes differ from `data` in `wrong` and the errno of a failed
+    read in `errors` (where it stops)."""
+    def run():
+        with open(path, "rb", buffering=0) as f:
+            off = 0
+            while off < len(data):
+                try:
+                    chunk = f.read(step)
+                except OSError as e:
+                    errors.append(e.errno)
+                    return
+                if not chunk:
+                    return
+                if chunk != data[off:off + len(chunk)]:
+                    wrong.append(off)
+                off += len(chunk)
+    return run
+
+
 class Server:
     """s3rdma-server over `root` (buckets = its subdirectories)."""
 

@@ -114,22 +114,8 @@ class ErrorTest(harness.MountTestCase):
         m = self.mount(srv, options=["s3.max_retries=1", "s3.retry_base_delay=50ms", "fuse.direct_io=true"])
         errors, wrong = [], []
 
-        def reader():
-            with open(os.path.join(m.mountpoint, "stream.bin"), "rb", buffering=0) as f:
-                off = 0
-                while off < len(data):
-                    try:
-                        chunk = f.read(1 << 20)
-                    except OSError as e:
-                        errors.append(e.errno)
-                        return
-                    if chunk != data[off:off + len(chunk)]:
-                        wrong.append(off)
-                    if not chunk:
-                        return
-                    off += len(chunk)
-
-        t = threading.Thread(target=reader)
+        t = threading.Thread(target=harness.checked_reader(os.path.join(m.mountpoint, "stream.bin"), data,
+                                                           1 << 20, wrong, errors))
         t.start()
         time.sleep(0.05)
         srv.stop(sig=9)

@@ -114,22 +114,8 @@ class RdmaMountTest(harness.MountTestCase):
         m = self.rdma_mount(srv, port, "s3.max_retries=1", "s3.retry_base_delay=50ms", "fuse.direct_io=true")
         wrong, errors = [], []
 
-        def reader():
-            with open(os.path.join(m.mountpoint, "k.bin"), "rb", buffering=0) as f:
-                off = 0
-                while off < len(data):
-                    try:
-                        chunk = f.read(BLOCK)
-                    except OSError as e:
-                        errors.append(e.errno)
-                        return
-                    if not chunk:
-                        return
-                    if chunk != data[off:off + len(chunk)]:
-                        wrong.append(off)
-                    off += len(chunk)
-
-        t = threading.Thread(target=reader)
+        t = threading.Thread(target=harness.checked_reader(os.path.join(m.mountpoint, "k.bin"), data, BLOCK,
+                                                           wrong, errors))
         t.start()
         time.sleep(0.3)
         srv.stop(sig=9)
