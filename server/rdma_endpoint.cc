@@ -333,7 +333,6 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
       return tl::unexpected(r.error());
     done += n;
   }
-  bytes_written_ += done;
   return done;
 }
 

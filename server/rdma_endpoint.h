@@ -52,8 +52,6 @@ class RdmaEndpoint {
   Result<uint64_t> ReadToSink(const std::string& principal, const s3rdmafs::rdma::RcToken& token,
                               const std::function<bool(const char*, size_t)>& sink);
 
-  uint64_t bytes_written() const { return bytes_written_.load(); }
-
  private:
   struct Connection;
   RdmaEndpoint() = default;
@@ -73,7 +71,6 @@ class RdmaEndpoint {
   std::thread events_;
   std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Connection>> connections_;  // guarded by mu_
-  std::atomic<uint64_t> bytes_written_{0};
 };
 
 }  // namespace s3rdma::server

@@ -126,7 +126,6 @@ void BlockCache::Complete(Block* b, Result<uint32_t> length) {
       ++stats_.failures;
     }
   }
-  filled_.notify_all();
   for (auto& w : waiters) w(length);
 }
 
@@ -145,16 +144,6 @@ void BlockCache::OnReady(const PinnedBlock& pinned, std::function<void(Result<ui
       now = b->length_;
   }
   ready(std::move(now));
-}
-
-Result<uint32_t> BlockCache::Wait(const PinnedBlock& pinned, std::chrono::milliseconds timeout) {
-  Block* b = pinned.get();
-  std::unique_lock lock(mu_);
-  if (!filled_.wait_for(lock, timeout, [b] { return b->state_ != BlockState::kLoading; }))
-    return MakeError(Errc::kTimedOut,
-                     "cache block fill timed out after " + std::to_string(timeout.count()) + " ms");
-  if (b->state_ == BlockState::kFailed) return tl::unexpected<Error>(*b->error_);
-  return b->length_;
 }
 
 void BlockCache::Unpin(Block* b) {

@@ -23,7 +23,7 @@ Daemon::~Daemon() {
         static_cast<unsigned long long>(counters.bytes_http.load()),
         static_cast<unsigned long long>(counters.fallbacks_declined.load()),
         static_cast<unsigned long long>(counters.fallbacks_failed.load()));
-  fetcher.reset();
+  rdma_fetcher.reset();
   http_fetcher.reset();
   rdma.reset();  // deregisters the arena before it is unmapped
   store.reset();
@@ -137,13 +137,10 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
                tokens.error().message.c_str());
     }
   }
-  if (d->rdma) {
-    d->fetcher =
+  if (d->rdma)
+    d->rdma_fetcher =
         fetch::MakeRdmaRangeFetcher(d->store.get(), d->rdma, d->http_fetcher.get(), &d->counters,
                                     std::chrono::milliseconds(c.rdma.declined_backoff_ms));
-  } else {
-    d->fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
-  }
 
   fs::FsOptions fo;
   fo.root_prefix = NormalizePrefix(c.s3.prefix);
@@ -167,7 +164,9 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.readahead.max_streams = static_cast<uint32_t>(c.readahead.streams_per_file);
   fo.max_request = c.readahead.max_request;
   fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
-  d->fs = std::make_unique<fs::Filesystem>(fo, d->store.get(), d->fetcher.get(), d->cache.get());
+  d->fs = std::make_unique<fs::Filesystem>(
+      fo, d->store.get(), d->rdma_fetcher ? d->rdma_fetcher.get() : d->http_fetcher.get(),
+      d->cache.get());
   return d;
 }
 

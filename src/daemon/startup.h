@@ -28,8 +28,7 @@ struct Daemon {
   std::shared_ptr<rdma::TokenSource> rdma;  // RC connection or DC target; null when HTTP only
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
-  std::unique_ptr<fetch::RangeFetcher>
-      fetcher;  // what the fs uses: RDMA with HTTP fallback, or HTTP
+  std::unique_ptr<fetch::RangeFetcher> rdma_fetcher;  // RDMA, HTTP fallback; null when HTTP only
   std::unique_ptr<fs::Filesystem> fs;
   ~Daemon();
 };

@@ -25,6 +25,7 @@ struct CurlEngine::Transfer {
   size_t span_index = 0;
   size_t span_offset = 0;
   bool overflow = false;
+  long body_status = -1;  // status of the response whose body is arriving
   char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -58,8 +59,8 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 static size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<CurlEngine::Transfer*>(user);
   size_t len = size * n;
-  long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (t->body_status < 0) curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &t->body_status);
+  const long status = t->body_status;
   if (status >= 200 && status < 300 && !t->request.sink.empty()) {
     size_t done = 0;
     while (done < len) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <future>
 #include <map>
 #include <random>
 #include <set>
@@ -61,8 +62,10 @@ TEST(BlockCache, FailedFillIsSeenByWaitersAndRetriedAfter) {
   auto filler = c.Acquire({7, 0});
   auto reader = c.Acquire({7, 0});
   EXPECT_EQ(reader->state, BlockCache::Acquired::kLoading);
+  std::promise<Result<uint32_t>> seen;
+  c.OnReady(reader->block, [&seen](Result<uint32_t> r) { seen.set_value(std::move(r)); });
   std::thread t([&] { c.Complete(filler->block.get(), MakeError(Errc::kConnection, "boom")); });
-  auto r = c.Wait(reader->block, std::chrono::seconds(5));
+  auto r = seen.get_future().get();
   t.join();
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kConnection);

@@ -129,8 +129,6 @@ class BlockCache {
   // A failed block leaves the index at once so the next reader retries.
   void Complete(Block* block, Result<uint32_t> length);
 
-  // Waits until the pinned block is valid (returns its length) or failed.
-  Result<uint32_t> Wait(const PinnedBlock& block, std::chrono::milliseconds timeout);
   // Calls `ready` once the pinned block is valid or failed: at once (on this
   // thread) if it already is, else on the thread that completes the fill.
   // The caller keeps its pin until `ready` has run.
@@ -164,12 +162,11 @@ class BlockCache {
   std::vector<Block> blocks_;
   std::vector<Index::bucket_type> buckets_;
   mutable std::mutex mu_;
-  std::condition_variable filled_;  // a fill completed
-  std::condition_variable freed_;   // a block became free or evictable
-  LruList free_;                    // guarded by mu_
-  LruList lru_;                     // guarded by mu_
-  Index index_;                     // guarded by mu_
-  CacheStats stats_;                // guarded by mu_
+  std::condition_variable freed_;  // a block became free or evictable
+  LruList free_;                   // guarded by mu_
+  LruList lru_;                    // guarded by mu_
+  Index index_;                    // guarded by mu_
+  CacheStats stats_;               // guarded by mu_
 };
 
 }  // namespace s3rdmafs::cache
