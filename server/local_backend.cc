@@ -21,6 +21,7 @@ using s3rdmafs::MakeError;
 namespace {
 
 constexpr const char* kEtagXattr = "user.s3rdma.etag";
+constexpr const char* kMetaXattr = "user.s3rdma.meta";
 constexpr size_t kDirCacheMax = 64;
 
 int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
@@ -48,14 +49,41 @@ class Digest {
 };
 
 Result<void> FromErrno(int err, const std::string& what) {
-  if (err == ENOENT || err == ENOTDIR) return MakeError(Errc::kNoSuchKey, what);
-  if (err == EACCES || err == EPERM)
-    return MakeError(Errc::kAccessDenied, what + ": " + strerror(err));
-  if (err == ENOSPC || err == EDQUOT) return MakeError(Errc::kNoSpace, what + ": " + strerror(err));
-  return MakeError(Errc::kIo, what + ": " + strerror(err));
+  return tl::unexpected(ErrorFromErrno(err, what));
+}
+
+std::string EncodeUserMeta(const UserMeta& user) {
+  std::string blob;
+  for (auto& [k, v] : user) blob += k + "\n" + v + "\n";
+  return blob;
+}
+
+UserMeta ReadUserMeta(int fd) {
+  char buf[8192];
+  ssize_t n = fgetxattr(fd, kMetaXattr, buf, sizeof buf);
+  UserMeta user;
+  std::string_view rest(buf, n > 0 ? n : 0);
+  while (!rest.empty()) {
+    size_t a = rest.find('\n');
+    if (a == std::string_view::npos) break;
+    size_t b = rest.find('\n', a + 1);
+    if (b == std::string_view::npos) break;
+    user.emplace_back(std::string(rest.substr(0, a)), std::string(rest.substr(a + 1, b - a - 1)));
+    rest.remove_prefix(b + 1);
+  }
+  return user;
 }
 
 }  // namespace
+
+s3rdmafs::Error ErrorFromErrno(int err, const std::string& what) {
+  if (err == ENOENT || err == ENOTDIR) return s3rdmafs::Error(Errc::kNoSuchKey, what);
+  if (err == EACCES || err == EPERM)
+    return s3rdmafs::Error(Errc::kAccessDenied, what + ": " + strerror(err));
+  if (err == ENOSPC || err == EDQUOT)
+    return s3rdmafs::Error(Errc::kNoSpace, what + ": " + strerror(err));
+  return s3rdmafs::Error(Errc::kIo, what + ": " + strerror(err));
+}
 
 ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
   ObjectMeta m;
@@ -173,6 +201,7 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
     ObjectMeta m;
     m.mtime_ns = Ns(st.st_mtim);
     m.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";
+    m.user = ReadUserMeta(fd);
     return std::make_pair(fd, m);
   }
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -185,7 +214,9 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
     close(fd);
     return MakeError(Errc::kNoSuchKey, "The specified key does not exist.");
   }
-  return std::make_pair(fd, MetaFromStat(st, path));
+  ObjectMeta m = MetaFromStat(st, path);
+  m.user = ReadUserMeta(fd);
+  return std::make_pair(fd, m);
 }
 
 Result<ObjectMeta> LocalBackend::Stat(const std::string& bucket, const std::string& key) const {
@@ -326,34 +357,8 @@ Result<ListOutcome> LocalBackend::List(const std::string& bucket, const ListQuer
   return out;
 }
 
-Result<ObjectMeta> LocalBackend::Put(
-    const std::string& bucket, const std::string& key,
-    const std::function<bool(const Writer&)>& fill,
-    const std::function<Result<void>(const std::string&, const std::string&)>& verify) {
-  if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
-  if (!ValidKey(key))
-    return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
-  std::string path = PathOf(bucket, key);
-  bool marker = key.back() == '/';
-  if (marker) path.pop_back();
-  // Create parent directories ("a/b/c" needs a/ and a/b/).
-  for (size_t pos = PathOf(bucket, "").size() + 1; (pos = path.find('/', pos)) != std::string::npos;
-       ++pos) {
-    std::string dir = path.substr(0, pos);
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return tl::unexpected(FromErrno(errno, "mkdir " + dir).error());
-  }
-  if (marker) {
-    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-      return tl::unexpected(FromErrno(errno, "mkdir").error());
-    path += std::string("/") + kMarkerName;
-  }
-  static std::atomic<uint64_t> seq{0};
-  std::string dir = path.substr(0, path.rfind('/'));
-  std::string tmp =
-      dir + "/" + kTempPrefix + std::to_string(getpid()) + "-" + std::to_string(seq++);
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return tl::unexpected(FromErrno(errno, "create " + tmp).error());
+Result<std::pair<std::string, std::string>> WriteDigested(
+    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill) {
   Digest md5(EVP_md5()), sha(EVP_sha256());
   int write_errno = 0;
   bool ok = fill([&](const char* data, size_t n) {
@@ -371,30 +376,127 @@ Result<ObjectMeta> LocalBackend::Put(
     }
     return true;
   });
-  std::string md5_hex = md5.Hex(), sha_hex = sha.Hex();
-  auto fail = [&](Result<void> why) -> Result<ObjectMeta> {
+  if (write_errno) return tl::unexpected(ErrorFromErrno(write_errno, "write"));
+  if (!ok) return MakeError(Errc::kConnection, "upload aborted by the client");
+  return std::make_pair(md5.Hex(), sha.Hex());
+}
+
+Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst) {
+  loff_t in = static_cast<loff_t>(offset);
+  while (length > 0) {
+    ssize_t n = copy_file_range(src, &in, dst, nullptr, std::min<uint64_t>(length, 1u << 30), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
+      // Filesystems without copy_file_range between these files: copy by hand.
+      std::vector<char> buf(1 << 20);
+      ssize_t r = pread(src, buf.data(), std::min<uint64_t>(length, buf.size()), in);
+      if (r <= 0) return tl::unexpected(ErrorFromErrno(r < 0 ? errno : EIO, "copy: read"));
+      for (ssize_t done = 0; done < r;) {
+        ssize_t w = write(dst, buf.data() + done, r - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) return tl::unexpected(ErrorFromErrno(errno, "copy: write"));
+        done += w;
+      }
+      in += r;
+      length -= r;
+      continue;
+    }
+    if (n < 0) return tl::unexpected(ErrorFromErrno(errno, "copy"));
+    if (n == 0) return MakeError(Errc::kIo, "copy: the source is shorter than its size");
+    length -= n;
+  }
+  return {};
+}
+
+Result<ObjectMeta> LocalBackend::Put(const std::string& bucket, const std::string& key,
+                                     const UserMeta& user,
+                                     const std::function<bool(const Writer&)>& fill,
+                                     const Verifier& verify) {
+  return Publish(bucket, key, user, [&](int fd) -> Result<std::string> {
+    auto digests = WriteDigested(fd, fill);
+    if (!digests) return tl::unexpected(digests.error());
+    if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
+    return digests->first;
+  });
+}
+
+Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::string& key,
+                                         const UserMeta& user, const FileWriter& write_body) {
+  if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
+  if (!ValidKey(key))
+    return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
+  std::string path = PathOf(bucket, key);
+  bool marker = key.back() == '/';
+  if (marker) path.pop_back();
+  // Create parent directories ("a/b/c" needs a/ and a/b/).
+  for (size_t pos = PathOf(bucket, "").size() + 1; (pos = path.find('/', pos)) != std::string::npos;
+       ++pos) {
+    std::string dir = path.substr(0, pos);
+    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
+      return tl::unexpected(ErrorFromErrno(errno, "mkdir " + dir));
+  }
+  if (marker) {
+    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
+      return tl::unexpected(ErrorFromErrno(errno, "mkdir"));
+    path += std::string("/") + kMarkerName;
+  }
+  static std::atomic<uint64_t> seq{0};
+  std::string dir = path.substr(0, path.rfind('/'));
+  std::string tmp =
+      dir + "/" + kTempPrefix + std::to_string(getpid()) + "-" + std::to_string(seq++);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
+  auto fail = [&](const s3rdmafs::Error& why) -> Result<ObjectMeta> {
     close(fd);
     unlink(tmp.c_str());
-    return tl::unexpected(why.error());
+    return tl::unexpected(why);
   };
-  if (write_errno) return fail(FromErrno(write_errno, "write"));
-  if (!ok) return fail(MakeError(Errc::kConnection, "upload aborted by the client"));
-  if (auto v = verify(md5_hex, sha_hex); !v) return fail(v);
+  auto etag = write_body(fd);
+  if (!etag) return fail(etag.error());
+  if (!user.empty()) {
+    std::string blob = EncodeUserMeta(user);
+    if (fsetxattr(fd, kMetaXattr, blob.data(), blob.size(), 0) != 0)
+      return fail(s3rdmafs::Error(Errc::kNotSupported,
+                                  "this server's directory cannot keep object metadata "
+                                  "(user xattrs): " +
+                                      std::string(strerror(errno))));
+  }
   struct stat st;
   fstat(fd, &st);
-  std::string stamp = StampOf(st) + md5_hex;
-  fsetxattr(fd, kEtagXattr, stamp.data(), stamp.size(), 0);  // best effort: tmpfs/ext4 have it
+  std::string stamp = StampOf(st) + *etag;
+  fsetxattr(fd, kEtagXattr, stamp.data(), stamp.size(), 0);  // best effort: see MetaFromStat
   close(fd);
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
-    return tl::unexpected(FromErrno(err, "publish " + key).error());
+    return tl::unexpected(ErrorFromErrno(err, "publish " + key));
   }
   ObjectMeta m;
   m.size = marker ? 0 : static_cast<uint64_t>(st.st_size);
   m.mtime_ns = Ns(st.st_mtim);
-  m.etag = "\"" + md5_hex + "\"";
+  m.etag = "\"" + *etag + "\"";
+  m.user = user;
   return m;
+}
+
+Result<ObjectMeta> LocalBackend::Copy(const std::string& src_bucket, const std::string& src_key,
+                                      const std::string& if_match, const std::string& bucket,
+                                      const std::string& key, const UserMeta* replace) {
+  auto src = Open(src_bucket, src_key);
+  if (!src) return tl::unexpected(src.error());
+  int in = src->first;
+  ObjectMeta from = src->second;
+  if (!if_match.empty() && if_match != "*" && if_match != from.etag) {
+    close(in);
+    return MakeError(Errc::kPreconditionFailed, "x-amz-copy-source-if-match did not hold");
+  }
+  auto r = Publish(bucket, key, replace ? *replace : from.user, [&](int fd) -> Result<std::string> {
+    if (auto c = CopyRange(in, 0, from.size, fd); !c) return tl::unexpected(c.error());
+    // Same bytes, same ETag (a multipart source keeps its "-N" form).
+    return from.etag.substr(1, from.etag.size() - 2);
+  });
+  close(in);
+  return r;
 }
 
 Result<void> LocalBackend::Delete(const std::string& bucket, const std::string& key) {

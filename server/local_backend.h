@@ -23,10 +23,15 @@ namespace s3rdma::server {
 
 using s3rdmafs::Result;
 
+// What a client stored with an object besides its bytes: x-amz-meta-* headers
+// (names lowercased) and Content-Type. Kept in the xattr user.s3rdma.meta.
+using UserMeta = std::vector<std::pair<std::string, std::string>>;
+
 struct ObjectMeta {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   std::string etag;  // quoted
+  UserMeta user;     // filled by Open/Stat (not by List)
 };
 
 struct ListEntry {
@@ -71,10 +76,22 @@ class LocalBackend {
   // to abort (nothing is published then). `verify` runs before publishing
   // with the MD5 and SHA-256 of what was written (hex) and may veto it.
   using Writer = std::function<bool(const char*, size_t)>;
-  Result<ObjectMeta> Put(const std::string& bucket, const std::string& key,
-                         const std::function<bool(const Writer&)>& fill,
-                         const std::function<Result<void>(const std::string& md5_hex,
-                                                          const std::string& sha256_hex)>& verify);
+  using Verifier =
+      std::function<Result<void>(const std::string& md5_hex, const std::string& sha256_hex)>;
+  Result<ObjectMeta> Put(const std::string& bucket, const std::string& key, const UserMeta& user,
+                         const std::function<bool(const Writer&)>& fill, const Verifier& verify);
+
+  // The one way an object comes to be: `write` fills a temporary file (`fd`)
+  // and returns the ETag (unquoted); then `user` is attached and the file is
+  // renamed over the key, so readers see the old object or the new, whole.
+  using FileWriter = std::function<Result<std::string>(int fd)>;
+  Result<ObjectMeta> Publish(const std::string& bucket, const std::string& key,
+                             const UserMeta& user, const FileWriter& write);
+
+  // CopyObject: `replace` set = x-amz-metadata-directive REPLACE.
+  Result<ObjectMeta> Copy(const std::string& src_bucket, const std::string& src_key,
+                          const std::string& if_match, const std::string& bucket,
+                          const std::string& key, const UserMeta* replace);
   Result<void> Delete(const std::string& bucket, const std::string& key);
 
  private:
@@ -100,5 +117,14 @@ class LocalBackend {
 };
 
 ObjectMeta MetaFromStat(const struct stat& st, const std::string& path);
+
+// Runs `fill` with a Writer that appends to `fd` and digests what passes;
+// returns (md5 hex, sha256 hex) or the write error.
+Result<std::pair<std::string, std::string>> WriteDigested(
+    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill);
+// Copies `length` bytes of `src` from `offset` to the end of `dst` (in the kernel).
+Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst);
+// Maps errno to our codes (ENOENT -> kNoSuchKey, ENOSPC -> kNoSpace, ...).
+s3rdmafs::Error ErrorFromErrno(int err, const std::string& what);
 
 }  // namespace s3rdma::server

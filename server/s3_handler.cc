@@ -15,86 +15,14 @@
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/rdma/token.h"
 #include "s3rdmafs/s3/sigv4.h"
+#include "xml_util.h"
 
 namespace s3rdma::server {
 
 namespace s3 = s3rdmafs::s3;
 using s3rdmafs::Errc;
 
-namespace {
-
-std::string HttpDate(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tmv;
-  gmtime_r(&t, &tmv);
-  char buf[64];
-  strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tmv);
-  return buf;
-}
-
-std::string Iso8601(int64_t ns) {
-  std::time_t t = static_cast<std::time_t>(ns / 1000000000);
-  std::tm tmv;
-  gmtime_r(&t, &tmv);
-  char buf[64];
-  snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tmv.tm_year + 1900,
-           tmv.tm_mon + 1, tmv.tm_mday, tmv.tm_hour, tmv.tm_min, tmv.tm_sec,
-           static_cast<int>((ns / 1000000) % 1000));
-  return buf;
-}
-
-std::map<std::string, std::string> ParseQuery(const std::string& raw) {
-  std::map<std::string, std::string> out;
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    size_t amp = raw.find('&', pos);
-    std::string part = raw.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-    size_t eq = part.find('=');
-    std::string k, v;
-    s3::UriDecode(part.substr(0, eq), &k, true);
-    if (eq != std::string::npos) s3::UriDecode(part.substr(eq + 1), &v, true);
-    if (!k.empty()) out[k] = v;
-    if (amp == std::string::npos) break;
-    pos = amp + 1;
-  }
-  return out;
-}
-
-std::string ToXml(const pugi::xml_document& doc) {
-  std::ostringstream out;
-  doc.save(out, "", pugi::format_raw);
-  return out.str();
-}
-
-pugi::xml_node Root(pugi::xml_document& doc, const char* name) {
-  auto decl = doc.prepend_child(pugi::node_declaration);
-  decl.append_attribute("version") = "1.0";
-  decl.append_attribute("encoding") = "UTF-8";
-  auto root = doc.append_child(name);
-  root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
-  return root;
-}
-
-void Text(pugi::xml_node parent, const char* name, const std::string& value) {
-  parent.append_child(name).text().set(value.c_str());
-}
-
-// Continuation tokens are opaque to clients: the hex of the last key returned.
-std::string EncodeToken(const std::string& key) { return s3::HexEncode(key); }
-bool DecodeToken(const std::string& token, std::string* key) {
-  if (token.size() % 2) return false;
-  key->clear();
-  for (size_t i = 0; i < token.size(); i += 2) {
-    char* end;
-    std::string byte = token.substr(i, 2);
-    long v = strtol(byte.c_str(), &end, 16);
-    if (*end) return false;
-    key->push_back(static_cast<char>(v));
-  }
-  return true;
-}
-
-}  // namespace
+using namespace xml_util;  // NOLINT: the handler speaks in these helpers throughout
 
 Headers S3Handler::CommonHeaders() {
   char id[32];
@@ -138,6 +66,15 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
       return SendError(ex, 400, "InvalidArgument", e.message, resource);
     case Errc::kNoSpace:
       return SendError(ex, 507, "InsufficientStorage", e.message, resource);
+    case Errc::kNotFound:
+      if (e.message == "NoSuchUpload")
+        return SendError(ex, 404, "NoSuchUpload",
+                         "The specified upload does not exist. The upload ID may be invalid, or "
+                         "the upload may have been aborted or completed.",
+                         resource);
+      return SendError(ex, 404, "NotFound", e.message, resource);
+    case Errc::kNotSupported:
+      return SendError(ex, 501, "NotImplemented", e.message, resource);
     case Errc::kBadRequest:
       if (e.message == "BucketAlreadyOwnedByYou")
         return SendError(
@@ -146,6 +83,12 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
             resource);
       if (e.message == "BucketNotEmpty")
         return SendError(ex, 409, e.message, "The bucket you tried to delete is not empty",
+                         resource);
+      // "Code: message" names the S3 error code (InvalidPart, EntityTooSmall, ...).
+      if (size_t colon = e.message.find(": "); colon != std::string::npos &&
+                                                e.message.find(' ') == colon + 1 &&
+                                                isupper(static_cast<unsigned char>(e.message[0])))
+        return SendError(ex, 400, e.message.substr(0, colon), e.message.substr(colon + 2),
                          resource);
       return SendError(ex, 400, "InvalidRequest", e.message, resource);
     case Errc::kPreconditionFailed:
@@ -238,9 +181,17 @@ void S3Handler::Handle(Exchange& ex) {
     return SendError(ex, 405, "MethodNotAllowed",
                      "The specified method is not allowed against this resource.", path);
   }
-  if (query.count("uploads") || query.count("uploadId") || req.HasHeader("x-amz-copy-source"))
-    return SendError(ex, 501, "NotImplemented", "multipart upload and copy are not implemented yet",
-                     path);
+  if (m == "POST" && query.count("uploads")) return CreateUpload(ex, bucket, key);
+  if (query.count("uploadId")) {
+    if (m == "POST") return CompleteUpload(ex, bucket, key);
+    if (m == "GET") return ListUploadParts(ex, bucket, key);
+    if (m == "DELETE") {
+      if (auto r = uploads_.Abort(bucket, key, query["uploadId"]); !r)
+        return SendBackendError(ex, r.error(), path);
+      return ex.Send(204, CommonHeaders(), "");
+    }
+  }
+  if (m == "PUT" && req.HasHeader("x-amz-copy-source")) return CopyObject(ex, bucket, key);
   if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token"))
     return RdmaRequest(ex, auth, bucket, key);
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
@@ -333,72 +284,6 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
   LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE", resource.c_str(),
             static_cast<unsigned long long>(moved));
   ex.Send(status, h, "");
-}
-
-// PUT with a token: the object's bytes are the token's window, RDMA-READ from
-// the client. A crc32c checksum header, when sent, is verified before the
-// object is published (so a mis-read never becomes a stored object).
-void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
-                        const std::string& key, const s3rdmafs::rdma::RcToken& token) {
-  const std::string resource = "/" + bucket + "/" + key;
-  const Request& req = ex.request();
-  std::string length = req.Header("content-length");
-  if (!length.empty() && length != "0")
-    return SendError(ex, 400, "InvalidRequest", "an RDMA PUT carries no body (Content-Length: 0)",
-                     resource);
-  std::string want_crc = req.Header("x-amz-checksum-crc32c");
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  s3rdmafs::Error transfer_error;
-  bool transfer_failed = false;
-  auto r = backend_->Put(
-      bucket, key,
-      [&](const LocalBackend::Writer& w) {
-        auto moved = rdma_->ReadToSink(auth.access_key, token, [&](const char* d, size_t n) {
-          crc.process_bytes(d, n);
-          return w(d, n);
-        });
-        if (!moved) {
-          transfer_error = moved.error();
-          transfer_failed = true;
-        }
-        return static_cast<bool>(moved);
-      },
-      [&](const std::string&, const std::string&) -> s3rdmafs::Result<void> {
-        if (want_crc.empty()) return {};
-        uint32_t v = crc.checksum();
-        unsigned char be[4] = {static_cast<unsigned char>(v >> 24),
-                               static_cast<unsigned char>(v >> 16),
-                               static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
-        unsigned char b64[16] = {};
-        EVP_EncodeBlock(b64, be, 4);
-        if (want_crc != reinterpret_cast<char*>(b64))
-          return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
-        return {};
-      });
-  if (transfer_failed) {
-    switch (transfer_error.code) {
-      case Errc::kNotFound:
-        return RdmaDecline(ex, transfer_error.message, resource);
-      case Errc::kAccessDenied:
-      case Errc::kInvalidArgument:
-        return SendError(ex, 400, "InvalidRDMAToken", transfer_error.message, resource);
-      default:
-        return SendError(ex, 500, "RDMATransferFailed", transfer_error.message, resource);
-    }
-  }
-  if (!r) {
-    if (r.error().message == "BadDigest")
-      return SendError(ex, 400, "BadDigest",
-                       "The x-amz-checksum-crc32c you specified did not match what we received.",
-                       resource);
-    return SendBackendError(ex, r.error(), resource);
-  }
-  Headers h = CommonHeaders();
-  h.emplace_back("ETag", r->etag);
-  h.emplace_back("x-amz-rdma-reply", "200");
-  h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(token.size));
-  LOG_DEBUG("RDMA PUT %s: %u bytes by RDMA READ", resource.c_str(), token.size);
-  ex.Send(200, h, "");
 }
 
 // POST /bucket?rdma-connect: the signed half of binding an RC connection.
@@ -554,7 +439,12 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   std::string if_none = req.Header("if-none-match");
   if (!if_none.empty() && (if_none == meta.etag || if_none == "*"))
     return ex.SendHeadersOnly(304, h, 0);
-  h.emplace_back("Content-Type", "application/octet-stream");
+  bool typed = false;
+  for (auto& [k, v] : meta.user) {
+    h.emplace_back(k, v);
+    typed |= k == "content-type";
+  }
+  if (!typed) h.emplace_back("Content-Type", "application/octet-stream");
   uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
   bool unsatisfiable = false;
   bool ranged = req.HasHeader("range") &&
@@ -572,49 +462,6 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   }
   if (head) return ex.SendHeadersOnly(status, h, length);
   ex.SendFile(status, h, fd, first, length);
-}
-
-void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
-                          const std::string& payload_hash) {
-  std::string resource = "/" + bucket + "/" + key;
-  if (payload_hash.rfind("STREAMING-", 0) == 0)
-    return SendError(ex, 501, "NotImplemented",
-                     "aws-chunked uploads (" + payload_hash +
-                         ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
-                     resource);
-  std::string content_md5 = ex.request().Header("content-md5");
-  bool body_ok = true;
-  auto r = backend_->Put(
-      bucket, key, [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); },
-      [&](const std::string& md5_hex, const std::string& sha_hex) -> s3rdmafs::Result<void> {
-        if (payload_hash.size() == 64 && payload_hash != sha_hex)
-          return s3rdmafs::MakeError(Errc::kBadRequest, "XAmzContentSHA256Mismatch");
-        if (!content_md5.empty()) {
-          // Content-MD5 is base64 of the raw digest.
-          unsigned char raw[16];
-          for (size_t i = 0; i < 16; ++i)
-            raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
-          unsigned char b64[32] = {};
-          EVP_EncodeBlock(b64, raw, 16);
-          std::string enc(reinterpret_cast<char*>(b64));
-          if (enc != content_md5) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
-        }
-        return {};
-      });
-  if (!r) {
-    if (r.error().message == "XAmzContentSHA256Mismatch")
-      return SendError(
-          ex, 400, "XAmzContentSHA256Mismatch",
-          "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
-    if (r.error().message == "BadDigest")
-      return SendError(ex, 400, "BadDigest",
-                       "The Content-MD5 you specified did not match what we received.", resource);
-    if (!body_ok) return;  // the client went away mid-upload; nothing was published
-    return SendBackendError(ex, r.error(), resource);
-  }
-  Headers h = CommonHeaders();
-  h.emplace_back("ETag", r->etag);
-  ex.Send(200, h, "");
 }
 
 void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {

@@ -7,6 +7,7 @@
 
 #include "exchange.h"
 #include "local_backend.h"
+#include "multipart.h"
 #include "range.h"
 #include "s3rdmafs/rdma/token.h"
 #include "server_config.h"
@@ -20,7 +21,7 @@ class S3Handler {
  public:
   // `rdma` (optional) is the RC data path; without it RDMA tokens are declined.
   S3Handler(const ServerConfig& config, LocalBackend* backend, RdmaEndpoint* rdma = nullptr)
-      : config_(config), backend_(backend), rdma_(rdma) {}
+      : config_(config), backend_(backend), uploads_(backend, config.root), rdma_(rdma) {}
   void Handle(Exchange& ex);
 
  private:
@@ -30,20 +31,27 @@ class S3Handler {
   void ListBuckets(Exchange& ex);
   void RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                    const std::string& key);
-  void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
-               const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
   void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
+  // Writes: s3_handler_write.cc. PutObject and RdmaPut also serve UploadPart
+  // (a partNumber + uploadId query).
   void PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
                  const std::string& payload_hash);
+  void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+               const std::string& key, const s3rdmafs::rdma::RcToken& token);
+  void CopyObject(Exchange& ex, const std::string& bucket, const std::string& key);
+  void CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key);
+  void CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key);
+  void ListUploadParts(Exchange& ex, const std::string& bucket, const std::string& key);
   void DeleteObjects(Exchange& ex, const std::string& bucket);
   Headers CommonHeaders();
 
   const ServerConfig& config_;
   LocalBackend* backend_;
+  MultipartUploads uploads_;
   RdmaEndpoint* rdma_;
   std::atomic<uint64_t> request_seq_{0};
 };

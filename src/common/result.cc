@@ -18,6 +18,16 @@ const char* ErrcName(Errc code) {
       return "ReadOnly";
     case Errc::kNoSpace:
       return "NoSpace";
+    case Errc::kDiskFull:
+      return "DiskFull";
+    case Errc::kExists:
+      return "Exists";
+    case Errc::kNotEmpty:
+      return "NotEmpty";
+    case Errc::kNotSupported:
+      return "NotSupported";
+    case Errc::kTooBig:
+      return "TooBig";
     case Errc::kIo:
       return "Io";
     case Errc::kTimedOut:

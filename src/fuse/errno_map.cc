@@ -22,6 +22,16 @@ int ErrnoFor(const Error& e) {
       return EROFS;
     case Errc::kNoSpace:
       return ENOBUFS;  // the cache, not the disk, is full
+    case Errc::kDiskFull:
+      return ENOSPC;
+    case Errc::kExists:
+      return EEXIST;
+    case Errc::kNotEmpty:
+      return ENOTEMPTY;
+    case Errc::kNotSupported:
+      return EOPNOTSUPP;
+    case Errc::kTooBig:
+      return EFBIG;
     case Errc::kAccessDenied:
       return EACCES;
     case Errc::kNoSuchBucket:

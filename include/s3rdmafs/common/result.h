@@ -19,6 +19,11 @@ enum class Errc {
   kNameTooLong,
   kReadOnly,
   kNoSpace,  // the cache arena has no block to give (everything pinned)
+  kDiskFull,      // the write staging directory is full (its bound or the disk)
+  kExists,        // create/mkdir of a name that exists
+  kNotEmpty,      // rmdir of a directory with entries
+  kNotSupported,  // an operation this filesystem (or server) refuses by design
+  kTooBig,        // a file over the configured size limit
   kIo,
   kTimedOut,
   kCancelled,

@@ -1,0 +1,273 @@
+#include "multipart.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "s3rdmafs/s3/sigv4.h"
+
+namespace s3rdma::server {
+
+using s3rdmafs::Errc;
+using s3rdmafs::MakeError;
+namespace s3 = s3rdmafs::s3;
+
+namespace {
+
+std::string PartPath(const std::string& dir, uint32_t n) {
+  return dir + "/part-" + std::to_string(n);
+}
+
+bool ReadWhole(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::ostringstream s;
+  s << in.rdbuf();
+  *out = s.str();
+  return true;
+}
+
+// Writes `data` to `path` atomically (tmp + rename).
+Result<void> WriteSmallFile(const std::string& path, const std::string& data) {
+  std::string tmp = path + ".tmp" + std::to_string(gettid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
+  bool ok = write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size());
+  int err = errno;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok) err = errno;
+    unlink(tmp.c_str());
+    return tl::unexpected(ErrorFromErrno(err, "write " + path));
+  }
+  return {};
+}
+
+std::string Unquote(const std::string& etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
+    return etag.substr(1, etag.size() - 2);
+  return etag;
+}
+
+}  // namespace
+
+MultipartUploads::MultipartUploads(LocalBackend* backend, const std::string& root)
+    : backend_(backend), dir_(root + "/.s3rdma-multipart") {
+  mkdir(dir_.c_str(), 0700);
+}
+
+Result<std::string> MultipartUploads::Create(const std::string& bucket, const std::string& key,
+                                             const UserMeta& user) {
+  if (auto r = backend_->BucketExists(bucket); !r) return tl::unexpected(r.error());
+  if (!LocalBackend::ValidKey(key) || key.back() == '/')
+    return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  char id[33];
+  snprintf(id, sizeof id, "%016llx%016llx", static_cast<unsigned long long>(rng()),
+           static_cast<unsigned long long>(rng()));
+  std::string dir = dir_ + "/" + id;
+  if (mkdir(dir.c_str(), 0700) != 0) return tl::unexpected(ErrorFromErrno(errno, "mkdir " + dir));
+  std::string info = s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n";
+  for (auto& [k, v] : user) info += s3::HexEncode(k) + "\n" + s3::HexEncode(v) + "\n";
+  if (auto w = WriteSmallFile(dir + "/upload", info); !w) {
+    rmdir(dir.c_str());
+    return tl::unexpected(w.error());
+  }
+  return std::string(id);
+}
+
+Result<std::string> MultipartUploads::DirOf(const std::string& bucket, const std::string& key,
+                                            const std::string& id) const {
+  bool valid = id.size() == 32 && id.find_first_not_of("0123456789abcdef") == std::string::npos;
+  std::string dir = dir_ + "/" + id, info;
+  if (!valid || !ReadWhole(dir + "/upload", &info) ||
+      info.rfind(s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n", 0) != 0)
+    return MakeError(Errc::kNotFound, "NoSuchUpload");
+  return dir;
+}
+
+Result<PartInfo> MultipartUploads::StorePart(
+    const std::string& dir, uint32_t number,
+    const std::function<Result<std::string>(int fd)>& write_body) {
+  if (number < 1 || number > kMaxParts)
+    return MakeError(Errc::kInvalidArgument, "Part number must be an integer between 1 and 10000");
+  static std::atomic<uint64_t> seq{0};
+  std::string tmp = dir + "/tmp-" + std::to_string(seq++);
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
+  auto etag = write_body(fd);
+  close(fd);
+  std::string path = PartPath(dir, number);
+  // The ETag file is written first: a part whose data file exists is complete.
+  if (etag) {
+    if (auto w = WriteSmallFile(path + ".etag", *etag); !w) etag = tl::unexpected(w.error());
+  }
+  if (!etag || rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    if (!etag) return tl::unexpected(etag.error());
+    return tl::unexpected(ErrorFromErrno(err, "store part"));
+  }
+  return ReadPart(dir, number);
+}
+
+Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t number) const {
+  std::string path = PartPath(dir, number), etag;
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || !ReadWhole(path + ".etag", &etag))
+    return MakeError(Errc::kBadRequest, "InvalidPart: part " + std::to_string(number) +
+                                            " was not uploaded");
+  PartInfo p;
+  p.number = number;
+  p.etag = "\"" + etag + "\"";
+  p.size = static_cast<uint64_t>(st.st_size);
+  p.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  return p;
+}
+
+Result<PartInfo> MultipartUploads::UploadPart(
+    const std::string& bucket, const std::string& key, const std::string& id, uint32_t number,
+    const std::function<bool(const LocalBackend::Writer&)>& fill,
+    const LocalBackend::Verifier& verify) {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  return StorePart(*dir, number, [&](int fd) -> Result<std::string> {
+    auto digests = WriteDigested(fd, fill);
+    if (!digests) return tl::unexpected(digests.error());
+    if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
+    return digests->first;
+  });
+}
+
+Result<PartInfo> MultipartUploads::CopyPart(const std::string& bucket, const std::string& key,
+                                            const std::string& id, uint32_t number, int src_fd,
+                                            uint64_t offset, uint64_t length) {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  return StorePart(*dir, number, [&](int fd) -> Result<std::string> {
+    if (auto c = CopyRange(src_fd, offset, length, fd); !c) return tl::unexpected(c.error());
+    // A part's ETag is the MD5 of its bytes; read them back from the page cache.
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    EVP_DigestInit_ex(ctx, EVP_md5(), nullptr);
+    std::vector<char> buf(1 << 20);
+    for (uint64_t at = 0; at < length;) {
+      ssize_t n = pread(fd, buf.data(), std::min<uint64_t>(buf.size(), length - at), at);
+      if (n <= 0) {
+        EVP_MD_CTX_free(ctx);
+        return tl::unexpected(ErrorFromErrno(n < 0 ? errno : EIO, "read back part"));
+      }
+      EVP_DigestUpdate(ctx, buf.data(), n);
+      at += n;
+    }
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_DigestFinal_ex(ctx, md, &len);
+    EVP_MD_CTX_free(ctx);
+    return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+  });
+}
+
+Result<ObjectMeta> MultipartUploads::Complete(
+    const std::string& bucket, const std::string& key, const std::string& id,
+    const std::vector<std::pair<uint32_t, std::string>>& parts) {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  if (parts.empty())
+    return MakeError(Errc::kBadRequest, "MalformedXML: a multipart upload needs a part");
+  std::vector<PartInfo> chosen;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0 && parts[i].first <= parts[i - 1].first)
+      return MakeError(Errc::kBadRequest, "InvalidPartOrder: part numbers must ascend");
+    auto p = ReadPart(*dir, parts[i].first);
+    if (!p) return tl::unexpected(p.error());
+    if (Unquote(p->etag) != Unquote(parts[i].second))
+      return MakeError(Errc::kBadRequest, "InvalidPart: part " + std::to_string(parts[i].first) +
+                                              " has ETag " + p->etag);
+    if (i + 1 < parts.size() && p->size < kMinPartSize)
+      return MakeError(Errc::kBadRequest, "EntityTooSmall: part " +
+                                              std::to_string(parts[i].first) +
+                                              " is smaller than 5 MiB and not the last");
+    chosen.push_back(*p);
+  }
+  std::string info;
+  ReadWhole(*dir + "/upload", &info);
+  UserMeta user;
+  std::istringstream lines(info);
+  std::string line, name;
+  for (int i = 0; std::getline(lines, line); ++i) {
+    if (i < 2) continue;  // bucket and key
+    std::string decoded;
+    for (size_t j = 0; j + 1 < line.size(); j += 2)
+      decoded.push_back(static_cast<char>(std::stoi(line.substr(j, 2), nullptr, 16)));
+    if (i % 2 == 0)
+      name = decoded;
+    else
+      user.emplace_back(name, decoded);
+  }
+  auto published = backend_->Publish(bucket, key, user, [&](int fd) -> Result<std::string> {
+    std::string digests;
+    for (auto& p : chosen) {
+      int in = open(PartPath(*dir, p.number).c_str(), O_RDONLY | O_CLOEXEC);
+      if (in < 0) return tl::unexpected(ErrorFromErrno(errno, "open part"));
+      auto c = CopyRange(in, 0, p.size, fd);
+      close(in);
+      if (!c) return tl::unexpected(c.error());
+      std::string hex = Unquote(p.etag);
+      for (size_t j = 0; j + 1 < hex.size(); j += 2)
+        digests.push_back(static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16)));
+    }
+    // S3's multipart ETag: MD5 of the parts' binary MD5s, then "-<count>".
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
+    return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
+           std::to_string(chosen.size());
+  });
+  if (published) Abort(bucket, key, id);  // the parts are in the object now
+  return published;
+}
+
+Result<void> MultipartUploads::Abort(const std::string& bucket, const std::string& key,
+                                     const std::string& id) {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  // "upload" goes first, so a crash half-way leaves an unknown upload, not a broken one.
+  unlink((*dir + "/upload").c_str());
+  if (DIR* d = opendir(dir->c_str())) {
+    while (dirent* e = readdir(d))
+      if (e->d_name[0] != '.') unlink((*dir + "/" + e->d_name).c_str());
+    closedir(d);
+  }
+  rmdir(dir->c_str());
+  return {};
+}
+
+Result<std::vector<PartInfo>> MultipartUploads::ListParts(const std::string& bucket,
+                                                          const std::string& key,
+                                                          const std::string& id) {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  std::vector<PartInfo> out;
+  if (DIR* d = opendir(dir->c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.rfind("part-", 0) != 0 || n.find('.') != std::string::npos) continue;
+      if (auto p = ReadPart(*dir, static_cast<uint32_t>(std::stoul(n.substr(5))))) out.push_back(*p);
+    }
+    closedir(d);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PartInfo& a, const PartInfo& b) { return a.number < b.number; });
+  return out;
+}
+
+}  // namespace s3rdma::server

@@ -1,0 +1,65 @@
+// Multipart uploads on the directory backend. An upload is a directory
+// <root>/.s3rdma-multipart/<id>/ (hidden from ListBuckets: not a valid bucket
+// name) holding the target and metadata ("upload") and one file per part.
+// Complete concatenates the parts in the kernel (copy_file_range) into a
+// temporary file that LocalBackend::Publish renames over the key, so the
+// object appears whole or not at all; until then no reader sees any of it.
+// Thread-safety: all methods may be called concurrently; racing uploads of
+// one part number are the client's business (last rename wins, as on S3).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "local_backend.h"
+
+namespace s3rdma::server {
+
+struct PartInfo {
+  uint32_t number = 0;
+  std::string etag;  // quoted
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+};
+
+class MultipartUploads {
+ public:
+  static constexpr uint64_t kMinPartSize = 5ull << 20;  // S3's rule for all parts but the last
+  static constexpr uint32_t kMaxParts = 10000;
+
+  MultipartUploads(LocalBackend* backend, const std::string& root);
+
+  Result<std::string> Create(const std::string& bucket, const std::string& key,
+                             const UserMeta& user);
+  Result<PartInfo> UploadPart(const std::string& bucket, const std::string& key,
+                              const std::string& id, uint32_t number,
+                              const std::function<bool(const LocalBackend::Writer&)>& fill,
+                              const LocalBackend::Verifier& verify);
+  // UploadPartCopy: bytes [offset, offset+length) of an open source object.
+  Result<PartInfo> CopyPart(const std::string& bucket, const std::string& key,
+                            const std::string& id, uint32_t number, int src_fd, uint64_t offset,
+                            uint64_t length);
+  // `parts`: (number, ETag) in the client's order; must ascend. Errors carry
+  // S3's codes in the message: InvalidPart, InvalidPartOrder, EntityTooSmall.
+  Result<ObjectMeta> Complete(const std::string& bucket, const std::string& key,
+                              const std::string& id,
+                              const std::vector<std::pair<uint32_t, std::string>>& parts);
+  Result<void> Abort(const std::string& bucket, const std::string& key, const std::string& id);
+  Result<std::vector<PartInfo>> ListParts(const std::string& bucket, const std::string& key,
+                                          const std::string& id);
+
+ private:
+  // The upload's directory when `id` names an upload of bucket/key; else NoSuchUpload.
+  Result<std::string> DirOf(const std::string& bucket, const std::string& key,
+                            const std::string& id) const;
+  Result<PartInfo> StorePart(const std::string& dir, uint32_t number,
+                             const std::function<Result<std::string>(int fd)>& write);
+  Result<PartInfo> ReadPart(const std::string& dir, uint32_t number) const;
+
+  LocalBackend* backend_;
+  std::string dir_;
+};
+
+}  // namespace s3rdma::server

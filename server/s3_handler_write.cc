@@ -1,0 +1,329 @@
+// The writing half of the S3 handler: PutObject/UploadPart (HTTP body or RDMA
+// READ), CopyObject, UploadPartCopy, and the multipart life cycle.
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <boost/crc.hpp>
+#include <pugixml.hpp>
+
+#include "auth.h"
+#include "rdma_endpoint.h"
+#include "s3_handler.h"
+#include "s3rdmafs/common/log.h"
+#include "s3rdmafs/s3/sigv4.h"
+#include "xml_util.h"
+
+namespace s3rdma::server {
+
+namespace s3 = s3rdmafs::s3;
+using s3rdmafs::Errc;
+using namespace xml_util;  // NOLINT
+
+namespace {
+
+// x-amz-meta-* and Content-Type, as S3 keeps them (names lowercased).
+UserMeta UserMetaOf(const Request& req) {
+  UserMeta user;
+  for (auto& [name, value] : req.headers) {
+    std::string n = name;
+    for (char& c : n) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    if (n.rfind("x-amz-meta-", 0) == 0 || n == "content-type") user.emplace_back(n, value);
+  }
+  return user;
+}
+
+std::string Base64(const unsigned char* raw, int n) {
+  unsigned char out[64] = {};
+  EVP_EncodeBlock(out, raw, n);
+  return reinterpret_cast<char*>(out);
+}
+
+// Checks the body against x-amz-content-sha256 and Content-MD5 when sent.
+LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string content_md5) {
+  return [payload_hash, content_md5](const std::string& md5_hex,
+                                     const std::string& sha_hex) -> s3rdmafs::Result<void> {
+    if (payload_hash.size() == 64 && payload_hash != sha_hex)
+      return s3rdmafs::MakeError(Errc::kBadRequest, "XAmzContentSHA256Mismatch");
+    if (!content_md5.empty()) {
+      unsigned char raw[16];
+      for (size_t i = 0; i < 16; ++i)
+        raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
+      if (Base64(raw, 16) != content_md5) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+    }
+    return {};
+  };
+}
+
+// "bucket/key" or "/bucket/key", %-encoded, maybe with "?versionId=...".
+bool ParseCopySource(const std::string& header, std::string* bucket, std::string* key) {
+  std::string raw = header.substr(0, header.find('?'));
+  std::string decoded;
+  if (!s3::UriDecode(raw, &decoded, false)) return false;
+  if (!decoded.empty() && decoded[0] == '/') decoded.erase(0, 1);
+  size_t slash = decoded.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == decoded.size()) return false;
+  *bucket = decoded.substr(0, slash);
+  *key = decoded.substr(slash + 1);
+  return true;
+}
+
+// UploadPart's query: partNumber and uploadId (0 when this is a plain PUT).
+uint32_t PartNumberOf(const std::map<std::string, std::string>& q) {
+  auto it = q.find("partNumber");
+  if (it == q.end() || it->second.empty() ||
+      it->second.find_first_not_of("0123456789") != std::string::npos || it->second.size() > 5)
+    return 0;
+  return static_cast<uint32_t>(std::stoul(it->second));
+}
+
+}  // namespace
+
+void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
+                          const std::string& payload_hash) {
+  std::string resource = "/" + bucket + "/" + key;
+  const Request& req = ex.request();
+  if (payload_hash.rfind("STREAMING-", 0) == 0)
+    return SendError(ex, 501, "NotImplemented",
+                     "aws-chunked uploads (" + payload_hash +
+                         ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
+                     resource);
+  auto query = ParseQuery(req.raw_query);
+  bool body_ok = true;
+  auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
+  auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
+  std::string etag;
+  s3rdmafs::Error error;
+  if (query.count("uploadId")) {
+    uint32_t part = PartNumberOf(query);
+    if (part == 0)
+      return SendError(ex, 400, "InvalidArgument",
+                       "Part number must be an integer between 1 and 10000", resource);
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify);
+    if (r) etag = r->etag;
+    if (!r) error = r.error();
+  } else {
+    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify);
+    if (r) etag = r->etag;
+    if (!r) error = r.error();
+  }
+  if (etag.empty()) {
+    if (error.message == "XAmzContentSHA256Mismatch")
+      return SendError(
+          ex, 400, "XAmzContentSHA256Mismatch",
+          "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
+    if (error.message == "BadDigest")
+      return SendError(ex, 400, "BadDigest",
+                       "The Content-MD5 you specified did not match what we received.", resource);
+    if (!body_ok) return;  // the client went away mid-upload; nothing was published
+    return SendBackendError(ex, error, resource);
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", etag);
+  ex.Send(200, h, "");
+}
+
+// PUT (or UploadPart) with a token: the bytes are the token's window,
+// RDMA-READ from the client. A crc32c checksum header, when sent, is verified
+// before the object or part is stored (a mis-read never becomes data).
+void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                        const std::string& key, const s3rdmafs::rdma::RcToken& token) {
+  const std::string resource = "/" + bucket + "/" + key;
+  const Request& req = ex.request();
+  std::string length = req.Header("content-length");
+  if (!length.empty() && length != "0")
+    return SendError(ex, 400, "InvalidRequest", "an RDMA PUT carries no body (Content-Length: 0)",
+                     resource);
+  auto query = ParseQuery(req.raw_query);
+  std::string want_crc = req.Header("x-amz-checksum-crc32c");
+  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  s3rdmafs::Error transfer_error;
+  bool transfer_failed = false;
+  auto fill = [&](const LocalBackend::Writer& w) {
+    auto moved = rdma_->ReadToSink(auth.access_key, token, [&](const char* d, size_t n) {
+      crc.process_bytes(d, n);
+      return w(d, n);
+    });
+    if (!moved) {
+      transfer_error = moved.error();
+      transfer_failed = true;
+    }
+    return static_cast<bool>(moved);
+  };
+  auto verify = [&](const std::string&, const std::string&) -> s3rdmafs::Result<void> {
+    if (want_crc.empty()) return {};
+    uint32_t v = crc.checksum();
+    unsigned char be[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
+                           static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
+    if (want_crc != Base64(be, 4)) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+    return {};
+  };
+  std::string etag;
+  s3rdmafs::Error error;
+  if (query.count("uploadId")) {
+    uint32_t part = PartNumberOf(query);
+    if (part == 0)
+      return SendError(ex, 400, "InvalidArgument",
+                       "Part number must be an integer between 1 and 10000", resource);
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify);
+    if (r) etag = r->etag;
+    if (!r) error = r.error();
+  } else {
+    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify);
+    if (r) etag = r->etag;
+    if (!r) error = r.error();
+  }
+  if (transfer_failed) {
+    switch (transfer_error.code) {
+      case Errc::kNotFound:
+        return RdmaDecline(ex, transfer_error.message, resource);
+      case Errc::kAccessDenied:
+      case Errc::kInvalidArgument:
+        return SendError(ex, 400, "InvalidRDMAToken", transfer_error.message, resource);
+      default:
+        return SendError(ex, 500, "RDMATransferFailed", transfer_error.message, resource);
+    }
+  }
+  if (etag.empty()) {
+    if (error.message == "BadDigest")
+      return SendError(ex, 400, "BadDigest",
+                       "The x-amz-checksum-crc32c you specified did not match what we received.",
+                       resource);
+    return SendBackendError(ex, error, resource);
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("ETag", etag);
+  h.emplace_back("x-amz-rdma-reply", "200");
+  h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(token.size));
+  LOG_DEBUG("RDMA PUT %s: %u bytes by RDMA READ", resource.c_str(), token.size);
+  ex.Send(200, h, "");
+}
+
+// CopyObject, or UploadPartCopy when the query names an upload.
+void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::string& key) {
+  std::string resource = "/" + bucket + "/" + key;
+  const Request& req = ex.request();
+  std::string src_bucket, src_key;
+  if (!ParseCopySource(req.Header("x-amz-copy-source"), &src_bucket, &src_key))
+    return SendError(ex, 400, "InvalidArgument", "x-amz-copy-source must be bucket/key", resource);
+  std::string if_match = req.Header("x-amz-copy-source-if-match");
+  auto query = ParseQuery(req.raw_query);
+  if (query.count("uploadId")) {
+    uint32_t part = PartNumberOf(query);
+    if (part == 0)
+      return SendError(ex, 400, "InvalidArgument",
+                       "Part number must be an integer between 1 and 10000", resource);
+    auto src = backend_->Open(src_bucket, src_key);
+    if (!src) return SendBackendError(ex, src.error(), "/" + src_bucket + "/" + src_key);
+    struct Closer {
+      int fd;
+      ~Closer() { close(fd); }
+    } closer{src->first};
+    const ObjectMeta& meta = src->second;
+    if (!if_match.empty() && if_match != meta.etag)
+      return SendError(ex, 412, "PreconditionFailed",
+                       "At least one of the pre-conditions you specified did not hold", resource);
+    uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
+    bool unsatisfiable = false;
+    if (req.HasHeader("x-amz-copy-source-range") &&
+        (!ParseRange(req.Header("x-amz-copy-source-range"), meta.size, &first, &last,
+                     &unsatisfiable) ||
+         unsatisfiable))
+      return SendError(ex, 400, "InvalidRange",
+                       "The x-amz-copy-source-range is not satisfiable by the source", resource);
+    uint64_t length = meta.size == 0 ? 0 : last - first + 1;
+    auto r = uploads_.CopyPart(bucket, key, query["uploadId"], part, src->first, first, length);
+    if (!r) return SendBackendError(ex, r.error(), resource);
+    pugi::xml_document doc;
+    auto root = Root(doc, "CopyPartResult");
+    Text(root, "LastModified", Iso8601(r->mtime_ns));
+    Text(root, "ETag", r->etag);
+    Headers h = CommonHeaders();
+    h.emplace_back("Content-Type", "application/xml");
+    return ex.Send(200, h, ToXml(doc));
+  }
+  std::string directive = req.Header("x-amz-metadata-directive");
+  if (!directive.empty() && directive != "COPY" && directive != "REPLACE")
+    return SendError(ex, 400, "InvalidArgument", "x-amz-metadata-directive must be COPY or REPLACE",
+                     resource);
+  if (directive != "REPLACE" && src_bucket == bucket && src_key == key)
+    return SendError(ex, 400, "InvalidRequest",
+                     "This copy request is illegal because it is trying to copy an object to "
+                     "itself without changing the object's metadata.",
+                     resource);
+  UserMeta replace = UserMetaOf(req);
+  auto r = backend_->Copy(src_bucket, src_key, if_match, bucket, key,
+                          directive == "REPLACE" ? &replace : nullptr);
+  if (!r) return SendBackendError(ex, r.error(), resource);
+  pugi::xml_document doc;
+  auto root = Root(doc, "CopyObjectResult");
+  Text(root, "LastModified", Iso8601(r->mtime_ns));
+  Text(root, "ETag", r->etag);
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+void S3Handler::CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key) {
+  auto id = uploads_.Create(bucket, key, UserMetaOf(ex.request()));
+  if (!id) return SendBackendError(ex, id.error(), "/" + bucket + "/" + key);
+  pugi::xml_document doc;
+  auto root = Root(doc, "InitiateMultipartUploadResult");
+  Text(root, "Bucket", bucket);
+  Text(root, "Key", key);
+  Text(root, "UploadId", *id);
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key) {
+  std::string resource = "/" + bucket + "/" + key;
+  std::string body;
+  if (!ex.ReadBody([&](const char* d, size_t n) {
+        body.append(d, n);
+        return body.size() < (4u << 20);
+      }))
+    return;
+  pugi::xml_document in;
+  if (!in.load_string(body.c_str()))
+    return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", resource);
+  std::vector<std::pair<uint32_t, std::string>> parts;
+  for (auto p : in.child("CompleteMultipartUpload").children("Part"))
+    parts.emplace_back(p.child("PartNumber").text().as_uint(), p.child_value("ETag"));
+  auto query = ParseQuery(ex.request().raw_query);
+  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts);
+  if (!r) return SendBackendError(ex, r.error(), resource);
+  pugi::xml_document doc;
+  auto root = Root(doc, "CompleteMultipartUploadResult");
+  Text(root, "Location", resource);
+  Text(root, "Bucket", bucket);
+  Text(root, "Key", key);
+  Text(root, "ETag", r->etag);
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+void S3Handler::ListUploadParts(Exchange& ex, const std::string& bucket, const std::string& key) {
+  auto query = ParseQuery(ex.request().raw_query);
+  auto parts = uploads_.ListParts(bucket, key, query["uploadId"]);
+  if (!parts) return SendBackendError(ex, parts.error(), "/" + bucket + "/" + key);
+  pugi::xml_document doc;
+  auto root = Root(doc, "ListPartsResult");
+  Text(root, "Bucket", bucket);
+  Text(root, "Key", key);
+  Text(root, "UploadId", query["uploadId"]);
+  Text(root, "IsTruncated", "false");
+  for (auto& p : *parts) {
+    auto node = root.append_child("Part");
+    Text(node, "PartNumber", std::to_string(p.number));
+    Text(node, "LastModified", Iso8601(p.mtime_ns));
+    Text(node, "ETag", p.etag);
+    Text(node, "Size", std::to_string(p.size));
+  }
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+}  // namespace s3rdma::server
