@@ -147,6 +147,15 @@ Result<void> Validate(const Config& c) {
     p.push_back("readahead.streams_per_file: must be 1..64");
   if (c.fuse.max_threads < 1 || c.fuse.max_threads > 1024)
     p.push_back("fuse.max_threads: must be 1..1024");
+  if (c.write.part_size < (5ull << 20) || c.write.part_size > (5ull << 30))
+    p.push_back("write.part_size: must be 5MiB..5GiB (S3's part size limits)");
+  if (c.write.buffer_memory < 2 * c.write.part_size)
+    p.push_back("write.buffer_memory: must hold at least 2 parts (2 x write.part_size)");
+  if (c.write.staging_dir.empty() || c.write.staging_dir[0] != '/')
+    p.push_back("write.staging_dir: must be an absolute path");
+  if (c.write.max_file_size > c.write.part_size * 10000)
+    p.push_back("write.max_file_size: more than 10,000 parts of write.part_size; raise "
+                "write.part_size or lower write.max_file_size");
   if (!c.rdma.endpoint.empty() && c.rdma.endpoint.rfind(':') == std::string::npos)
     p.push_back("rdma.endpoint: must be ADDR:PORT");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())

@@ -265,6 +265,11 @@ std::vector<Field> MakeFields() {
       "metadata", "negative_ttl", "how long a missing name is remembered as missing",
       [](Config & c) -> auto& { return c.metadata.negative_ttl_ms; }));
   f.push_back(Bool(
+      "metadata", "object_attributes",
+      "take mode, owner and mtime from x-amz-meta-* (s3fs's headers; one HEAD per file on first "
+      "stat). false: fuse.file_mode for all, and `ls -l` of a huge directory is LISTs only",
+      [](Config & c) -> auto& { return c.metadata.object_attributes; }));
+  f.push_back(Bool(
       "fuse", "allow_other", "let other users access the mount (needs user_allow_other)",
       [](Config & c) -> auto& { return c.fuse.allow_other; }));
   f.push_back(Bool(
@@ -285,6 +290,29 @@ std::vector<Field> MakeFields() {
   f.push_back(Mode(
       "fuse", "dir_mode", "permission bits of directories",
       [](Config & c) -> auto& { return c.fuse.dir_mode; }));
+  f.push_back(Bool(
+      "write", "enabled", "allow writes (false: a read-only mount, EROFS)",
+      [](Config & c) -> auto& { return c.write.enabled; }));
+  f.push_back(Size(
+      "write", "part_size", "multipart part size (5MiB..5GiB; also the single-PUT limit)",
+      [](Config & c) -> auto& { return c.write.part_size; }));
+  f.push_back(Size(
+      "write", "buffer_memory",
+      "registered memory for parts in flight, shared by all writers (>= 2 x write.part_size)",
+      [](Config & c) -> auto& { return c.write.buffer_memory; }));
+  f.push_back(Bool(
+      "write", "streaming",
+      "stream new files out as multipart uploads while written (false: stage them on disk)",
+      [](Config & c) -> auto& { return c.write.streaming; }));
+  f.push_back(Str(
+      "write", "staging_dir", "local directory for files edited in place (cleaned at start)",
+      [](Config & c) -> auto& { return c.write.staging_dir; }));
+  f.push_back(Size(
+      "write", "staging_max", "most bytes staged at once; a write past it fails with ENOSPC",
+      [](Config & c) -> auto& { return c.write.staging_max; }));
+  f.push_back(Size(
+      "write", "max_file_size", "largest file a write may make, EFBIG past it (0: 10,000 x write.part_size)",
+      [](Config & c) -> auto& { return c.write.max_file_size; }));
   f.push_back(Field{"rdma", "transport", FieldKind::kEnum,
                     "\"rc\" (our RC protocol; needs rdma.endpoint) or \"dc\" (mlx5 DC, commercial "
                     "servers; untested on hardware)",

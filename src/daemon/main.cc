@@ -103,6 +103,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   mo.allow_other = c.fuse.allow_other;
   mo.debug = a.debug;
   mo.max_threads = static_cast<unsigned>(c.fuse.max_threads);
+  mo.read_only = !c.write.enabled;
   auto r = fuse::MountAndServe((*d)->fs.get(), mo, [&] {
     LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(),
              c.s3.endpoint.c_str());

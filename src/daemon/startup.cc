@@ -25,9 +25,12 @@ Daemon::~Daemon() {
         static_cast<unsigned long long>(counters.fallbacks_failed.load()));
   rdma_fetcher.reset();
   http_fetcher.reset();
+  rdma_uploader.reset();
+  http_uploader.reset();
   rdma.reset();  // deregisters the arena before it is unmapped
   store.reset();
   cache.reset();
+  write_buffers.reset();
   arena.reset();
 }
 
@@ -63,7 +66,9 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
                                            std::to_string(available_kib >> 10) +
                                            " MiB): lower cache.size");
   }
-  auto arena = mem::Arena::Create(c.cache.size, c.cache.hugepages, c.cache.prefault);
+  // One arena, registered once: the page cache, then the write part buffers.
+  const uint64_t write_bytes = c.write.enabled ? c.write.buffer_memory : 0;
+  auto arena = mem::Arena::Create(c.cache.size + write_bytes, c.cache.hugepages, c.cache.prefault);
   if (!arena) return tl::unexpected(arena.error());
   d->arena = std::move(*arena);
   LOG_INFO("cache arena: %llu MiB (%s pages), %llu KiB blocks",
@@ -90,8 +95,11 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   if (!store) return tl::unexpected(store.error());
   d->store = std::move(*store);
 
-  d->cache = std::make_unique<cache::BlockCache>(d->arena->base(), d->arena->size(),
+  d->cache = std::make_unique<cache::BlockCache>(d->arena->base(), c.cache.size,
                                                  static_cast<uint32_t>(c.cache.block_size));
+  if (c.write.enabled)
+    d->write_buffers = std::make_unique<mem::SlotPool>(d->arena->base() + c.cache.size, write_bytes,
+                                                       c.write.part_size);
   d->http_fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
   Result<std::shared_ptr<rdma::TokenSource>> tokens = MakeError(Errc::kNotFound, "off");
   std::string where;
@@ -137,10 +145,15 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
                tokens.error().message.c_str());
     }
   }
-  if (d->rdma)
+  d->http_uploader = fetch::MakeHttpPartUploader(d->store.get());
+  if (d->rdma) {
     d->rdma_fetcher =
         fetch::MakeRdmaRangeFetcher(d->store.get(), d->rdma, d->http_fetcher.get(), &d->counters,
                                     std::chrono::milliseconds(c.rdma.declined_backoff_ms));
+    d->rdma_uploader =
+        fetch::MakeRdmaPartUploader(d->store.get(), d->rdma, d->http_uploader.get(), &d->counters,
+                                    std::chrono::milliseconds(c.rdma.declined_backoff_ms));
+  }
 
   fs::FsOptions fo;
   fo.root_prefix = NormalizePrefix(c.s3.prefix);
@@ -164,9 +177,17 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.readahead.max_streams = static_cast<uint32_t>(c.readahead.streams_per_file);
   fo.max_request = c.readahead.max_request;
   fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
+  fo.object_attributes = c.metadata.object_attributes;
+  fo.writable = c.write.enabled;
+  fo.streaming = c.write.streaming;
+  fo.max_file_size = c.write.max_file_size;
+  fo.staging_dir = c.write.staging_dir;
+  fo.staging_max = c.write.staging_max;
   d->fs = std::make_unique<fs::Filesystem>(
       fo, d->store.get(), d->rdma_fetcher ? d->rdma_fetcher.get() : d->http_fetcher.get(),
-      d->cache.get());
+      d->cache.get(), d->rdma_uploader ? d->rdma_uploader.get() : d->http_uploader.get(),
+      d->write_buffers.get());
+  if (auto r = d->fs->PrepareWrites(); !r) return tl::unexpected(r.error());
   return d;
 }
 

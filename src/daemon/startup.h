@@ -11,6 +11,7 @@
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
 #include "s3rdmafs/fs/filesystem.h"
 #include "s3rdmafs/mem/arena.h"
+#include "s3rdmafs/mem/slot_pool.h"
 #include "s3rdmafs/rdma/rc_connection.h"
 #include "s3rdmafs/s3/curl_engine.h"
 #include "s3rdmafs/s3/s3_client.h"
@@ -24,11 +25,14 @@ struct Daemon {
   std::unique_ptr<mem::Arena> arena;
   std::unique_ptr<s3::CurlEngine> engine;
   std::unique_ptr<s3::S3Client> store;
-  std::unique_ptr<cache::BlockCache> cache;
+  std::unique_ptr<cache::BlockCache> cache;   // the arena's first cache.size bytes
+  std::unique_ptr<mem::SlotPool> write_buffers;  // the rest: write part buffers
   std::shared_ptr<rdma::TokenSource> rdma;  // RC connection or DC target; null when HTTP only
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
   std::unique_ptr<fetch::RangeFetcher> rdma_fetcher;  // RDMA, HTTP fallback; null when HTTP only
+  std::unique_ptr<fetch::PartUploader> http_uploader;
+  std::unique_ptr<fetch::PartUploader> rdma_uploader;  // null when HTTP only
   std::unique_ptr<fs::Filesystem> fs;
   ~Daemon();
 };

@@ -17,7 +17,10 @@ std::string RenderStats(const Daemon& d) {
   cache::CacheStats c = d.cache->Stats();
   line("s3rdmafs_data_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma.load());
   line("s3rdmafs_data_bytes_total", "{transport=\"http_fallback\"}", t.bytes_http.load());
+  line("s3rdmafs_upload_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma_sent.load());
+  line("s3rdmafs_upload_bytes_total", "{transport=\"http_fallback\"}", t.bytes_http_sent.load());
   line("s3rdmafs_http_bytes_received_total", "", http.bytes_received);
+  line("s3rdmafs_http_bytes_sent_total", "", http.bytes_sent);
   line("s3rdmafs_http_requests_total", "", http.requests);
   line("s3rdmafs_http_in_flight", "", http.in_flight);
   line("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
@@ -33,6 +36,11 @@ std::string RenderStats(const Daemon& d) {
   line("s3rdmafs_cache_blocks", "{state=\"evictable\"}", c.blocks_evictable);
   line("s3rdmafs_cache_blocks", "{state=\"pinned\"}",
        c.blocks_total - c.blocks_free - c.blocks_evictable);
+  if (d.write_buffers) {
+    line("s3rdmafs_write_buffers", "{state=\"free\"}", d.write_buffers->free_count());
+    line("s3rdmafs_write_buffers", "{state=\"busy\"}",
+         d.write_buffers->total() - d.write_buffers->free_count());
+  }
   return out;
 }
 

@@ -64,7 +64,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
       };
       if (!token) {
         finish_one(Result<s3::S3Client::RdmaGetReply>(
-            s3::S3Client::RdmaGetReply{true, token.error().message, 0}));
+            s3::S3Client::RdmaGetReply{true, token.error().message, 0, ""}));
         continue;
       }
       client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag, *token,

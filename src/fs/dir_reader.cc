@@ -49,6 +49,15 @@ Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
   if (d->started && d->next_token.empty()) {
     d->page_start += d->page.size();
     d->page.clear();
+    if (!d->local_names.empty()) {  // created here, not uploaded yet: listed last
+      for (auto& name : d->local_names) {
+        s3::ObjectInfo info;
+        info.key = d->prefix + name;
+        d->page.push_back({name, false, std::move(info)});
+      }
+      d->local_names.clear();
+      return true;
+    }
     d->done = true;
     return false;
   }
@@ -76,6 +85,10 @@ Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
     name.remove_prefix(d->prefix.size());
     if (!UsableName(name, obj.key)) continue;
     d->page.push_back({std::string(name), false, std::move(obj)});
+  }
+  for (auto& item : d->page) {  // listed by the store after all: not a local extra
+    auto it = std::lower_bound(d->local_names.begin(), d->local_names.end(), item.name);
+    if (it != d->local_names.end() && *it == item.name) d->local_names.erase(it);
   }
   // S3 order, with a directory shadowing a same-named object on this page.
   std::stable_sort(d->page.begin(), d->page.end(), [](const auto& a, const auto& b) {
@@ -110,6 +123,11 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
     d->next_token.clear();
     d->started = false;
     d->done = false;
+    d->local_names.clear();
+    for (auto& child : inodes_.Under(d->prefix))
+      if (child.parent == d->ino && child.local && child.version.etag.empty() && !child.is_dir)
+        d->local_names.push_back(child.name);
+    std::sort(d->local_names.begin(), d->local_names.end());
     auto r = FetchDirPage(d.get());
     if (!r) return tl::unexpected(r.error());
   }
@@ -133,6 +151,12 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         continue;
       }
       e.attr = ToAttributes(*view);
+      if (!view->is_dir) {
+        if (auto dirty = DirtyOf(ino)) e.attr.size = dirty->size();
+      }
+      // LIST carries no x-amz-meta-*: the kernel should ask (GETATTR -> HEAD).
+      e.attr_provisional = !view->is_dir && !view->local && options_.object_attributes &&
+                           !view->version.posix_known;
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};

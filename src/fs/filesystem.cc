@@ -7,58 +7,111 @@
 
 #include "handles.h"
 #include "s3rdmafs/common/log.h"
+#include "staging.h"
 
 namespace s3rdmafs::fs {
 
+namespace {
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
 Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFetcher* fetcher,
-                       cache::BlockCache* cache)
+                       cache::BlockCache* cache, fetch::PartUploader* uploader,
+                       mem::SlotPool* buffers)
     : options_(std::move(options)),
       store_(store),
       fetcher_(fetcher),
       cache_(cache),
       inodes_(options_.root_prefix, options_.ttls) {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  mount_time_ns_ = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  mount_time_ns_ = NowNs();
+  staging_ = std::make_unique<StagingArea>(options_.staging_dir, options_.staging_max);
+  write_ctx_ = std::make_unique<WriteContext>();
+  write_ctx_->store = store_;
+  write_ctx_->uploader = uploader;
+  write_ctx_->buffers = buffers;
+  write_ctx_->staging = staging_.get();
+  write_ctx_->streaming = options_.streaming;
+  write_ctx_->buffer_wait = options_.cache_wait;
+  uint64_t parts_limit = buffers ? buffers->slot_size() * 10000 : 0;
+  write_ctx_->max_file_size =
+      options_.max_file_size ? std::min(options_.max_file_size, parts_limit) : parts_limit;
+  if (!uploader || !buffers) options_.writable = false;
 }
 
-Filesystem::~Filesystem() = default;
+Filesystem::~Filesystem() {
+  // Dirty files still here were never closed (a lazy unmount): their uploads
+  // are aborted by their destructors; nothing partial is published.
+  std::lock_guard lock(handles_mu_);
+  files_.clear();
+  writes_.clear();
+}
+
+Result<void> Filesystem::PrepareWrites() {
+  if (!options_.writable) return {};
+  return staging_->Prepare();
+}
 
 double Filesystem::negative_timeout() const { return options_.ttls.negative.count() / 1000.0; }
 double Filesystem::attr_timeout() const { return options_.ttls.attr.count() / 1000.0; }
+
+meta::PosixMeta Filesystem::EffectivePosix(const meta::InodeView& v) const {
+  meta::PosixMeta p = v.version.posix;
+  uint32_t type = v.is_dir ? S_IFDIR : S_IFREG;
+  if (p.mode == 0) p.mode = type | (v.is_dir ? options_.dir_mode : options_.file_mode);
+  if ((p.mode & S_IFMT) == 0) p.mode |= type;
+  if (!p.uid) p.uid = options_.uid;
+  if (!p.gid) p.gid = options_.gid;
+  if (p.mtime_ns == 0) p.mtime_ns = v.is_dir ? mount_time_ns_ : v.version.mtime_ns;
+  return p;
+}
+
+s3::Metadata Filesystem::MetaFor(const meta::InodeView& v) const {
+  s3::Metadata m;
+  meta::StorePosixMeta(EffectivePosix(v), &m);
+  return m;
+}
 
 Attributes Filesystem::ToAttributes(const meta::InodeView& v) const {
   Attributes a;
   a.ino = v.ino;
   a.is_dir = v.is_dir;
-  a.uid = options_.uid;
-  a.gid = options_.gid;
+  meta::PosixMeta p = EffectivePosix(v);
+  a.mode = p.mode;
+  a.uid = *p.uid;
+  a.gid = *p.gid;
+  a.mtime_ns = p.mtime_ns;
   if (v.is_dir) {
-    a.mode = S_IFDIR | options_.dir_mode;
+    a.mode = S_IFDIR | (a.mode & 07777);  // a marker's mode cannot make a directory a file
     a.nlink = 2;
     a.size = 4096;
-    a.mtime_ns = mount_time_ns_;
   } else {
-    a.mode = S_IFREG | options_.file_mode;
+    if ((a.mode & S_IFMT) == S_IFDIR) a.mode = S_IFREG | (a.mode & 07777);
     a.size = v.version.size;
-    a.mtime_ns = v.version.mtime_ns;
   }
   return a;
 }
 
-Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+Entry Filesystem::MakeEntry(uint64_t ino) {
+  Entry e;
+  e.entry_timeout = options_.ttls.entry.count() / 1000.0;
+  e.attr_timeout = attr_timeout();
+  inodes_.IncLookup(ino);
+  auto v = inodes_.Get(ino);
+  if (v) e.attr = ToAttributes(*v);
+  if (auto d = DirtyOf(ino)) e.attr.size = d->size();
+  return e;
+}
+
+Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view name) {
   if (name.size() > 255) return MakeError(Errc::kNameTooLong, "name longer than 255 bytes");
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
   if (!p->is_dir) return MakeError(Errc::kNotDir, "parent is not a directory");
-  Entry e;
-  e.entry_timeout = options_.ttls.entry.count() / 1000.0;
-  e.attr_timeout = attr_timeout();
-  if (auto child = inodes_.FreshChild(parent, name)) {
-    inodes_.IncLookup(child->ino);
-    e.attr = ToAttributes(*child);
-    return e;
-  }
+  if (auto child = inodes_.FreshChild(parent, name)) return *child;
   if (inodes_.IsNegative(parent, name)) return MakeError(Errc::kNotFound, "cached negative entry");
 
   // A name is a directory if anything lives under "name/" (directories win
@@ -80,6 +133,11 @@ Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
   uint64_t ino;
   if (!list->objects.empty() || !list->common_prefixes.empty()) {
     ino = inodes_.UpsertDir(parent, name);
+    // A marker object ("name/", listed first) may carry the directory's mode.
+    if (options_.object_attributes && !list->objects.empty() && list->objects[0].key == lr.prefix) {
+      if (auto marker = store_->Head(lr.prefix); marker && marker->has_meta)
+        inodes_.SetPosix(ino, meta::ParsePosixMeta(marker->meta));
+    }
   } else if (head) {
     ino = inodes_.UpsertFile(parent, name, *head);
   } else if (head.error().code == Errc::kNoSuchKey) {
@@ -88,16 +146,22 @@ Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
   } else {
     return tl::unexpected(head.error());
   }
-  inodes_.IncLookup(ino);
   auto v = inodes_.Get(ino);
-  e.attr = ToAttributes(*v);
-  return e;
+  if (!v) return MakeError(Errc::kNotFound, "inode forgotten");
+  return *v;
+}
+
+Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
+  auto v = Resolve(parent, name);
+  if (!v) return tl::unexpected(v.error());
+  return MakeEntry(v->ino);
 }
 
 void Filesystem::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
 
 Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
-  if (v.is_dir || v.attr_fresh) return v;
+  if (v.is_dir || v.local) return v;
+  if (v.attr_fresh && (v.version.posix_known || !options_.object_attributes)) return v;
   auto head = store_->Head(v.key);
   if (!head) {
     if (head.error().code == Errc::kNoSuchKey) {
@@ -117,27 +181,57 @@ Result<Attributes> Filesystem::GetAttr(uint64_t ino) {
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   auto fresh = Refresh(*v);
   if (!fresh) return tl::unexpected(fresh.error());
-  return ToAttributes(*fresh);
+  Attributes a = ToAttributes(*fresh);
+  if (auto d = DirtyOf(ino)) a.size = d->size();
+  return a;
+}
+
+std::shared_ptr<DirtyFile> Filesystem::DirtyOf(uint64_t ino) {
+  std::lock_guard lock(handles_mu_);
+  auto it = writes_.find(ino);
+  return it == writes_.end() ? nullptr : it->second;
 }
 
 Result<OpenResult> Filesystem::Open(uint64_t ino, int flags) {
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC))
-    return MakeError(Errc::kReadOnly, "read-only mount");
+  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  if (write && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   auto v = inodes_.Get(ino);
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
-  // Close-to-open: an open re-validates attributes whose TTL has run out, so
-  // a reader sees the version that existed when it opened.
-  auto fresh = Refresh(*v);
-  if (!fresh) return tl::unexpected(fresh.error());
+  std::shared_ptr<DirtyFile> dirty = DirtyOf(ino);
+  meta::InodeView fresh = *v;
+  if (!dirty) {
+    // Close-to-open: an open re-validates attributes whose TTL has run out, so
+    // a reader sees the version that existed when it opened.
+    auto r = Refresh(*v);
+    if (!r) return tl::unexpected(r.error());
+    fresh = *r;
+  }
+  if (write) {
+    if (dirty && (flags & O_TRUNC)) {
+      if (auto t = dirty->Truncate(0); !t) return tl::unexpected(t.error());
+    } else if (!dirty) {
+      auto made = (flags & O_TRUNC)
+                      ? std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key)
+                      : std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key,
+                                                    fresh.version.etag, fresh.version.size);
+      made->SetMeta(MetaFor(fresh));
+      std::lock_guard lock(handles_mu_);
+      dirty = writes_.emplace(ino, made).first->second;
+    }
+    inodes_.SetLocal(ino, true);
+  }
   auto h = std::make_shared<FileHandle>();
   h->ino = ino;
-  h->key = fresh->key;
-  h->version = fresh->version;
+  h->key = fresh.key;
+  h->version = fresh.version;
+  h->dirty = dirty;
+  h->writable = write;
   OpenResult out;
-  out.keep_cache = fresh->last_opened_version == fresh->version.id;
+  // A file with a write state: the kernel's pages may predate our bytes.
+  out.keep_cache = !dirty && fresh.last_opened_version == fresh.version.id;
   out.direct_io = options_.direct_io;
-  inodes_.SetLastOpened(ino, fresh->version.id);
+  inodes_.SetLastOpened(ino, fresh.version.id);
   std::lock_guard lock(handles_mu_);
   auto& weak = read_states_[h->version.id];
   h->read_state = weak.lock();
@@ -146,18 +240,52 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags) {
     weak = h->read_state;
   }
   out.fh = next_fh_++;
+  ++open_count_[ino];
   files_.emplace(out.fh, std::move(h));
   return out;
 }
 
 void Filesystem::Release(uint64_t fh) {
-  std::lock_guard lock(handles_mu_);
-  auto it = files_.find(fh);
-  if (it == files_.end()) return;
-  uint64_t version = it->second->version.id;
-  files_.erase(it);
-  auto rs = read_states_.find(version);
-  if (rs != read_states_.end() && rs->second.expired()) read_states_.erase(rs);
+  std::shared_ptr<FileHandle> h;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) return;
+    h = it->second;
+  }
+  // The last chance to save what was written (a close whose flush failed, a
+  // writable mmap): try once more; the error can only be logged now.
+  if (h->writable && h->dirty && h->dirty->dirty() && !h->dirty->discarded())
+    if (auto r = CommitInode(h->ino, h->dirty.get()); !r)
+      LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(),
+                r.error().ToString().c_str());
+  std::optional<std::pair<std::string, std::string>> deferred;
+  bool drop_write_state = false;
+  {
+    std::lock_guard lock(handles_mu_);
+    files_.erase(fh);
+    auto rs = read_states_.find(h->version.id);
+    if (rs != read_states_.end() && rs->second.expired()) read_states_.erase(rs);
+    if (--open_count_[h->ino] == 0) {
+      open_count_.erase(h->ino);
+      drop_write_state = writes_.erase(h->ino) > 0;
+      auto d = deferred_deletes_.find(h->ino);
+      if (d != deferred_deletes_.end()) {
+        deferred = d->second;
+        deferred_deletes_.erase(d);
+      }
+    }
+  }
+  if (drop_write_state) inodes_.SetLocal(h->ino, false);
+  if (deferred) {
+    // Only if the name still holds what was unlinked (not a newer file).
+    auto head = store_->Head(deferred->first);
+    if (head && head->etag == deferred->second) {
+      if (auto r = store_->Delete(deferred->first); !r)
+        LOG_WARN("deferred delete of '%s' failed: %s", deferred->first.c_str(),
+                 r.error().ToString().c_str());
+    }
+  }
 }
 
 FsStats Filesystem::StatFs() const {

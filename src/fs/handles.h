@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "dirty_file.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 namespace s3rdmafs::fs {
@@ -20,6 +21,9 @@ struct Filesystem::FileHandle {
   std::string key;
   meta::ObjectVersion version;  // what this open sees, whatever happens later (close-to-open)
   std::shared_ptr<ReadState> read_state;
+  // Set while the inode has a write state: reads see its bytes, writes go to it.
+  std::shared_ptr<DirtyFile> dirty;
+  bool writable = false;
 };
 
 struct Filesystem::DirHandle {
@@ -33,6 +37,8 @@ struct Filesystem::DirHandle {
     bool is_dir;
     s3::ObjectInfo info;
   };
+  // Files created here and not yet uploaded: listed after the store's entries.
+  std::vector<std::string> local_names;
   std::vector<Item> page;
   uint64_t page_start = 2;
   std::string next_token;

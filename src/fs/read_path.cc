@@ -102,7 +102,18 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
     if (it == files_.end()) return done(MakeError(Errc::kInvalidArgument, "bad file handle"));
     h = it->second;
   }
-  const uint64_t file_size = h->version.size;
+  meta::ObjectVersion version = h->version;
+  std::string key = h->key;
+  if (h->dirty) {
+    // Unsaved bytes are read from the write state; once saved, reads go
+    // through the cache again, at the version just published.
+    if (h->dirty->dirty()) return done(ReadDirty(h->dirty.get(), offset, size));
+    if (auto v = inodes_.Get(h->ino); v && !v->version.etag.empty()) {
+      version = v->version;
+      key = v->key;  // a rename moved it
+    }
+  }
+  const uint64_t file_size = version.size;
   if (offset >= file_size || size == 0) return done(ReadReply{});
   const uint64_t end = std::min<uint64_t>(offset + size, file_size);
   const uint64_t bs = cache_->block_size();
@@ -124,7 +135,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
   const uint64_t last = (end - 1) / bs;
   std::vector<std::pair<uint64_t, cache::PinnedBlock>> fills;
   for (uint64_t b = pending->first; b <= last; ++b) {
-    auto acq = cache_->AcquireWaiting({h->version.id, b}, options_.cache_wait);
+    auto acq = cache_->AcquireWaiting({version.id, b}, options_.cache_wait);
     if (!acq) return pending->done(tl::unexpected(acq.error()));
     if (acq->state == cache::BlockCache::Acquired::kMustFill)
       fills.emplace_back(b, cache_->AddPin(acq->block));
@@ -134,7 +145,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
     // Prefetch takes only blocks that are free or evictable right now; when
     // the arena is busy, read-ahead shrinks to nothing instead of waiting.
     for (uint64_t b = std::max(plan.begin / bs, last + 1); b * bs < plan.end; ++b) {
-      auto acq = cache_->Acquire({h->version.id, b});
+      auto acq = cache_->Acquire({version.id, b});
       if (!acq) break;
       if (acq->state == cache::BlockCache::Acquired::kMustFill)
         fills.emplace_back(b, std::move(acq->block));
@@ -144,7 +155,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
   // One count for this function itself, so Finish cannot run before every
   // waiter is registered.
   pending->remaining = pending->pins.size() + 1;
-  if (!fills.empty()) SubmitFills(h->key, h->version, std::move(fills));
+  if (!fills.empty()) SubmitFills(key, version, std::move(fills));
   for (size_t i = 0; i < pending->pins.size(); ++i)
     cache_->OnReady(pending->pins[i],
                     [pending, i](Result<uint32_t> r) { pending->BlockReady(i, std::move(r)); });

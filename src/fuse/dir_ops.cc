@@ -25,7 +25,7 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
       p.attr = ToStat(e.attr);
       if (e.name != "." && e.name != "..") {
         p.ino = e.attr.ino;
-        p.attr_timeout = fs->attr_timeout();
+        p.attr_timeout = e.attr_provisional ? 0 : fs->attr_timeout();
         p.entry_timeout = fs->attr_timeout();
       }
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &p,

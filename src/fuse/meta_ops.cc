@@ -35,6 +35,15 @@ void ReplyError(fuse_req_t req, const Error& error, const char* op) {
   fuse_reply_err(req, err);
 }
 
+void ReplyEntry(fuse_req_t req, const fs::Entry& entry) {
+  fuse_entry_param e = {};
+  e.ino = entry.attr.ino;
+  e.attr = ToStat(entry.attr);
+  e.attr_timeout = entry.attr_timeout;
+  e.entry_timeout = entry.entry_timeout;
+  fuse_reply_entry(req, &e);
+}
+
 namespace {
 
 void Init(void* /*userdata*/, fuse_conn_info* conn) {
@@ -45,6 +54,10 @@ void Init(void* /*userdata*/, fuse_conn_info* conn) {
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   }
   conn->want |= FUSE_CAP_ASYNC_READ;
+  // Symlink targets are immutable objects: let the kernel cache them.
+  if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  // No writeback cache: writes reach us in order and errors reach the writer.
+  conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }
 
 void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -59,12 +72,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     }
     return ReplyError(req, r.error(), "lookup");
   }
-  fuse_entry_param e = {};
-  e.ino = r->attr.ino;
-  e.attr = ToStat(r->attr);
-  e.attr_timeout = r->attr_timeout;
-  e.entry_timeout = r->entry_timeout;
-  fuse_reply_entry(req, &e);
+  ReplyEntry(req, *r);
 }
 
 void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
@@ -89,13 +97,14 @@ void StatFs(fuse_req_t req, fuse_ino_t /*ino*/) {
   struct statvfs v = {};
   v.f_bsize = s.block_size;
   v.f_frsize = s.block_size;
-  // An object store has no fixed capacity; report a large, empty device so
-  // tools that check free space before reading do not refuse.
+  // An object store has no fixed capacity: report a 1 PiB device that is
+  // nearly free, so tools that check space before writing (cp, rsync, df
+  // scripts) go ahead; used = what this mount caches in memory.
   v.f_blocks = (1ull << 50) / s.block_size;
-  v.f_bfree = 0;
-  v.f_bavail = 0;
-  v.f_files = s.inodes;
-  v.f_ffree = 0;
+  v.f_bfree = v.f_blocks - s.blocks;
+  v.f_bavail = v.f_bfree;
+  v.f_files = 1ull << 32;
+  v.f_ffree = v.f_files - s.inodes;
   v.f_namemax = 255;
   fuse_reply_statfs(req, &v);
 }

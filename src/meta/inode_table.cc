@@ -29,8 +29,11 @@ InodeView InodeTable::ViewLocked(const Inode& n, Clock::time_point now) const {
   v.ino = n.ino;
   v.is_dir = n.is_dir;
   v.key = n.key;
+  v.parent = n.parent;
+  v.name = n.name;
   v.version = n.version;
-  v.attr_fresh = n.is_dir || n.attr_expiry > now;
+  v.local = n.local;
+  v.attr_fresh = n.is_dir || n.local || n.attr_expiry > now;
   v.last_opened_version = n.last_opened_version;
   return v;
 }
@@ -48,7 +51,7 @@ std::optional<InodeView> InodeTable::FreshChild(uint64_t parent, std::string_vie
   if (it == children_.end()) return std::nullopt;
   const Inode& n = *inodes_.at(it->second);
   auto now = Clock::now();
-  if (n.entry_expiry <= now) return std::nullopt;
+  if (n.entry_expiry <= now && !n.local) return std::nullopt;
   return ViewLocked(n, now);
 }
 
@@ -90,15 +93,27 @@ uint64_t InodeTable::UpsertLocked(uint64_t parent, std::string_view name, bool i
     inodes_.emplace(n->ino, std::move(fresh));
     children_[ck] = n->ino;
   }
-  if (info) {
-    if (n->version.id == 0 || n->version.etag != info->etag) n->version.id = next_version_++;
-    n->version.etag = info->etag;
-    n->version.size = info->size;
-    n->version.mtime_ns = info->mtime_ns;
-  }
+  if (info && !n->local) ApplyInfoLocked(n, *info);
   n->attr_expiry = now + ttls_.attr;
   n->entry_expiry = now + ttls_.entry;
   return n->ino;
+}
+
+void InodeTable::ApplyInfoLocked(Inode* n, const s3::ObjectInfo& info) {
+  bool changed = n->version.id == 0 || n->version.etag != info.etag;
+  if (changed) {
+    n->version.id = next_version_++;
+    n->version.posix_known = false;
+  }
+  n->version.etag = info.etag;
+  n->version.size = info.size;
+  n->version.mtime_ns = info.mtime_ns;
+  if (info.has_meta) {
+    n->version.posix = ParsePosixMeta(info.meta);
+    n->version.posix_known = true;
+  } else if (changed) {
+    n->version.posix = PosixMeta{};
+  }
 }
 
 uint64_t InodeTable::UpsertFile(uint64_t parent, std::string_view name,
@@ -116,12 +131,8 @@ void InodeTable::RefreshFile(uint64_t ino, const s3::ObjectInfo& info) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
-  Inode& n = *it->second;
-  if (n.version.id == 0 || n.version.etag != info.etag) n.version.id = next_version_++;
-  n.version.etag = info.etag;
-  n.version.size = info.size;
-  n.version.mtime_ns = info.mtime_ns;
-  n.attr_expiry = Clock::now() + ttls_.attr;
+  ApplyInfoLocked(it->second.get(), info);
+  it->second->attr_expiry = Clock::now() + ttls_.attr;
 }
 
 void InodeTable::MarkStale(uint64_t ino) {
@@ -131,6 +142,71 @@ void InodeTable::MarkStale(uint64_t ino) {
     it->second->attr_expiry = Clock::time_point::min();
     it->second->entry_expiry = Clock::time_point::min();
   }
+}
+
+void InodeTable::SetPosix(uint64_t ino, const PosixMeta& posix) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  it->second->version.posix = posix;
+  it->second->version.posix_known = true;
+}
+
+void InodeTable::SetLocal(uint64_t ino, bool local) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  it->second->local = local;
+  auto now = Clock::now();
+  it->second->attr_expiry = now + ttls_.attr;
+  it->second->entry_expiry = now + ttls_.entry;
+}
+
+void InodeTable::Unlink(uint64_t parent, std::string_view name) {
+  std::lock_guard lock(mu_);
+  std::string ck = ChildKey(parent, name);
+  children_.erase(ck);
+  if (negative_.size() >= kMaxNegativeEntries) negative_.clear();
+  negative_[ck] = Clock::now() + ttls_.negative;
+}
+
+void InodeTable::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                        std::string_view new_name) {
+  std::lock_guard lock(mu_);
+  std::string from = ChildKey(parent, name), to = ChildKey(new_parent, new_name);
+  auto it = children_.find(from);
+  negative_.erase(to);
+  children_.erase(to);
+  if (it == children_.end()) return;
+  uint64_t ino = it->second;
+  children_.erase(it);
+  if (negative_.size() >= kMaxNegativeEntries) negative_.clear();
+  negative_[from] = Clock::now() + ttls_.negative;
+  auto nit = inodes_.find(ino);
+  auto pit = inodes_.find(new_parent);
+  if (nit == inodes_.end() || pit == inodes_.end()) return;
+  Inode& n = *nit->second;
+  std::string old_key = n.key;
+  n.parent = new_parent;
+  n.name = std::string(new_name);
+  n.key = pit->second->key + n.name + (n.is_dir ? "/" : "");
+  children_[to] = ino;
+  if (n.is_dir) {
+    for (auto& [_, d] : inodes_)
+      if (d.get() != &n && d->key.compare(0, old_key.size(), old_key) == 0)
+        d->key = n.key + d->key.substr(old_key.size());
+  }
+}
+
+std::vector<InodeView> InodeTable::Under(const std::string& prefix) const {
+  std::lock_guard lock(mu_);
+  std::vector<InodeView> out;
+  auto now = Clock::now();
+  for (auto& [_, n] : inodes_)
+    if (n->ino != kRootIno && n->key.size() > prefix.size() &&
+        n->key.compare(0, prefix.size(), prefix) == 0)
+      out.push_back(ViewLocked(*n, now));
+  return out;
 }
 
 void InodeTable::SetLastOpened(uint64_t ino, uint64_t version_id) {

@@ -24,6 +24,8 @@ struct CurlEngine::Transfer {
   curl_slist* header_list = nullptr;
   size_t span_index = 0;
   size_t span_offset = 0;
+  size_t upload_index = 0;  // read position in request.upload
+  size_t upload_offset = 0;
   bool overflow = false;
   long body_status = -1;  // status of the response whose body is arriving
   char error[CURL_ERROR_SIZE] = {};
@@ -55,6 +57,35 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 }
 
 }  // namespace
+
+static size_t OnUpload(char* out, size_t size, size_t n, void* user) {
+  auto* t = static_cast<CurlEngine::Transfer*>(user);
+  size_t room = size * n, wrote = 0;
+  auto& spans = t->request.upload;
+  while (room > 0 && t->upload_index < spans.size()) {
+    auto s = spans[t->upload_index];
+    size_t take = std::min(room, s.size() - t->upload_offset);
+    memcpy(out + wrote, s.data() + t->upload_offset, take);
+    wrote += take;
+    room -= take;
+    t->upload_offset += take;
+    if (t->upload_offset == s.size()) {
+      ++t->upload_index;
+      t->upload_offset = 0;
+    }
+  }
+  return wrote;
+}
+
+// curl rewinds an upload when it must resend it (a reused connection that the
+// server had closed); only a rewind to the start is ever asked for.
+static int OnUploadSeek(void* user, curl_off_t offset, int origin) {
+  auto* t = static_cast<CurlEngine::Transfer*>(user);
+  if (offset != 0 || origin != SEEK_SET) return CURL_SEEKFUNC_CANTSEEK;
+  t->upload_index = 0;
+  t->upload_offset = 0;
+  return CURL_SEEKFUNC_OK;
+}
 
 static size_t OnBody(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<CurlEngine::Transfer*>(user);
@@ -175,7 +206,19 @@ void CurlEngine::StartQueued() {
     } else if (t->request.method != "GET") {
       curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, t->request.method.c_str());
     }
-    if (!t->request.body.empty()) {
+    if (t->request.method == "PUT") {
+      if (!t->request.body.empty())
+        t->request.upload.emplace_back(reinterpret_cast<const std::byte*>(t->request.body.data()),
+                                       t->request.body.size());
+      curl_off_t total = 0;
+      for (auto& s : t->request.upload) total += static_cast<curl_off_t>(s.size());
+      curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+      curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, total);
+      curl_easy_setopt(easy, CURLOPT_READFUNCTION, OnUpload);
+      curl_easy_setopt(easy, CURLOPT_READDATA, t.get());
+      curl_easy_setopt(easy, CURLOPT_SEEKFUNCTION, OnUploadSeek);
+      curl_easy_setopt(easy, CURLOPT_SEEKDATA, t.get());
+    } else if (!t->request.body.empty()) {
       curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(t->request.body.size()));
       curl_easy_setopt(easy, CURLOPT_POSTFIELDS, t->request.body.data());
     }
@@ -216,6 +259,7 @@ void CurlEngine::Finish(Transfer* t, int code) {
     std::lock_guard lock(mu_);
     --stats_.in_flight;
     stats_.bytes_received += t->response.sink_bytes + t->response.body.size();
+    for (auto& s : t->request.upload) stats_.bytes_sent += s.size();
   }
   if (code != CURLE_OK) {
     std::string what = t->error[0] ? t->error : curl_easy_strerror(static_cast<CURLcode>(code));

@@ -22,5 +22,32 @@ Result<ListPage> ObjectStore::List(const ListRequest& request) {
 Result<GetResult> ObjectStore::Get(GetRequest request) {
   return Wait<GetResult>([&](auto cb) { GetAsync(std::move(request), std::move(cb)); });
 }
+Result<std::string> ObjectStore::Put(PutRequest request) {
+  return Wait<std::string>([&](auto cb) { PutAsync(std::move(request), std::move(cb)); });
+}
+Result<std::string> ObjectStore::CreateUpload(const std::string& key, const Metadata& meta) {
+  return Wait<std::string>([&](auto cb) { CreateUploadAsync(key, meta, std::move(cb)); });
+}
+Result<std::string> ObjectStore::CopyPart(const CopyPartRequest& request) {
+  return Wait<std::string>([&](auto cb) { CopyPartAsync(request, std::move(cb)); });
+}
+Result<std::string> ObjectStore::CompleteUpload(const std::string& key,
+                                                const std::string& upload_id,
+                                                const std::vector<CompletedPart>& parts) {
+  return Wait<std::string>(
+      [&](auto cb) { CompleteUploadAsync(key, upload_id, parts, std::move(cb)); });
+}
+Result<void> ObjectStore::AbortUpload(const std::string& key, const std::string& upload_id) {
+  return Wait<void>([&](auto cb) { AbortUploadAsync(key, upload_id, std::move(cb)); });
+}
+Result<std::string> ObjectStore::Copy(const std::string& source_key,
+                                      const std::string& source_if_match, const std::string& key,
+                                      const Metadata* replace) {
+  return Wait<std::string>(
+      [&](auto cb) { CopyAsync(source_key, source_if_match, key, replace, std::move(cb)); });
+}
+Result<void> ObjectStore::Delete(const std::string& key) {
+  return Wait<void>([&](auto cb) { DeleteAsync(key, std::move(cb)); });
+}
 
 }  // namespace s3rdmafs::s3

@@ -114,14 +114,21 @@ void S3Client::Execute(std::function<HttpRequest()> build,
 
 namespace {
 
+// Bodies sent from caller memory are not hashed (UNSIGNED-PAYLOAD): hashing
+// multi-GiB uploads would cost more CPU than sending them; TLS or TCP guards them.
+constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
+
 HttpRequest Signed(const S3ClientOptions& o, const S3Client::Target& t, std::string method,
-                   std::string_view raw_query, HeaderList extra, std::string body = "") {
+                   std::string_view raw_query, HeaderList extra, std::string body = "",
+                   bool unsigned_payload = false) {
   HttpRequest req;
   req.method = std::move(method);
   req.url = t.url;
   req.headers.emplace_back("Host", t.host);
   for (auto& h : extra) req.headers.push_back(std::move(h));
-  std::string payload_hash = body.empty() ? std::string(kEmptySha256) : Sha256Hex(body);
+  std::string payload_hash = unsigned_payload ? kUnsignedPayload
+                             : body.empty()   ? std::string(kEmptySha256)
+                                              : Sha256Hex(body);
   SignRequest(o.credentials, o.region, req.method, t.canonical_uri, raw_query, payload_hash,
               std::time(nullptr), &req.headers);
   req.body = std::move(body);
@@ -141,6 +148,9 @@ void S3Client::HeadAsync(const std::string& key, std::function<void(Result<Objec
               info.size = strtoull(v->c_str(), nullptr, 10);
             if (auto* v = r->Header("etag")) info.etag = *v;
             if (auto* v = r->Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
+            info.has_meta = true;
+            for (auto& [name, value] : r->headers)
+              if (name.rfind("x-amz-meta-", 0) == 0) info.meta[name.substr(11)] = value;
             done(std::move(info));
           });
 }
@@ -194,6 +204,125 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
       });
 }
 
+namespace {
+
+void AddMetadata(const Metadata& meta, HeaderList* headers) {
+  for (auto& [name, value] : meta) headers->emplace_back("x-amz-meta-" + name, value);
+}
+
+std::string PartQuery(uint32_t number, const std::string& upload_id) {
+  return "partNumber=" + std::to_string(number) + "&uploadId=" + UriEncode(upload_id, true);
+}
+
+// x-amz-copy-source: /bucket/key, %-encoded.
+std::string CopySource(const S3ClientOptions& o, const std::string& key) {
+  return "/" + UriEncode(o.bucket, true) + "/" + UriEncode(key, false);
+}
+
+// Answers whose body is an XML result carrying one field we need.
+std::function<void(Result<HttpResponse>)> ExpectField(
+    const char* root, const char* field, std::function<void(Result<std::string>)> done) {
+  return [root, field, done = std::move(done)](Result<HttpResponse> r) {
+    if (!r) return done(tl::unexpected(r.error()));
+    done(ParseResultField(r->body, root, field));
+  };
+}
+
+std::function<void(Result<HttpResponse>)> ExpectEtag(
+    std::string what, std::function<void(Result<std::string>)> done) {
+  return [what = std::move(what), done = std::move(done)](Result<HttpResponse> r) {
+    if (!r) return done(tl::unexpected(r.error()));
+    const std::string* etag = r->Header("etag");
+    if (!etag) return done(MakeError(Errc::kProtocol, what + ": the answer has no ETag"));
+    done(*etag);
+  };
+}
+
+}  // namespace
+
+void S3Client::PutAsync(PutRequest request, std::function<void(Result<std::string>)> done) {
+  bool part = !request.upload_id.empty();
+  std::string q = part ? PartQuery(request.part_number, request.upload_id) : "";
+  Target t = MakeTarget(request.key, q);
+  HeaderList extra;
+  if (!part) AddMetadata(request.meta, &extra);
+  auto shared = std::make_shared<PutRequest>(std::move(request));
+  Execute(
+      [this, t, q, extra, shared] {
+        HttpRequest req = Signed(options_, t, "PUT", q, extra, "", true);
+        req.upload = shared->body;
+        return req;
+      },
+      ExpectEtag("PUT " + shared->key, std::move(done)));
+}
+
+void S3Client::CreateUploadAsync(const std::string& key, const Metadata& meta,
+                                 std::function<void(Result<std::string>)> done) {
+  Target t = MakeTarget(key, "uploads");
+  HeaderList extra;
+  AddMetadata(meta, &extra);
+  Execute([this, t, extra] { return Signed(options_, t, "POST", "uploads", extra); },
+          ExpectField("InitiateMultipartUploadResult", "UploadId", std::move(done)));
+}
+
+void S3Client::CopyPartAsync(const CopyPartRequest& request,
+                             std::function<void(Result<std::string>)> done) {
+  std::string q = PartQuery(request.part_number, request.upload_id);
+  Target t = MakeTarget(request.key, q);
+  HeaderList extra;
+  extra.emplace_back("x-amz-copy-source", CopySource(options_, request.source_key));
+  extra.emplace_back("x-amz-copy-source-range",
+                     "bytes=" + std::to_string(request.offset) + "-" +
+                         std::to_string(request.offset + request.length - 1));
+  if (!request.source_if_match.empty())
+    extra.emplace_back("x-amz-copy-source-if-match", request.source_if_match);
+  Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+          ExpectField("CopyPartResult", "ETag", std::move(done)));
+}
+
+void S3Client::CompleteUploadAsync(const std::string& key, const std::string& upload_id,
+                                   const std::vector<CompletedPart>& parts,
+                                   std::function<void(Result<std::string>)> done) {
+  std::string q = "uploadId=" + UriEncode(upload_id, true);
+  Target t = MakeTarget(key, q);
+  std::string body = CompleteUploadXml(parts);
+  Execute([this, t, q, body] { return Signed(options_, t, "POST", q, {}, body); },
+          ExpectField("CompleteMultipartUploadResult", "ETag", std::move(done)));
+}
+
+void S3Client::AbortUploadAsync(const std::string& key, const std::string& upload_id,
+                                std::function<void(Result<void>)> done) {
+  std::string q = "uploadId=" + UriEncode(upload_id, true);
+  Target t = MakeTarget(key, q);
+  Execute([this, t, q] { return Signed(options_, t, "DELETE", q, {}); },
+          [done = std::move(done)](Result<HttpResponse> r) {
+            if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
+            done({});
+          });
+}
+
+void S3Client::CopyAsync(const std::string& source_key, const std::string& source_if_match,
+                         const std::string& key, const Metadata* replace,
+                         std::function<void(Result<std::string>)> done) {
+  Target t = MakeTarget(key, "");
+  HeaderList extra;
+  extra.emplace_back("x-amz-copy-source", CopySource(options_, source_key));
+  if (!source_if_match.empty()) extra.emplace_back("x-amz-copy-source-if-match", source_if_match);
+  extra.emplace_back("x-amz-metadata-directive", replace ? "REPLACE" : "COPY");
+  if (replace) AddMetadata(*replace, &extra);
+  Execute([this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
+          ExpectField("CopyObjectResult", "ETag", std::move(done)));
+}
+
+void S3Client::DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) {
+  Target t = MakeTarget(key, "");
+  Execute([this, t] { return Signed(options_, t, "DELETE", "", {}); },
+          [done = std::move(done)](Result<HttpResponse> r) {
+            if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
+            done({});
+          });
+}
+
 Result<std::string> S3Client::RdmaConnect(const std::string& body) {
   Target t = MakeTarget("", "rdma-connect");
   std::promise<Result<std::string>> promise;
@@ -208,26 +337,42 @@ Result<std::string> S3Client::RdmaConnect(const std::string& body) {
 
 Result<S3Client::RdmaGetReply> S3Client::PutRdma(const std::string& key, const std::string& token,
                                                  const std::string& crc32c) {
-  Target t = MakeTarget(key, "");
+  std::promise<Result<RdmaGetReply>> promise;
+  auto future = promise.get_future();
+  PutRequest req;
+  req.key = key;
+  PutRdmaAsync(req, token, crc32c,
+               [&promise](Result<RdmaGetReply> r) { promise.set_value(std::move(r)); });
+  return future.get();
+}
+
+void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
+                            const std::string& crc32c,
+                            std::function<void(Result<RdmaGetReply>)> done) {
+  bool part = !request.upload_id.empty();
+  std::string q = part ? PartQuery(request.part_number, request.upload_id) : "";
+  Target t = MakeTarget(request.key, q);
   HeaderList extra;
   extra.emplace_back("Content-Length", "0");
   extra.emplace_back("x-amz-rdma-token", token);
   if (!crc32c.empty()) extra.emplace_back("x-amz-checksum-crc32c", crc32c);
-  std::promise<Result<RdmaGetReply>> promise;
-  auto future = promise.get_future();
-  Execute([this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
-          [&promise](Result<HttpResponse> r) {
+  if (!part) AddMetadata(request.meta, &extra);
+  Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+          [done = std::move(done)](Result<HttpResponse> r) {
             if (!r) {
               if (r.error().http_status == 501)
-                return promise.set_value(RdmaGetReply{true, r.error().message, 0});
-              return promise.set_value(tl::unexpected(r.error()));
+                return done(RdmaGetReply{true, r.error().message, 0, ""});
+              return done(tl::unexpected(r.error()));
             }
             const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
-            // Some servers answer a good RDMA PUT with 200 + ETag and no reply header: accept that.
-            promise.set_value(
-                RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0});
+            const std::string* etag = r->Header("etag");
+            // A server that ignored the token stored an empty body: say declined,
+            // so the caller sends the bytes over HTTP (replacing that object).
+            if (!moved && !r->Header("x-amz-rdma-reply"))
+              return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+            done(RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
+                              etag ? *etag : ""});
           });
-  return future.get();
 }
 
 void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
@@ -243,11 +388,11 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
       [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
-          if (r.error().http_status == 501) return done(RdmaGetReply{true, r.error().message, 0});
+          if (r.error().http_status == 501) return done(RdmaGetReply{true, r.error().message, 0, ""});
           return done(tl::unexpected(r.error()));
         }
         const std::string* reply = r->Header("x-amz-rdma-reply");
-        if (!reply) return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0});
+        if (!reply) return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
         const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
         uint64_t bytes = moved ? strtoull(moved->c_str(), nullptr, 10) : 0;
         if (bytes != length)
@@ -257,7 +402,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
         const std::string* etag = r->Header("etag");
         if (!if_match.empty() && etag && *etag != if_match)
           return done(MakeError(Errc::kPreconditionFailed, "RDMA GET " + key + ": ETag changed"));
-        done(RdmaGetReply{false, "", bytes});
+        done(RdmaGetReply{false, "", bytes, etag ? *etag : ""});
       });
 }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <ctime>
 #include <pugixml.hpp>
+#include <sstream>
 
 #include "s3rdmafs/s3/sigv4.h"
 
@@ -88,6 +89,40 @@ S3ErrorBody ParseErrorBody(std::string_view xml) {
   out.code = e.child_value("Code");
   out.message = e.child_value("Message");
   return out;
+}
+
+Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field) {
+  pugi::xml_document doc;
+  if (!doc.load_buffer(xml.data(), xml.size()))
+    return MakeError(Errc::kProtocol, std::string(root) + ": malformed XML");
+  if (pugi::xml_node e = doc.child("Error")) {
+    std::string code = e.child_value("Code");
+    Errc errc = code == "SlowDown"                                  ? Errc::kSlowDown
+                : code == "InternalError" || code == "ServiceUnavailable" ? Errc::kServerError
+                : code == "PreconditionFailed"                     ? Errc::kPreconditionFailed
+                : code == "NoSuchKey" || code == "NoSuchUpload"     ? Errc::kNoSuchKey
+                                                                    : Errc::kBadRequest;
+    return MakeError(errc, std::string(root) + ": " + code + " (" + e.child_value("Message") + ")");
+  }
+  pugi::xml_node r = doc.child(root);
+  if (!r) return MakeError(Errc::kProtocol, std::string("expected <") + root + ">");
+  std::string value = r.child_value(field);
+  if (value.empty()) return MakeError(Errc::kProtocol, std::string(root) + " without " + field);
+  return value;
+}
+
+std::string CompleteUploadXml(const std::vector<CompletedPart>& parts) {
+  pugi::xml_document doc;
+  auto root = doc.append_child("CompleteMultipartUpload");
+  root.append_attribute("xmlns") = "http://s3.amazonaws.com/doc/2006-03-01/";
+  for (auto& p : parts) {
+    auto node = root.append_child("Part");
+    node.append_child("PartNumber").text().set(p.number);
+    node.append_child("ETag").text().set(p.etag.c_str());
+  }
+  std::ostringstream out;
+  doc.save(out, "", pugi::format_raw | pugi::format_no_declaration);
+  return out.str();
 }
 
 }  // namespace s3rdmafs::s3

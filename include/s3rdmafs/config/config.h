@@ -55,6 +55,7 @@ struct MetadataConfig {
   uint64_t attr_ttl_ms = 10000;
   uint64_t entry_ttl_ms = 10000;
   uint64_t negative_ttl_ms = 5000;
+  bool object_attributes = true;  // mode/uid/gid/mtime from x-amz-meta-* (a HEAD per file)
 };
 
 struct FuseConfig {
@@ -63,8 +64,18 @@ struct FuseConfig {
   uint64_t max_threads = 16;
   int64_t uid = -1;  // -1 = the mounting user
   int64_t gid = -1;
-  uint64_t file_mode = 0444;
-  uint64_t dir_mode = 0555;
+  uint64_t file_mode = 0644;  // for objects without x-amz-meta-mode
+  uint64_t dir_mode = 0755;
+};
+
+struct WriteConfig {
+  bool enabled = true;  // false: a read-only mount
+  uint64_t part_size = 8ull << 20;
+  uint64_t buffer_memory = 128ull << 20;  // registered part buffers shared by all writers
+  bool streaming = true;  // new files stream out as multipart uploads while written
+  std::string staging_dir = "/var/tmp/s3rdmafs";
+  uint64_t staging_max = 16ull << 30;
+  uint64_t max_file_size = 0;  // 0 = 10,000 parts (S3's multipart limit)
 };
 
 struct RdmaConfig {
@@ -89,6 +100,7 @@ struct Config {
   ReadaheadConfig readahead;
   MetadataConfig metadata;
   FuseConfig fuse;
+  WriteConfig write;
   RdmaConfig rdma;
   LogConfig log;
 };

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <memory>
 
+#include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
 #include "s3rdmafs/rdma/token_source.h"
 #include "s3rdmafs/s3/s3_client.h"
@@ -24,6 +25,8 @@ namespace s3rdmafs::fetch {
 struct TransportCounters {
   std::atomic<uint64_t> bytes_rdma{0};
   std::atomic<uint64_t> bytes_http{0};
+  std::atomic<uint64_t> bytes_rdma_sent{0};  // uploads the server RDMA-READ
+  std::atomic<uint64_t> bytes_http_sent{0};  // uploads that went over HTTP (fallbacks included)
   std::atomic<uint64_t> fallbacks_declined{0};
   std::atomic<uint64_t> fallbacks_failed{0};
   std::atomic<uint64_t> connections_retired{0};
@@ -32,6 +35,15 @@ struct TransportCounters {
 std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
                                                    std::shared_ptr<rdma::TokenSource> tokens,
                                                    RangeFetcher* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff);
+
+// PartUploader over RDMA-S3 (PUT/UploadPart with a token; the server RDMA-READs
+// the span) with the same fallback rules as the fetcher: declined -> HTTP for
+// `declined_backoff`; failed with a reply -> this upload over HTTP; no reply
+// -> the connection is retired first (a late READ must not see reused memory).
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
+                                                   std::shared_ptr<rdma::TokenSource> tokens,
+                                                   PartUploader* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff);
 
 }  // namespace s3rdmafs::fetch

@@ -20,6 +20,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -27,7 +29,9 @@
 
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/common/result.h"
+#include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/mem/slot_pool.h"
 #include "s3rdmafs/meta/inode_table.h"
 #include "s3rdmafs/readahead/policy.h"
 #include "s3rdmafs/s3/object_store.h"
@@ -43,6 +47,25 @@ struct FsOptions {
   readahead::PolicyConfig readahead;
   uint64_t max_request = 8ull << 20;
   std::chrono::milliseconds cache_wait{60000};
+  bool object_attributes = true;  // mode/uid/gid/mtime from x-amz-meta-* (HEAD per file)
+  // Writes (docs: man/s3rdmafs-semantics.7).
+  bool writable = true;
+  bool streaming = true;
+  uint64_t max_file_size = 0;  // 0: 10,000 parts
+  std::string staging_dir = "/var/tmp/s3rdmafs";
+  uint64_t staging_max = 16ull << 30;
+};
+
+// Who asks (FUSE request context): owner of what create/mkdir/symlink make.
+struct Caller {
+  uint32_t uid = 0, gid = 0;
+};
+
+struct SetAttrRequest {
+  std::optional<uint32_t> mode;  // permission bits
+  std::optional<uint32_t> uid, gid;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> mtime_ns;
 };
 
 struct Attributes {
@@ -68,6 +91,7 @@ struct OpenResult {
 };
 
 struct ReadReply {
+  std::vector<std::byte> owned;  // bytes of a file with unsaved writes (iov points here)
   std::vector<cache::PinnedBlock> pins;
   std::vector<iovec> iov;
   size_t bytes = 0;
@@ -77,6 +101,7 @@ struct DirEntry {
   std::string_view name;
   Attributes attr;  // for plain readdir only ino (may be kUnknownIno) and mode matter
   uint64_t next_offset = 0;
+  bool attr_provisional = false;  // from LIST only: let the kernel ask (getattr) before trusting
 };
 
 struct FsStats {
@@ -86,11 +111,19 @@ struct FsStats {
 
 inline constexpr uint64_t kUnknownIno = 0xffffffff;
 
+class DirtyFile;
+class StagingArea;
+struct WriteContext;
+
 class Filesystem {
  public:
+  // `uploader` and `buffers` (part-sized slots) are needed when writable.
   Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFetcher* fetcher,
-             cache::BlockCache* cache);
+             cache::BlockCache* cache, fetch::PartUploader* uploader = nullptr,
+             mem::SlotPool* buffers = nullptr);
   ~Filesystem();
+  // Prepares the staging directory (creates it, removes leftovers).
+  Result<void> PrepareWrites();
 
   // kNotFound means "does not exist"; reply a negative entry for negative_timeout().
   Result<Entry> Lookup(uint64_t parent, std::string_view name);
@@ -98,6 +131,23 @@ class Filesystem {
   Result<Attributes> GetAttr(uint64_t ino);
 
   Result<OpenResult> Open(uint64_t ino, int flags);
+  // Writes (src/fs/write_path.cc). A file's bytes become an object on Flush
+  // (every close(2)), Fsync and the last Release; errors surface there.
+  Result<std::pair<Entry, OpenResult>> Create(uint64_t parent, std::string_view name,
+                                              uint32_t mode, int flags, Caller who);
+  Result<size_t> Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data);
+  Result<void> Flush(uint64_t fh);
+  Result<void> Fsync(uint64_t fh);
+  Result<Attributes> SetAttr(uint64_t ino, const SetAttrRequest& request);
+  // Namespace (src/fs/namespace_ops.cc).
+  Result<Entry> Mkdir(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
+  Result<void> Rmdir(uint64_t parent, std::string_view name);
+  Result<void> Unlink(uint64_t parent, std::string_view name);
+  Result<void> Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                      std::string_view new_name, unsigned flags);
+  Result<Entry> Symlink(std::string_view target, uint64_t parent, std::string_view name,
+                        Caller who);
+  Result<std::string> Readlink(uint64_t ino);
   // Asynchronous read: `done` runs at once when every block is cached, else on
   // the thread that completes the last missing fill (never under a lock).
   // A FUSE worker thread therefore never sleeps on the network.
@@ -127,6 +177,19 @@ class Filesystem {
   struct ReadState;  // read-ahead state shared by all handles of one object version
 
   Attributes ToAttributes(const meta::InodeView& v) const;
+  // The child, known or asked for, without taking a lookup reference.
+  Result<meta::InodeView> Resolve(uint64_t parent, std::string_view name);
+  // The POSIX attributes to store with an inode's object (defaults filled in).
+  meta::PosixMeta EffectivePosix(const meta::InodeView& v) const;
+  s3::Metadata MetaFor(const meta::InodeView& v) const;
+  std::shared_ptr<DirtyFile> DirtyOf(uint64_t ino);
+  Result<void> CommitInode(uint64_t ino, DirtyFile* d);
+  Result<std::string> CopyObject(const std::string& from, const std::string& etag, uint64_t size,
+                                 const std::string& to);
+  Result<void> CheckEmptyDir(const meta::InodeView& dir);
+  Result<void> RenameDir(const meta::InodeView& dir, const std::string& new_prefix);
+  Entry MakeEntry(uint64_t ino);
+  Result<ReadReply> ReadDirty(DirtyFile* d, uint64_t offset, size_t size);
   Result<meta::InodeView> Refresh(const meta::InodeView& v);
   Result<bool> FetchDirPage(DirHandle* d);
   void SubmitFills(const std::string& key, const meta::ObjectVersion& version,
@@ -144,6 +207,16 @@ class Filesystem {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;     // guarded by handles_mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;       // guarded by handles_mu_
   std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;  // guarded by handles_mu_
+
+  // Write state.
+  std::unique_ptr<StagingArea> staging_;
+  std::unique_ptr<WriteContext> write_ctx_;
+  std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;  // guarded by handles_mu_
+  std::unordered_map<uint64_t, uint32_t> open_count_;                 // guarded by handles_mu_
+  // Objects unlinked (or renamed away) while open: deleted at the last close,
+  // so a reader keeps reading what it opened. ino -> (key, etag).
+  std::unordered_map<uint64_t, std::pair<std::string, std::string>>
+      deferred_deletes_;  // guarded by handles_mu_
 };
 
 }  // namespace s3rdmafs::fs

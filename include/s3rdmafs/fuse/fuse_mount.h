@@ -16,6 +16,7 @@ struct MountOptions {
   bool allow_other = false;
   bool debug = false;
   unsigned max_threads = 16;
+  bool read_only = false;
 };
 
 // The one place our errors become errno values.

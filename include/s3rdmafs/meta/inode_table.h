@@ -21,7 +21,9 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
+#include "s3rdmafs/meta/posix_meta.h"
 #include "s3rdmafs/s3/object_store.h"
 
 namespace s3rdmafs::meta {
@@ -40,6 +42,8 @@ struct ObjectVersion {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint64_t id = 0;  // page-cache key; new for every (key, etag)
+  PosixMeta posix;  // from x-amz-meta-* (files: the object; directories: the "dir/" marker)
+  bool posix_known = false;  // a HEAD (or our own write) told us; LIST never does
 };
 
 // A copy of an inode's state, safe to use without the table's lock.
@@ -47,8 +51,11 @@ struct InodeView {
   uint64_t ino = 0;
   bool is_dir = false;
   std::string key;  // files: the object key; directories: the prefix ("" or ending in '/')
+  uint64_t parent = 0;
+  std::string name;
   ObjectVersion version;
   bool attr_fresh = false;
+  bool local = false;  // has writes not yet in the store: never expires, never re-fetched
   uint64_t last_opened_version = 0;
 };
 
@@ -70,6 +77,20 @@ class InodeTable {
   void RefreshFile(uint64_t ino, const s3::ObjectInfo& info);
   // Forget what we know of an inode's attributes (e.g. its ETag no longer matches).
   void MarkStale(uint64_t ino);
+  // Attributes we changed ourselves (chmod, a committed write, a marker's HEAD).
+  void SetPosix(uint64_t ino, const PosixMeta& posix);
+  // Pins an inode with uncommitted writes (and its name) against expiry.
+  void SetLocal(uint64_t ino, bool local);
+
+  // Namespace changes made by this mount. Unlink drops the name (the inode
+  // lives on until forgotten) and remembers it as missing. Rename moves the
+  // name, replacing whatever the target name held; a directory's descendants
+  // get their new keys.
+  void Unlink(uint64_t parent, std::string_view name);
+  void Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+              std::string_view new_name);
+  // Every inode whose key starts with `prefix` (directory rename, rmdir checks).
+  std::vector<InodeView> Under(const std::string& prefix) const;
   void SetLastOpened(uint64_t ino, uint64_t version_id);
 
   void IncLookup(uint64_t ino, uint64_t n = 1);
@@ -92,12 +113,14 @@ class InodeTable {
     Clock::time_point entry_expiry;
     uint64_t nlookup = 0;
     uint64_t last_opened_version = 0;
+    bool local = false;
   };
   static std::string ChildKey(uint64_t parent, std::string_view name);
   InodeView ViewLocked(const Inode& inode, Clock::time_point now) const;
   uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir,
                         const s3::ObjectInfo* info);
   void RemoveLocked(Inode* inode);
+  void ApplyInfoLocked(Inode* inode, const s3::ObjectInfo& info);
 
   const Ttls ttls_;
   mutable std::mutex mu_;

@@ -31,6 +31,9 @@ struct HttpRequest {
   HeaderList headers;
   std::vector<std::span<std::byte>> sink;  // 2xx body lands here when non-empty
   std::string body;                        // request body (small: handshakes, XML)
+  // PUT bodies sent from caller memory without a copy (the caller keeps it
+  // alive until the callback). A PUT always sends a Content-Length, 0 included.
+  std::vector<std::span<const std::byte>> upload;
 };
 
 struct HttpResponse {
@@ -63,6 +66,7 @@ class CurlEngine {
   struct Stats {
     uint64_t requests = 0;
     uint64_t bytes_received = 0;
+    uint64_t bytes_sent = 0;
     uint32_t in_flight = 0;
     uint32_t queued = 0;
   };

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <span>
 #include <string>
 #include <vector>
@@ -17,11 +18,16 @@
 
 namespace s3rdmafs::s3 {
 
+// User metadata: x-amz-meta-<name> headers, names lowercased without the prefix.
+using Metadata = std::map<std::string, std::string>;
+
 struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   std::string etag;  // as the server sent it, quotes included
+  Metadata meta;     // HEAD only; LIST does not carry it
+  bool has_meta = false;  // true when meta came from a HEAD (even if empty)
 };
 
 struct ListRequest {
@@ -52,6 +58,28 @@ struct GetResult {
   std::string etag;
 };
 
+// A PUT or UploadPart body sent from caller memory (kept alive until `done`).
+struct PutRequest {
+  std::string key;
+  std::vector<std::span<const std::byte>> body;
+  Metadata meta;            // PutObject only
+  std::string upload_id;    // set: UploadPart `part_number` of this upload
+  uint32_t part_number = 0;
+};
+
+// UploadPartCopy: bytes [offset, offset+length) of `source_key` as one part.
+struct CopyPartRequest {
+  std::string key, upload_id;
+  uint32_t part_number = 0;
+  std::string source_key, source_if_match;
+  uint64_t offset = 0, length = 0;
+};
+
+struct CompletedPart {
+  uint32_t number = 0;
+  std::string etag;
+};
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;
@@ -61,10 +89,36 @@ class ObjectStore {
                          std::function<void(Result<ListPage>)> done) = 0;
   virtual void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) = 0;
 
+  // Writes. Every one returns the new ETag (of the object or the part).
+  virtual void PutAsync(PutRequest request, std::function<void(Result<std::string>)> done) = 0;
+  virtual void CreateUploadAsync(const std::string& key, const Metadata& meta,
+                                 std::function<void(Result<std::string>)> done) = 0;  // -> upload id
+  virtual void CopyPartAsync(const CopyPartRequest& request,
+                             std::function<void(Result<std::string>)> done) = 0;
+  virtual void CompleteUploadAsync(const std::string& key, const std::string& upload_id,
+                                   const std::vector<CompletedPart>& parts,
+                                   std::function<void(Result<std::string>)> done) = 0;
+  virtual void AbortUploadAsync(const std::string& key, const std::string& upload_id,
+                                std::function<void(Result<void>)> done) = 0;
+  // CopyObject; `replace` set = REPLACE the metadata with it, else COPY it.
+  virtual void CopyAsync(const std::string& source_key, const std::string& source_if_match,
+                         const std::string& key, const Metadata* replace,
+                         std::function<void(Result<std::string>)> done) = 0;
+  virtual void DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) = 0;
+
   // Blocking helpers for callers that may wait (FUSE worker threads, startup).
   Result<ObjectInfo> Head(const std::string& key);
   Result<ListPage> List(const ListRequest& request);
   Result<GetResult> Get(GetRequest request);
+  Result<std::string> Put(PutRequest request);
+  Result<std::string> CreateUpload(const std::string& key, const Metadata& meta);
+  Result<std::string> CopyPart(const CopyPartRequest& request);
+  Result<std::string> CompleteUpload(const std::string& key, const std::string& upload_id,
+                                     const std::vector<CompletedPart>& parts);
+  Result<void> AbortUpload(const std::string& key, const std::string& upload_id);
+  Result<std::string> Copy(const std::string& source_key, const std::string& source_if_match,
+                           const std::string& key, const Metadata* replace);
+  Result<void> Delete(const std::string& key);
 };
 
 }  // namespace s3rdmafs::s3

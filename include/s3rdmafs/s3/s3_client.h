@@ -35,6 +35,20 @@ class S3Client final : public ObjectStore {
   void HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) override;
   void ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) override;
   void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) override;
+  void PutAsync(PutRequest request, std::function<void(Result<std::string>)> done) override;
+  void CreateUploadAsync(const std::string& key, const Metadata& meta,
+                         std::function<void(Result<std::string>)> done) override;
+  void CopyPartAsync(const CopyPartRequest& request,
+                     std::function<void(Result<std::string>)> done) override;
+  void CompleteUploadAsync(const std::string& key, const std::string& upload_id,
+                           const std::vector<CompletedPart>& parts,
+                           std::function<void(Result<std::string>)> done) override;
+  void AbortUploadAsync(const std::string& key, const std::string& upload_id,
+                        std::function<void(Result<void>)> done) override;
+  void CopyAsync(const std::string& source_key, const std::string& source_if_match,
+                 const std::string& key, const Metadata* replace,
+                 std::function<void(Result<std::string>)> done) override;
+  void DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) override;
 
   // The URL a request for `key` (with `raw_query`) goes to, and its canonical URI.
   struct Target {
@@ -56,11 +70,16 @@ class S3Client final : public ObjectStore {
     bool declined = false;
     std::string why;
     uint64_t bytes = 0;
+    std::string etag;
   };
   // PUT whose bytes the server RDMA-READs from the token's window; `crc32c`
   // (base64, big-endian) lets the server verify what it read.
   Result<RdmaGetReply> PutRdma(const std::string& key, const std::string& token,
                                const std::string& crc32c);
+  // PUT or UploadPart (request.upload_id set) with the body in the token's
+  // window; request.body is ignored.
+  void PutRdmaAsync(const PutRequest& request, const std::string& token,
+                    const std::string& crc32c, std::function<void(Result<RdmaGetReply>)> done);
   void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                     const std::string& if_match, const std::string& token,
                     std::function<void(Result<RdmaGetReply>)> done);

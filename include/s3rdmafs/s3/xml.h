@@ -19,6 +19,13 @@ struct S3ErrorBody {
 };
 S3ErrorBody ParseErrorBody(std::string_view xml);
 
+// The text of <root><field> in a write's answer (InitiateMultipartUploadResult
+// UploadId, CopyObjectResult ETag, ...). An <Error> document - S3 may send one
+// with status 200 for CompleteMultipartUpload and copies - is an error.
+Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field);
+// The CompleteMultipartUpload request body.
+std::string CompleteUploadXml(const std::vector<CompletedPart>& parts);
+
 // "2009-10-12T17:50:30.000Z" -> ns since the epoch; false when malformed.
 bool ParseIso8601(std::string_view text, int64_t* ns);
 // "Wed, 21 Oct 2015 07:28:00 GMT" -> ns since the epoch.

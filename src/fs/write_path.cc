@@ -1,0 +1,187 @@
+// The write path: create, write, flush/fsync (publish), setattr. The bytes
+// live in a DirtyFile per inode (src/fs/dirty_file.h) until a commit turns
+// them into one object; attributes ride along as s3fs-style x-amz-meta-*.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cstring>
+
+#include "handles.h"
+#include "s3rdmafs/common/log.h"
+
+namespace s3rdmafs::fs {
+
+namespace {
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+}  // namespace
+
+Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
+  if (d->discarded()) return {};
+  auto v = inodes_.Get(ino);
+  if (!v) return MakeError(Errc::kNotFound, "stale inode");
+  s3::Metadata meta = MetaFor(*v);
+  auto r = d->Commit(meta);
+  if (!r) return tl::unexpected(r.error());
+  s3::ObjectInfo info;
+  info.key = v->key;
+  info.size = r->size;
+  info.etag = r->etag;
+  info.mtime_ns = NowNs();
+  info.meta = std::move(meta);
+  info.has_meta = true;
+  inodes_.RefreshFile(ino, info);
+  return {};
+}
+
+Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::string_view name,
+                                                        uint32_t mode, int flags, Caller who) {
+  if (!options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
+  if (name.size() > 255) return MakeError(Errc::kNameTooLong, "name longer than 255 bytes");
+  auto p = inodes_.Get(parent);
+  if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
+  if (!p->is_dir) return MakeError(Errc::kNotDir, "parent is not a directory");
+  if (auto existing = inodes_.FreshChild(parent, name)) {
+    if (flags & O_EXCL) return MakeError(Errc::kExists, "file exists");
+    if (existing->is_dir) return MakeError(Errc::kIsDir, "is a directory");
+    // The kernel thought the name was missing; open what is there instead.
+    auto opened = Open(existing->ino, flags);
+    if (!opened) return tl::unexpected(opened.error());
+    return std::make_pair(MakeEntry(existing->ino), *opened);
+  }
+  // The object appears at the first flush; until then the inode is local.
+  s3::ObjectInfo info;
+  info.key = p->key + std::string(name);
+  info.mtime_ns = NowNs();
+  uint64_t ino = inodes_.UpsertFile(parent, name, info);
+  meta::PosixMeta posix;
+  posix.mode = S_IFREG | (mode & 07777);
+  posix.uid = who.uid;
+  posix.gid = who.gid;
+  posix.mtime_ns = info.mtime_ns;
+  inodes_.SetPosix(ino, posix);
+  auto v = inodes_.Get(ino);
+  auto dirty = std::make_shared<DirtyFile>(write_ctx_.get(), v->key);
+  dirty->SetMeta(MetaFor(*v));
+  {
+    std::lock_guard lock(handles_mu_);
+    writes_[ino] = dirty;
+  }
+  inodes_.SetLocal(ino, true);
+  auto opened = Open(ino, (flags & ~O_TRUNC) | O_WRONLY);
+  if (!opened) return tl::unexpected(opened.error());
+  return std::make_pair(MakeEntry(ino), *opened);
+}
+
+Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data) {
+  std::shared_ptr<FileHandle> h;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) return MakeError(Errc::kInvalidArgument, "bad file handle");
+    h = it->second;
+  }
+  if (!h->writable || !h->dirty)
+    return MakeError(Errc::kInvalidArgument, "file handle not open for writing");
+  if (auto r = h->dirty->Write(offset, data); !r) return tl::unexpected(r.error());
+  // mtime follows the last write (stored with the object at commit).
+  if (auto v = inodes_.Get(h->ino)) {
+    meta::PosixMeta p = v->version.posix;
+    p.mtime_ns = NowNs();
+    inodes_.SetPosix(h->ino, p);
+  }
+  return data.size();
+}
+
+Result<void> Filesystem::Flush(uint64_t fh) {
+  std::shared_ptr<FileHandle> h;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto it = files_.find(fh);
+    if (it == files_.end()) return MakeError(Errc::kInvalidArgument, "bad file handle");
+    h = it->second;
+  }
+  if (!h->writable || !h->dirty) return {};
+  return CommitInode(h->ino, h->dirty.get());
+}
+
+Result<void> Filesystem::Fsync(uint64_t fh) { return Flush(fh); }
+
+Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
+  auto v = inodes_.Get(ino);
+  if (!v) return MakeError(Errc::kNotFound, "stale inode");
+  bool changes = req.size || req.mode || req.uid || req.gid || req.mtime_ns;
+  if (changes && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
+  std::shared_ptr<DirtyFile> dirty = DirtyOf(ino);
+  if (req.size) {
+    if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
+    if (dirty) {
+      if (auto r = dirty->Truncate(*req.size); !r) return tl::unexpected(r.error());
+    } else {
+      // truncate(2) of a file nobody has open: edit, publish, done.
+      auto fresh = Refresh(*v);
+      if (!fresh) return tl::unexpected(fresh.error());
+      DirtyFile temp(write_ctx_.get(), fresh->key, fresh->version.etag, fresh->version.size);
+      if (auto r = temp.Truncate(*req.size); !r) return tl::unexpected(r.error());
+      meta::PosixMeta p = fresh->version.posix;
+      p.mtime_ns = NowNs();
+      inodes_.SetPosix(ino, p);
+      if (auto r = CommitInode(ino, &temp); !r) return tl::unexpected(r.error());
+    }
+  }
+  if (req.mode || req.uid || req.gid || req.mtime_ns) {
+    auto now = inodes_.Get(ino);
+    if (!now) return MakeError(Errc::kNotFound, "stale inode");
+    meta::PosixMeta p = EffectivePosix(*now);
+    if (req.mode) p.mode = (p.mode & S_IFMT) | (*req.mode & 07777);
+    if (req.uid) p.uid = *req.uid;
+    if (req.gid) p.gid = *req.gid;
+    if (req.mtime_ns) p.mtime_ns = *req.mtime_ns;
+    inodes_.SetPosix(ino, p);
+    now = inodes_.Get(ino);
+    s3::Metadata meta = MetaFor(*now);
+    if (dirty && dirty->dirty()) {
+      dirty->SetMeta(meta);  // the commit carries it
+    } else if (now->is_dir) {
+      if (!now->key.empty()) {  // the marker keeps a directory's attributes
+        s3::PutRequest put;
+        put.key = now->key;
+        put.meta = meta;
+        if (auto r = store_->Put(std::move(put)); !r) return tl::unexpected(r.error());
+      }
+    } else if (!now->version.etag.empty()) {
+      // A metadata-only change: the server copies the object onto itself.
+      auto etag = store_->Copy(now->key, now->version.etag, now->key, &meta);
+      if (!etag) {
+        if (etag.error().code == Errc::kPreconditionFailed) inodes_.MarkStale(ino);
+        return tl::unexpected(etag.error());
+      }
+      s3::ObjectInfo info;
+      info.key = now->key;
+      info.size = now->version.size;
+      info.etag = *etag;
+      info.mtime_ns = now->version.mtime_ns;
+      info.meta = meta;
+      info.has_meta = true;
+      inodes_.RefreshFile(ino, info);
+      if (dirty) dirty->Rekey(now->key, *etag);
+    }
+  }
+  return GetAttr(ino);
+}
+
+Result<ReadReply> Filesystem::ReadDirty(DirtyFile* d, uint64_t offset, size_t size) {
+  ReadReply reply;
+  reply.owned.resize(size);
+  auto n = d->Read(offset, reply.owned);
+  if (!n) return tl::unexpected(n.error());
+  reply.owned.resize(*n);
+  reply.bytes = *n;
+  if (*n) reply.iov.push_back({reply.owned.data(), *n});
+  return reply;
+}
+
+}  // namespace s3rdmafs::fs
