@@ -155,13 +155,14 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         if (auto dirty = DirtyOf(ino)) e.attr.size = dirty->size();
       }
       // LIST carries no x-amz-meta-*: the kernel should ask (GETATTR -> HEAD).
-      e.attr_provisional = !view->is_dir && !view->local && options_.object_attributes &&
-                           !view->version.posix_known;
+      e.attr_provisional =
+          !view->local && options_.object_attributes && !view->version.posix_known;
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};
       }
-      inodes_.IncLookup(ino);
+      // A provisional file goes out without an entry (no reference taken).
+      if (!(e.attr_provisional && !view->is_dir)) inodes_.IncLookup(ino);
     } else {
       e.attr.ino = kUnknownIno;
       e.attr.mode = item.is_dir ? S_IFDIR : S_IFREG;

@@ -133,11 +133,6 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   uint64_t ino;
   if (!list->objects.empty() || !list->common_prefixes.empty()) {
     ino = inodes_.UpsertDir(parent, name);
-    // A marker object ("name/", listed first) may carry the directory's mode.
-    if (options_.object_attributes && !list->objects.empty() && list->objects[0].key == lr.prefix) {
-      if (auto marker = store_->Head(lr.prefix); marker && marker->has_meta)
-        inodes_.SetPosix(ino, meta::ParsePosixMeta(marker->meta));
-    }
   } else if (head) {
     ino = inodes_.UpsertFile(parent, name, *head);
   } else if (head.error().code == Errc::kNoSuchKey) {
@@ -154,13 +149,28 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
 Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
   auto v = Resolve(parent, name);
   if (!v) return tl::unexpected(v.error());
-  return MakeEntry(v->ino);
+  // The kernel keeps what we answer: attributes must be whole (mode and type
+  // from x-amz-meta-*), not the LIST-only ones a readdir left behind.
+  auto fresh = Refresh(*v);
+  if (!fresh) return tl::unexpected(fresh.error());
+  return MakeEntry(fresh->ino);
 }
 
 void Filesystem::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
 
 Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
-  if (v.is_dir || v.local) return v;
+  if (v.local) return v;
+  if (v.is_dir) {
+    // A directory's attributes live on its marker object ("dir/"), if any.
+    if (!options_.object_attributes || v.version.posix_known || v.key.empty()) return v;
+    auto marker = store_->Head(v.key);
+    if (!marker && marker.error().code != Errc::kNoSuchKey) return tl::unexpected(marker.error());
+    inodes_.SetPosix(v.ino, marker && marker->has_meta ? meta::ParsePosixMeta(marker->meta)
+                                                      : meta::PosixMeta{});
+    auto fresh = inodes_.Get(v.ino);
+    if (!fresh) return MakeError(Errc::kNotFound, "inode forgotten");
+    return *fresh;
+  }
   if (v.attr_fresh && (v.version.posix_known || !options_.object_attributes)) return v;
   auto head = store_->Head(v.key);
   if (!head) {

@@ -25,8 +25,18 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
       p.attr = ToStat(e.attr);
       if (e.name != "." && e.name != "..") {
         p.ino = e.attr.ino;
-        p.attr_timeout = e.attr_provisional ? 0 : fs->attr_timeout();
+        p.attr_timeout = fs->attr_timeout();
         p.entry_timeout = fs->attr_timeout();
+        if (e.attr_provisional) {
+          // Attributes from LIST alone: a directory's are refreshed at the
+          // next stat (GETATTR reads its marker); a file gets no entry at all
+          // (ino 0), so the kernel LOOKUPs it - its type may be a symlink,
+          // and the kernel must never see a type change for one inode.
+          if (S_ISDIR(e.attr.mode))
+            p.attr_timeout = 0;
+          else
+            p.ino = 0;
+        }
       }
       need = fuse_add_direntry_plus(req, buf.data() + used, size - used, name.c_str(), &p,
                                     static_cast<off_t>(e.next_offset));

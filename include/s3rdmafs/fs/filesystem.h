@@ -101,7 +101,9 @@ struct DirEntry {
   std::string_view name;
   Attributes attr;  // for plain readdir only ino (may be kUnknownIno) and mode matter
   uint64_t next_offset = 0;
-  bool attr_provisional = false;  // from LIST only: let the kernel ask (getattr) before trusting
+  // From LIST only (no x-amz-meta-*): the adapter makes the kernel ask again
+  // (no lookup reference is taken for a provisional file).
+  bool attr_provisional = false;
 };
 
 struct FsStats {
