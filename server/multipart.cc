@@ -102,7 +102,8 @@ Result<PartInfo> MultipartUploads::StorePart(
     return MakeError(Errc::kInvalidArgument, "Part number must be an integer between 1 and 10000");
   static std::atomic<uint64_t> seq{0};
   std::string tmp = dir + "/tmp-" + std::to_string(seq++);
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  // Read-write: a copied part is read back for its MD5.
+  int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
   auto etag = write_body(fd);
   close(fd);
@@ -124,8 +125,8 @@ Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t num
   std::string path = PartPath(dir, number), etag;
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !ReadWhole(path + ".etag", &etag))
-    return MakeError(Errc::kBadRequest, "InvalidPart: part " + std::to_string(number) +
-                                            " was not uploaded");
+    return MakeError(Errc::kBadRequest,
+                     "InvalidPart: part " + std::to_string(number) + " was not uploaded");
   PartInfo p;
   p.number = number;
   p.etag = "\"" + etag + "\"";
@@ -193,8 +194,7 @@ Result<ObjectMeta> MultipartUploads::Complete(
       return MakeError(Errc::kBadRequest, "InvalidPart: part " + std::to_string(parts[i].first) +
                                               " has ETag " + p->etag);
     if (i + 1 < parts.size() && p->size < kMinPartSize)
-      return MakeError(Errc::kBadRequest, "EntityTooSmall: part " +
-                                              std::to_string(parts[i].first) +
+      return MakeError(Errc::kBadRequest, "EntityTooSmall: part " + std::to_string(parts[i].first) +
                                               " is smaller than 5 MiB and not the last");
     chosen.push_back(*p);
   }
@@ -261,7 +261,8 @@ Result<std::vector<PartInfo>> MultipartUploads::ListParts(const std::string& buc
     while (dirent* e = readdir(d)) {
       std::string n = e->d_name;
       if (n.rfind("part-", 0) != 0 || n.find('.') != std::string::npos) continue;
-      if (auto p = ReadPart(*dir, static_cast<uint32_t>(std::stoul(n.substr(5))))) out.push_back(*p);
+      if (auto p = ReadPart(*dir, static_cast<uint32_t>(std::stoul(n.substr(5)))))
+        out.push_back(*p);
     }
     closedir(d);
   }

@@ -86,8 +86,8 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
                          resource);
       // "Code: message" names the S3 error code (InvalidPart, EntityTooSmall, ...).
       if (size_t colon = e.message.find(": "); colon != std::string::npos &&
-                                                e.message.find(' ') == colon + 1 &&
-                                                isupper(static_cast<unsigned char>(e.message[0])))
+                                               e.message.find(' ') == colon + 1 &&
+                                               isupper(static_cast<unsigned char>(e.message[0])))
         return SendError(ex, 400, e.message.substr(0, colon), e.message.substr(colon + 2),
                          resource);
       return SendError(ex, 400, "InvalidRequest", e.message, resource);

@@ -48,7 +48,8 @@ LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string conten
       unsigned char raw[16];
       for (size_t i = 0; i < 16; ++i)
         raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
-      if (Base64(raw, 16) != content_md5) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+      if (Base64(raw, 16) != content_md5)
+        return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
     }
     return {};
   };

@@ -82,7 +82,6 @@ bool DecodeToken(const std::string& token, std::string* key) {
   return true;
 }
 
-
 }  // namespace xml_util
 
 }  // namespace s3rdma::server

@@ -154,8 +154,9 @@ Result<void> Validate(const Config& c) {
   if (c.write.staging_dir.empty() || c.write.staging_dir[0] != '/')
     p.push_back("write.staging_dir: must be an absolute path");
   if (c.write.max_file_size > c.write.part_size * 10000)
-    p.push_back("write.max_file_size: more than 10,000 parts of write.part_size; raise "
-                "write.part_size or lower write.max_file_size");
+    p.push_back(
+        "write.max_file_size: more than 10,000 parts of write.part_size; raise "
+        "write.part_size or lower write.max_file_size");
   if (!c.rdma.endpoint.empty() && c.rdma.endpoint.rfind(':') == std::string::npos)
     p.push_back("rdma.endpoint: must be ADDR:PORT");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())

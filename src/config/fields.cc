@@ -311,7 +311,8 @@ std::vector<Field> MakeFields() {
       "write", "staging_max", "most bytes staged at once; a write past it fails with ENOSPC",
       [](Config & c) -> auto& { return c.write.staging_max; }));
   f.push_back(Size(
-      "write", "max_file_size", "largest file a write may make, EFBIG past it (0: 10,000 x write.part_size)",
+      "write", "max_file_size",
+      "largest file a write may make, EFBIG past it (0: 10,000 x write.part_size)",
       [](Config & c) -> auto& { return c.write.max_file_size; }));
   f.push_back(Field{"rdma", "transport", FieldKind::kEnum,
                     "\"rc\" (our RC protocol; needs rdma.endpoint) or \"dc\" (mlx5 DC, commercial "

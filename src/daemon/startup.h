@@ -25,9 +25,9 @@ struct Daemon {
   std::unique_ptr<mem::Arena> arena;
   std::unique_ptr<s3::CurlEngine> engine;
   std::unique_ptr<s3::S3Client> store;
-  std::unique_ptr<cache::BlockCache> cache;   // the arena's first cache.size bytes
+  std::unique_ptr<cache::BlockCache> cache;      // the arena's first cache.size bytes
   std::unique_ptr<mem::SlotPool> write_buffers;  // the rest: write part buffers
-  std::shared_ptr<rdma::TokenSource> rdma;  // RC connection or DC target; null when HTTP only
+  std::shared_ptr<rdma::TokenSource> rdma;       // RC connection or DC target; null when HTTP only
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
   std::unique_ptr<fetch::RangeFetcher> rdma_fetcher;  // RDMA, HTTP fallback; null when HTTP only

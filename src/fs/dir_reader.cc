@@ -155,8 +155,7 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         if (auto dirty = DirtyOf(ino)) e.attr.size = dirty->size();
       }
       // LIST carries no x-amz-meta-*: the kernel should ask (GETATTR -> HEAD).
-      e.attr_provisional =
-          !view->local && options_.object_attributes && !view->version.posix_known;
+      e.attr_provisional = !view->local && options_.object_attributes && !view->version.posix_known;
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};

@@ -13,8 +13,8 @@
 namespace s3rdmafs::fs {
 namespace {
 
-constexpr uint64_t kMinPart = 5ull << 20;       // S3: all parts but the last
-constexpr uint64_t kFetchChunk = 8ull << 20;    // base bytes fetched per GET
+constexpr uint64_t kMinPart = 5ull << 20;     // S3: all parts but the last
+constexpr uint64_t kFetchChunk = 8ull << 20;  // base bytes fetched per GET
 constexpr size_t kZeroChunk = 64 << 10;
 const std::byte kZeros[kZeroChunk] = {};
 
@@ -220,9 +220,10 @@ Result<void> DirtyFile::ShipPart(uint32_t part, mem::SlotPool::Slot slot, uint64
       std::lock_guard done(done_mu_);
       if (r)
         parts_[part] = *r;
-      else if (!error_)
-        error_ = Error(r.error().code, "part " + std::to_string(part) + " of '" + key_ +
-                                           "': " + r.error().message,
+      else if (!error_)  // EIO to the writer, whatever the server said (the log says what)
+        error_ = Error(Errc::kIo,
+                       "part " + std::to_string(part) + " of '" + key_ +
+                           "' was refused: " + r.error().ToString(),
                        r.error().http_status);
       --in_flight_;
     }
@@ -247,9 +248,10 @@ void DirtyFile::AbortUpload() {
   }
   if (id.empty()) return;
   if (auto r = ctx_->store->AbortUpload(key_, id); !r)
-    LOG_WARN("abort of the upload of '%s' failed (its parts stay until the server expires them): "
-             "%s",
-             key_.c_str(), r.error().ToString().c_str());
+    LOG_WARN(
+        "abort of the upload of '%s' failed (its parts stay until the server expires them): "
+        "%s",
+        key_.c_str(), r.error().ToString().c_str());
 }
 
 Result<CommitResult> DirtyFile::StreamCommit(const s3::Metadata& meta) {
@@ -440,8 +442,7 @@ Result<size_t> DirtyFile::Read(uint64_t offset, std::span<std::byte> out) {
     for (uint64_t at = offset; at < offset + n;) {
       uint64_t part = at / P() + 1;
       uint64_t part_end = std::min(offset + n, part * P());
-      const mem::SlotPool::Slot* slot =
-          part == 1 ? &head_ : (part == cur_part_ ? &cur_ : nullptr);
+      const mem::SlotPool::Slot* slot = part == 1 ? &head_ : (part == cur_part_ ? &cur_ : nullptr);
       if (!slot || !*slot)
         return MakeError(Errc::kNotSupported, "'" + key_ +
                                                   "': these bytes were already uploaded by a "

@@ -165,8 +165,8 @@ Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
     if (!options_.object_attributes || v.version.posix_known || v.key.empty()) return v;
     auto marker = store_->Head(v.key);
     if (!marker && marker.error().code != Errc::kNoSuchKey) return tl::unexpected(marker.error());
-    inodes_.SetPosix(v.ino, marker && marker->has_meta ? meta::ParsePosixMeta(marker->meta)
-                                                      : meta::PosixMeta{});
+    inodes_.SetPosix(
+        v.ino, marker && marker->has_meta ? meta::ParsePosixMeta(marker->meta) : meta::PosixMeta{});
     auto fresh = inodes_.Get(v.ino);
     if (!fresh) return MakeError(Errc::kNotFound, "inode forgotten");
     return *fresh;
@@ -202,7 +202,7 @@ std::shared_ptr<DirtyFile> Filesystem::DirtyOf(uint64_t ino) {
   return it == writes_.end() ? nullptr : it->second;
 }
 
-Result<OpenResult> Filesystem::Open(uint64_t ino, int flags) {
+Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
   const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   if (write && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   auto v = inodes_.Get(ino);
@@ -223,8 +223,8 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags) {
     } else if (!dirty) {
       auto made = (flags & O_TRUNC)
                       ? std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key)
-                      : std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key,
-                                                    fresh.version.etag, fresh.version.size);
+                      : std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key, fresh.version.etag,
+                                                    fresh.version.size);
       made->SetMeta(MetaFor(fresh));
       std::lock_guard lock(handles_mu_);
       dirty = writes_.emplace(ino, made).first->second;
@@ -237,6 +237,7 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags) {
   h->version = fresh.version;
   h->dirty = dirty;
   h->writable = write;
+  h->opener = who.process;
   OpenResult out;
   // A file with a write state: the kernel's pages may predate our bytes.
   out.keep_cache = !dirty && fresh.last_opened_version == fresh.version.id;

@@ -24,6 +24,7 @@ struct Filesystem::FileHandle {
   // Set while the inode has a write state: reads see its bytes, writes go to it.
   std::shared_ptr<DirtyFile> dirty;
   bool writable = false;
+  uint32_t opener = 0;  // process (thread group) that opened it
 };
 
 struct Filesystem::DirHandle {

@@ -28,8 +28,8 @@ constexpr size_t kParallelCopies = 16;
 
 // Runs fn(i) for i in [0, n) with at most kParallelCopies at once; the
 // first error wins. `fn` starts an async call and reports through `done`.
-Result<void> ForEachParallel(size_t n,
-                             const std::function<void(size_t, std::function<void(Result<void>)>)>& fn) {
+Result<void> ForEachParallel(
+    size_t n, const std::function<void(size_t, std::function<void(Result<void>)>)>& fn) {
   std::mutex mu;
   std::condition_variable cv;
   size_t running = 0;
@@ -88,8 +88,7 @@ Result<std::string> Filesystem::CopyObject(const std::string& from, const std::s
   return completed;
 }
 
-Result<Entry> Filesystem::Mkdir(uint64_t parent, std::string_view name, uint32_t mode,
-                                Caller who) {
+Result<Entry> Filesystem::Mkdir(uint64_t parent, std::string_view name, uint32_t mode, Caller who) {
   if (!options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   auto existing = Resolve(parent, name);
   if (existing) return MakeError(Errc::kExists, "file exists");
@@ -269,9 +268,10 @@ Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string
     meta::StorePosixMeta(EffectivePosix(dir), &put.meta);
     if (auto r = store_->Put(std::move(put)); !r) return tl::unexpected(r.error());
   }
-  auto deleted = ForEachParallel(keys.size(), [&](size_t i, std::function<void(Result<void>)> done) {
-    store_->DeleteAsync(keys[i].key, std::move(done));
-  });
+  auto deleted =
+      ForEachParallel(keys.size(), [&](size_t i, std::function<void(Result<void>)> done) {
+        store_->DeleteAsync(keys[i].key, std::move(done));
+      });
   if (!deleted)
     LOG_WARN("rename of '%s': some old keys remain: %s", dir.key.c_str(),
              deleted.error().ToString().c_str());

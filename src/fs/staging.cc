@@ -20,8 +20,8 @@ Result<void> StagingArea::Prepare() {
     if (pos != dir_.size() && dir_[pos] != '/') continue;
     std::string part = dir_.substr(0, pos);
     if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
-      return MakeError(Errc::kConfig, "write.staging_dir: cannot create '" + part +
-                                          "': " + strerror(errno));
+      return MakeError(Errc::kConfig,
+                       "write.staging_dir: cannot create '" + part + "': " + strerror(errno));
   }
   DIR* d = opendir(dir_.c_str());
   if (!d)

@@ -48,7 +48,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
     if (flags & O_EXCL) return MakeError(Errc::kExists, "file exists");
     if (existing->is_dir) return MakeError(Errc::kIsDir, "is a directory");
     // The kernel thought the name was missing; open what is there instead.
-    auto opened = Open(existing->ino, flags);
+    auto opened = Open(existing->ino, flags, who);
     if (!opened) return tl::unexpected(opened.error());
     return std::make_pair(MakeEntry(existing->ino), *opened);
   }
@@ -71,7 +71,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
     writes_[ino] = dirty;
   }
   inodes_.SetLocal(ino, true);
-  auto opened = Open(ino, (flags & ~O_TRUNC) | O_WRONLY);
+  auto opened = Open(ino, (flags & ~O_TRUNC) | O_WRONLY, who);
   if (!opened) return tl::unexpected(opened.error());
   return std::make_pair(MakeEntry(ino), *opened);
 }
@@ -96,7 +96,7 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
   return data.size();
 }
 
-Result<void> Filesystem::Flush(uint64_t fh) {
+Result<void> Filesystem::Flush(uint64_t fh, Caller who) {
   std::shared_ptr<FileHandle> h;
   {
     std::lock_guard lock(handles_mu_);
@@ -105,6 +105,10 @@ Result<void> Filesystem::Flush(uint64_t fh) {
     h = it->second;
   }
   if (!h->writable || !h->dirty) return {};
+  // A forked child closing the descriptor it inherited (every subprocess
+  // spawn does) is not the writer saying "done": the last close or the
+  // opener's close publishes.
+  if (who.process && h->opener && who.process != h->opener) return {};
   return CommitInode(h->ino, h->dirty.get());
 }
 

@@ -1,10 +1,13 @@
+#include <fcntl.h>
+
 #include "ops.h"
 
 namespace s3rdmafs::fuse {
 namespace {
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = Fs(req)->Open(ino, fi->flags);
+  bool write = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC);
+  auto r = Fs(req)->Open(ino, fi->flags, write ? CallerOf(req) : fs::Caller{});
   if (!r) return ReplyError(req, r.error(), "open");
   fi->fh = r->fh;
   fi->keep_cache = r->keep_cache;  // same object version as the last open: kernel pages stay valid

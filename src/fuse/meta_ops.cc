@@ -1,4 +1,7 @@
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "ops.h"
 #include "s3rdmafs/common/log.h"
@@ -33,6 +36,24 @@ void ReplyError(fuse_req_t req, const Error& error, const char* op) {
   else
     LOG_WARN("%s: %s -> %s", op, error.ToString().c_str(), strerror(err));
   fuse_reply_err(req, err);
+}
+
+fs::Caller CallerOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  fs::Caller who{ctx->uid, ctx->gid, static_cast<uint32_t>(ctx->pid)};
+  // /proc/<tid>/status names the thread group: threads of one process are one opener.
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/status", static_cast<int>(ctx->pid));
+  if (FILE* f = fopen(path, "re")) {
+    char line[256];
+    while (fgets(line, sizeof line, f))
+      if (strncmp(line, "Tgid:", 5) == 0) {
+        who.process = static_cast<uint32_t>(strtoul(line + 5, nullptr, 10));
+        break;
+      }
+    fclose(f);
+  }
+  return who;
 }
 
 void ReplyEntry(fuse_req_t req, const fs::Entry& entry) {

@@ -22,14 +22,12 @@ void AddMetaOps(fuse_lowlevel_ops* ops);  // init, lookup, forget, getattr, stat
 void AddFileOps(fuse_lowlevel_ops* ops);  // open, read, release
 // Reads whose reply has not been sent yet (replied from completion threads).
 std::atomic<int64_t>& InFlightReads();
-void AddDirOps(fuse_lowlevel_ops* ops);  // opendir, readdir, readdirplus, releasedir
+void AddDirOps(fuse_lowlevel_ops* ops);    // opendir, readdir, readdirplus, releasedir
 void AddWriteOps(fuse_lowlevel_ops* ops);  // create, write, flush, fsync, setattr
 // mkdir, rmdir, unlink, rename, symlink, readlink, link, mknod
 void AddNamespaceOps(fuse_lowlevel_ops* ops);
 void ReplyEntry(fuse_req_t req, const fs::Entry& entry);
-inline fs::Caller CallerOf(fuse_req_t req) {
-  const fuse_ctx* ctx = fuse_req_ctx(req);
-  return fs::Caller{ctx->uid, ctx->gid};
-}
+// The request's uid/gid and thread group (FUSE gives the thread id).
+fs::Caller CallerOf(fuse_req_t req);
 
 }  // namespace s3rdmafs::fuse

@@ -18,7 +18,8 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   AddWriteOps(&ops);
   AddNamespaceOps(&ops);
 
-  std::string opts = std::string(options.read_only ? "ro," : "") + "default_permissions,fsname=" + options.fsname + ",subtype=s3rdmafs";
+  std::string opts = std::string(options.read_only ? "ro," : "") +
+                     "default_permissions,fsname=" + options.fsname + ",subtype=s3rdmafs";
   if (options.allow_other) opts += ",allow_other";
   fuse_args args = FUSE_ARGS_INIT(0, nullptr);
   fuse_opt_add_arg(&args, "s3rdmafs");

@@ -22,14 +22,15 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Write(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
            fuse_file_info* fi) {
-  auto r = Fs(req)->Write(fi->fh, static_cast<uint64_t>(off),
-                          std::span<const std::byte>(reinterpret_cast<const std::byte*>(buf), size));
+  auto r =
+      Fs(req)->Write(fi->fh, static_cast<uint64_t>(off),
+                     std::span<const std::byte>(reinterpret_cast<const std::byte*>(buf), size));
   if (!r) return ReplyError(req, r.error(), "write");
   fuse_reply_write(req, *r);
 }
 
 void Flush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
-  auto r = Fs(req)->Flush(fi->fh);
+  auto r = Fs(req)->Flush(fi->fh, CallerOf(req));
   if (!r) return ReplyError(req, r.error(), "flush");
   fuse_reply_err(req, 0);
 }

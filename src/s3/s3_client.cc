@@ -388,7 +388,8 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
       [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
-          if (r.error().http_status == 501) return done(RdmaGetReply{true, r.error().message, 0, ""});
+          if (r.error().http_status == 501)
+            return done(RdmaGetReply{true, r.error().message, 0, ""});
           return done(tl::unexpected(r.error()));
         }
         const std::string* reply = r->Header("x-amz-rdma-reply");

@@ -97,11 +97,11 @@ Result<std::string> ParseResultField(std::string_view xml, const char* root, con
     return MakeError(Errc::kProtocol, std::string(root) + ": malformed XML");
   if (pugi::xml_node e = doc.child("Error")) {
     std::string code = e.child_value("Code");
-    Errc errc = code == "SlowDown"                                  ? Errc::kSlowDown
+    Errc errc = code == "SlowDown"                                        ? Errc::kSlowDown
                 : code == "InternalError" || code == "ServiceUnavailable" ? Errc::kServerError
-                : code == "PreconditionFailed"                     ? Errc::kPreconditionFailed
-                : code == "NoSuchKey" || code == "NoSuchUpload"     ? Errc::kNoSuchKey
-                                                                    : Errc::kBadRequest;
+                : code == "PreconditionFailed"                  ? Errc::kPreconditionFailed
+                : code == "NoSuchKey" || code == "NoSuchUpload" ? Errc::kNoSuchKey
+                                                                : Errc::kBadRequest;
     return MakeError(errc, std::string(root) + ": " + code + " (" + e.child_value("Message") + ")");
   }
   pugi::xml_node r = doc.child(root);

@@ -142,7 +142,8 @@ class FakeStore : public s3::ObjectStore {
   void PutAsync(s3::PutRequest req, std::function<void(Result<std::string>)> done) override {
     if (int f = fail_all.load()) return done(MakeError(static_cast<Errc>(f - 1), "injected"));
     std::string body;
-    for (auto& span : req.body) body.append(reinterpret_cast<const char*>(span.data()), span.size());
+    for (auto& span : req.body)
+      body.append(reinterpret_cast<const char*>(span.data()), span.size());
     std::lock_guard lock(mu_);
     std::string etag = "\"etag-" + std::to_string(++etag_seq_) + "\"";
     if (!req.upload_id.empty()) {
@@ -205,8 +206,8 @@ class FakeStore : public s3::ObjectStore {
         return done(MakeError(Errc::kBadRequest, "EntityTooSmall", 400));
       body += p->second.data;
     }
-    std::string etag = "\"etag-" + std::to_string(++etag_seq_) + "-" +
-                       std::to_string(list.size()) + "\"";
+    std::string etag =
+        "\"etag-" + std::to_string(++etag_seq_) + "-" + std::to_string(list.size()) + "\"";
     objects_[key] = {body.size(), 0, etag, body, true, it->second.meta};
     uploads_.erase(it);
     done(etag);

@@ -18,7 +18,7 @@ enum class Errc {
   kIsDir,
   kNameTooLong,
   kReadOnly,
-  kNoSpace,  // the cache arena has no block to give (everything pinned)
+  kNoSpace,       // the cache arena has no block to give (everything pinned)
   kDiskFull,      // the write staging directory is full (its bound or the disk)
   kExists,        // create/mkdir of a name that exists
   kNotEmpty,      // rmdir of a directory with entries

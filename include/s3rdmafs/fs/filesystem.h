@@ -56,9 +56,12 @@ struct FsOptions {
   uint64_t staging_max = 16ull << 30;
 };
 
-// Who asks (FUSE request context): owner of what create/mkdir/symlink make.
+// Who asks (FUSE request context): owner of what create/mkdir/symlink make;
+// `process` (the thread group id, 0 = unknown) tells the opener's own close
+// from a forked child closing an inherited descriptor.
 struct Caller {
   uint32_t uid = 0, gid = 0;
+  uint32_t process = 0;
 };
 
 struct SetAttrRequest {
@@ -132,13 +135,15 @@ class Filesystem {
   void Forget(uint64_t ino, uint64_t nlookup);
   Result<Attributes> GetAttr(uint64_t ino);
 
-  Result<OpenResult> Open(uint64_t ino, int flags);
+  Result<OpenResult> Open(uint64_t ino, int flags, Caller who = {});
   // Writes (src/fs/write_path.cc). A file's bytes become an object on Flush
   // (every close(2)), Fsync and the last Release; errors surface there.
-  Result<std::pair<Entry, OpenResult>> Create(uint64_t parent, std::string_view name,
-                                              uint32_t mode, int flags, Caller who);
+  Result<std::pair<Entry, OpenResult>> Create(uint64_t parent, std::string_view name, uint32_t mode,
+                                              int flags, Caller who);
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data);
-  Result<void> Flush(uint64_t fh);
+  // close(2): publishes only when the opener's process closes (a child that
+  // inherited the descriptor and closes it must not publish a half-written file).
+  Result<void> Flush(uint64_t fh, Caller who = {});
   Result<void> Fsync(uint64_t fh);
   Result<Attributes> SetAttr(uint64_t ino, const SetAttrRequest& request);
   // Namespace (src/fs/namespace_ops.cc).
@@ -214,7 +219,7 @@ class Filesystem {
   std::unique_ptr<StagingArea> staging_;
   std::unique_ptr<WriteContext> write_ctx_;
   std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;  // guarded by handles_mu_
-  std::unordered_map<uint64_t, uint32_t> open_count_;                 // guarded by handles_mu_
+  std::unordered_map<uint64_t, uint32_t> open_count_;                // guarded by handles_mu_
   // Objects unlinked (or renamed away) while open: deleted at the last close,
   // so a reader keeps reading what it opened. ino -> (key, etag).
   std::unordered_map<uint64_t, std::pair<std::string, std::string>>

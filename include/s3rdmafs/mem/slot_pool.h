@@ -43,7 +43,7 @@ class SlotPool {
 
   SlotPool(std::byte* base, uint64_t size, uint64_t slot_size);
 
-  Slot TryAcquire();                            // empty when none is free
+  Slot TryAcquire();                             // empty when none is free
   Slot Acquire(std::chrono::milliseconds wait);  // empty after `wait`
   uint64_t slot_size() const { return slot_size_; }
   size_t total() const { return total_; }

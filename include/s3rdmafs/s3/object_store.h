@@ -25,8 +25,8 @@ struct ObjectInfo {
   std::string key;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::string etag;  // as the server sent it, quotes included
-  Metadata meta;     // HEAD only; LIST does not carry it
+  std::string etag;       // as the server sent it, quotes included
+  Metadata meta;          // HEAD only; LIST does not carry it
   bool has_meta = false;  // true when meta came from a HEAD (even if empty)
 };
 
@@ -62,8 +62,8 @@ struct GetResult {
 struct PutRequest {
   std::string key;
   std::vector<std::span<const std::byte>> body;
-  Metadata meta;            // PutObject only
-  std::string upload_id;    // set: UploadPart `part_number` of this upload
+  Metadata meta;          // PutObject only
+  std::string upload_id;  // set: UploadPart `part_number` of this upload
   uint32_t part_number = 0;
 };
 
@@ -91,8 +91,9 @@ class ObjectStore {
 
   // Writes. Every one returns the new ETag (of the object or the part).
   virtual void PutAsync(PutRequest request, std::function<void(Result<std::string>)> done) = 0;
-  virtual void CreateUploadAsync(const std::string& key, const Metadata& meta,
-                                 std::function<void(Result<std::string>)> done) = 0;  // -> upload id
+  virtual void CreateUploadAsync(
+      const std::string& key, const Metadata& meta,
+      std::function<void(Result<std::string>)> done) = 0;  // -> upload id
   virtual void CopyPartAsync(const CopyPartRequest& request,
                              std::function<void(Result<std::string>)> done) = 0;
   virtual void CompleteUploadAsync(const std::string& key, const std::string& upload_id,

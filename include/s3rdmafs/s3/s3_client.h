@@ -78,8 +78,8 @@ class S3Client final : public ObjectStore {
                                const std::string& crc32c);
   // PUT or UploadPart (request.upload_id set) with the body in the token's
   // window; request.body is ignored.
-  void PutRdmaAsync(const PutRequest& request, const std::string& token,
-                    const std::string& crc32c, std::function<void(Result<RdmaGetReply>)> done);
+  void PutRdmaAsync(const PutRequest& request, const std::string& token, const std::string& crc32c,
+                    std::function<void(Result<RdmaGetReply>)> done);
   void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                     const std::string& if_match, const std::string& token,
                     std::function<void(Result<RdmaGetReply>)> done);
