@@ -113,6 +113,18 @@ ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
   return m;
 }
 
+std::string LocalBackend::ProbeMetadataSupport() const {
+  std::string probe = root_ + "/" + kTempPrefix + "xattr-probe-" + std::to_string(getpid());
+  int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return "cannot write in " + root_ + ": " + strerror(errno);
+  std::string why;
+  if (fsetxattr(fd, kMetaXattr, "", 0, 0) != 0)
+    why = root_ + " has no user xattrs (" + std::string(strerror(errno)) + ")";
+  close(fd);
+  unlink(probe.c_str());
+  return why;
+}
+
 bool LocalBackend::ValidBucketName(const std::string& b) {
   if (b.size() < 3 || b.size() > 63) return false;
   for (char c : b)

@@ -59,6 +59,9 @@ class LocalBackend {
 
   explicit LocalBackend(std::string root) : root_(std::move(root)) {}
 
+  // "" when the root keeps user xattrs (object metadata), else why not.
+  std::string ProbeMetadataSupport() const;
+
   static bool ValidBucketName(const std::string& bucket);
   static bool ValidKey(const std::string& key);
 

@@ -83,6 +83,11 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   LocalBackend backend(c.root);
+  if (std::string why = backend.ProbeMetadataSupport(); !why.empty())
+    LOG_WARN(
+        "%s: object metadata (x-amz-meta-*) cannot be kept here: PUTs that carry it are "
+        "refused with 501 (use a root on ext4, xfs, btrfs or tmpfs >= 6.6)",
+        why.c_str());
   std::unique_ptr<RdmaEndpoint> rdma;
   if (!rdma_listen.empty()) {
     size_t colon = rdma_listen.rfind(':');

@@ -8,7 +8,12 @@ cd "$(dirname "$0")/../.."
 BUILD=$(realpath "${1:-build}")
 log=$(mktemp)
 set +e
-tests/rdma/rxe-vm.sh --timeout 1200 --rw "$BUILD" --env S3RDMAFS_REQUIRE_RDMA=1 --env S3RDMAFS_BUILD="$BUILD" -- \
+# Temporary trees live on the shared build directory: the guest's own /tmp is
+# tmpfs under overlayfs (kernel 6.1), which has no user xattrs, and the
+# reference server keeps object metadata in them.
+mkdir -p "$BUILD/guest-tmp"
+tests/rdma/rxe-vm.sh --timeout 1200 --rw "$BUILD" --env S3RDMAFS_REQUIRE_RDMA=1 --env S3RDMAFS_BUILD="$BUILD" \
+  --env TMPDIR="$BUILD/guest-tmp" -- \
   ctest --test-dir "$BUILD" -L '^rdma$' --output-on-failure 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
