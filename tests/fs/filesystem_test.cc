@@ -36,6 +36,7 @@ class FsTest : public ::testing::Test {
     o.max_request = 4 * kBlock;
     o.cache_wait = std::chrono::milliseconds(2000);
     o.ttls.attr = o.ttls.entry = std::chrono::milliseconds(60000);
+    o.object_attributes = object_attributes_;
     fs_ = std::make_unique<fs::Filesystem>(o, &store_, fetcher_.get(), cache_.get());
   }
   uint64_t LookupPath(const std::string& path) {
@@ -86,6 +87,7 @@ class FsTest : public ::testing::Test {
     return names;
   }
 
+  bool object_attributes_ = false;  // LIST attributes are enough unless a test says so
   FakeStore store_;
   std::vector<std::byte> arena_;
   std::unique_ptr<cache::BlockCache> cache_;
@@ -147,11 +149,33 @@ TEST_F(FsTest, ReadDirStreamsPagesAndSkipsUnusableNames) {
   EXPECT_EQ(unique.size(), names.size());
   EXPECT_TRUE(unique.count("sub"));
   EXPECT_FALSE(unique.count(""));
-  // readdirplus entries carry attributes: no HEAD needed afterwards.
+  // readdirplus entries carry attributes: no HEAD needed afterwards...
   uint64_t heads = store_.heads;
   auto e = fs_->Lookup(big, "f100007");
   ASSERT_TRUE(e);
   EXPECT_EQ(store_.heads, heads);
+}
+
+TEST_F(FsTest, ObjectAttributesCostOneHeadPerListedFile) {
+  object_attributes_ = true;
+  Make(256);
+  for (int i = 0; i < 5; ++i) store_.Put("d/f" + std::to_string(i), 1);
+  uint64_t d = LookupPath("d");
+  ASSERT_NE(d, 0u);
+  auto dh = fs_->OpenDir(d);
+  ASSERT_TRUE(dh);
+  int provisional = 0;
+  ASSERT_TRUE(fs_->ReadDir(*dh, 0, true, [&](const fs::DirEntry& e) {
+    provisional += e.attr_provisional;
+    return true;
+  }));
+  fs_->ReleaseDir(*dh);
+  EXPECT_EQ(provisional, 5) << "LIST has no x-amz-meta-*: the kernel must ask";
+  uint64_t heads = store_.heads;
+  ASSERT_TRUE(fs_->Lookup(d, "f3"));
+  EXPECT_EQ(store_.heads, heads + 1) << "the lookup reads the metadata once";
+  ASSERT_TRUE(fs_->Lookup(d, "f3"));
+  EXPECT_EQ(store_.heads, heads + 1);
 }
 
 TEST_F(FsTest, PrefixMountSeesOnlyItsSubtree) {
