@@ -184,10 +184,11 @@ Result<ObjectMeta> MultipartUploads::Complete(
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())
     return MakeError(Errc::kBadRequest, "MalformedXML: a multipart upload needs a part");
+  for (size_t i = 1; i < parts.size(); ++i)
+    if (parts[i].first <= parts[i - 1].first)
+      return MakeError(Errc::kBadRequest, "InvalidPartOrder: part numbers must ascend");
   std::vector<PartInfo> chosen;
   for (size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0 && parts[i].first <= parts[i - 1].first)
-      return MakeError(Errc::kBadRequest, "InvalidPartOrder: part numbers must ascend");
     auto p = ReadPart(*dir, parts[i].first);
     if (!p) return tl::unexpected(p.error());
     if (Unquote(p->etag) != Unquote(parts[i].second))

@@ -10,6 +10,7 @@
 
 #include "auth.h"
 #include "local_backend.h"
+#include "multipart.h"
 #include "s3_handler.h"
 #include "s3rdmafs/s3/sigv4.h"
 
@@ -233,5 +234,85 @@ TEST(ServerRdmaToken, MalformedIs400AndUnservableIsDeclinedWith501) {
   handler.Handle(plain);
   EXPECT_EQ(plain.status_, 206);
   EXPECT_EQ(plain.Header("Content-Range"), "bytes 1-2/4");
+  stdfs::remove_all(root);
+}
+
+namespace {
+
+// Fills a part or object with `data` through the backend's streaming interface.
+std::function<bool(const LocalBackend::Writer&)> Body(const std::string& data) {
+  return [data](const LocalBackend::Writer& w) { return w(data.data(), data.size()); };
+}
+LocalBackend::Verifier NoCheck() {
+  return [](const std::string&, const std::string&) -> s3rdmafs::Result<void> { return {}; };
+}
+std::string FileText(const stdfs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-mpu-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  LocalBackend backend(root.string());
+  if (!backend.ProbeMetadataSupport().empty()) GTEST_SKIP() << "no user xattrs under /tmp here";
+  MultipartUploads uploads(&backend, root.string());
+  const std::string big(MultipartUploads::kMinPartSize, 'a'), tail = "tail";
+  auto id = uploads.Create("bkt", "obj", {{"x-amz-meta-mode", "33188"}});
+  ASSERT_TRUE(id);
+  EXPECT_FALSE(uploads.UploadPart("bkt", "other", *id, 1, Body(big), NoCheck()))
+      << "an upload belongs to its key";
+  auto p1 = uploads.UploadPart("bkt", "obj", *id, 1, Body(big), NoCheck());
+  auto p2 = uploads.UploadPart("bkt", "obj", *id, 2, Body(tail), NoCheck());
+  ASSERT_TRUE(p1 && p2);
+  EXPECT_FALSE(stdfs::exists(root / "bkt" / "obj")) << "nothing visible before Complete";
+
+  auto order = uploads.Complete("bkt", "obj", *id, {{2, p2->etag}, {1, p1->etag}});
+  ASSERT_FALSE(order);
+  EXPECT_EQ(order.error().message.rfind("InvalidPartOrder", 0), 0u);
+  auto wrong = uploads.Complete("bkt", "obj", *id, {{1, "\"bad\""}, {2, p2->etag}});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().message.rfind("InvalidPart", 0), 0u);
+  auto small = uploads.Complete("bkt", "obj", *id, {{2, p2->etag}, {3, p2->etag}});
+  ASSERT_FALSE(small);
+
+  auto done = uploads.Complete("bkt", "obj", *id, {{1, p1->etag}, {2, p2->etag}});
+  ASSERT_TRUE(done) << done.error().ToString();
+  EXPECT_EQ(FileText(root / "bkt" / "obj"), big + tail);
+  EXPECT_NE(done->etag.find("-2\""), std::string::npos) << "the multipart ETag form";
+  auto stat = backend.Stat("bkt", "obj");
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(stat->user, (UserMeta{{"x-amz-meta-mode", "33188"}}));
+  auto again = uploads.Complete("bkt", "obj", *id, {{1, p1->etag}, {2, p2->etag}});
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().message, "NoSuchUpload");
+
+  // UploadPartCopy of a range, and CopyObject with both metadata directives.
+  auto id2 = uploads.Create("bkt", "copy", {});
+  auto src = backend.Open("bkt", "obj");
+  ASSERT_TRUE(id2 && src);
+  auto cp = uploads.CopyPart("bkt", "copy", *id2, 1, src->first, big.size() - 2, 6);
+  close(src->first);
+  ASSERT_TRUE(cp);
+  ASSERT_TRUE(uploads.Complete("bkt", "copy", *id2, {{1, cp->etag}}));
+  EXPECT_EQ(FileText(root / "bkt" / "copy"), "aatail");
+  auto kept = backend.Copy("bkt", "obj", done->etag, "bkt", "kept", nullptr);
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(backend.Stat("bkt", "kept")->user, stat->user);
+  UserMeta replace{{"x-amz-meta-mode", "33261"}};
+  ASSERT_TRUE(backend.Copy("bkt", "obj", "", "bkt", "obj", &replace));
+  EXPECT_EQ(backend.Stat("bkt", "obj")->user, replace);
+  EXPECT_EQ(FileText(root / "bkt" / "obj"), big + tail);
+  auto stale = backend.Copy("bkt", "obj", "\"not-it\"", "bkt", "x", nullptr);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, s3rdmafs::Errc::kPreconditionFailed);
+
+  auto id3 = uploads.Create("bkt", "aborted", {});
+  ASSERT_TRUE(uploads.UploadPart("bkt", "aborted", *id3, 1, Body("x"), NoCheck()));
+  ASSERT_TRUE(uploads.Abort("bkt", "aborted", *id3));
+  EXPECT_FALSE(uploads.ListParts("bkt", "aborted", *id3));
+  EXPECT_TRUE(stdfs::is_empty(root / ".s3rdma-multipart")) << "nothing left behind";
   stdfs::remove_all(root);
 }
