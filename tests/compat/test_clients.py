@@ -61,6 +61,30 @@ class ClientsTest(harness.MountTestCase):
         self.assertEqual(self.aws("s3", "ls", "--recursive", "s3://awsbucket/").strip(), "")
         self.aws("s3", "rb", "s3://awsbucket")
 
+    def test_awscli_multipart_and_copies(self):
+        self.aws("s3", "mb", "s3://mpu")
+        big = os.path.join(self.tmp, "big.bin")
+        data = os.urandom(20 * 1024 * 1024 + 3)  # awscli goes multipart above 8 MiB
+        with open(big, "wb") as f:
+            f.write(data)
+        self.aws("s3", "cp", big, "s3://mpu/big.bin", "--metadata", "mode=33188,uid=1000")
+        head = json.loads(self.aws("s3api", "head-object", "--bucket", "mpu", "--key", "big.bin"))
+        self.assertEqual(head["ContentLength"], len(data))
+        self.assertTrue(head["ETag"].endswith('-3"'), head["ETag"])
+        self.assertEqual(head["Metadata"], {"mode": "33188", "uid": "1000"})
+        self.aws("s3api", "copy-object", "--bucket", "mpu", "--key", "copy.bin", "--copy-source", "mpu/big.bin",
+                 "--metadata-directive", "REPLACE", "--metadata", "mode=33261")
+        head = json.loads(self.aws("s3api", "head-object", "--bucket", "mpu", "--key", "copy.bin"))
+        self.assertEqual(head["Metadata"], {"mode": "33261"})
+        back = os.path.join(self.tmp, "back.bin")
+        self.aws("s3", "cp", "s3://mpu/copy.bin", back)
+        with open(back, "rb") as f:
+            self.assertEqual(f.read(), data)
+        up = json.loads(self.aws("s3api", "create-multipart-upload", "--bucket", "mpu", "--key", "abandoned"))
+        self.aws("s3api", "abort-multipart-upload", "--bucket", "mpu", "--key", "abandoned",
+                 "--upload-id", up["UploadId"])
+        self.assertNotIn("abandoned", self.aws("s3", "ls", "s3://mpu/"))
+
     def test_s3cmd_session(self):
         host = self.srv.endpoint.split("//")[1]
         cfg = os.path.join(self.tmp, "s3cfg")
