@@ -370,12 +370,12 @@ Result<ListOutcome> LocalBackend::List(const std::string& bucket, const ListQuer
 }
 
 Result<std::pair<std::string, std::string>> WriteDigested(
-    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill) {
+    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill, bool want_sha256) {
   Digest md5(EVP_md5()), sha(EVP_sha256());
   int write_errno = 0;
   bool ok = fill([&](const char* data, size_t n) {
     md5.Update(data, n);
-    sha.Update(data, n);
+    if (want_sha256) sha.Update(data, n);
     while (n > 0) {
       ssize_t w = write(fd, data, n);
       if (w < 0) {
@@ -390,7 +390,7 @@ Result<std::pair<std::string, std::string>> WriteDigested(
   });
   if (write_errno) return tl::unexpected(ErrorFromErrno(write_errno, "write"));
   if (!ok) return MakeError(Errc::kConnection, "upload aborted by the client");
-  return std::make_pair(md5.Hex(), sha.Hex());
+  return std::make_pair(md5.Hex(), want_sha256 ? sha.Hex() : std::string());
 }
 
 Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst) {
@@ -423,9 +423,9 @@ Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst) {
 Result<ObjectMeta> LocalBackend::Put(const std::string& bucket, const std::string& key,
                                      const UserMeta& user,
                                      const std::function<bool(const Writer&)>& fill,
-                                     const Verifier& verify) {
+                                     const Verifier& verify, bool want_sha256) {
   return Publish(bucket, key, user, [&](int fd) -> Result<std::string> {
-    auto digests = WriteDigested(fd, fill);
+    auto digests = WriteDigested(fd, fill, want_sha256);
     if (!digests) return tl::unexpected(digests.error());
     if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
     return digests->first;

@@ -81,8 +81,11 @@ class LocalBackend {
   using Writer = std::function<bool(const char*, size_t)>;
   using Verifier =
       std::function<Result<void>(const std::string& md5_hex, const std::string& sha256_hex)>;
+  // `want_sha256`: the client sent a payload hash to check (else the verifier
+  // gets "" for it: SHA-256 of every byte is the server's biggest CPU cost).
   Result<ObjectMeta> Put(const std::string& bucket, const std::string& key, const UserMeta& user,
-                         const std::function<bool(const Writer&)>& fill, const Verifier& verify);
+                         const std::function<bool(const Writer&)>& fill, const Verifier& verify,
+                         bool want_sha256 = true);
 
   // The one way an object comes to be: `write` fills a temporary file (`fd`)
   // and returns the ETag (unquoted); then `user` is attached and the file is
@@ -122,9 +125,9 @@ class LocalBackend {
 ObjectMeta MetaFromStat(const struct stat& st, const std::string& path);
 
 // Runs `fill` with a Writer that appends to `fd` and digests what passes;
-// returns (md5 hex, sha256 hex) or the write error.
+// returns (md5 hex, sha256 hex or "") or the write error.
 Result<std::pair<std::string, std::string>> WriteDigested(
-    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill);
+    int fd, const std::function<bool(const LocalBackend::Writer&)>& fill, bool want_sha256 = true);
 // Copies `length` bytes of `src` from `offset` to the end of `dst` (in the kernel).
 Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst);
 // Maps errno to our codes (ENOENT -> kNoSuchKey, ENOSPC -> kNoSpace, ...).

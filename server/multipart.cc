@@ -138,11 +138,11 @@ Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t num
 Result<PartInfo> MultipartUploads::UploadPart(
     const std::string& bucket, const std::string& key, const std::string& id, uint32_t number,
     const std::function<bool(const LocalBackend::Writer&)>& fill,
-    const LocalBackend::Verifier& verify) {
+    const LocalBackend::Verifier& verify, bool want_sha256) {
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
   return StorePart(*dir, number, [&](int fd) -> Result<std::string> {
-    auto digests = WriteDigested(fd, fill);
+    auto digests = WriteDigested(fd, fill, want_sha256);
     if (!digests) return tl::unexpected(digests.error());
     if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
     return digests->first;

@@ -36,7 +36,7 @@ class MultipartUploads {
   Result<PartInfo> UploadPart(const std::string& bucket, const std::string& key,
                               const std::string& id, uint32_t number,
                               const std::function<bool(const LocalBackend::Writer&)>& fill,
-                              const LocalBackend::Verifier& verify);
+                              const LocalBackend::Verifier& verify, bool want_sha256 = true);
   // UploadPartCopy: bytes [offset, offset+length) of an open source object.
   Result<PartInfo> CopyPart(const std::string& bucket, const std::string& key,
                             const std::string& id, uint32_t number, int src_fd, uint64_t offset,

@@ -92,6 +92,7 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   bool body_ok = true;
   auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
   auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
+  const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
   std::string etag;
   s3rdmafs::Error error;
   if (query.count("uploadId")) {
@@ -99,11 +100,11 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
     if (part == 0)
       return SendError(ex, 400, "InvalidArgument",
                        "Part number must be an integer between 1 and 10000", resource);
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify);
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, want_sha);
     if (r) etag = r->etag;
     if (!r) error = r.error();
   } else {
-    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify);
+    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha);
     if (r) etag = r->etag;
     if (!r) error = r.error();
   }
@@ -165,11 +166,11 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     if (part == 0)
       return SendError(ex, 400, "InvalidArgument",
                        "Part number must be an integer between 1 and 10000", resource);
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify);
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, false);
     if (r) etag = r->etag;
     if (!r) error = r.error();
   } else {
-    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify);
+    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, false);
     if (r) etag = r->etag;
     if (!r) error = r.error();
   }
