@@ -119,6 +119,7 @@ Result<void> Filesystem::CheckEmptyDir(const meta::InodeView& dir) {
   for (auto& o : list->objects)
     if (o.key != dir.key) return MakeError(Errc::kNotEmpty, "directory not empty");
   if (!list->common_prefixes.empty()) return MakeError(Errc::kNotEmpty, "directory not empty");
+  if (inodes_.local_count() == 0) return {};
   for (auto& v : inodes_.Under(dir.key))  // files created here and not uploaded yet
     if (v.local && v.version.etag.empty())
       if (auto d = DirtyOf(v.ino); d && !d->discarded())

@@ -77,6 +77,9 @@ void Init(void* /*userdata*/, fuse_conn_info* conn) {
   conn->want |= FUSE_CAP_ASYNC_READ;
   // Symlink targets are immutable objects: let the kernel cache them.
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
+  // O_TRUNC arrives with the open (not as a SETATTR before it), so a
+  // truncating writer publishes once, at close, never an empty object first.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   // No writeback cache: writes reach us in order and errors reach the writer.
   conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 }

@@ -156,6 +156,7 @@ void InodeTable::SetLocal(uint64_t ino, bool local) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
+  if (it->second->local != local) local ? ++local_count_ : --local_count_;
   it->second->local = local;
   auto now = Clock::now();
   it->second->attr_expiry = now + ttls_.attr;
@@ -221,7 +222,13 @@ void InodeTable::IncLookup(uint64_t ino, uint64_t n) {
   if (it != inodes_.end()) it->second->nlookup += n;
 }
 
+size_t InodeTable::local_count() const {
+  std::lock_guard lock(mu_);
+  return local_count_;
+}
+
 void InodeTable::RemoveLocked(Inode* n) {
+  if (n->local) --local_count_;
   auto it = children_.find(ChildKey(n->parent, n->name));
   if (it != children_.end() && it->second == n->ino) children_.erase(it);
   inodes_.erase(n->ino);

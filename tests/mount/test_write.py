@@ -167,8 +167,11 @@ class WriteTest(harness.MountTestCase):
         with open(p, "ab") as f:
             f.write(b"world")
         self.assertEqual(self.stored("a"), b"hello world")
-        with open(p, "wb") as f:
+        with open(p, "wb") as f:  # O_TRUNC: the old object stays until the close
+            self.assertEqual(self.stored("a"), b"hello world")
             f.write(b"new")
+            f.flush()
+            self.assertEqual(self.stored("a"), b"hello world")
         self.assertEqual(self.stored("a"), b"new")
         with open(p, "rb") as f:
             self.assertEqual(f.read(), b"new")

@@ -91,6 +91,8 @@ class InodeTable {
               std::string_view new_name);
   // Every inode whose key starts with `prefix` (directory rename, rmdir checks).
   std::vector<InodeView> Under(const std::string& prefix) const;
+  // How many inodes are local now: when none, callers skip the scans above.
+  size_t local_count() const;
   void SetLastOpened(uint64_t ino, uint64_t version_id);
 
   void IncLookup(uint64_t ino, uint64_t n = 1);
@@ -126,6 +128,7 @@ class InodeTable {
   mutable std::mutex mu_;
   uint64_t next_ino_ = kRootIno + 1;                             // guarded by mu_
   uint64_t next_version_ = 1;                                    // guarded by mu_
+  size_t local_count_ = 0;                                       // guarded by mu_
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_
   std::unordered_map<std::string, uint64_t> children_;           // guarded by mu_
   std::unordered_map<std::string, Clock::time_point> negative_;  // guarded by mu_
