@@ -1,4 +1,4 @@
-// s3rdmafs: mount an S3 bucket (or a prefix of one) as a read-only filesystem.
+// s3rdmafs: mount an S3 bucket (or a prefix of one) as a filesystem.
 //
 //   s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT
 //
@@ -7,10 +7,12 @@
 // pipe whether it worked. So `s3rdmafs ...` returns only once the mount is live,
 // or fails with the reason - it never leaves a half-started daemon behind.
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -73,6 +75,31 @@ Result<config::Config> MakeConfig(const Args& a) {
   auto v = config::Validate(c);
   if (!v) return tl::unexpected(v.error());
   return c;
+}
+
+// The mount point must be a directory nobody has mounted on yet; each way it
+// can be wrong gets its own message (a dead FUSE mount is the common one).
+Result<void> CheckMountpoint(const std::string& path) {
+  struct stat st, parent;
+  if (stat(path.c_str(), &st) != 0) {
+    int err = errno;
+    if (err == ENOTCONN || err == ECONNABORTED)
+      return MakeError(Errc::kConfig, "mount point '" + path +
+                                          "' is a dead FUSE mount (its daemon died): run "
+                                          "'fusermount3 -u " +
+                                          path + "' first");
+    if (err == ENOENT)
+      return MakeError(Errc::kConfig, "mount point '" + path + "' does not exist (mkdir it)");
+    return MakeError(Errc::kConfig, "mount point '" + path + "': " + strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode))
+    return MakeError(Errc::kConfig, "mount point '" + path + "' is not a directory");
+  if (stat((path + "/..").c_str(), &parent) == 0 &&
+      (st.st_dev != parent.st_dev || st.st_ino == parent.st_ino) && path != "/")
+    return MakeError(Errc::kConfig, "mount point '" + path +
+                                        "' is busy: something is already mounted there "
+                                        "(umount it, or pick another directory)");
+  return {};
 }
 
 // Runs the mount in this process. `ready_fd` (or -1) receives "\0" once the
@@ -152,6 +179,10 @@ int main(int argc, char** argv) {
     fprintf(
         stderr,
         "s3rdmafs: no mount point given\nusage: s3rdmafs [options] BUCKET[:/PREFIX] MOUNTPOINT\n");
+    return 2;
+  }
+  if (auto m = CheckMountpoint(a.mountpoint); !m) {
+    fprintf(stderr, "s3rdmafs: %s\n", m.error().message.c_str());
     return 2;
   }
   LogLevel level;

@@ -2,6 +2,7 @@
 missing bucket, malformed config, a server that dies mid-read."""
 import errno
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -53,6 +54,30 @@ class ErrorTest(harness.MountTestCase):
         r = m.start("no-such-bucket", srv.endpoint, check=False)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("bucket 'no-such-bucket' does not exist", r.stderr)
+
+    def test_bad_mount_points_are_named(self):
+        srv = self.server()
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY)
+
+        def run(mountpoint):
+            return subprocess.run([harness.FS_BIN, "bucket", mountpoint, "-o", f"s3.endpoint={srv.endpoint}"],
+                                  env=env, capture_output=True, text=True, timeout=60)
+
+        r = run(os.path.join(self.tmp, "nowhere"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("does not exist", r.stderr)
+        a_file = os.path.join(self.tmp, "file")
+        open(a_file, "w").close()
+        r = run(a_file)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is not a directory", r.stderr)
+        m = self.mount(srv, options=["cache.size=16M"])
+        r = run(m.mountpoint)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("is busy", r.stderr)
+        os.kill(m.daemon_pid(), 9)  # a dead FUSE mount: the usual leftover of a crash
+        harness.wait_for(lambda: "dead FUSE mount" in run(m.mountpoint).stderr, what="dead mount named")
+        subprocess.run(["fusermount3", "-u", m.mountpoint], check=True)
 
     def test_malformed_config_lists_every_error(self):
         cfg = os.path.join(self.tmp, "bad.toml")
