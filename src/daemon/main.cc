@@ -17,6 +17,7 @@
 #include <cstring>
 #include <iostream>
 
+#include "reload.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fuse/fuse_mount.h"
@@ -114,6 +115,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
     }
     return 1;
   };
+  daemon::BlockReloadSignal();  // before any thread: SIGHUP is the reloader's alone
   auto d = daemon::Build(c);
   if (!d) return report_failure(d.error().message);
   if (c.s3.startup_check) {
@@ -123,6 +125,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   std::unique_ptr<daemon::StatsWriter> stats;
   if (!c.log.stats_file.empty())
     stats = std::make_unique<daemon::StatsWriter>(d->get(), c.log.stats_file);
+  daemon::Reloader reloader([&a] { return MakeConfig(a); }, c, (*d)->fs.get());
   fuse::MountOptions mo;
   mo.mountpoint = a.mountpoint;
   mo.fsname = "s3rdmafs:" + c.s3.bucket +

@@ -55,8 +55,9 @@ Result<void> Filesystem::PrepareWrites() {
   return staging_->Prepare();
 }
 
-double Filesystem::negative_timeout() const { return options_.ttls.negative.count() / 1000.0; }
-double Filesystem::attr_timeout() const { return options_.ttls.attr.count() / 1000.0; }
+double Filesystem::negative_timeout() const { return inodes_.ttls().negative.count() / 1000.0; }
+double Filesystem::attr_timeout() const { return inodes_.ttls().attr.count() / 1000.0; }
+double Filesystem::entry_timeout() const { return inodes_.ttls().entry.count() / 1000.0; }
 
 meta::PosixMeta Filesystem::EffectivePosix(const meta::InodeView& v) const {
   meta::PosixMeta p = v.version.posix;
@@ -97,7 +98,7 @@ Attributes Filesystem::ToAttributes(const meta::InodeView& v) const {
 
 Entry Filesystem::MakeEntry(uint64_t ino) {
   Entry e;
-  e.entry_timeout = options_.ttls.entry.count() / 1000.0;
+  e.entry_timeout = entry_timeout();
   e.attr_timeout = attr_timeout();
   inodes_.IncLookup(ino);
   auto v = inodes_.Get(ino);

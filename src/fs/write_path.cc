@@ -34,6 +34,8 @@ Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   info.meta = std::move(meta);
   info.has_meta = true;
   inodes_.RefreshFile(ino, info);
+  LOG_DEBUG("published '%s': %llu bytes, ETag %s", info.key.c_str(),
+            static_cast<unsigned long long>(info.size), info.etag.c_str());
   return {};
 }
 

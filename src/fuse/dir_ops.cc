@@ -26,7 +26,7 @@ void ReadDirCommon(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, b
       if (e.name != "." && e.name != "..") {
         p.ino = e.attr.ino;
         p.attr_timeout = fs->attr_timeout();
-        p.entry_timeout = fs->attr_timeout();
+        p.entry_timeout = fs->entry_timeout();
         if (e.attr_provisional) {
           // Attributes from LIST alone: a directory's are refreshed at the
           // next stat (GETATTR reads its marker); a file gets no entry at all

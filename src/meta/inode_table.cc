@@ -222,6 +222,16 @@ void InodeTable::IncLookup(uint64_t ino, uint64_t n) {
   if (it != inodes_.end()) it->second->nlookup += n;
 }
 
+Ttls InodeTable::ttls() const {
+  std::lock_guard lock(mu_);
+  return ttls_;
+}
+
+void InodeTable::SetTtls(const Ttls& ttls) {
+  std::lock_guard lock(mu_);
+  ttls_ = ttls;
+}
+
 size_t InodeTable::local_count() const {
   std::lock_guard lock(mu_);
   return local_count_;

@@ -175,8 +175,10 @@ class Filesystem {
   FsStats StatFs() const;
   double negative_timeout() const;
   double attr_timeout() const;
+  double entry_timeout() const;
 
   meta::InodeTable& inodes() { return inodes_; }
+  void SetTtls(const meta::Ttls& ttls) { inodes_.SetTtls(ttls); }
 
  private:
   struct FileHandle;

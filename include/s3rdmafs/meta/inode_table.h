@@ -101,7 +101,9 @@ class InodeTable {
   void DropIfUnreferenced(uint64_t ino);
 
   size_t size() const;
-  const Ttls& ttls() const { return ttls_; }
+  Ttls ttls() const;
+  // SIGHUP reload: new TTLs apply to what is cached from now on.
+  void SetTtls(const Ttls& ttls);
 
  private:
   struct Inode {
@@ -124,7 +126,7 @@ class InodeTable {
   void RemoveLocked(Inode* inode);
   void ApplyInfoLocked(Inode* inode, const s3::ObjectInfo& info);
 
-  const Ttls ttls_;
+  Ttls ttls_;  // guarded by mu_
   mutable std::mutex mu_;
   uint64_t next_ino_ = kRootIno + 1;                             // guarded by mu_
   uint64_t next_version_ = 1;                                    // guarded by mu_
