@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
 case "$kind" in
-  release) cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  # The release build is also what the packages are made from (/usr prefix).
+  release) cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_INSTALL_PREFIX=/usr >/dev/null
            ninja -C build ;;
   # The sanitizer build runs the unit and fs tests only: the server and the
   # mount tests exercise the release binaries.

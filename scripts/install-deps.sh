@@ -9,9 +9,10 @@ want_test=0
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev
   libboost-dev libtomlplusplus-dev libexpected-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
-  libibverbs-dev librdmacm-dev ca-certificates curl python3 clang-format git"
+  libibverbs-dev librdmacm-dev libsystemd-dev ca-certificates curl python3 clang-format git"
 TEST_PKGS="qemu-system-x86 busybox-static cpio ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2
-  awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang libclang-rt-14-dev"
+  awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang libclang-rt-14-dev
+  dpkg-dev file lintian rpm systemd"
 
 missing=""
 for p in $BUILD_PKGS $( [ $want_test = 1 ] && echo $TEST_PKGS ); do

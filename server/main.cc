@@ -2,6 +2,7 @@
 // directory). The reference server for s3rdmafs tests, demo and users without
 // a commercial RDMA-for-S3 server.
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -108,6 +109,7 @@ int main(int argc, char** argv) {
       RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
         LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(),
                  bound, c.root.c_str(), c.region.c_str());
+        sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", c.listen.c_str(), bound);
         if (!port_file.empty()) {
           std::string tmp = port_file + ".tmp";
           std::ofstream(tmp) << bound << "\n";

@@ -8,7 +8,9 @@
 // or fails with the reason - it never leaves a half-started daemon behind.
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +18,7 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <thread>
 
 #include "reload.h"
 #include "s3rdmafs/common/log.h"
@@ -37,6 +40,7 @@ struct Args {
   bool foreground = false;
   bool debug = false;
   bool print_config = false;
+  bool print_reference = false;
 };
 
 // "-o a=b,c=d" and repeated "-o" both work, as with mount(8).
@@ -82,8 +86,12 @@ Result<config::Config> MakeConfig(const Args& a) {
 // can be wrong gets its own message (a dead FUSE mount is the common one).
 Result<void> CheckMountpoint(const std::string& path) {
   struct stat st, parent;
-  if (stat(path.c_str(), &st) != 0) {
-    int err = errno;
+  struct statfs fs;
+  // statfs always reaches a FUSE daemon (stat may be answered from the
+  // kernel's attribute cache), so it is what notices a dead one.
+  int err = statfs(path.c_str(), &fs) == 0 ? 0 : errno;
+  if (err == 0 && stat(path.c_str(), &st) != 0) err = errno;
+  if (err != 0) {
     if (err == ENOTCONN || err == ECONNABORTED)
       return MakeError(Errc::kConfig, "mount point '" + path +
                                           "' is a dead FUSE mount (its daemon died): run "
@@ -134,17 +142,37 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   mo.debug = a.debug;
   mo.max_threads = static_cast<unsigned>(c.fuse.max_threads);
   mo.read_only = !c.write.enabled;
+  // Ready means the mount answers: a stat of the root goes through the FUSE
+  // loop, which starts right after on_mounted. Then systemd (Type=notify)
+  // and a waiting parent learn it; a stat that fails is a failed start.
+  std::thread announce;
   auto r = fuse::MountAndServe((*d)->fs.get(), mo, [&] {
-    LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(),
-             c.s3.endpoint.c_str());
-    if (ready_fd >= 0) {
-      char ok = 0;
-      ssize_t ignored = write(ready_fd, &ok, 1);
-      (void)ignored;
-      close(ready_fd);
-      ready_fd = -1;
-    }
+    announce = std::thread([&, ready_fd]() mutable {
+      struct stat st;
+      if (stat(a.mountpoint.c_str(), &st) != 0) {
+        std::string msg = std::string("the new mount does not answer: ") + strerror(errno);
+        LOG_ERROR("%s", msg.c_str());
+        if (ready_fd >= 0) {
+          ssize_t ignored = write(ready_fd, msg.data(), msg.size());
+          (void)ignored;
+          close(ready_fd);
+        }
+        return;
+      }
+      LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(),
+               c.s3.endpoint.c_str());
+      sd_notifyf(0, "READY=1\nSTATUS=serving %s at %s", mo.fsname.c_str(), a.mountpoint.c_str());
+      if (ready_fd >= 0) {
+        char ok = 0;
+        ssize_t ignored = write(ready_fd, &ok, 1);
+        (void)ignored;
+        close(ready_fd);
+      }
+    });
+    ready_fd = -1;  // the announcer owns it now
   });
+  if (announce.joinable()) announce.join();
+  sd_notify(0, "STOPPING=1");
   if (!r) return report_failure(r.error().message);
   LOG_INFO("unmounted %s", a.mountpoint.c_str());
   return 0;
@@ -165,8 +193,15 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", a.log_file, "append logs here when running in the background");
   app.add_flag("--print-config", a.print_config,
                "print the effective configuration (secrets masked) and exit");
+  app.add_flag("--print-config-reference", a.print_reference,
+               "print s3rdmafs.toml(5), the reference of every key, as roff, and exit")
+      ->group("");  // for the build, which renders the man page
   app.set_version_flag("--version", std::string("s3rdmafs ") + S3RDMAFS_VERSION);
   CLI11_PARSE(app, argc, argv);
+  if (a.print_reference) {
+    fputs(config::ConfigReferenceManPage(S3RDMAFS_VERSION).c_str(), stdout);
+    return 0;
+  }
   if (a.debug) a.foreground = true;
 
   auto c = MakeConfig(a);

@@ -73,7 +73,7 @@ struct WriteConfig {
   uint64_t part_size = 8ull << 20;
   uint64_t buffer_memory = 64ull << 20;  // registered part buffers shared by all writers
   bool streaming = true;                 // new files stream out as multipart uploads while written
-  std::string staging_dir = "/var/tmp/s3rdmafs";
+  std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
   uint64_t max_file_size = 0;  // 0 = 10,000 parts (S3's multipart limit)
 };
@@ -121,5 +121,8 @@ std::string Print(const Config& config);
 
 // Every key as "section.key", in declaration order (docs and tests use it).
 std::vector<std::string> AllKeys();
+
+// s3rdmafs.toml(5) in roff, rendered from the same field table.
+std::string ConfigReferenceManPage(const std::string& version);
 
 }  // namespace s3rdmafs::config

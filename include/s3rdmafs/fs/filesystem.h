@@ -52,7 +52,7 @@ struct FsOptions {
   bool writable = true;
   bool streaming = true;
   uint64_t max_file_size = 0;  // 0: 10,000 parts
-  std::string staging_dir = "/var/tmp/s3rdmafs";
+  std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
 };
 
