@@ -161,6 +161,16 @@ Result<void> Validate(const Config& c) {
     p.push_back("rdma.endpoint: must be ADDR:PORT");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
+  if (const std::string& m = c.metrics.listen; !m.empty()) {
+    bool unix_socket = m.rfind("unix:/", 0) == 0;
+    std::string host = m.substr(0, m.rfind(':'));
+    bool loopback =
+        host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]" || host == "::1";
+    if (!unix_socket && (m.rfind(':') == std::string::npos || !loopback))
+      p.push_back(
+          "metrics.listen: must be a loopback HOST:PORT (127.0.0.1, ::1, localhost) or "
+          "unix:/path");
+  }
   LogLevel level;
   if (!ParseLogLevel(c.log.level, &level))
     p.push_back("log.level: must be debug, info, warn or error");

@@ -349,6 +349,10 @@ std::vector<Field> MakeFields() {
   f.push_back(Str(
       "log", "stats_file", "counters (bytes by transport, fallbacks, cache) rewritten every second",
       [](Config & c) -> auto& { return c.log.stats_file; }));
+  f.push_back(Str(
+      "metrics", "listen",
+      "serve GET /metrics (Prometheus text) here: a loopback HOST:PORT or unix:/path; empty: off",
+      [](Config & c) -> auto& { return c.metrics.listen; }));
   return f;
 }
 

@@ -31,6 +31,8 @@ const std::map<std::string, const char*>& Rules() {
       {"rdma.endpoint", "ADDR:PORT"},
       {"rdma.required", "needs rdma.endpoint when rdma.transport is \"rc\""},
       {"log.level", "debug, info, warn or error"},
+      {"metrics.listen",
+       "a loopback address (127.0.0.1, ::1, localhost) with a port, or unix:/path"},
   };
   return rules;
 }

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <thread>
 
+#include "metrics_server.h"
 #include "reload.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/config/config.h"
@@ -129,6 +130,14 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   if (c.s3.startup_check) {
     auto ok = daemon::CheckEndpoint(c, (*d)->store.get());
     if (!ok) return report_failure(ok.error().message);
+  }
+  std::unique_ptr<daemon::MetricsServer> metrics;
+  if (!c.metrics.listen.empty()) {
+    const daemon::Daemon* dp = d->get();
+    auto m = daemon::MetricsServer::Start(c.metrics.listen, [dp] { return RenderStats(*dp); });
+    if (!m) return report_failure(m.error().message);
+    metrics = std::move(*m);
+    LOG_INFO("metrics at %s (GET /metrics)", metrics->where().c_str());
   }
   std::unique_ptr<daemon::StatsWriter> stats;
   if (!c.log.stats_file.empty())

@@ -1,47 +1,131 @@
 #include "stats_writer.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 
 namespace s3rdmafs::daemon {
 
+namespace {
+
+// Prometheus text exposition: a HELP and TYPE line per family, then samples.
+class Exposition {
+ public:
+  void Family(const char* name, const char* type, const char* help) {
+    out_ += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
+  }
+  void Sample(const std::string& name, const std::string& labels, double v) {
+    char num[64];
+    if (v == static_cast<double>(static_cast<uint64_t>(v)))
+      snprintf(num, sizeof num, "%llu", static_cast<unsigned long long>(v));
+    else
+      snprintf(num, sizeof num, "%.6g", v);
+    out_ += name + labels + " " + num + "\n";
+  }
+  std::string Take() { return std::move(out_); }
+
+ private:
+  std::string out_;
+};
+
+uint64_t RssBytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = fopen("/proc/self/statm", "re")) {
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  return static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+}  // namespace
+
 std::string RenderStats(const Daemon& d) {
-  std::string out;
-  auto line = [&out](const char* name, const char* labels, uint64_t v) {
-    out += name;
-    out += labels;
-    out += " " + std::to_string(v) + "\n";
-  };
+  Exposition e;
   const fetch::TransportCounters& t = d.counters;
   s3::CurlEngine::Stats http = d.engine->GetStats();
   cache::CacheStats c = d.cache->Stats();
-  line("s3rdmafs_data_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma.load());
-  line("s3rdmafs_data_bytes_total", "{transport=\"http_fallback\"}", t.bytes_http.load());
-  line("s3rdmafs_upload_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma_sent.load());
-  line("s3rdmafs_upload_bytes_total", "{transport=\"http_fallback\"}", t.bytes_http_sent.load());
-  line("s3rdmafs_http_bytes_received_total", "", http.bytes_received);
-  line("s3rdmafs_http_bytes_sent_total", "", http.bytes_sent);
-  line("s3rdmafs_http_requests_total", "", http.requests);
-  line("s3rdmafs_http_in_flight", "", http.in_flight);
-  line("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
-  line("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());
-  line("s3rdmafs_rdma_connections_retired_total", "", t.connections_retired.load());
-  line("s3rdmafs_rdma_connected", "", d.rdma && !d.rdma->retired() ? 1 : 0);
-  line("s3rdmafs_s3_retries_total", "", d.store->retries());
-  line("s3rdmafs_cache_hits_total", "", c.hits);
-  line("s3rdmafs_cache_misses_total", "", c.misses);
-  line("s3rdmafs_cache_evictions_total", "", c.evictions);
-  line("s3rdmafs_cache_fill_failures_total", "", c.failures);
-  line("s3rdmafs_cache_blocks", "{state=\"free\"}", c.blocks_free);
-  line("s3rdmafs_cache_blocks", "{state=\"evictable\"}", c.blocks_evictable);
-  line("s3rdmafs_cache_blocks", "{state=\"pinned\"}",
-       c.blocks_total - c.blocks_free - c.blocks_evictable);
-  if (d.write_buffers) {
-    line("s3rdmafs_write_buffers", "{state=\"free\"}", d.write_buffers->free_count());
-    line("s3rdmafs_write_buffers", "{state=\"busy\"}",
-         d.write_buffers->total() - d.write_buffers->free_count());
+  e.Family(
+      "s3rdmafs_data_bytes_total", "counter",
+      "Bytes read into the cache by the RDMA path, by transport (RDMA WRITE or HTTP fallback)");
+  e.Sample("s3rdmafs_data_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma.load());
+  e.Sample("s3rdmafs_data_bytes_total", "{transport=\"http_fallback\"}", t.bytes_http.load());
+  e.Family("s3rdmafs_upload_bytes_total", "counter",
+           "Upload bodies sent by the RDMA path, by transport (RDMA READ or HTTP)");
+  e.Sample("s3rdmafs_upload_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma_sent.load());
+  e.Sample("s3rdmafs_upload_bytes_total", "{transport=\"http_fallback\"}",
+           t.bytes_http_sent.load());
+  e.Family("s3rdmafs_http_bytes_received_total", "counter", "Bytes received over HTTP(S)");
+  e.Sample("s3rdmafs_http_bytes_received_total", "", http.bytes_received);
+  e.Family("s3rdmafs_http_bytes_sent_total", "counter", "Request bodies sent over HTTP(S)");
+  e.Sample("s3rdmafs_http_bytes_sent_total", "", http.bytes_sent);
+  e.Family("s3rdmafs_http_requests_total", "counter", "HTTP requests started");
+  e.Sample("s3rdmafs_http_requests_total", "", http.requests);
+  e.Family("s3rdmafs_http_in_flight", "gauge", "HTTP requests in flight now");
+  e.Sample("s3rdmafs_http_in_flight", "", http.in_flight);
+  e.Family("s3rdmafs_http_queued", "gauge", "HTTP requests waiting for a slot (s3.max_in_flight)");
+  e.Sample("s3rdmafs_http_queued", "", http.queued);
+  e.Family("s3rdmafs_request_duration_seconds", "histogram",
+           "S3 request latency, submit to completion, by method");
+  for (size_t m = 0; m < s3::CurlEngine::kMethods.size(); ++m) {
+    const auto& l = http.latency[m];
+    std::string method = std::string("method=\"") + s3::CurlEngine::kMethods[m] + "\"";
+    for (size_t b = 0; b < s3::CurlEngine::kLatencyBounds.size(); ++b) {
+      char le[32];
+      snprintf(le, sizeof le, "%g", s3::CurlEngine::kLatencyBounds[b]);
+      e.Sample("s3rdmafs_request_duration_seconds_bucket", "{" + method + ",le=\"" + le + "\"}",
+               l.buckets[b]);
+    }
+    e.Sample("s3rdmafs_request_duration_seconds_bucket", "{" + method + ",le=\"+Inf\"}", l.count);
+    e.Sample("s3rdmafs_request_duration_seconds_sum", "{" + method + "}", l.sum_seconds);
+    e.Sample("s3rdmafs_request_duration_seconds_count", "{" + method + "}", l.count);
   }
-  return out;
+  e.Family("s3rdmafs_request_errors_total", "counter",
+           "S3 requests that failed after their retries, by cause");
+  for (Errc code :
+       {Errc::kAccessDenied, Errc::kNoSuchBucket, Errc::kNoSuchKey, Errc::kPreconditionFailed,
+        Errc::kSlowDown, Errc::kInvalidRange, Errc::kServerError, Errc::kBadRequest,
+        Errc::kConnection, Errc::kTimedOut, Errc::kProtocol})
+    e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",
+             d.store->failures(code));
+  e.Family("s3rdmafs_s3_retries_total", "counter", "S3 requests retried");
+  e.Sample("s3rdmafs_s3_retries_total", "", d.store->retries());
+  e.Family("s3rdmafs_rdma_fallbacks_total", "counter", "RDMA requests redone over HTTP, by cause");
+  e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
+  e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());
+  e.Family("s3rdmafs_rdma_connections_retired_total", "counter",
+           "RDMA registrations torn down after a lost reply");
+  e.Sample("s3rdmafs_rdma_connections_retired_total", "", t.connections_retired.load());
+  e.Family("s3rdmafs_rdma_connected", "gauge", "1 while the RDMA data path is up");
+  e.Sample("s3rdmafs_rdma_connected", "", d.rdma && !d.rdma->retired() ? 1 : 0);
+  e.Family("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block");
+  e.Sample("s3rdmafs_cache_hits_total", "", c.hits);
+  e.Family("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch");
+  e.Sample("s3rdmafs_cache_misses_total", "", c.misses);
+  e.Family("s3rdmafs_cache_hit_ratio", "gauge", "hits / (hits + misses) since start");
+  e.Sample("s3rdmafs_cache_hit_ratio", "",
+           c.hits + c.misses ? static_cast<double>(c.hits) / (c.hits + c.misses) : 0);
+  e.Family("s3rdmafs_cache_evictions_total", "counter", "Cache blocks evicted");
+  e.Sample("s3rdmafs_cache_evictions_total", "", c.evictions);
+  e.Family("s3rdmafs_cache_fill_failures_total", "counter", "Cache fills that failed");
+  e.Sample("s3rdmafs_cache_fill_failures_total", "", c.failures);
+  e.Family("s3rdmafs_cache_blocks", "gauge", "Cache blocks by state");
+  e.Sample("s3rdmafs_cache_blocks", "{state=\"free\"}", c.blocks_free);
+  e.Sample("s3rdmafs_cache_blocks", "{state=\"evictable\"}", c.blocks_evictable);
+  e.Sample("s3rdmafs_cache_blocks", "{state=\"pinned\"}",
+           c.blocks_total - c.blocks_free - c.blocks_evictable);
+  if (d.write_buffers) {
+    e.Family("s3rdmafs_write_buffers", "gauge", "Write part buffers by state");
+    e.Sample("s3rdmafs_write_buffers", "{state=\"free\"}", d.write_buffers->free_count());
+    e.Sample("s3rdmafs_write_buffers", "{state=\"busy\"}",
+             d.write_buffers->total() - d.write_buffers->free_count());
+  }
+  e.Family("s3rdmafs_memory_bytes", "gauge",
+           "Memory: the registered arena (cache + write buffers), staged bytes on disk, RSS");
+  e.Sample("s3rdmafs_memory_bytes", "{kind=\"arena\"}", d.arena->size());
+  e.Sample("s3rdmafs_memory_bytes", "{kind=\"staging_disk\"}", d.fs ? d.fs->staging_bytes() : 0);
+  e.Sample("s3rdmafs_memory_bytes", "{kind=\"rss\"}", RssBytes());
+  return e.Take();
 }
 
 StatsWriter::StatsWriter(const Daemon* daemon, std::string path)

@@ -300,6 +300,8 @@ void Filesystem::Release(uint64_t fh) {
   }
 }
 
+uint64_t Filesystem::staging_bytes() const { return staging_->used(); }
+
 FsStats Filesystem::StatFs() const {
   FsStats s;
   s.block_size = cache_->block_size();

@@ -24,6 +24,7 @@ struct CurlEngine::Transfer {
   curl_slist* header_list = nullptr;
   size_t span_index = 0;
   size_t span_offset = 0;
+  std::chrono::steady_clock::time_point submitted = std::chrono::steady_clock::now();
   size_t upload_index = 0;  // read position in request.upload
   size_t upload_offset = 0;
   bool overflow = false;
@@ -258,6 +259,16 @@ void CurlEngine::Finish(Transfer* t, int code) {
   {
     std::lock_guard lock(mu_);
     --stats_.in_flight;
+    for (size_t m = 0; m < kMethods.size(); ++m) {
+      if (t->request.method != kMethods[m]) continue;
+      double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t->submitted).count();
+      Latency& l = stats_.latency[m];
+      for (size_t b = 0; b < kLatencyBounds.size(); ++b)
+        if (secs <= kLatencyBounds[b]) ++l.buckets[b];
+      ++l.count;
+      l.sum_seconds += secs;
+    }
     stats_.bytes_received += t->response.sink_bytes + t->response.body.size();
     for (auto& s : t->request.upload) stats_.bytes_sent += s.size();
   }

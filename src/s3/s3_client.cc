@@ -108,6 +108,7 @@ void S3Client::Execute(std::function<HttpRequest()> build,
                      });
       return;
     }
+    if (!outcome) ++failures_[static_cast<size_t>(outcome.error().code)];
     done(std::move(outcome));
   });
 }

@@ -1,8 +1,10 @@
 """Operating a live mount: SIGHUP reloads what can change safely (metadata
 TTLs, log level) and names what needs a remount; a broken configuration on
-reload changes nothing."""
+reload changes nothing. The metrics endpoint (loopback or a Unix socket)
+answers Prometheus text that shows a long read progressing."""
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -52,6 +54,63 @@ class ReloadTest(harness.MountTestCase):
         self.assertTrue(harness.is_mounted(m.mountpoint))
         with open(pb, "rb") as f:
             self.assertEqual(f.read(), b"333")
+
+
+def fetch_metrics(where):
+    if where.startswith("unix:"):
+        out = subprocess.run(["curl", "-sf", "--unix-socket", where[5:], "http://localhost/metrics"],
+                             capture_output=True, text=True, timeout=10)
+    else:
+        out = subprocess.run(["curl", "-sf", f"http://{where}/metrics"], capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    values = {}
+    for line in out.stdout.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return out.stdout, values
+
+
+class MetricsTest(harness.MountTestCase):
+    def test_metrics_endpoint_shows_a_long_read_progressing(self):
+        data = os.urandom(48 << 20)
+        self.write("big", data)
+        srv = self.server()
+        where = f"127.0.0.1:{harness.free_port()}"
+        m = self.mount(srv, options=["cache.size=32M", "readahead.max=4M", f"metrics.listen={where}"])
+        text, before = fetch_metrics(where)
+        for family in ["s3rdmafs_request_duration_seconds histogram", "s3rdmafs_cache_hit_ratio gauge",
+                       "s3rdmafs_request_errors_total counter", "s3rdmafs_http_in_flight gauge",
+                       "s3rdmafs_memory_bytes gauge", "s3rdmafs_data_bytes_total counter"]:
+            self.assertIn("# TYPE " + family, text)
+        received = 's3rdmafs_http_bytes_received_total'
+        samples = []
+        with open(os.path.join(m.mountpoint, "big"), "rb") as f:
+            for i in range(12):  # a slow reader: 4 MiB every 50 ms
+                self.assertEqual(f.read(4 << 20), data[i * (4 << 20):(i + 1) * (4 << 20)])
+                if i % 4 == 3:
+                    samples.append(fetch_metrics(where)[1][received])
+                time.sleep(0.05)
+        self.assertEqual(samples, sorted(samples))
+        self.assertLess(samples[0], samples[-1], f"the read shows progress: {samples}")
+        after = fetch_metrics(where)[1]
+        self.assertGreater(after['s3rdmafs_request_duration_seconds_count{method="GET"}'], 0)
+        self.assertEqual(after['s3rdmafs_request_errors_total{cause="NoSuchKey"}'], 0)
+        self.assertGreater(after['s3rdmafs_memory_bytes{kind="rss"}'], 0)
+        out = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", f"http://{where}/other"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.stdout, "404")
+
+    def test_unix_socket_and_loopback_only(self):
+        srv = self.server()
+        sock = os.path.join(self.tmp, "metrics.sock")
+        m = self.mount(srv, options=["cache.size=16M", f"metrics.listen=unix:{sock}"])
+        self.assertIn("s3rdmafs_cache_blocks", fetch_metrics(f"unix:{sock}")[0])
+        m.stop()
+        bad = harness.Mount(os.path.join(self.tmp, "bad"), os.path.join(self.tmp, "bad.log"))
+        r = bad.start("bucket", srv.endpoint, options=["metrics.listen=0.0.0.0:9464"], check=False)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("metrics.listen: must be a loopback", r.stderr)
 
 
 if __name__ == "__main__":

@@ -94,6 +94,10 @@ struct LogConfig {
   std::string stats_file;  // counters in Prometheus text format, rewritten every second ("" = none)
 };
 
+struct MetricsConfig {
+  std::string listen;  // "" = off; "127.0.0.1:9464" or "unix:/run/s3rdmafs/NAME.sock"
+};
+
 struct Config {
   S3Config s3;
   CacheConfig cache;
@@ -103,6 +107,7 @@ struct Config {
   WriteConfig write;
   RdmaConfig rdma;
   LogConfig log;
+  MetricsConfig metrics;
 };
 
 // Parses TOML text. Unknown keys, wrong types and invalid values are all

@@ -179,6 +179,7 @@ class Filesystem {
 
   meta::InodeTable& inodes() { return inodes_; }
   void SetTtls(const meta::Ttls& ttls) { inodes_.SetTtls(ttls); }
+  uint64_t staging_bytes() const;  // bytes held in the staging area now
 
  private:
   struct FileHandle;

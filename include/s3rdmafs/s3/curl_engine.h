@@ -8,6 +8,7 @@
 // the engine thread and must not block. Destruction cancels what is pending.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -63,7 +64,18 @@ class CurlEngine {
   // Runs `fn` on the engine thread after `delay` (retry back-off timers).
   void After(std::chrono::milliseconds delay, std::function<void()> fn);
 
+  // Request latency (submit to completion) per method, Prometheus-style
+  // cumulative buckets.
+  static constexpr std::array<double, 12> kLatencyBounds = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                            0.1,   0.25,   0.5,   1,    2.5,   10};
+  static constexpr std::array<const char*, 5> kMethods = {"GET", "PUT", "HEAD", "POST", "DELETE"};
+  struct Latency {
+    std::array<uint64_t, kLatencyBounds.size()> buckets{};  // count <= bound (cumulative)
+    uint64_t count = 0;
+    double sum_seconds = 0;
+  };
   struct Stats {
+    std::array<Latency, kMethods.size()> latency{};
     uint64_t requests = 0;
     uint64_t bytes_received = 0;
     uint64_t bytes_sent = 0;

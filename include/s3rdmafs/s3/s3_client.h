@@ -4,6 +4,7 @@
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <memory>
 #include <string>
@@ -59,6 +60,8 @@ class S3Client final : public ObjectStore {
   Target MakeTarget(std::string_view key, std::string_view raw_query) const;
 
   uint64_t retries() const { return retries_.load(); }
+  // Requests that failed for good (after retries), by error code.
+  uint64_t failures(Errc code) const { return failures_[static_cast<size_t>(code)].load(); }
 
   // RDMA-S3 (docs/PROTOCOL.md). The handshake that binds an RC connection:
   // POST /bucket?rdma-connect with `body`, signed; returns the reply body.
@@ -89,6 +92,7 @@ class S3Client final : public ObjectStore {
   CurlEngine* engine_;
   std::string scheme_, host_port_;
   std::atomic<uint64_t> retries_{0};
+  std::array<std::atomic<uint64_t>, static_cast<size_t>(Errc::kProtocol) + 1> failures_{};
 
   S3Client(S3ClientOptions options, CurlEngine* engine)
       : options_(std::move(options)), engine_(engine) {}
