@@ -79,6 +79,21 @@ class ErrorTest(harness.MountTestCase):
         harness.wait_for(lambda: "dead FUSE mount" in run(m.mountpoint).stderr, what="dead mount named")
         subprocess.run(["fusermount3", "-u", m.mountpoint], check=True)
 
+    def test_logs_carry_journal_priorities_under_systemd(self):
+        err = os.path.join(self.tmp, "stderr")
+        mnt = os.path.join(self.tmp, "jmnt")
+        os.makedirs(mnt)
+        with open(err, "wb") as f:
+            st = os.fstat(f.fileno())
+            env = dict(os.environ, JOURNAL_STREAM=f"{st.st_dev}:{st.st_ino}",
+                       AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+            subprocess.run([harness.FS_BIN, "-f", "bucket", mnt, "-o",
+                            f"s3.endpoint=http://127.0.0.1:{harness.free_port()},s3.max_retries=0"],
+                           env=env, stdout=subprocess.DEVNULL, stderr=f, timeout=60)
+        lines = open(err).read().splitlines()
+        self.assertTrue(any(l.startswith("<6>INFO ") for l in lines), lines)
+        self.assertTrue(any(l.startswith("<3>ERROR ") and "cannot reach" in l for l in lines), lines)
+
     def test_malformed_config_lists_every_error(self):
         cfg = os.path.join(self.tmp, "bad.toml")
         with open(cfg, "w") as f:
