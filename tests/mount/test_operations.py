@@ -56,6 +56,41 @@ class ReloadTest(harness.MountTestCase):
             self.assertEqual(f.read(), b"333")
 
 
+class SystemdTest(harness.MountTestCase):
+    def test_notify_ready_only_when_the_mount_answers_and_sigterm_unmounts(self):
+        import socket
+        self.write("f", b"x")
+        srv = self.server()
+        notify = os.path.join(self.tmp, "notify.sock")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(notify)
+        sock.settimeout(30)
+        mnt = os.path.join(self.tmp, "mnt")
+        os.makedirs(mnt)
+        env = dict(os.environ, NOTIFY_SOCKET=notify, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY)
+        # As the unit runs it: in the foreground, Type=notify.
+        proc = subprocess.Popen([harness.FS_BIN, "-f", "bucket", mnt, "-o", f"s3.endpoint={srv.endpoint}",
+                                 "-o", "cache.size=16M"], env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            msg = sock.recv(4096).decode()
+            self.assertIn("READY=1", msg)
+            self.assertTrue(harness.is_mounted(mnt), "READY=1 comes after the mount answers")
+            self.assertEqual(os.listdir(mnt), ["f"])
+            proc.send_signal(signal.SIGTERM)  # systemctl stop
+            self.assertEqual(proc.wait(30), 0)
+            self.assertIn("STOPPING=1", sock.recv(4096).decode())
+            self.assertFalse(harness.is_mounted(mnt), "a clean stop unmounts")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            if harness.is_mounted(mnt):
+                subprocess.run(["fusermount3", "-u", mnt])
+            sock.close()
+
+
 def fetch_metrics(where):
     if where.startswith("unix:"):
         out = subprocess.run(["curl", "-sf", "--unix-socket", where[5:], "http://localhost/metrics"],
