@@ -43,6 +43,10 @@ class S3Handler {
   void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void CopyObject(Exchange& ex, const std::string& bucket, const std::string& key);
+  s3rdmafs::Result<std::string> StoreBody(
+      const std::string& bucket, const std::string& key, const Request& req,
+      const std::function<bool(const LocalBackend::Writer&)>& fill,
+      const LocalBackend::Verifier& verify, bool want_sha256);
   void CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key);
   void CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListUploadParts(Exchange& ex, const std::string& bucket, const std::string& key);

@@ -79,6 +79,24 @@ uint32_t PartNumberOf(const std::map<std::string, std::string>& q) {
 
 }  // namespace
 
+// The body as the object (PutObject, with the request's metadata) or as part
+// N of an upload (UploadPart); the ETag it got.
+s3rdmafs::Result<std::string> S3Handler::StoreBody(
+    const std::string& bucket, const std::string& key, const Request& req,
+    const std::function<bool(const LocalBackend::Writer&)>& fill,
+    const LocalBackend::Verifier& verify, bool want_sha256) {
+  auto query = ParseQuery(req.raw_query);
+  if (query.count("uploadId")) {
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], PartNumberOf(query), fill, verify,
+                                 want_sha256);
+    if (!r) return tl::unexpected(r.error());
+    return r->etag;
+  }
+  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256);
+  if (!r) return tl::unexpected(r.error());
+  return r->etag;
+}
+
 void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
                           const std::string& payload_hash) {
   std::string resource = "/" + bucket + "/" + key;
@@ -93,21 +111,12 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
   auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
   const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
-  std::string etag;
-  s3rdmafs::Error error;
-  if (query.count("uploadId")) {
-    uint32_t part = PartNumberOf(query);
-    if (part == 0)
-      return SendError(ex, 400, "InvalidArgument",
-                       "Part number must be an integer between 1 and 10000", resource);
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, want_sha);
-    if (r) etag = r->etag;
-    if (!r) error = r.error();
-  } else {
-    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha);
-    if (r) etag = r->etag;
-    if (!r) error = r.error();
-  }
+  if (query.count("uploadId") && PartNumberOf(query) == 0)
+    return SendError(ex, 400, "InvalidArgument",
+                     "Part number must be an integer between 1 and 10000", resource);
+  auto stored = StoreBody(bucket, key, req, fill, verify, want_sha);
+  s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
+  std::string etag = stored ? *stored : "";
   if (etag.empty()) {
     if (error.message == "XAmzContentSHA256Mismatch")
       return SendError(
@@ -159,21 +168,12 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     if (want_crc != Base64(be, 4)) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
     return {};
   };
-  std::string etag;
-  s3rdmafs::Error error;
-  if (query.count("uploadId")) {
-    uint32_t part = PartNumberOf(query);
-    if (part == 0)
-      return SendError(ex, 400, "InvalidArgument",
-                       "Part number must be an integer between 1 and 10000", resource);
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, false);
-    if (r) etag = r->etag;
-    if (!r) error = r.error();
-  } else {
-    auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, false);
-    if (r) etag = r->etag;
-    if (!r) error = r.error();
-  }
+  if (query.count("uploadId") && PartNumberOf(query) == 0)
+    return SendError(ex, 400, "InvalidArgument",
+                     "Part number must be an integer between 1 and 10000", resource);
+  auto stored = StoreBody(bucket, key, req, fill, verify, false);
+  s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
+  std::string etag = stored ? *stored : "";
   if (transfer_failed) {
     switch (transfer_error.code) {
       case Errc::kNotFound:

@@ -3,29 +3,23 @@
 #include <mutex>
 #include <optional>
 
+#include "rdma_path.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fetch {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 class RdmaRangeFetcher final : public RangeFetcher {
  public:
   RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<rdma::TokenSource> conn,
                    RangeFetcher* http, TransportCounters* counters,
                    std::chrono::milliseconds backoff)
-      : client_(client),
-        conn_(std::move(conn)),
-        http_(http),
-        counters_(counters),
-        backoff_(backoff) {}
+      : client_(client), path_(std::move(conn), counters, backoff), http_(http) {}
 
   const char* name() const override { return "rdma"; }
 
   void Fetch(FetchJob job, std::function<void(Result<uint64_t>)> done) override {
-    if (conn_->retired() || Clock::now().time_since_epoch().count() < declined_until_.load())
-      return OverHttp(std::move(job), std::move(done));
+    if (!path_.Usable()) return OverHttp(std::move(job), std::move(done));
     // One RDMA GET per span; the job completes when all have answered.
     struct State {
       FetchJob job;
@@ -41,7 +35,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
     st->remaining = st->job.into.size();
     uint64_t offset = st->job.offset;
     for (auto& span : st->job.into) {
-      auto token = conn_->TokenFor(span.data(), span.size());
+      auto token = path_.TokenFor(span.data(), span.size());
       uint64_t this_offset = offset;
       offset += span.size();
       auto finish_one = [this, st](Result<s3::S3Client::RdmaGetReply> r) {
@@ -76,41 +70,24 @@ class RdmaRangeFetcher final : public RangeFetcher {
   void Settle(FetchJob& job, std::function<void(Result<uint64_t>)>& done, bool declined,
               bool replied_failure, bool lost, const std::optional<Error>& error) {
     if (!declined && !replied_failure && !lost) {
-      counters_->bytes_rdma += job.length;
+      path_.counters()->bytes_rdma += job.length;
       return done(job.length);
     }
+    Error why = error ? *error : Error(Errc::kConnection, "RDMA request lost");
     if (lost) {
       // A late WRITE could still land: retire the region before these blocks go back to the cache.
-      if (!conn_->retired()) {
-        if (error && error->code == Errc::kCancelled)
-          LOG_INFO("RDMA requests cancelled at shutdown: retiring the RDMA connection");
-        else
-          LOG_ERROR(
-              "RDMA request lost its reply (%s): retiring the RDMA connection, continuing over "
-              "HTTP",
-              error ? error->ToString().c_str() : "?");
-        conn_->Retire();
-        ++counters_->connections_retired;
-      }
-      ++counters_->fallbacks_failed;
-      return done(tl::unexpected(error ? *error : Error(Errc::kConnection, "RDMA request lost")));
+      path_.LostReply(why, "GET");
+      return done(tl::unexpected(why));
     }
-    if (declined) {
-      ++counters_->fallbacks_declined;
-      declined_until_ = (Clock::now() + backoff_).time_since_epoch().count();
-      LOG_WARN("RDMA declined by the server (%s): HTTP for the next %lld s",
-               error ? error->message.c_str() : "?",
-               static_cast<long long>(
-                   std::chrono::duration_cast<std::chrono::seconds>(backoff_).count()));
-    } else {
-      ++counters_->fallbacks_failed;
-      LOG_WARN("RDMA GET failed (%s): retrying over HTTP", error ? error->ToString().c_str() : "?");
-    }
+    if (declined)
+      path_.Declined(why.message, "GET");
+    else
+      path_.Failed(why, "GET");
     OverHttp(std::move(job), std::move(done));
   }
 
   void OverHttp(FetchJob job, std::function<void(Result<uint64_t>)> done) {
-    TransportCounters* counters = counters_;
+    TransportCounters* counters = path_.counters();
     http_->Fetch(std::move(job), [counters, done = std::move(done)](Result<uint64_t> r) {
       if (r) counters->bytes_http += *r;
       done(std::move(r));
@@ -118,11 +95,8 @@ class RdmaRangeFetcher final : public RangeFetcher {
   }
 
   s3::S3Client* client_;
-  std::shared_ptr<rdma::TokenSource> conn_;
+  RdmaPath path_;
   RangeFetcher* http_;
-  TransportCounters* counters_;
-  std::chrono::milliseconds backoff_;
-  std::atomic<int64_t> declined_until_{0};
 };
 
 }  // namespace

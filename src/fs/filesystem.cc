@@ -6,18 +6,11 @@
 #include <future>
 
 #include "handles.h"
+#include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 #include "staging.h"
 
 namespace s3rdmafs::fs {
-
-namespace {
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-}  // namespace
 
 Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFetcher* fetcher,
                        cache::BlockCache* cache, fetch::PartUploader* uploader,
@@ -27,7 +20,7 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
       fetcher_(fetcher),
       cache_(cache),
       inodes_(options_.root_prefix, options_.ttls) {
-  mount_time_ns_ = NowNs();
+  mount_time_ns_ = RealtimeNs();
   staging_ = std::make_unique<StagingArea>(options_.staging_dir, options_.staging_max);
   write_ctx_ = std::make_unique<WriteContext>();
   write_ctx_->store = store_;

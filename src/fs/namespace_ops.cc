@@ -10,17 +10,12 @@
 #include <future>
 
 #include "handles.h"
+#include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fs {
 
 namespace {
-
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 constexpr uint64_t kMaxCopyObject = 5ull << 30;  // S3: larger objects copy by parts
 constexpr uint64_t kCopyPart = 1ull << 30;
@@ -88,18 +83,24 @@ Result<std::string> Filesystem::CopyObject(const std::string& from, const std::s
   return completed;
 }
 
-Result<Entry> Filesystem::Mkdir(uint64_t parent, std::string_view name, uint32_t mode, Caller who) {
+Result<meta::InodeView> Filesystem::ParentForNew(uint64_t parent, std::string_view name) {
   if (!options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   auto existing = Resolve(parent, name);
   if (existing) return MakeError(Errc::kExists, "file exists");
   if (existing.error().code != Errc::kNotFound) return tl::unexpected(existing.error());
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
+  return *p;
+}
+
+Result<Entry> Filesystem::Mkdir(uint64_t parent, std::string_view name, uint32_t mode, Caller who) {
+  auto p = ParentForNew(parent, name);
+  if (!p) return tl::unexpected(p.error());
   meta::PosixMeta posix;
   posix.mode = S_IFDIR | (mode & 07777);
   posix.uid = who.uid;
   posix.gid = who.gid;
-  posix.mtime_ns = NowNs();
+  posix.mtime_ns = RealtimeNs();
   s3::PutRequest put;
   put.key = p->key + std::string(name) + "/";
   meta::StorePosixMeta(posix, &put.meta);
@@ -286,17 +287,13 @@ Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string
 
 Result<Entry> Filesystem::Symlink(std::string_view target, uint64_t parent, std::string_view name,
                                   Caller who) {
-  if (!options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
-  auto existing = Resolve(parent, name);
-  if (existing) return MakeError(Errc::kExists, "file exists");
-  if (existing.error().code != Errc::kNotFound) return tl::unexpected(existing.error());
-  auto p = inodes_.Get(parent);
-  if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
+  auto p = ParentForNew(parent, name);
+  if (!p) return tl::unexpected(p.error());
   meta::PosixMeta posix;
   posix.mode = S_IFLNK | 0777;
   posix.uid = who.uid;
   posix.gid = who.gid;
-  posix.mtime_ns = NowNs();
+  posix.mtime_ns = RealtimeNs();
   s3::PutRequest put;
   put.key = p->key + std::string(name);
   put.body.emplace_back(reinterpret_cast<const std::byte*>(target.data()), target.size());

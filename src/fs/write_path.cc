@@ -7,17 +7,10 @@
 #include <cstring>
 
 #include "handles.h"
+#include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fs {
-
-namespace {
-int64_t NowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-}  // namespace
 
 Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   if (d->discarded()) return {};
@@ -30,7 +23,7 @@ Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   info.key = v->key;
   info.size = r->size;
   info.etag = r->etag;
-  info.mtime_ns = NowNs();
+  info.mtime_ns = RealtimeNs();
   info.meta = std::move(meta);
   info.has_meta = true;
   inodes_.RefreshFile(ino, info);
@@ -57,7 +50,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   // The object appears at the first flush; until then the inode is local.
   s3::ObjectInfo info;
   info.key = p->key + std::string(name);
-  info.mtime_ns = NowNs();
+  info.mtime_ns = RealtimeNs();
   uint64_t ino = inodes_.UpsertFile(parent, name, info);
   meta::PosixMeta posix;
   posix.mode = S_IFREG | (mode & 07777);
@@ -92,7 +85,7 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
   // mtime follows the last write (stored with the object at commit).
   if (auto v = inodes_.Get(h->ino)) {
     meta::PosixMeta p = v->version.posix;
-    p.mtime_ns = NowNs();
+    p.mtime_ns = RealtimeNs();
     inodes_.SetPosix(h->ino, p);
   }
   return data.size();
@@ -133,7 +126,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       DirtyFile temp(write_ctx_.get(), fresh->key, fresh->version.etag, fresh->version.size);
       if (auto r = temp.Truncate(*req.size); !r) return tl::unexpected(r.error());
       meta::PosixMeta p = fresh->version.posix;
-      p.mtime_ns = NowNs();
+      p.mtime_ns = RealtimeNs();
       inodes_.SetPosix(ino, p);
       if (auto r = CommitInode(ino, &temp); !r) return tl::unexpected(r.error());
     }

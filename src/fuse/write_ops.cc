@@ -1,6 +1,7 @@
 #include <fcntl.h>
 
 #include "ops.h"
+#include "s3rdmafs/common/clock.h"
 
 namespace s3rdmafs::fuse {
 namespace {
@@ -50,9 +51,7 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   if (to_set & FUSE_SET_ATTR_GID) r.gid = attr->st_gid;
   if (to_set & FUSE_SET_ATTR_SIZE) r.size = static_cast<uint64_t>(attr->st_size);
   if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    r.mtime_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    r.mtime_ns = RealtimeNs();
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     r.mtime_ns = static_cast<int64_t>(attr->st_mtim.tv_sec) * 1000000000 + attr->st_mtim.tv_nsec;
   }

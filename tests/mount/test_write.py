@@ -24,8 +24,10 @@ def stats(path):
     try:
         with open(path) as f:
             for line in f:
+                if line.startswith("#"):
+                    continue
                 name, value = line.rsplit(" ", 1)
-                out[name] = int(value)
+                out[name] = float(value)
     except FileNotFoundError:
         pass
     return out

@@ -197,6 +197,8 @@ class Filesystem {
   Result<std::string> CopyObject(const std::string& from, const std::string& etag, uint64_t size,
                                  const std::string& to);
   Result<void> CheckEmptyDir(const meta::InodeView& dir);
+  // The parent of a name about to be made (mkdir, symlink): EEXIST if taken.
+  Result<meta::InodeView> ParentForNew(uint64_t parent, std::string_view name);
   Result<void> RenameDir(const meta::InodeView& dir, const std::string& new_prefix);
   Entry MakeEntry(uint64_t ino);
   Result<ReadReply> ReadDirty(DirtyFile* d, uint64_t offset, size_t size);
