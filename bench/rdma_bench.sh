@@ -34,7 +34,7 @@ run() {  # $1 = label, rest = -o options; prints a table row
   dd if="$W/mnt/big.bin" of=/dev/null bs=1M status=none
   t1=$(date +%s.%N); c1=$(awk '{print $14 + $15}' /proc/$pid/stat)
   sleep 1.2  # one more stats snapshot
-  local rdma_bytes; rdma_bytes=$(awk -F' ' '/transport="rdma"/{print $2}' "$W/stats")
+  local rdma_bytes; rdma_bytes=$(awk -F' ' '/^s3rdmafs_data_bytes_total{transport="rdma"}/{print $2}' "$W/stats")
   fusermount3 -u "$W/mnt"
   awk -v l="$label" -v s=$SIZE_MIB -v t0=$t0 -v t1=$t1 -v c0=$c0 -v c1=$c1 -v rb="$rdma_bytes" 'BEGIN{
     printf "%-22s %10.1f %16.2f %16.0f\n", l, s / (t1 - t0), (c1 - c0) / 100 / (s / 1024), rb / 1048576 }'
