@@ -71,15 +71,21 @@ class PackageTest(unittest.TestCase):
             for binary in ["/usr/bin/s3rdmafs", "/usr/bin/s3rdma-server"]:
                 self.assertIn("0.1.0", run(binary, "--version").stdout)
             self.assertIn("devices", run("/usr/bin/s3rdmafs-probe", "--help").stdout)
-            self.assertIn("S3RDMAFS.TOML", run("man", "-P", "cat", "5", "s3rdmafs.toml",
-                                                env=dict(os.environ, MANWIDTH="80")).stdout.upper())
+            manpages = [p for p in owned if p.startswith("/usr/share/man/")]
+            if shutil.which("man") and manpages:  # minimal images tell dpkg to skip man pages
+                self.assertIn("S3RDMAFS.TOML", run("man", "-P", "cat", "5", "s3rdmafs.toml",
+                                                    env=dict(os.environ, MANWIDTH="80")).stdout.upper())
+            listed = run("dpkg-deb", "-c", self.deb).stdout
+            for page in ["man5/s3rdmafs.toml.5.gz", "man8/s3rdmafs.8.gz", "man8/mount.s3rdmafs.8.gz",
+                         "man8/s3rdma-server.8.gz", "man8/s3rdmafs-probe.8.gz", "man7/s3rdmafs-semantics.7.gz"]:
+                self.assertIn(page, listed)
 
             # systemd must accept the units as installed (an instance of the template).
             units = os.path.join(tmp, "units")
             os.makedirs(units)
             shutil.copy("/lib/systemd/system/s3rdmafs@.service", os.path.join(units, "s3rdmafs@demo.service"))
             shutil.copy("/lib/systemd/system/s3rdma-server.service", units)
-            r = run("systemd-analyze", "verify", os.path.join(units, "s3rdmafs@demo.service"),
+            r = run("systemd-analyze", "verify", "--man=no", os.path.join(units, "s3rdmafs@demo.service"),
                     os.path.join(units, "s3rdma-server.service"), check=False)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
