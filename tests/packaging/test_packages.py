@@ -116,6 +116,15 @@ class PackageTest(unittest.TestCase):
             self.assertTrue(os.path.exists(os.path.join(root, "bucket", "written.txt")))
             run("umount", mnt)
             self.assertFalse(harness.is_mounted(mnt))
+            # The fstab line, as mount(8) reads it (a private fstab file, not /etc/fstab).
+            fstab = os.path.join(tmp, "fstab")
+            with open(fstab, "w") as f:
+                f.write(f"bucket  {mnt}  s3rdmafs  _netdev,nofail,config={cfg},cache.size=16M  0 0\n")
+            run("mount", "--fstab", fstab, mnt)
+            with open(os.path.join(mnt, "written.txt")) as f:
+                self.assertEqual(f.read(), "through the installed daemon\n")
+            run("umount", mnt)
+            self.assertFalse(harness.is_mounted(mnt))
         finally:
             if harness.is_mounted(mnt):
                 subprocess.run(["umount", "-l", mnt])

@@ -134,3 +134,19 @@ TEST(Config, EveryKeyIsDocumentedInTheManPage) {
     EXPECT_NE(man.find(name), std::string::npos) << key << " is missing from man/s3rdmafs.8";
   }
 }
+
+TEST(Config, EveryKeyIsInTheGeneratedTomlManPage) {
+  std::string page = config::ConfigReferenceManPage("test");
+  EXPECT_NE(page.find(".TH S3RDMAFS.TOML 5"), std::string::npos);
+  for (const std::string& key : config::AllKeys()) {
+    std::string section = key.substr(0, key.find('.'));
+    std::string name = key.substr(key.find('.') + 1);
+    EXPECT_NE(page.find(".SH [" + section + "]"), std::string::npos) << section;
+    // Each key: its name, its default and its type.
+    EXPECT_NE(page.find("\\fB" + name + "\\fR = "), std::string::npos)
+        << key << " is missing from s3rdmafs.toml(5)";
+  }
+  EXPECT_NE(page.find("part_size\\fR = \"8MiB\" (size)"), std::string::npos);
+  EXPECT_NE(page.find("Rule: 5MiB..5GiB"), std::string::npos);
+}
+
