@@ -162,7 +162,10 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         return {};
       }
       // A provisional file goes out without an entry (no reference taken).
-      if (!(e.attr_provisional && !view->is_dir)) inodes_.IncLookup(ino);
+      if (!(e.attr_provisional && !view->is_dir))
+        inodes_.IncLookup(ino);
+      else
+        PrefetchAttributes(ino, view->key);
     } else {
       e.attr.ino = kUnknownIno;
       e.attr.mode = item.is_dir ? S_IFDIR : S_IFREG;

@@ -36,6 +36,12 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
 }
 
 Filesystem::~Filesystem() {
+  {  // background HEADs call back into this object
+    std::unique_lock lock(prefetch_mu_);
+    stopping_ = true;
+    prefetch_queue_.clear();
+    prefetch_done_.wait(lock, [this] { return prefetching_ == 0; });
+  }
   // Dirty files still here were never closed (a lazy unmount): their uploads
   // are aborted by their destructors; nothing partial is published.
   std::lock_guard lock(handles_mu_);
@@ -138,6 +144,52 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   auto v = inodes_.Get(ino);
   if (!v) return MakeError(Errc::kNotFound, "inode forgotten");
   return *v;
+}
+
+namespace {
+constexpr uint32_t kAttributePrefetch = 32;
+constexpr size_t kPrefetchQueueMax = 1 << 20;  // entries; ~100 bytes each
+}  // namespace
+
+void Filesystem::PrefetchAttributes(uint64_t ino, const std::string& key) {
+  {
+    std::lock_guard lock(prefetch_mu_);
+    if (stopping_ || prefetch_queue_.size() >= kPrefetchQueueMax) return;
+    prefetch_queue_.emplace_back(ino, key);
+  }
+  StartPrefetches();
+}
+
+void Filesystem::StartPrefetches() {
+  // A store that answers inline (tests) would recurse once per entry: the
+  // outer call's loop picks up the next one instead.
+  thread_local bool inside = false;
+  if (inside) return;
+  inside = true;
+  struct Reset {
+    ~Reset() { inside = false; }
+  } reset;
+  for (;;) {
+    std::pair<uint64_t, std::string> next;
+    {
+      std::lock_guard lock(prefetch_mu_);
+      if (stopping_ || prefetching_ >= kAttributePrefetch || prefetch_queue_.empty()) return;
+      next = std::move(prefetch_queue_.front());
+      prefetch_queue_.pop_front();
+      auto v = inodes_.Get(next.first);
+      if (!v || v->version.posix_known || v->local) continue;  // a LOOKUP got there first
+      ++prefetching_;
+    }
+    store_->HeadAsync(next.second, [this, ino = next.first](Result<s3::ObjectInfo> r) {
+      if (r) inodes_.RefreshFile(ino, *r);
+      {
+        std::lock_guard lock(prefetch_mu_);
+        --prefetching_;
+        prefetch_done_.notify_all();
+      }
+      StartPrefetches();  // the next one, from this completion
+    });
+  }
 }
 
 Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {

@@ -149,4 +149,3 @@ TEST(Config, EveryKeyIsInTheGeneratedTomlManPage) {
   EXPECT_NE(page.find("part_size\\fR = \"8MiB\" (size)"), std::string::npos);
   EXPECT_NE(page.find("Rule: 5MiB..5GiB"), std::string::npos);
 }
-

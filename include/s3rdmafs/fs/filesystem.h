@@ -16,7 +16,9 @@
 #include <sys/uio.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -202,6 +204,13 @@ class Filesystem {
   Result<void> RenameDir(const meta::InodeView& dir, const std::string& new_prefix);
   Entry MakeEntry(uint64_t ino);
   Result<ReadReply> ReadDirty(DirtyFile* d, uint64_t offset, size_t size);
+  // A HEAD in the background for a file readdirplus listed without its
+  // x-amz-meta-*: `ls -l` reads the whole listing before it stats, so the
+  // attributes are often there when the LOOKUP comes. Queued in listing
+  // order, kAttributePrefetch at once; an entry whose attributes a LOOKUP
+  // fetched meanwhile is skipped.
+  void PrefetchAttributes(uint64_t ino, const std::string& key);
+  void StartPrefetches();
   Result<meta::InodeView> Refresh(const meta::InodeView& v);
   Result<bool> FetchDirPage(DirHandle* d);
   void SubmitFills(const std::string& key, const meta::ObjectVersion& version,
@@ -219,6 +228,12 @@ class Filesystem {
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;     // guarded by handles_mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;       // guarded by handles_mu_
   std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;  // guarded by handles_mu_
+
+  std::mutex prefetch_mu_;
+  std::condition_variable prefetch_done_;
+  uint32_t prefetching_ = 0;                                     // guarded by prefetch_mu_
+  std::deque<std::pair<uint64_t, std::string>> prefetch_queue_;  // guarded by prefetch_mu_
+  bool stopping_ = false;                                        // guarded by prefetch_mu_
 
   // Write state.
   std::unique_ptr<StagingArea> staging_;
