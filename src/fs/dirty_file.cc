@@ -161,6 +161,18 @@ std::byte* DirtyFile::StreamSlot(uint32_t part, bool* fall_back, Error* error) {
     *fall_back = true;
     return nullptr;
   }
+  // Buffers are short: send our own part 1 (full by now) instead of holding
+  // it while waiting for buffers other writers hold - with as many writers as
+  // buffers, all of them would wait on each other. A later write into part 1
+  // is then refused like any write into a sent part.
+  if (part >= 2 && head_) {
+    Result<void> shipped = EnsureUpload(meta_);
+    if (shipped) shipped = ShipPart(1, std::move(head_), P());
+    if (!shipped) {
+      *error = shipped.error();
+      return nullptr;
+    }
+  }
   slot = ctx_->buffers->Acquire(ctx_->buffer_wait);
   if (slot) return slot.data();
   *error = Error(Errc::kNoSpace, "no write buffer came free in time (write.buffer_memory)");
@@ -274,7 +286,7 @@ Result<CommitResult> DirtyFile::StreamCommit(const s3::Metadata& meta) {
   Result<void> shipped = EnsureUpload(meta);
   if (shipped && cur_ && size_ > (cur_part_ - 1) * P())
     shipped = ShipPart(cur_part_, std::move(cur_), size_ - (cur_part_ - 1) * P());
-  if (shipped) shipped = ShipPart(1, std::move(head_), P());
+  if (shipped && head_) shipped = ShipPart(1, std::move(head_), P());
   Result<void> sent = shipped ? WaitInFlight() : shipped;
   if (!sent) {
     (void)WaitInFlight();

@@ -347,3 +347,24 @@ TEST_F(WritePathTest, ParallelWritersOfDifferentFiles) {
   EXPECT_EQ(failures.load(), 0);
   for (int i = 0; i < 4; ++i) EXPECT_EQ(store_.Bytes("p" + std::to_string(i)), blobs[i]);
 }
+
+TEST_F(WritePathTest, WritersHoldingEveryBufferStillFinish) {
+  // 4 buffers. A and B have sent part 2 (their uploads exist) and hold part 1;
+  // C and D hold part 1. Every buffer is someone's part 1 when A needs one
+  // for part 3: holding part 1 while waiting would stall A (and then all).
+  std::vector<std::string> blobs;
+  for (int i = 0; i < 4; ++i) blobs.push_back(Random(3 * kPart, 40 + i));
+  std::vector<uint64_t> fhs;
+  for (int i = 0; i < 4; ++i) fhs.push_back(Create("s" + std::to_string(i)));
+  for (int i = 0; i < 4; ++i)
+    ASSERT_TRUE(WriteAll(fhs[i], blobs[i].substr(0, i < 2 ? 2 * kPart : kPart)));
+  EXPECT_EQ(buffers_->free_count(), 0u);
+  for (int i = 0; i < 4; ++i) {
+    uint64_t done = i < 2 ? 2 * kPart : kPart;
+    auto r = WriteAll(fhs[i], blobs[i].substr(done), done);
+    EXPECT_TRUE(r) << i << ": " << (r ? "" : r.error().ToString());
+    EXPECT_TRUE(fs_->Flush(fhs[i], fs::Caller{0, 0, 99}));
+    fs_->Release(fhs[i]);
+  }
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(store_.Bytes("s" + std::to_string(i)), blobs[i]);
+}
