@@ -7,7 +7,9 @@
 //    is uploaded at once as an UploadPart (RDMA READ by the server when the
 //    transport has it), in parallel with the writer. Part 1 stays in memory
 //    until commit, so a writer that seeks back to patch a header (zip, tar,
-//    HDF5) still works. A write into a part already sent is refused
+//    HDF5) still works (when buffers run short, part 1 is sent rather than
+//    held, so writers never wait on each other). A write into a part already
+//    sent is refused
 //    (kNotSupported) - unless nothing was sent yet, then the file moves to:
 //  - Staged (existing objects edited in place, random writers): bytes go to
 //    an anonymous file in the staging area; `local_` says which bytes are
