@@ -19,8 +19,7 @@
 using namespace s3rdma::server;
 
 int main(int argc, char** argv) {
-  std::string config_file, listen, root, region, access_key, secret_key, port_file,
-      log_level = "info";
+  std::string config_file, listen, root, region, access_key, secret_key, port_file, log_level;
   int port = -1;
   bool anonymous = false;
   CLI::App app{"s3rdma-server: S3 endpoint over a local directory (reference server for s3rdmafs)"};
@@ -56,6 +55,8 @@ int main(int argc, char** argv) {
   if (!region.empty()) c.region = region;
   if (anonymous) c.anonymous = true;
   if (!domain.empty()) c.domain = domain;
+  if (!rdma_listen.empty()) c.rdma_listen = rdma_listen;
+  if (!log_level.empty()) c.log_level = log_level;
   if (!access_key.empty() || !secret_key.empty()) {
     if (access_key.empty() || secret_key.empty()) {
       fprintf(stderr, "s3rdma-server: --access-key and --secret-key go together\n");
@@ -76,8 +77,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   s3rdmafs::LogLevel level;
-  if (!s3rdmafs::ParseLogLevel(log_level, &level)) {
-    fprintf(stderr, "s3rdma-server: bad --log-level '%s'\n", log_level.c_str());
+  if (!s3rdmafs::ParseLogLevel(c.log_level, &level)) {
+    fprintf(stderr, "s3rdma-server: bad log level '%s'\n", c.log_level.c_str());
     return 2;
   }
   s3rdmafs::SetLogLevel(level);
@@ -90,14 +91,15 @@ int main(int argc, char** argv) {
         "refused with 501 (use a root on ext4, xfs, btrfs or tmpfs >= 6.6)",
         why.c_str());
   std::unique_ptr<RdmaEndpoint> rdma;
-  if (!rdma_listen.empty()) {
-    size_t colon = rdma_listen.rfind(':');
+  if (!c.rdma_listen.empty()) {
+    size_t colon = c.rdma_listen.rfind(':');
     if (colon == std::string::npos) {
       fprintf(stderr, "s3rdma-server: --rdma-listen takes ADDR:PORT\n");
       return 2;
     }
-    auto ep = RdmaEndpoint::Listen(rdma_listen.substr(0, colon),
-                                   static_cast<uint16_t>(std::stoi(rdma_listen.substr(colon + 1))));
+    auto ep =
+        RdmaEndpoint::Listen(c.rdma_listen.substr(0, colon),
+                             static_cast<uint16_t>(std::stoi(c.rdma_listen.substr(colon + 1))));
     if (!ep) {
       fprintf(stderr, "s3rdma-server: %s\n", ep.error().message.c_str());
       return 1;

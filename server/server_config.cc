@@ -36,6 +36,10 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
       c.domain = v.as_string()->get();
     else if (key == "max_connections" && v.is_integer())
       c.max_connections = static_cast<unsigned>(v.as_integer()->get());
+    else if (key == "rdma_listen" && v.is_string())
+      c.rdma_listen = v.as_string()->get();
+    else if (key == "log_level" && v.is_string())
+      c.log_level = v.as_string()->get();
     else if (key == "keys" && v.is_array_of_tables()) {
       for (auto& entry : *v.as_array()) {
         auto* e = entry.as_table();

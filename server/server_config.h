@@ -17,6 +17,8 @@ struct ServerConfig {
   bool anonymous = false;                   // accept unsigned requests (read and write)
   std::string domain;  // "s3.local": Host "<bucket>.s3.local" is virtual-hosted style
   unsigned max_connections = 1024;
+  std::string rdma_listen;         // "ADDR:PORT" of the RC RDMA listener; "" = HTTP only
+  std::string log_level = "info";  // debug, info, warn or error
 };
 
 s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path);

@@ -13,6 +13,7 @@
 #include "multipart.h"
 #include "s3_handler.h"
 #include "s3rdmafs/s3/sigv4.h"
+#include "server_config.h"
 
 using namespace s3rdma::server;
 namespace stdfs = std::filesystem;
@@ -315,4 +316,25 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
   EXPECT_FALSE(uploads.ListParts("bkt", "aborted", *id3));
   EXPECT_TRUE(stdfs::is_empty(root / ".s3rdma-multipart")) << "nothing left behind";
   stdfs::remove_all(root);
+}
+
+TEST(ServerConfigFile, EveryKeyAndTheErrors) {
+  stdfs::path f = stdfs::temp_directory_path() / ("s3rdma-conf-" + std::to_string(getpid()));
+  std::ofstream(f) << "listen = \"0.0.0.0\"\nport = 9100\nroot = \"/srv/s3\"\nregion = \"eu-1\"\n"
+                      "domain = \"s3.local\"\nrdma_listen = \"10.0.0.5:9010\"\n"
+                      "log_level = \"debug\"\n[[keys]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n";
+  auto c = LoadServerConfig(f.string());
+  ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->listen, "0.0.0.0");
+  EXPECT_EQ(c->port, 9100);
+  EXPECT_EQ(c->root, "/srv/s3");
+  EXPECT_EQ(c->rdma_listen, "10.0.0.5:9010");
+  EXPECT_EQ(c->log_level, "debug");
+  EXPECT_EQ(c->keys.at("AK"), "SK");
+  std::ofstream(f) << "prot = 1\nport = \"x\"\n";
+  auto bad = LoadServerConfig(f.string());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("prot: unknown key"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("port: unknown key or wrong type"), std::string::npos);
+  stdfs::remove(f);
 }
