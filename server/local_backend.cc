@@ -395,12 +395,12 @@ Result<std::pair<std::string, std::string>> WriteDigested(
 
 Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst) {
   loff_t in = static_cast<loff_t>(offset);
+  std::vector<char> buf;  // only for filesystems without copy_file_range between these files
   while (length > 0) {
     ssize_t n = copy_file_range(src, &in, dst, nullptr, std::min<uint64_t>(length, 1u << 30), 0);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP)) {
-      // Filesystems without copy_file_range between these files: copy by hand.
-      std::vector<char> buf(1 << 20);
+      buf.resize(1 << 20);  // copy by hand
       ssize_t r = pread(src, buf.data(), std::min<uint64_t>(length, buf.size()), in);
       if (r <= 0) return tl::unexpected(ErrorFromErrno(r < 0 ? errno : EIO, "copy: read"));
       for (ssize_t done = 0; done < r;) {

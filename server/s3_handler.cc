@@ -464,17 +464,21 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   ex.SendFile(status, h, fd, first, length);
 }
 
-void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
+bool S3Handler::ReadXmlBody(Exchange& ex, const std::string& resource, pugi::xml_document* doc) {
   std::string body;
   if (!ex.ReadBody([&](const char* d, size_t n) {
         body.append(d, n);
         return body.size() < (4u << 20);
       }))
-    return;
+    return false;
+  if (doc->load_string(body.c_str())) return true;
+  SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", resource);
+  return false;
+}
+
+void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
   pugi::xml_document in;
-  if (!in.load_string(body.c_str()))
-    return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed",
-                     "/" + bucket);
+  if (!ReadXmlBody(ex, "/" + bucket, &in)) return;
   bool quiet = std::string(in.child("Delete").child_value("Quiet")) == "true";
   pugi::xml_document doc;
   auto root = Root(doc, "DeleteResult");

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <pugixml.hpp>
 #include <string>
 
 #include "exchange.h"
@@ -51,6 +52,9 @@ class S3Handler {
   void CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListUploadParts(Exchange& ex, const std::string& bucket, const std::string& key);
   void DeleteObjects(Exchange& ex, const std::string& bucket);
+  // Reads a small XML request body (multi-delete, complete-upload) into `doc`;
+  // false when the answer has been sent already (client gone, malformed XML).
+  bool ReadXmlBody(Exchange& ex, const std::string& resource, pugi::xml_document* doc);
   Headers CommonHeaders();
 
   const ServerConfig& config_;

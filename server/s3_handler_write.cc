@@ -87,8 +87,11 @@ s3rdmafs::Result<std::string> S3Handler::StoreBody(
     const LocalBackend::Verifier& verify, bool want_sha256) {
   auto query = ParseQuery(req.raw_query);
   if (query.count("uploadId")) {
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], PartNumberOf(query), fill, verify,
-                                 want_sha256);
+    uint32_t part = PartNumberOf(query);
+    if (part == 0)
+      return s3rdmafs::MakeError(Errc::kInvalidArgument,
+                                 "Part number must be an integer between 1 and 10000");
+    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, want_sha256);
     if (!r) return tl::unexpected(r.error());
     return r->etag;
   }
@@ -106,14 +109,10 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
                      "aws-chunked uploads (" + payload_hash +
                          ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
                      resource);
-  auto query = ParseQuery(req.raw_query);
   bool body_ok = true;
   auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
   auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
   const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
-  if (query.count("uploadId") && PartNumberOf(query) == 0)
-    return SendError(ex, 400, "InvalidArgument",
-                     "Part number must be an integer between 1 and 10000", resource);
   auto stored = StoreBody(bucket, key, req, fill, verify, want_sha);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
@@ -144,7 +143,6 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
   if (!length.empty() && length != "0")
     return SendError(ex, 400, "InvalidRequest", "an RDMA PUT carries no body (Content-Length: 0)",
                      resource);
-  auto query = ParseQuery(req.raw_query);
   std::string want_crc = req.Header("x-amz-checksum-crc32c");
   boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
   s3rdmafs::Error transfer_error;
@@ -168,9 +166,6 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     if (want_crc != Base64(be, 4)) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
     return {};
   };
-  if (query.count("uploadId") && PartNumberOf(query) == 0)
-    return SendError(ex, 400, "InvalidArgument",
-                     "Part number must be an integer between 1 and 10000", resource);
   auto stored = StoreBody(bucket, key, req, fill, verify, false);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
@@ -280,15 +275,8 @@ void S3Handler::CreateUpload(Exchange& ex, const std::string& bucket, const std:
 
 void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key) {
   std::string resource = "/" + bucket + "/" + key;
-  std::string body;
-  if (!ex.ReadBody([&](const char* d, size_t n) {
-        body.append(d, n);
-        return body.size() < (4u << 20);
-      }))
-    return;
   pugi::xml_document in;
-  if (!in.load_string(body.c_str()))
-    return SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", resource);
+  if (!ReadXmlBody(ex, resource, &in)) return;
   std::vector<std::pair<uint32_t, std::string>> parts;
   for (auto p : in.child("CompleteMultipartUpload").children("Part"))
     parts.emplace_back(p.child("PartNumber").text().as_uint(), p.child_value("ETag"));

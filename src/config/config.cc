@@ -161,16 +161,8 @@ Result<void> Validate(const Config& c) {
     p.push_back("rdma.endpoint: must be ADDR:PORT");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
-  if (const std::string& m = c.metrics.listen; !m.empty()) {
-    bool unix_socket = m.rfind("unix:/", 0) == 0;
-    std::string host = m.substr(0, m.rfind(':'));
-    bool loopback =
-        host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]" || host == "::1";
-    if (!unix_socket && (m.rfind(':') == std::string::npos || !loopback))
-      p.push_back(
-          "metrics.listen: must be a loopback HOST:PORT (127.0.0.1, ::1, localhost) or "
-          "unix:/path");
-  }
+  if (std::string why = CheckMetricsListen(c.metrics.listen); !why.empty())
+    p.push_back("metrics.listen: " + why);
   LogLevel level;
   if (!ParseLogLevel(c.log.level, &level))
     p.push_back("log.level: must be debug, info, warn or error");
@@ -193,6 +185,21 @@ std::string Print(const Config& config) {
     out += std::string(f.key) + " = " + value + "\n";
   }
   return out;
+}
+
+std::string CheckMetricsListen(const std::string& listen) {
+  if (listen.empty()) return "";
+  if (listen.rfind("unix:", 0) == 0)
+    return listen.size() > 6 && listen[5] == '/' ? "" : "unix: needs an absolute socket path";
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size() ||
+      listen.find_first_not_of("0123456789", colon + 1) != std::string::npos)
+    return "must be HOST:PORT or unix:/path";
+  std::string host = listen.substr(0, colon);
+  if (host == "[::1]") host = "::1";
+  if (host != "localhost" && host.rfind("127.", 0) != 0 && host != "::1")
+    return "must be a loopback address (127.0.0.1, ::1, localhost) with a port, or a unix: socket";
+  return "";
 }
 
 std::vector<std::string> AllKeys() {

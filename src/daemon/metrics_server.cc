@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/config/config.h"
 
 namespace s3rdmafs::daemon {
 namespace {
@@ -84,20 +85,9 @@ bool SplitHostPort(const std::string& listen, std::string* host, std::string* po
 
 }  // namespace
 
-std::string CheckMetricsListen(const std::string& listen) {
-  if (listen.empty()) return "";
-  if (listen.rfind("unix:", 0) == 0)
-    return listen.size() > 6 && listen[5] == '/' ? "" : "unix: needs an absolute socket path";
-  std::string host, port;
-  if (!SplitHostPort(listen, &host, &port)) return "must be HOST:PORT or unix:/path";
-  if (host != "localhost" && host.rfind("127.", 0) != 0 && host != "::1")
-    return "must be a loopback address (127.0.0.1, ::1, localhost) or a unix: socket";
-  return "";
-}
-
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
                                                             std::function<std::string()> render) {
-  if (std::string why = CheckMetricsListen(listen); !why.empty())
+  if (std::string why = config::CheckMetricsListen(listen); !why.empty())
     return MakeError(Errc::kConfig, "metrics.listen '" + listen + "': " + why);
   try {
     if (listen.rfind("unix:", 0) == 0) {

@@ -22,7 +22,4 @@ class MetricsServer {
   virtual std::string where() const = 0;  // what it listens on, for the log
 };
 
-// Checks the form of metrics.listen (for config validation); "" when fine.
-std::string CheckMetricsListen(const std::string& listen);
-
 }  // namespace s3rdmafs::daemon

@@ -23,6 +23,11 @@ class Exposition {
       snprintf(num, sizeof num, "%.6g", v);
     out_ += name + labels + " " + num + "\n";
   }
+  // A family of one sample without labels.
+  void Single(const char* name, const char* type, const char* help, double v) {
+    Family(name, type, help);
+    Sample(name, "", v);
+  }
   std::string Take() { return std::move(out_); }
 
  private:
@@ -55,16 +60,14 @@ std::string RenderStats(const Daemon& d) {
   e.Sample("s3rdmafs_upload_bytes_total", "{transport=\"rdma\"}", t.bytes_rdma_sent.load());
   e.Sample("s3rdmafs_upload_bytes_total", "{transport=\"http_fallback\"}",
            t.bytes_http_sent.load());
-  e.Family("s3rdmafs_http_bytes_received_total", "counter", "Bytes received over HTTP(S)");
-  e.Sample("s3rdmafs_http_bytes_received_total", "", http.bytes_received);
-  e.Family("s3rdmafs_http_bytes_sent_total", "counter", "Request bodies sent over HTTP(S)");
-  e.Sample("s3rdmafs_http_bytes_sent_total", "", http.bytes_sent);
-  e.Family("s3rdmafs_http_requests_total", "counter", "HTTP requests started");
-  e.Sample("s3rdmafs_http_requests_total", "", http.requests);
-  e.Family("s3rdmafs_http_in_flight", "gauge", "HTTP requests in flight now");
-  e.Sample("s3rdmafs_http_in_flight", "", http.in_flight);
-  e.Family("s3rdmafs_http_queued", "gauge", "HTTP requests waiting for a slot (s3.max_in_flight)");
-  e.Sample("s3rdmafs_http_queued", "", http.queued);
+  e.Single("s3rdmafs_http_bytes_received_total", "counter", "Bytes received over HTTP(S)",
+           http.bytes_received);
+  e.Single("s3rdmafs_http_bytes_sent_total", "counter", "Request bodies sent over HTTP(S)",
+           http.bytes_sent);
+  e.Single("s3rdmafs_http_requests_total", "counter", "HTTP requests started", http.requests);
+  e.Single("s3rdmafs_http_in_flight", "gauge", "HTTP requests in flight now", http.in_flight);
+  e.Single("s3rdmafs_http_queued", "gauge", "HTTP requests waiting for a slot (s3.max_in_flight)",
+           http.queued);
   e.Family("s3rdmafs_request_duration_seconds", "histogram",
            "S3 request latency, submit to completion, by method");
   for (size_t m = 0; m < s3::CurlEngine::kMethods.size(); ++m) {
@@ -88,27 +91,22 @@ std::string RenderStats(const Daemon& d) {
         Errc::kConnection, Errc::kTimedOut, Errc::kProtocol})
     e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",
              d.store->failures(code));
-  e.Family("s3rdmafs_s3_retries_total", "counter", "S3 requests retried");
-  e.Sample("s3rdmafs_s3_retries_total", "", d.store->retries());
+  e.Single("s3rdmafs_s3_retries_total", "counter", "S3 requests retried", d.store->retries());
   e.Family("s3rdmafs_rdma_fallbacks_total", "counter", "RDMA requests redone over HTTP, by cause");
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());
-  e.Family("s3rdmafs_rdma_connections_retired_total", "counter",
-           "RDMA registrations torn down after a lost reply");
-  e.Sample("s3rdmafs_rdma_connections_retired_total", "", t.connections_retired.load());
-  e.Family("s3rdmafs_rdma_connected", "gauge", "1 while the RDMA data path is up");
-  e.Sample("s3rdmafs_rdma_connected", "", d.rdma && !d.rdma->retired() ? 1 : 0);
-  e.Family("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block");
-  e.Sample("s3rdmafs_cache_hits_total", "", c.hits);
-  e.Family("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch");
-  e.Sample("s3rdmafs_cache_misses_total", "", c.misses);
-  e.Family("s3rdmafs_cache_hit_ratio", "gauge", "hits / (hits + misses) since start");
-  e.Sample("s3rdmafs_cache_hit_ratio", "",
+  e.Single("s3rdmafs_rdma_connections_retired_total", "counter",
+           "RDMA registrations torn down after a lost reply", t.connections_retired.load());
+  e.Single("s3rdmafs_rdma_connected", "gauge", "1 while the RDMA data path is up",
+           d.rdma && !d.rdma->retired() ? 1 : 0);
+  e.Single("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block",
+           c.hits);
+  e.Single("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch",
+           c.misses);
+  e.Single("s3rdmafs_cache_hit_ratio", "gauge", "hits / (hits + misses) since start",
            c.hits + c.misses ? static_cast<double>(c.hits) / (c.hits + c.misses) : 0);
-  e.Family("s3rdmafs_cache_evictions_total", "counter", "Cache blocks evicted");
-  e.Sample("s3rdmafs_cache_evictions_total", "", c.evictions);
-  e.Family("s3rdmafs_cache_fill_failures_total", "counter", "Cache fills that failed");
-  e.Sample("s3rdmafs_cache_fill_failures_total", "", c.failures);
+  e.Single("s3rdmafs_cache_evictions_total", "counter", "Cache blocks evicted", c.evictions);
+  e.Single("s3rdmafs_cache_fill_failures_total", "counter", "Cache fills that failed", c.failures);
   e.Family("s3rdmafs_cache_blocks", "gauge", "Cache blocks by state");
   e.Sample("s3rdmafs_cache_blocks", "{state=\"free\"}", c.blocks_free);
   e.Sample("s3rdmafs_cache_blocks", "{state=\"evictable\"}", c.blocks_evictable);

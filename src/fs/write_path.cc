@@ -13,7 +13,7 @@
 namespace s3rdmafs::fs {
 
 Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
-  if (d->discarded()) return {};
+  if (d->discarded() || !d->dirty()) return {};  // nothing new to publish
   auto v = inodes_.Get(ino);
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   s3::Metadata meta = MetaFor(*v);
@@ -82,12 +82,7 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
   if (!h->writable || !h->dirty)
     return MakeError(Errc::kInvalidArgument, "file handle not open for writing");
   if (auto r = h->dirty->Write(offset, data); !r) return tl::unexpected(r.error());
-  // mtime follows the last write (stored with the object at commit).
-  if (auto v = inodes_.Get(h->ino)) {
-    meta::PosixMeta p = v->version.posix;
-    p.mtime_ns = RealtimeNs();
-    inodes_.SetPosix(h->ino, p);
-  }
+  inodes_.TouchMtime(h->ino, RealtimeNs());  // stored with the object at commit
   return data.size();
 }
 

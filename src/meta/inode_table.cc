@@ -152,6 +152,14 @@ void InodeTable::SetPosix(uint64_t ino, const PosixMeta& posix) {
   it->second->version.posix_known = true;
 }
 
+void InodeTable::TouchMtime(uint64_t ino, int64_t mtime_ns) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return;
+  it->second->version.posix.mtime_ns = mtime_ns;
+  it->second->version.posix_known = true;
+}
+
 void InodeTable::SetLocal(uint64_t ino, bool local) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);

@@ -127,6 +127,10 @@ std::string Print(const Config& config);
 // Every key as "section.key", in declaration order (docs and tests use it).
 std::vector<std::string> AllKeys();
 
+// "" when `listen` is a valid metrics.listen (empty, a loopback HOST:PORT, or
+// unix:/path), else why not.
+std::string CheckMetricsListen(const std::string& listen);
+
 // s3rdmafs.toml(5) in roff, rendered from the same field table.
 std::string ConfigReferenceManPage(const std::string& version);
 

@@ -79,6 +79,8 @@ class InodeTable {
   void MarkStale(uint64_t ino);
   // Attributes we changed ourselves (chmod, a committed write, a marker's HEAD).
   void SetPosix(uint64_t ino, const PosixMeta& posix);
+  // A write: mtime moves on (one lock, no copy of the inode; every write calls it).
+  void TouchMtime(uint64_t ino, int64_t mtime_ns);
   // Pins an inode with uncommitted writes (and its name) against expiry.
   void SetLocal(uint64_t ino, bool local);
 
