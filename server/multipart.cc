@@ -91,7 +91,7 @@ Result<std::string> MultipartUploads::DirOf(const std::string& bucket, const std
   std::string dir = dir_ + "/" + id, info;
   if (!valid || !ReadWhole(dir + "/upload", &info) ||
       info.rfind(s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n", 0) != 0)
-    return MakeError(Errc::kNotFound, "NoSuchUpload");
+    return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");
   return dir;
 }
 
@@ -104,6 +104,7 @@ Result<PartInfo> MultipartUploads::StorePart(
   std::string tmp = dir + "/tmp-" + std::to_string(seq++);
   // Read-write: a copied part is read back for its MD5.
   int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  if (fd < 0 && errno == ENOENT) return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");  // aborted
   if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
   auto etag = write_body(fd);
   close(fd);
@@ -116,6 +117,7 @@ Result<PartInfo> MultipartUploads::StorePart(
     int err = errno;
     unlink(tmp.c_str());
     if (!etag) return tl::unexpected(etag.error());
+    if (err == ENOENT) return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");  // aborted meanwhile
     return tl::unexpected(ErrorFromErrno(err, "store part"));
   }
   return ReadPart(dir, number);

@@ -66,12 +66,12 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
       return SendError(ex, 400, "InvalidArgument", e.message, resource);
     case Errc::kNoSpace:
       return SendError(ex, 507, "InsufficientStorage", e.message, resource);
+    case Errc::kNoSuchUpload:
+      return SendError(ex, 404, "NoSuchUpload",
+                       "The specified upload does not exist. The upload ID may be invalid, or "
+                       "the upload may have been aborted or completed.",
+                       resource);
     case Errc::kNotFound:
-      if (e.message == "NoSuchUpload")
-        return SendError(ex, 404, "NoSuchUpload",
-                         "The specified upload does not exist. The upload ID may be invalid, or "
-                         "the upload may have been aborted or completed.",
-                         resource);
       return SendError(ex, 404, "NotFound", e.message, resource);
     case Errc::kNotSupported:
       return SendError(ex, 501, "NotImplemented", e.message, resource);

@@ -44,6 +44,8 @@ const char* ErrcName(Errc code) {
       return "NoSuchBucket";
     case Errc::kNoSuchKey:
       return "NoSuchKey";
+    case Errc::kNoSuchUpload:
+      return "NoSuchUpload";
     case Errc::kPreconditionFailed:
       return "PreconditionFailed";
     case Errc::kSlowDown:

@@ -302,13 +302,13 @@ std::vector<Field> MakeFields() {
       [](Config & c) -> auto& { return c.write.buffer_memory; }));
   f.push_back(Bool(
       "write", "streaming",
-      "stream new files out as multipart uploads while written (false: stage them on disk)",
+      "upload finished parts while a file is written (false: everything at close)",
       [](Config & c) -> auto& { return c.write.streaming; }));
   f.push_back(Str(
-      "write", "staging_dir", "local directory for files edited in place (cleaned at start)",
+      "write", "staging_dir", "local directory holding every file being written until it is saved (cleaned at start)",
       [](Config & c) -> auto& { return c.write.staging_dir; }));
   f.push_back(Size(
-      "write", "staging_max", "most bytes staged at once; a write past it fails with ENOSPC",
+      "write", "staging_max", "most bytes staged at once; past it, parts already uploaded are dropped, then writes fail with ENOSPC",
       [](Config & c) -> auto& { return c.write.staging_max; }));
   f.push_back(Size(
       "write", "max_file_size",

@@ -86,7 +86,7 @@ std::string RenderStats(const Daemon& d) {
   e.Family("s3rdmafs_request_errors_total", "counter",
            "S3 requests that failed after their retries, by cause");
   for (Errc code :
-       {Errc::kAccessDenied, Errc::kNoSuchBucket, Errc::kNoSuchKey, Errc::kPreconditionFailed,
+       {Errc::kAccessDenied, Errc::kNoSuchBucket, Errc::kNoSuchKey, Errc::kNoSuchUpload, Errc::kPreconditionFailed,
         Errc::kSlowDown, Errc::kInvalidRange, Errc::kServerError, Errc::kBadRequest,
         Errc::kConnection, Errc::kTimedOut, Errc::kProtocol})
     e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",

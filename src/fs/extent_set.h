@@ -1,5 +1,5 @@
 // A set of disjoint byte ranges [begin, end): which bytes of a staged file
-// are present locally. Adjacent and overlapping ranges merge. Not thread-safe.
+// are present locally (or were dropped from it). Adjacent and overlapping ranges merge. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,21 @@ class ExtentSet {
     while (it != map_.end()) {
       removed += it->second - it->first;
       it = map_.erase(it);
+    }
+    return removed;
+  }
+
+  // Removes [a, b); returns the bytes removed.
+  uint64_t Remove(uint64_t a, uint64_t b) {
+    if (a >= b) return 0;
+    const uint64_t removed = Covered(a, b);
+    auto it = map_.upper_bound(a);
+    if (it != map_.begin() && std::prev(it)->second > a) --it;
+    while (it != map_.end() && it->first < b) {
+      auto [x, y] = *it;
+      it = map_.erase(it);
+      if (x < a) map_.emplace(x, a);
+      if (y > b) it = map_.emplace(b, y).first;
     }
     return removed;
   }

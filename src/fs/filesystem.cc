@@ -276,6 +276,7 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
       dirty = writes_.emplace(ino, made).first->second;
     }
     inodes_.SetLocal(ino, true);
+    if (flags & O_TRUNC) inodes_.TouchMtime(ino, RealtimeNs());
   }
   auto h = std::make_shared<FileHandle>();
   h->ino = ino;

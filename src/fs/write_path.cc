@@ -18,7 +18,12 @@ Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   s3::Metadata meta = MetaFor(*v);
   auto r = d->Commit(meta);
-  if (!r) return tl::unexpected(r.error());
+  if (!r) {
+    LOG_ERROR("'%s' not saved (%llu bytes; the server keeps its previous version): %s",
+              v->key.c_str(), static_cast<unsigned long long>(d->size()),
+              r.error().ToString().c_str());
+    return tl::unexpected(r.error());
+  }
   s3::ObjectInfo info;
   info.key = v->key;
   info.size = r->size;
@@ -114,6 +119,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
     if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
     if (dirty) {
       if (auto r = dirty->Truncate(*req.size); !r) return tl::unexpected(r.error());
+      inodes_.TouchMtime(ino, RealtimeNs());  // stored with the object at commit
     } else {
       // truncate(2) of a file nobody has open: edit, publish, done.
       auto fresh = Refresh(*v);

@@ -44,6 +44,7 @@ int ErrnoFor(const Error& e) {
       return ESTALE;  // the object changed under an open file
     case Errc::kInvalidRange:
       return EIO;
+    case Errc::kNoSuchUpload:  // a commit whose upload vanished: nothing was saved
     case Errc::kSlowDown:
     case Errc::kServerError:
     case Errc::kConnection:

@@ -17,6 +17,8 @@ Error ErrorFromResponse(const HttpResponse& r, const std::string& what) {
   const std::string& c = body.code;
   if (c == "NoSuchKey")
     code = Errc::kNoSuchKey;
+  else if (c == "NoSuchUpload")
+    code = Errc::kNoSuchUpload;
   else if (c == "NoSuchBucket")
     code = Errc::kNoSuchBucket;
   else if (c == "AccessDenied" || c == "SignatureDoesNotMatch" || c == "InvalidAccessKeyId" ||

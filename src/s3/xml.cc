@@ -100,7 +100,8 @@ Result<std::string> ParseResultField(std::string_view xml, const char* root, con
     Errc errc = code == "SlowDown"                                        ? Errc::kSlowDown
                 : code == "InternalError" || code == "ServiceUnavailable" ? Errc::kServerError
                 : code == "PreconditionFailed"                  ? Errc::kPreconditionFailed
-                : code == "NoSuchKey" || code == "NoSuchUpload" ? Errc::kNoSuchKey
+                : code == "NoSuchKey"                           ? Errc::kNoSuchKey
+                : code == "NoSuchUpload"                        ? Errc::kNoSuchUpload
                                                                 : Errc::kBadRequest;
     return MakeError(errc, std::string(root) + ": " + code + " (" + e.child_value("Message") + ")");
   }

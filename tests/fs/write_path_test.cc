@@ -164,15 +164,35 @@ TEST_F(WritePathTest, SeekBackIntoTheFirstPartPatchesIt) {
   EXPECT_EQ(store_.Bytes("zip"), data);
 }
 
-TEST_F(WritePathTest, WriteIntoASentPartIsRefusedAndChangesNothing) {
+TEST_F(WritePathTest, WriteIntoASentPartSendsItAgainAtCommit) {
   std::string data = Random(3 * kPart, 3);
   uint64_t fh = Create("stream");
   ASSERT_TRUE(WriteAll(fh, data));
-  auto r = fs_->Write(fh, kPart + 1, Bytes("x"));
-  ASSERT_FALSE(r);
-  EXPECT_EQ(r.error().code, Errc::kNotSupported);
+  EXPECT_EQ(store_.parts.load(), 2u) << "parts 2 and 3 went out while writing";
+  ASSERT_TRUE(fs_->Write(fh, kPart + 1, Bytes("x")));  // HDF5 writes its index like this
+  EXPECT_EQ(ReadAll(fh, kPart, 3), data.substr(kPart, 1) + "x" + data.substr(kPart + 2, 1));
+  EXPECT_FALSE(store_.Has("stream"));
   fs_->Release(fh);
+  data[kPart + 1] = 'x';
   EXPECT_EQ(store_.Bytes("stream"), data);
+  EXPECT_EQ(store_.parts.load(), 4u) << "part 1, and part 2 again; part 3 kept";
+}
+
+TEST_F(WritePathTest, StagingBoundDropsUploadedPartsAndTheFileIsStillSaved) {
+  Make(3 * kPart);  // a stream of 6 parts through a staging area of 3
+  std::string data = Random(6 * kPart + 10, 9);
+  uint64_t fh = Create("huge");
+  ASSERT_TRUE(WriteAll(fh, data));
+  auto back = fs_->Write(fh, 2 * kPart, Bytes("y"));  // part 3 was dropped
+  ASSERT_FALSE(back);
+  EXPECT_EQ(back.error().code, Errc::kDiskFull);
+  EXPECT_NE(back.error().message.find("write.staging_max"), std::string::npos);
+  ASSERT_TRUE(fs_->Write(fh, 5, Bytes("HDR")));  // part 1 stays for header patches
+  ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99}));
+  fs_->Release(fh);
+  data.replace(5, 3, "HDR");
+  EXPECT_EQ(store_.Bytes("huge"), data);
+  EXPECT_EQ(fs_->staging_bytes(), 0u);
 }
 
 TEST_F(WritePathTest, RandomWriterBeforeAnyPartIsSentIsStaged) {
@@ -226,16 +246,30 @@ TEST_F(WritePathTest, AppendAndTruncate) {
   EXPECT_EQ(store_.Bytes("f"), want.substr(0, 10) + std::string(10, '\0'));
 }
 
-TEST_F(WritePathTest, PartRefusedIsStickyAndPublishesNothing) {
-  store_.fail_parts = 1;
-  uint64_t fh = Create("doomed");
-  Result<void> w = WriteAll(fh, Random(3 * kPart, 4));
-  Result<void> f = w ? fs_->Flush(fh, fs::Caller{0, 0, 99}) : w;
+TEST_F(WritePathTest, RefusedPartsPublishNothingAndALaterFlushSavesTheFile) {
+  store_.Put("doomed", 100, 3);
+  std::string old = store_.Bytes("doomed");
+  store_.fail_parts = 100;
+  std::string data = Random(3 * kPart, 4);
+  uint64_t fh = OpenPath("doomed", O_WRONLY | O_TRUNC);
+  ASSERT_TRUE(WriteAll(fh, data)) << "a part refused while writing is sent again at commit";
+  auto f = fs_->Flush(fh, fs::Caller{0, 0, 99});
   ASSERT_FALSE(f);
-  EXPECT_EQ(f.error().code, Errc::kIo);
-  EXPECT_FALSE(fs_->Flush(fh, fs::Caller{0, 0, 99})) << "the error stays";
+  EXPECT_EQ(f.error().code, Errc::kServerError);
+  EXPECT_EQ(store_.Bytes("doomed"), old) << "a failed commit changes nothing";
+  store_.fail_parts = 0;
+  ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99})) << "every byte is still staged";
   fs_->Release(fh);
-  EXPECT_FALSE(store_.Has("doomed"));
+  EXPECT_EQ(store_.Bytes("doomed"), data);
+  EXPECT_EQ(store_.open_uploads(), 0u);
+}
+
+TEST_F(WritePathTest, UnsavedFileAbortsItsUploadAtTheLastClose) {
+  store_.fail_parts = 1000;
+  uint64_t fh = Create("never");
+  ASSERT_TRUE(WriteAll(fh, Random(3 * kPart, 4)));
+  fs_->Release(fh);
+  EXPECT_FALSE(store_.Has("never"));
   EXPECT_EQ(store_.open_uploads(), 0u) << "the upload was aborted";
 }
 
@@ -358,7 +392,7 @@ TEST_F(WritePathTest, WritersHoldingEveryBufferStillFinish) {
   for (int i = 0; i < 4; ++i) fhs.push_back(Create("s" + std::to_string(i)));
   for (int i = 0; i < 4; ++i)
     ASSERT_TRUE(WriteAll(fhs[i], blobs[i].substr(0, i < 2 ? 2 * kPart : kPart)));
-  EXPECT_EQ(buffers_->free_count(), 0u);
+  EXPECT_EQ(buffers_->free_count(), 4u) << "nobody holds a buffer between uploads";
   for (int i = 0; i < 4; ++i) {
     uint64_t done = i < 2 ? 2 * kPart : kPart;
     auto r = WriteAll(fhs[i], blobs[i].substr(done), done);

@@ -151,7 +151,7 @@ class FakeStore : public s3::ObjectStore {
       if (fail_parts.load() > 0 && fail_parts.fetch_sub(1) > 0)
         return done(MakeError(Errc::kServerError, "injected part failure", 500));
       auto it = uploads_.find(req.upload_id);
-      if (it == uploads_.end()) return done(MakeError(Errc::kNoSuchKey, "NoSuchUpload", 404));
+      if (it == uploads_.end()) return done(MakeError(Errc::kNoSuchUpload, "NoSuchUpload", 404));
       it->second.parts[req.part_number] = {body, etag};
       return done(etag);
     }
@@ -182,7 +182,7 @@ class FakeStore : public s3::ObjectStore {
     bytes = Bytes(req.source_key).substr(req.offset, req.length);
     std::lock_guard lock(mu_);
     auto it = uploads_.find(req.upload_id);
-    if (it == uploads_.end()) return done(MakeError(Errc::kNoSuchKey, "NoSuchUpload", 404));
+    if (it == uploads_.end()) return done(MakeError(Errc::kNoSuchUpload, "NoSuchUpload", 404));
     ++copied_parts;
     std::string etag = "\"etag-" + std::to_string(++etag_seq_) + "\"";
     it->second.parts[req.part_number] = {bytes, etag};
@@ -195,7 +195,7 @@ class FakeStore : public s3::ObjectStore {
     std::lock_guard lock(mu_);
     auto it = uploads_.find(upload_id);
     if (it == uploads_.end() || it->second.key != key)
-      return done(MakeError(Errc::kNoSuchKey, "NoSuchUpload", 404));
+      return done(MakeError(Errc::kNoSuchUpload, "NoSuchUpload", 404));
     std::string body;
     for (size_t i = 0; i < list.size(); ++i) {
       auto p = it->second.parts.find(list[i].number);

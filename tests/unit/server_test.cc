@@ -288,7 +288,7 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
   EXPECT_EQ(stat->user, (UserMeta{{"x-amz-meta-mode", "33188"}}));
   auto again = uploads.Complete("bkt", "obj", *id, {{1, p1->etag}, {2, p2->etag}});
   ASSERT_FALSE(again);
-  EXPECT_EQ(again.error().message, "NoSuchUpload");
+  EXPECT_EQ(again.error().code, s3rdmafs::Errc::kNoSuchUpload);
 
   // UploadPartCopy of a range, and CopyObject with both metadata directives.
   auto id2 = uploads.Create("bkt", "copy", {});

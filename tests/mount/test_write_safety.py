@@ -1,0 +1,244 @@
+"""Writes that never lose data (issue 9), on a real mount against the
+reference server, with the fault proxy between them where a fault is needed.
+Every check compares with what the server stored (its root is the bucket)."""
+import errno
+import json
+import os
+import stat
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fault_proxy  # noqa: E402
+import harness  # noqa: E402
+
+MIB = 1 << 20
+PART = 5 * MIB
+
+
+class WriteSafetyTest(harness.MountTestCase):
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server()
+        self.proxy = fault_proxy.FaultProxy(self.srv.port)
+        self.staging = os.path.join(self.tmp, "staging")
+
+    def tearDown(self):
+        self.proxy.clear()
+        super().tearDown()
+        self.proxy.stop()
+
+    def mnt(self, extra=(), name="mnt", buffers=4):
+        opts = ["cache.size=32M", f"write.part_size={PART}", f"write.buffer_memory={buffers * PART}",
+                f"write.staging_dir={self.staging}", "metadata.attr_ttl=5s",
+                "metadata.entry_ttl=5s", "metadata.negative_ttl=1s", "s3.max_retries=2",
+                "s3.low_speed_timeout=5s"]
+        return self.mount(self.proxy.endpoint, name=name, options=opts + list(extra))
+
+    def path(self, key):
+        return os.path.join(self.root, "bucket", key)
+
+    def stored(self, key):
+        with open(self.path(key), "rb") as f:
+            return f.read()
+
+    def uploads(self):
+        d = os.path.join(self.root, ".s3rdma-multipart")
+        return os.listdir(d) if os.path.isdir(d) else []
+
+    def s3api(self, *args):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY, AWS_DEFAULT_REGION="us-east-1")
+        out = subprocess.run(["/usr/bin/aws", "--endpoint-url", self.srv.endpoint, "s3api", *args],
+                             env=env, capture_output=True, text=True, check=True)
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    # 1. dd without conv=notrunc: open without O_TRUNC, then ftruncate(fd, 0).
+    def test_ftruncate_then_rewrite_keeps_the_old_object_until_close(self):
+        old = os.urandom(3 * MIB)
+        self.write("old", old)
+        m = self.mnt()
+        fd = os.open(os.path.join(m.mountpoint, "old"), os.O_WRONLY | os.O_CREAT)
+        os.ftruncate(fd, 0)
+        self.assertEqual(self.stored("old"), old, "ftruncate published nothing")
+        os.write(fd, b"new" * 1000)
+        self.assertEqual(self.stored("old"), old, "writing published nothing")
+        self.proxy.add("error", method="PUT", times=None, status=503)
+        with self.assertRaises(OSError) as e:
+            os.close(fd)
+        self.assertEqual(e.exception.errno, errno.EIO)
+        self.assertGreater(self.proxy.rules[0].hits, 0, "the PUT was refused")
+        self.assertEqual(self.stored("old"), old, "a failed close changes nothing")
+        self.assertIn("not saved", m.log_text())
+
+    def test_dd_over_an_existing_file(self):
+        old, new = os.urandom(2 * MIB), os.urandom(3 * PART + 99)
+        self.write("dd", old)
+        src = os.path.join(self.tmp, "new")
+        with open(src, "wb") as f:
+            f.write(new)
+        m = self.mnt()
+        subprocess.run(["dd", f"if={src}", f"of={m.mountpoint}/dd", "bs=1M", "status=none"], check=True)
+        self.assertEqual(self.stored("dd"), new)
+
+    # 2 and 4: a header patch after the stream passed far beyond write.buffer_memory.
+    def test_header_patch_of_a_file_larger_than_the_write_buffers(self):
+        self.write("k", b"OLD\n")
+        m = self.mnt(buffers=2)
+        body = os.urandom(6 * PART + 4321)
+        with open(os.path.join(m.mountpoint, "k"), "wb") as f:
+            f.write(b"\0" * 16)
+            for i in range(0, len(body), MIB):
+                f.write(body[i:i + MIB])
+            harness.wait_for(lambda: len(self.uploads()) == 1, what="a multipart upload")
+            f.seek(0)
+            f.write(b"HEADER-PATCHED!!")
+            f.seek(3 * PART + 5)
+            f.write(b"middle")
+            self.assertEqual(self.stored("k"), b"OLD\n", "nothing published before close")
+        want = bytearray(b"HEADER-PATCHED!!" + body)
+        want[3 * PART + 5:3 * PART + 11] = b"middle"
+        self.assertEqual(self.stored("k"), bytes(want))
+        self.assertEqual(self.uploads(), [])
+
+    def test_failed_commit_of_a_patched_stream_leaves_the_old_version(self):
+        self.write("k", b"OLD\n")
+        m = self.mnt(buffers=2)
+        fd = os.open(os.path.join(m.mountpoint, "k"), os.O_WRONLY | os.O_TRUNC)
+        os.write(fd, os.urandom(5 * PART))
+        os.pwrite(fd, b"header", 0)
+        self.proxy.add("error", method="POST", target=r"uploadId=", times=None, status=500,
+                       code="InternalError")
+        with self.assertRaises(OSError):
+            os.close(fd)
+        self.assertGreater(self.proxy.rules[0].hits, 0, "the Complete was refused")
+        self.assertEqual(self.stored("k"), b"OLD\n")
+        self.assertIn("not saved", m.log_text())
+
+    # 3. HDF5 writes its index behind the data.
+    def test_h5py_chunked_dataset(self):
+        try:
+            import h5py
+            import numpy
+        except ImportError:
+            self.skipTest("python3-h5py is not installed (scripts/install-deps.sh --test installs it)")
+        m = self.mnt(buffers=2)
+        p = os.path.join(m.mountpoint, "data.h5")
+        rows = numpy.arange(2000 * 4096, dtype=numpy.float32).reshape(2000, 4096)
+        with h5py.File(p, "w") as f:
+            d = f.create_dataset("x", shape=rows.shape, dtype="f4", chunks=(64, 4096))
+            for i in range(0, 2000, 100):
+                d[i:i + 100] = rows[i:i + 100]
+            f.attrs["done"] = 1
+        m.stop()
+        m2 = self.mnt(name="again")
+        with h5py.File(os.path.join(m2.mountpoint, "data.h5"), "r") as f:
+            self.assertEqual(f.attrs["done"], 1)
+            self.assertTrue(numpy.array_equal(f["x"][1234:1300, 7:99], rows[1234:1300, 7:99]))
+            self.assertTrue(numpy.array_equal(f["x"][:], rows))
+
+    # 5. A reader of a file replaced by rename keeps its version.
+    def test_rename_over_an_open_file_keeps_its_reader(self):
+        old = os.urandom(40 * MIB)  # more than the cache: the reader must fetch after the rename
+        self.write("b", old)
+        m = self.mnt()
+        with open(os.path.join(m.mountpoint, "a"), "wb") as f:
+            f.write(b"replacement")
+        with open(os.path.join(m.mountpoint, "b"), "rb", buffering=0) as r:
+            self.assertEqual(r.read(1000), old[:1000])
+            os.rename(os.path.join(m.mountpoint, "a"), os.path.join(m.mountpoint, "b"))
+            self.assertEqual(self.stored("b"), b"replacement")
+            self.assertEqual(r.read(), old[1000:])
+        with open(os.path.join(m.mountpoint, "b"), "rb") as f:
+            self.assertEqual(f.read(), b"replacement")
+        time.sleep(0.2)
+        self.assertEqual(sorted(os.listdir(os.path.join(self.root, "bucket"))), ["b"],
+                         "nothing foreign left after the last close")
+
+    # 6. A fresh open after another client's overwrite sees the new version.
+    def test_fresh_open_after_a_foreign_overwrite(self):
+        self.write("f", b"version 1" * 1000)
+        m = self.mnt()
+        p = os.path.join(m.mountpoint, "f")
+        self.assertEqual(os.stat(p).st_size, 9000)
+        self.s3api("put-object", "--bucket", "bucket", "--key", "f", "--body", self.write("v2", b"v2" * 10))
+        with open(p, "rb") as f:
+            self.assertEqual(f.read(), b"v2" * 10)
+
+    # 7. Attribute changes keep the object's other headers.
+    def test_chmod_keeps_other_metadata_and_headers(self):
+        m = self.mnt()
+        src = self.write("src", b"body")
+        self.s3api("put-object", "--bucket", "bucket", "--key", "obj", "--body", src,
+                   "--metadata", "color=blue", "--content-type", "text/x-test",
+                   "--cache-control", "max-age=7")
+        p = os.path.join(m.mountpoint, "obj")
+        os.chmod(p, 0o600)
+        os.utime(p, (1000000, 1000000))
+        h = self.s3api("head-object", "--bucket", "bucket", "--key", "obj")
+        self.assertEqual(h["Metadata"].get("color"), "blue", h)
+        self.assertEqual(h["ContentType"], "text/x-test")
+        self.assertEqual(h.get("CacheControl"), "max-age=7")
+        self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o600)
+        self.assertEqual(self.stored("obj"), b"body")
+
+    # 8. Truncation moves mtime, locally and on the server.
+    def test_truncate_moves_mtime(self):
+        self.write("t", b"0123456789")
+        os.utime(self.path("t"), (1000000, 1000000))
+        m = self.mnt()
+        p = os.path.join(m.mountpoint, "t")
+        before = os.stat(p).st_mtime
+        os.truncate(p, 4)
+        self.assertGreater(os.stat(p).st_mtime, before + 1000)
+        with open(p, "r+b") as f:
+            os.utime(p, (2000000, 2000000))
+            f.truncate(2)
+        self.assertGreater(os.stat(p).st_mtime, 3000000)
+        h = self.s3api("head-object", "--bucket", "bucket", "--key", "t")
+        self.assertGreater(float(h["Metadata"]["mtime"]), 3000000, h)
+
+    # 9. A lost reply to CompleteMultipartUpload is not a failure.
+    def test_lost_complete_reply(self):
+        m = self.mnt()
+        data = os.urandom(3 * PART + 5)
+        rule = self.proxy.add("lost", method="POST", target=r"uploadId=")
+        with open(os.path.join(m.mountpoint, "big"), "wb") as f:
+            f.write(data)
+        self.assertEqual(rule.hits, 1, "the Complete reply was lost")
+        self.assertEqual(self.stored("big"), data)
+        self.assertEqual(self.proxy.count("DELETE", r"uploadId="), 0, "no abort of a completed upload")
+        self.assertEqual(self.uploads(), [])
+
+    # 11. Small POSIX gaps.
+    def test_mknod_regular_file(self):
+        m = self.mnt()
+        p = os.path.join(m.mountpoint, "node")
+        os.mknod(p, stat.S_IFREG | 0o640)
+        self.assertTrue(stat.S_ISREG(os.stat(p).st_mode))
+        self.assertEqual(self.stored("node"), b"")
+
+    def test_key_longer_than_s3_allows(self):
+        m = self.mnt()
+        d = m.mountpoint
+        for i in range(5):
+            d = os.path.join(d, "d" * 250)
+            os.mkdir(d)
+        with self.assertRaises(OSError) as e:
+            open(os.path.join(d, "f" * 10), "wb").close()
+        self.assertEqual(e.exception.errno, errno.ENAMETOOLONG)
+
+    def test_unlinked_open_file_has_no_links(self):
+        self.write("u", b"bytes")
+        m = self.mnt()
+        p = os.path.join(m.mountpoint, "u")
+        with open(p, "rb") as f:
+            os.unlink(p)
+            self.assertEqual(os.fstat(f.fileno()).st_nlink, 0)
+            self.assertEqual(f.read(), b"bytes")
+
+
+if __name__ == "__main__":
+    unittest.main()
