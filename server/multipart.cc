@@ -116,8 +116,10 @@ Result<PartInfo> MultipartUploads::StorePart(
   if (!etag || rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0)  // aborted (or completed) while the body came in
+      return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");
     if (!etag) return tl::unexpected(etag.error());
-    if (err == ENOENT) return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");  // aborted meanwhile
     return tl::unexpected(ErrorFromErrno(err, "store part"));
   }
   return ReadPart(dir, number);

@@ -76,6 +76,7 @@ Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
     std::string_view name(cp);
     name.remove_prefix(d->prefix.size());
     name.remove_suffix(1);  // the delimiter
+    if (d->ino == meta::kRootIno && name == kPreservedDir) continue;  // the mount's own
     if (UsableName(name, cp)) d->page.push_back({std::string(name), true, {}});
   }
   for (auto& obj : page->objects) {

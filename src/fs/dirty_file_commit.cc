@@ -171,7 +171,10 @@ Result<CommitResult> DirtyFile::CommitSingle(const s3::Metadata& meta) {
 Result<CommitResult> DirtyFile::CommitMultipart(const s3::Metadata& meta) {
   for (int attempt = 0;; ++attempt) {
     if (auto r = EnsureUpload(meta); !r) return tl::unexpected(r.error());
-    Result<void> sent = WaitInFlight();  // what went out while writing: a failure is sent again
+    // What went out while writing: a refused part is sent again below, but
+    // an upload that is gone must be started over.
+    Result<void> sent = WaitInFlight();
+    if (!sent && sent.error().code != Errc::kNoSuchUpload) sent = {};
     const uint32_t parts = Parts();
     for (uint32_t n = 1; n <= parts && sent; ++n) {
       if (Current(n)) continue;

@@ -111,6 +111,10 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
   if (!p->is_dir) return MakeError(Errc::kNotDir, "parent is not a directory");
+  if (p->key.size() + name.size() > kMaxKey)
+    return MakeError(Errc::kNameTooLong, "the key would be longer than S3's 1,024 bytes");
+  if (parent == meta::kRootIno && name == kPreservedDir)
+    return MakeError(Errc::kNotFound, "the mount's own directory");
   if (auto child = inodes_.FreshChild(parent, name)) return *child;
   if (inodes_.IsNegative(parent, name)) return MakeError(Errc::kNotFound, "cached negative entry");
 
@@ -238,7 +242,12 @@ Result<Attributes> Filesystem::GetAttr(uint64_t ino) {
   auto fresh = Refresh(*v);
   if (!fresh) return tl::unexpected(fresh.error());
   Attributes a = ToAttributes(*fresh);
-  if (auto d = DirtyOf(ino)) a.size = d->size();
+  auto d = DirtyOf(ino);
+  if (d) a.size = d->size();
+  {
+    std::lock_guard lock(handles_mu_);  // unlinked, or replaced by a rename, while open
+    if (deferred_deletes_.count(ino) || (d && d->discarded())) a.nlink = 0;
+  }
   return a;
 }
 
@@ -327,6 +336,7 @@ void Filesystem::Release(uint64_t fh) {
     if (--open_count_[h->ino] == 0) {
       open_count_.erase(h->ino);
       drop_write_state = writes_.erase(h->ino) > 0;
+      preserved_.erase(h->ino);
       auto d = deferred_deletes_.find(h->ino);
       if (d != deferred_deletes_.end()) {
         deferred = d->second;

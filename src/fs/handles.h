@@ -3,12 +3,18 @@
 
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "dirty_file.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 namespace s3rdmafs::fs {
+
+inline constexpr uint64_t kMaxKey = 1024;  // S3's longest key, in bytes
+// Under the mount's root: copies of files replaced by a rename while a
+// reader had them open, kept until its last close (hidden from listings).
+inline constexpr std::string_view kPreservedDir = ".s3rdmafs-preserved";
 
 struct Filesystem::ReadState {
   std::mutex mu;

@@ -52,11 +52,18 @@ Result<void> ForEachParallel(
 }  // namespace
 
 Result<std::string> Filesystem::CopyObject(const std::string& from, const std::string& etag,
-                                           uint64_t size, const std::string& to) {
-  if (size <= kMaxCopyObject) return store_->Copy(from, etag, to, nullptr);
-  auto head = store_->Head(from);
-  if (!head) return tl::unexpected(head.error());
-  auto id = store_->CreateUpload(to, head->meta);
+                                           uint64_t size, const std::string& to,
+                                           const s3::Metadata* replace) {
+  if (size <= kMaxCopyObject) return store_->Copy(from, etag, to, replace);
+  s3::Metadata meta;
+  if (replace) {
+    meta = *replace;
+  } else {
+    auto head = store_->Head(from);
+    if (!head) return tl::unexpected(head.error());
+    meta = head->meta;
+  }
+  auto id = store_->CreateUpload(to, meta);
   if (!id) return tl::unexpected(id.error());
   size_t parts = (size + kCopyPart - 1) / kCopyPart;
   std::vector<s3::CompletedPart> done(parts);
@@ -190,6 +197,7 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
     return {};
   }
   // A file: save unsaved bytes first, then copy and delete.
+  if (dst && !dst->version.etag.empty()) PreserveForReaders(*dst);
   auto dirty = DirtyOf(src->ino);
   if (dirty && dirty->dirty())
     if (auto r = CommitInode(src->ino, dirty.get()); !r) return r;
@@ -229,6 +237,27 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
   inodes_.RefreshFile(src->ino, info);
   if (dirty) dirty->Rekey(to, *etag);
   return {};
+}
+
+// The object a rename is about to replace is open: copy it aside (a server
+// copy), so its readers go on reading the version they opened, as POSIX
+// promises. The copy is deleted at the last close.
+void Filesystem::PreserveForReaders(const meta::InodeView& v) {
+  {
+    std::lock_guard lock(handles_mu_);
+    if (!open_count_.count(v.ino)) return;
+  }
+  std::string aside = options_.root_prefix + std::string(kPreservedDir) + "/" +
+                      std::to_string(mount_time_ns_) + "-" + std::to_string(v.version.id);
+  auto etag = CopyObject(v.key, v.version.etag, v.version.size, aside);
+  if (!etag) {
+    LOG_WARN("rename over '%s': its open readers will see ESTALE (no copy aside: %s)",
+             v.key.c_str(), etag.error().ToString().c_str());
+    return;
+  }
+  std::lock_guard lock(handles_mu_);
+  preserved_[v.ino] = Preserved{v.version.id, aside, *etag};
+  deferred_deletes_[v.ino] = {aside, *etag};
 }
 
 // Every key under the directory is copied to the new prefix, then the old

@@ -104,6 +104,14 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
   }
   meta::ObjectVersion version = h->version;
   std::string key = h->key;
+  {
+    std::lock_guard lock(handles_mu_);
+    auto p = preserved_.find(h->ino);
+    if (p != preserved_.end() && p->second.version_id == version.id) {
+      key = p->second.key;  // a rename replaced it: the copy kept aside
+      version.etag = p->second.etag;
+    }
+  }
   if (h->dirty) {
     // Unsaved bytes are read from the write state; once saved, reads go
     // through the cache again, at the version just published.

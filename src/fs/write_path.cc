@@ -12,6 +12,14 @@
 
 namespace s3rdmafs::fs {
 
+// `ours` over what the object had: other tools' x-amz-meta-* and the
+// standard headers (":content-type", ...) stay.
+static s3::Metadata KeepOthers(const s3::Metadata& had, const s3::Metadata& ours) {
+  s3::Metadata out = had;
+  for (auto& [k, v] : ours) out[k] = v;
+  return out;
+}
+
 Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   if (d->discarded() || !d->dirty()) return {};  // nothing new to publish
   auto v = inodes_.Get(ino);
@@ -44,6 +52,8 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
   if (!p->is_dir) return MakeError(Errc::kNotDir, "parent is not a directory");
+  if (p->key.size() + name.size() > kMaxKey)
+    return MakeError(Errc::kNameTooLong, "the key would be longer than S3's 1,024 bytes");
   if (auto existing = inodes_.FreshChild(parent, name)) {
     if (flags & O_EXCL) return MakeError(Errc::kExists, "file exists");
     if (existing->is_dir) return MakeError(Errc::kIsDir, "is a directory");
@@ -74,6 +84,17 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   auto opened = Open(ino, (flags & ~O_TRUNC) | O_WRONLY, who);
   if (!opened) return tl::unexpected(opened.error());
   return std::make_pair(MakeEntry(ino), *opened);
+}
+
+Result<Entry> Filesystem::MknodFile(uint64_t parent, std::string_view name, uint32_t mode,
+                                    Caller who) {
+  auto made = Create(parent, name, mode, O_CREAT | O_EXCL | O_WRONLY, who);
+  if (!made) return tl::unexpected(made.error());
+  const uint64_t fh = made->second.fh;
+  auto saved = Flush(fh, who);
+  Release(fh);
+  if (!saved) return tl::unexpected(saved.error());
+  return MakeEntry(made->first.attr.ino);
 }
 
 Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data) {
@@ -150,11 +171,20 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
         s3::PutRequest put;
         put.key = now->key;
         put.meta = meta;
+        if (auto old = store_->Head(now->key)) put.meta = KeepOthers(old->meta, meta);
         if (auto r = store_->Put(std::move(put)); !r) return tl::unexpected(r.error());
       }
     } else if (!now->version.etag.empty()) {
-      // A metadata-only change: the server copies the object onto itself.
-      auto etag = store_->Copy(now->key, now->version.etag, now->key, &meta);
+      // A metadata-only change: the server copies the object onto itself,
+      // with every header and x-amz-meta-* it had that is not ours.
+      auto old = store_->Head(now->key);
+      if (!old) return tl::unexpected(old.error());
+      if (old->etag != now->version.etag) {
+        inodes_.MarkStale(ino);
+        return MakeError(Errc::kPreconditionFailed, "'" + now->key + "' changed on the server");
+      }
+      meta = KeepOthers(old->meta, meta);
+      auto etag = CopyObject(now->key, now->version.etag, now->version.size, now->key, &meta);
       if (!etag) {
         if (etag.error().code == Errc::kPreconditionFailed) inodes_.MarkStale(ino);
         return tl::unexpected(etag.error());

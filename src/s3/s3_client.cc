@@ -140,6 +140,15 @@ HttpRequest Signed(const S3ClientOptions& o, const S3Client::Target& t, std::str
 
 }  // namespace
 
+namespace {
+// The standard headers an object keeps (Metadata keys ":<name>"), so a
+// metadata copy can send them back.
+bool IsKeptHeader(const std::string& name) {
+  return name == "content-type" || name == "cache-control" || name == "content-encoding" ||
+         name == "content-disposition" || name == "content-language" || name == "expires";
+}
+}  // namespace
+
 void S3Client::HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) {
   Target t = MakeTarget(key, "");
   Execute([this, t] { return Signed(options_, t, "HEAD", "", {}); },
@@ -153,7 +162,10 @@ void S3Client::HeadAsync(const std::string& key, std::function<void(Result<Objec
             if (auto* v = r->Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
             info.has_meta = true;
             for (auto& [name, value] : r->headers)
-              if (name.rfind("x-amz-meta-", 0) == 0) info.meta[name.substr(11)] = value;
+              if (name.rfind("x-amz-meta-", 0) == 0)
+                info.meta[name.substr(11)] = value;
+              else if (IsKeptHeader(name))
+                info.meta[":" + name] = value;
             done(std::move(info));
           });
 }
@@ -210,7 +222,8 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
 namespace {
 
 void AddMetadata(const Metadata& meta, HeaderList* headers) {
-  for (auto& [name, value] : meta) headers->emplace_back("x-amz-meta-" + name, value);
+  for (auto& [name, value] : meta)
+    headers->emplace_back(name.rfind(':', 0) == 0 ? name.substr(1) : "x-amz-meta-" + name, value);
 }
 
 std::string PartQuery(uint32_t number, const std::string& upload_id) {

@@ -142,6 +142,8 @@ class Filesystem {
   // (every close(2)), Fsync and the last Release; errors surface there.
   Result<std::pair<Entry, OpenResult>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                               int flags, Caller who);
+  // mknod(2) of a regular file: an empty object, published at once.
+  Result<Entry> MknodFile(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data);
   // close(2): publishes only when the opener's process closes (a child that
   // inherited the descriptor and closes it must not publish a half-written file).
@@ -196,8 +198,9 @@ class Filesystem {
   s3::Metadata MetaFor(const meta::InodeView& v) const;
   std::shared_ptr<DirtyFile> DirtyOf(uint64_t ino);
   Result<void> CommitInode(uint64_t ino, DirtyFile* d);
+  // CopyObject, or a multipart copy above 5 GiB; `replace`: new metadata.
   Result<std::string> CopyObject(const std::string& from, const std::string& etag, uint64_t size,
-                                 const std::string& to);
+                                 const std::string& to, const s3::Metadata* replace = nullptr);
   Result<void> CheckEmptyDir(const meta::InodeView& dir);
   // The parent of a name about to be made (mkdir, symlink): EEXIST if taken.
   Result<meta::InodeView> ParentForNew(uint64_t parent, std::string_view name);
@@ -244,6 +247,14 @@ class Filesystem {
   // so a reader keeps reading what it opened. ino -> (key, etag).
   std::unordered_map<uint64_t, std::pair<std::string, std::string>>
       deferred_deletes_;  // guarded by handles_mu_
+  // Files a rename replaced while open: their bytes were copied under
+  // kPreservedDir, and their readers read that copy until the last close.
+  struct Preserved {
+    uint64_t version_id = 0;
+    std::string key, etag;
+  };
+  std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
+  void PreserveForReaders(const meta::InodeView& v);
 };
 
 }  // namespace s3rdmafs::fs

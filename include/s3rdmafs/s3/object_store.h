@@ -19,6 +19,9 @@
 namespace s3rdmafs::s3 {
 
 // User metadata: x-amz-meta-<name> headers, names lowercased without the prefix.
+// x-amz-meta-<name> -> value, without the prefix. A key ":<header>" is a
+// standard header the object keeps (Content-Type, Cache-Control, ...):
+// HEAD fills them in, PUT, CreateUpload and a REPLACE copy send them.
 using Metadata = std::map<std::string, std::string>;
 
 struct ObjectInfo {
