@@ -1,6 +1,7 @@
 // Handle state of fs::Filesystem (internal to the fs layer).
 #pragma once
 
+#include <atomic>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -30,7 +31,8 @@ struct Filesystem::FileHandle {
   // Set while the inode has a write state: reads see its bytes, writes go to it.
   std::shared_ptr<DirtyFile> dirty;
   bool writable = false;
-  uint32_t opener = 0;  // process (thread group) that opened it
+  uint32_t opener = 0;                // process (thread group) that opened it
+  std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
 };
 
 struct Filesystem::DirHandle {

@@ -95,21 +95,49 @@ struct PendingRead {
 
 void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
                            std::function<void(Result<ReadReply>)> done) {
+  ReadOnce(fh, offset, size, true, std::move(done));
+}
+
+// A handle that has not read a byte yet and finds its version replaced
+// (412) was opened after another client's overwrite, from attributes cached
+// before it: close-to-open says it sees the new version. One HEAD, then the
+// read again at that version. A handle that did read keeps ESTALE: mixing
+// versions in one open file would be worse.
+void Filesystem::Revalidate(std::shared_ptr<FileHandle> h, uint64_t fh, uint64_t offset,
+                            size_t size, Error stale,
+                            std::function<void(Result<ReadReply>)> done) {
+  store_->HeadAsync(h->key, [this, h, fh, offset, size, stale = std::move(stale),
+                             done = std::move(done)](Result<s3::ObjectInfo> info) mutable {
+    if (!info) return done(tl::unexpected(stale));
+    inodes_.RefreshFile(h->ino, *info);
+    auto v = inodes_.Get(h->ino);
+    if (!v || v->version.etag != info->etag) return done(tl::unexpected(stale));
+    {
+      std::lock_guard lock(handles_mu_);
+      h->version = v->version;
+    }
+    inodes_.SetLastOpened(h->ino, v->version.id);
+    ReadOnce(fh, offset, size, false, std::move(done));
+  });
+}
+
+void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_revalidate,
+                          std::function<void(Result<ReadReply>)> done) {
   std::shared_ptr<FileHandle> h;
+  meta::ObjectVersion version;
+  std::string key;
   {
     std::lock_guard lock(handles_mu_);
     auto it = files_.find(fh);
     if (it == files_.end()) return done(MakeError(Errc::kInvalidArgument, "bad file handle"));
     h = it->second;
-  }
-  meta::ObjectVersion version = h->version;
-  std::string key = h->key;
-  {
-    std::lock_guard lock(handles_mu_);
+    version = h->version;
+    key = h->key;
     auto p = preserved_.find(h->ino);
     if (p != preserved_.end() && p->second.version_id == version.id) {
       key = p->second.key;  // a rename replaced it: the copy kept aside
       version.etag = p->second.etag;
+      may_revalidate = false;
     }
   }
   if (h->dirty) {
@@ -120,6 +148,20 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
       version = v->version;
       key = v->key;  // a rename moved it
     }
+  }
+  if (h->dirty) may_revalidate = false;
+  const bool first_read = !h->has_read.load();
+  // A retry runs on a completion thread: it must not wait for cache blocks.
+  const auto cache_wait =
+      may_revalidate || !first_read ? options_.cache_wait : std::chrono::milliseconds(0);
+  if (first_read) {
+    done = [this, h, fh, offset, size, may_revalidate,
+            done = std::move(done)](Result<ReadReply> r) mutable {
+      if (r && r->bytes) h->has_read = true;
+      if (r || !may_revalidate || r.error().code != Errc::kPreconditionFailed)
+        return done(std::move(r));
+      Revalidate(h, fh, offset, size, r.error(), std::move(done));
+    };
   }
   const uint64_t file_size = version.size;
   if (offset >= file_size || size == 0) return done(ReadReply{});
@@ -143,7 +185,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
   const uint64_t last = (end - 1) / bs;
   std::vector<std::pair<uint64_t, cache::PinnedBlock>> fills;
   for (uint64_t b = pending->first; b <= last; ++b) {
-    auto acq = cache_->AcquireWaiting({version.id, b}, options_.cache_wait);
+    auto acq = cache_->AcquireWaiting({version.id, b}, cache_wait);
     if (!acq) return pending->done(tl::unexpected(acq.error()));
     if (acq->state == cache::BlockCache::Acquired::kMustFill)
       fills.emplace_back(b, cache_->AddPin(acq->block));

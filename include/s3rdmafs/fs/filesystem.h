@@ -190,6 +190,10 @@ class Filesystem {
   struct DirHandle;
   struct ReadState;  // read-ahead state shared by all handles of one object version
 
+  void ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_revalidate,
+                std::function<void(Result<ReadReply>)> done);
+  void Revalidate(std::shared_ptr<FileHandle> h, uint64_t fh, uint64_t offset, size_t size,
+                  Error stale, std::function<void(Result<ReadReply>)> done);
   Attributes ToAttributes(const meta::InodeView& v) const;
   // The child, known or asked for, without taking a lookup reference.
   Result<meta::InodeView> Resolve(uint64_t parent, std::string_view name);
