@@ -55,10 +55,16 @@ Result<uint64_t> ParseDurationMs(std::string_view text) {
   std::string unit;
   if (!SplitNumber(text, &v, &unit))
     return MakeError(Errc::kInvalidArgument, "not a duration: '" + std::string(text) + "'");
-  if (unit == "ms") return v;
-  if (unit.empty() || unit == "s") return v * 1000;
-  if (unit == "m" || unit == "min") return v * 60000;
-  if (unit == "h") return v * 3600000;
+  uint64_t scale = 0;
+  if (unit == "ms") scale = 1;
+  if (unit.empty() || unit == "s") scale = 1000;
+  if (unit == "m" || unit == "min") scale = 60000;
+  if (unit == "h") scale = 3600000;
+  constexpr uint64_t kLongest = 365ull * 24 * 3600000;  // a year: longer is a typo
+  if (scale && v > kLongest / scale)
+    return MakeError(Errc::kInvalidArgument,
+                     "duration '" + std::string(text) + "' is longer than a year");
+  if (scale) return v * scale;
   return MakeError(Errc::kInvalidArgument,
                    "unknown duration unit in '" + std::string(text) + "' (use ms, s, m, h)");
 }

@@ -122,6 +122,18 @@ Result<void> ApplyOverride(Config* config, std::string_view assignment) {
   return {};
 }
 
+std::optional<uint16_t> ParsePort(const std::string& host_port) {
+  size_t colon = host_port.rfind(':');
+  if (colon == std::string::npos || colon == 0) return std::nullopt;
+  std::string digits = host_port.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5 ||
+      digits.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  unsigned long port = std::stoul(digits);
+  if (port < 1 || port > 65535) return std::nullopt;
+  return static_cast<uint16_t>(port);
+}
+
 Result<void> Validate(const Config& c) {
   std::vector<std::string> p;
   if (c.s3.endpoint.rfind("http://", 0) != 0 && c.s3.endpoint.rfind("https://", 0) != 0)
@@ -157,8 +169,9 @@ Result<void> Validate(const Config& c) {
     p.push_back(
         "write.max_file_size: more than 10,000 parts of write.part_size; raise "
         "write.part_size or lower write.max_file_size");
-  if (!c.rdma.endpoint.empty() && c.rdma.endpoint.rfind(':') == std::string::npos)
-    p.push_back("rdma.endpoint: must be ADDR:PORT");
+  if (!c.rdma.endpoint.empty() && !ParsePort(c.rdma.endpoint))
+    p.push_back("rdma.endpoint: must be ADDR:PORT with a port from 1 to 65535, got '" +
+                c.rdma.endpoint + "'");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
   if (std::string why = CheckMetricsListen(c.metrics.listen); !why.empty())

@@ -224,6 +224,10 @@ std::vector<Field> MakeFields() {
   f.push_back(Duration(
       "s3", "low_speed_timeout", "abort (and retry) a transfer that moves no data for this long",
       [](Config & c) -> auto& { return c.s3.low_speed_timeout_ms; }));
+  f.push_back(Duration(
+      "s3", "startup_timeout",
+      "the start-up check fails the mount when the endpoint has not answered by then",
+      [](Config & c) -> auto& { return c.s3.startup_timeout_ms; }));
   f.push_back(Bool(
       "s3", "startup_check", "check endpoint, credentials and bucket before mounting",
       [](Config & c) -> auto& { return c.s3.startup_check; }));

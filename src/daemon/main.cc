@@ -196,7 +196,8 @@ int main(int argc, char** argv) {
   app.add_option("mountpoint", a.mountpoint, "directory to mount on");
   app.add_option("-c,--config", a.config_file, "TOML configuration file");
   app.add_option("-o,--option", a.overrides,
-                 "override a config key: section.key=value (comma-separated or repeated)");
+                 "override a config key: section.key=value (comma-separated or repeated)")
+      ->allow_extra_args(false);  // "-o k=v BUCKET DIR": the positionals are not values
   app.add_flag("-f,--foreground", a.foreground, "stay in the foreground (systemd, debugging)");
   app.add_flag("-d,--debug", a.debug, "debug logging and FUSE request tracing; implies -f");
   app.add_option("--log-file", a.log_file, "append logs here when running in the background");

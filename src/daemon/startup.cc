@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <future>
 
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/rdma/dc_target.h"
@@ -118,7 +119,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
     where = c.rdma.endpoint;
     size_t colon = c.rdma.endpoint.rfind(':');
     std::string host = c.rdma.endpoint.substr(0, colon);
-    uint16_t port = static_cast<uint16_t>(std::stoi(c.rdma.endpoint.substr(colon + 1)));
+    uint16_t port = config::ParsePort(c.rdma.endpoint).value_or(0);  // Validate checked it
     s3::S3Client* store = d->store.get();
     auto conn =
         rdma::RcConnection::Connect(host, port, d->arena->base(), d->arena->size(),
@@ -196,10 +197,21 @@ Result<void> CheckEndpoint(const config::Config& c, s3::ObjectStore* store) {
   req.prefix = NormalizePrefix(c.s3.prefix);
   req.delimiter = "/";
   req.max_keys = 1;
-  auto r = store->List(req);
+  std::string where = "endpoint " + c.s3.endpoint + ", bucket '" + c.s3.bucket + "'";
+  // The answer may never come (a server that accepts and stays silent): the
+  // mount command waits s3.startup_timeout, not the retries' sum.
+  auto answer = std::make_shared<std::promise<Result<s3::ListPage>>>();
+  auto future = answer->get_future();
+  store->ListAsync(req, [answer](Result<s3::ListPage> page) { answer->set_value(std::move(page)); });
+  if (future.wait_for(std::chrono::milliseconds(c.s3.startup_timeout_ms)) !=
+      std::future_status::ready)
+    return MakeError(Errc::kTimedOut, "no answer from " + where + " within " +
+                                          std::to_string(c.s3.startup_timeout_ms / 1000) +
+                                          " s (s3.startup_timeout): the server accepts "
+                                          "connections but does not reply; check s3.endpoint");
+  auto r = future.get();
   if (r) return {};
   const Error& e = r.error();
-  std::string where = "endpoint " + c.s3.endpoint + ", bucket '" + c.s3.bucket + "'";
   switch (e.code) {
     case Errc::kConnection:
     case Errc::kTimedOut:

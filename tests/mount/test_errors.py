@@ -47,6 +47,47 @@ class ErrorTest(harness.MountTestCase):
         self.assertIn("cannot reach", r.stderr)
         self.assertFalse(harness.is_mounted(m.mountpoint))
 
+    def test_silent_endpoint_fails_within_the_startup_timeout(self):
+        import socket
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts (the kernel does), never answers
+        self.addCleanup(listener.close)
+        m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        t = time.time()
+        r = m.start("bucket", f"http://127.0.0.1:{listener.getsockname()[1]}", check=False,
+                    options=["s3.startup_timeout=2s"])
+        self.assertNotEqual(r.returncode, 0)
+        self.assertLess(time.time() - t, 10)
+        self.assertIn("s3.startup_timeout", r.stderr)
+        self.assertIn(str(listener.getsockname()[1]), r.stderr)
+
+    def test_bad_values_name_their_key_and_never_abort(self):
+        cases = {"rdma.endpoint=host:abc": "rdma.endpoint", "rdma.endpoint=host:99999": "rdma.endpoint",
+                 "cache.wait_timeout=99999999999999999999s": "cache.wait_timeout",
+                 "cache.wait_timeout=999999999999999s": "cache.wait_timeout"}
+        for option, key in cases.items():
+            with self.subTest(option=option):
+                m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))
+                r = m.start("bucket", "http://127.0.0.1:1", options=[option], check=False, timeout=10)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(key, r.stderr)
+
+    def test_options_before_the_positionals(self):
+        srv = self.server()
+        self.write("f.txt", b"x")
+        mnt = os.path.join(self.tmp, "mnt")
+        os.makedirs(mnt)
+        m = harness.Mount(mnt, os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY)
+        r = subprocess.run([harness.FS_BIN, "-o", f"s3.endpoint={srv.endpoint}", "-o", "cache.size=32M",
+                            "bucket", mnt, "--log-file", m.log], env=env, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(mnt), ["f.txt"])
+
     def test_missing_bucket_is_named(self):
         srv = self.server()
         m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))

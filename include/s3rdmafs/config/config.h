@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ struct S3Config {
   uint64_t retry_max_delay_ms = 5000;
   uint64_t connect_timeout_ms = 5000;
   uint64_t low_speed_timeout_ms = 30000;  // abort a transfer that stalls this long
+  uint64_t startup_timeout_ms = 10000;    // the start-up check's answer, retries included
   bool startup_check = true;
 };
 
@@ -130,6 +132,9 @@ std::vector<std::string> AllKeys();
 // "" when `listen` is a valid metrics.listen (empty, a loopback HOST:PORT, or
 // unix:/path), else why not.
 std::string CheckMetricsListen(const std::string& listen);
+
+// The port of "HOST:PORT" when it is a number from 1 to 65535.
+std::optional<uint16_t> ParsePort(const std::string& host_port);
 
 // s3rdmafs.toml(5) in roff, rendered from the same field table.
 std::string ConfigReferenceManPage(const std::string& version);
