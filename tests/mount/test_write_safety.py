@@ -18,7 +18,7 @@ MIB = 1 << 20
 PART = 5 * MIB
 
 
-class WriteSafetyTest(harness.MountTestCase):
+class Base(harness.MountTestCase):
     def setUp(self):
         super().setUp()
         self.srv = self.server()
@@ -55,6 +55,7 @@ class WriteSafetyTest(harness.MountTestCase):
                              env=env, capture_output=True, text=True, check=True)
         return json.loads(out.stdout) if out.stdout.strip() else {}
 
+class WriteSafetyTest(Base):
     # 1. dd without conv=notrunc: open without O_TRUNC, then ftruncate(fd, 0).
     def test_ftruncate_then_rewrite_keeps_the_old_object_until_close(self):
         old = os.urandom(3 * MIB)
@@ -250,6 +251,44 @@ print("h5 ok")
             os.unlink(p)
             self.assertEqual(os.fstat(f.fileno()).st_nlink, 0)
             self.assertEqual(f.read(), b"bytes")
+
+
+class SlowCommitTest(Base):
+    """Issue 10: one slow commit does not freeze the mount."""
+
+    def test_stat_and_listing_answer_while_a_commit_is_delayed(self):
+        import threading
+        for i in range(20):
+            self.write(f"other/f{i}", b"x" * i)
+        m = self.mnt()
+        rule = self.proxy.add("delay", method="POST", target=r"uploadId=", seconds=4)
+        p = os.path.join(m.mountpoint, "big")
+        closer_done = threading.Event()
+
+        def write_and_close():
+            with open(p, "wb") as f:
+                f.write(os.urandom(3 * PART))
+            closer_done.set()
+        t = threading.Thread(target=write_and_close)
+        t.start()
+        harness.wait_for(lambda: rule.hits == 1, what="the delayed Complete")
+        latencies = []
+        while not closer_done.is_set():
+            for path in [p, os.path.join(m.mountpoint, "other", "f3")]:
+                t0 = time.time()
+                os.stat(path)
+                latencies.append(time.time() - t0)
+            t0 = time.time()
+            for name in os.listdir(os.path.join(m.mountpoint, "other")):
+                os.lstat(os.path.join(m.mountpoint, "other", name))
+            latencies.append(time.time() - t0)
+            time.sleep(0.05)
+        t.join()
+        self.assertGreater(len(latencies), 20, "the commit was delayed while we measured")
+        latencies.sort()
+        p99 = latencies[int(len(latencies) * 0.99) - 1]
+        self.assertLess(p99, 0.1, f"p99 {p99:.3f}s while a commit waits (max {latencies[-1]:.3f}s)")
+        self.assertEqual(os.stat(p).st_size, 3 * PART)
 
 
 if __name__ == "__main__":
