@@ -183,6 +183,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.streaming = c.write.streaming;
   fo.max_file_size = c.write.max_file_size;
   fo.staging_dir = c.write.staging_dir;
+  fo.upload_scope = c.s3.endpoint + "\n" + c.s3.bucket + "\n" + NormalizePrefix(c.s3.prefix);
   fo.staging_max = c.write.staging_max;
   d->fs = std::make_unique<fs::Filesystem>(
       fo, d->store.get(), d->rdma_fetcher ? d->rdma_fetcher.get() : d->http_fetcher.get(),

@@ -54,6 +54,7 @@
 #include "s3rdmafs/mem/slot_pool.h"
 #include "s3rdmafs/s3/object_store.h"
 #include "staging.h"
+#include "upload_journal.h"
 
 namespace s3rdmafs::fs {
 
@@ -63,6 +64,7 @@ struct WriteContext {
   fetch::PartUploader* uploader = nullptr;
   mem::SlotPool* buffers = nullptr;  // slots of write part size
   StagingArea* staging = nullptr;
+  UploadJournal* journal = nullptr;  // optional: uploads a crash would leave behind
   uint64_t max_file_size = 0;
   bool streaming = true;  // upload finished parts while writing (else all at commit)
   std::chrono::milliseconds buffer_wait{60000};

@@ -50,6 +50,7 @@ Result<void> DirtyFile::EnsureUpload(const s3::Metadata& meta) {
   if (!id) return tl::unexpected(id.error());
   upload_id_ = *id;
   upload_meta_ = meta;
+  if (ctx_->journal) ctx_->journal->Begin(key_, upload_id_);
   return {};
 }
 
@@ -135,7 +136,9 @@ void DirtyFile::AbortUpload() {
     sent_.clear();
   }
   if (id.empty()) return;
-  if (auto r = ctx_->store->AbortUpload(key_, id); !r && r.error().code != Errc::kNoSuchUpload)
+  auto r = ctx_->store->AbortUpload(key_, id);
+  if ((r || r.error().code == Errc::kNoSuchUpload) && ctx_->journal) ctx_->journal->End(id);
+  if (!r && r.error().code != Errc::kNoSuchUpload)
     LOG_WARN(
         "abort of the upload of '%s' failed (its parts stay until the server expires them): "
         "%s",
@@ -189,6 +192,7 @@ Result<CommitResult> DirtyFile::CommitMultipart(const s3::Metadata& meta) {
       // The upload is gone (aborted or expired behind our back): every byte
       // is still staged, so start over once with a new one.
       LOG_WARN("'%s': the upload vanished on the server; sending the file again", key_.c_str());
+      if (ctx_->journal) ctx_->journal->End(upload_id_);
       upload_id_.clear();
       std::lock_guard done(done_mu_);
       sent_.clear();
@@ -236,6 +240,7 @@ Result<std::string> DirtyFile::Complete(const std::vector<s3::CompletedPart>& pa
                key_.c_str());
       return head->etag;
     }
+    if (ctx_->journal) ctx_->journal->End(upload_id_);
     upload_id_.clear();  // nothing to abort: it is gone
     std::lock_guard done(done_mu_);
     sent_.clear();
@@ -244,6 +249,7 @@ Result<std::string> DirtyFile::Complete(const std::vector<s3::CompletedPart>& pa
 }
 
 CommitResult DirtyFile::Published(std::string etag) {
+  if (!upload_id_.empty() && ctx_->journal) ctx_->journal->End(upload_id_);
   upload_id_.clear();
   {
     std::lock_guard done(done_mu_);

@@ -9,6 +9,7 @@
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 #include "staging.h"
+#include "upload_journal.h"
 
 namespace s3rdmafs::fs {
 
@@ -51,7 +52,25 @@ Filesystem::~Filesystem() {
 
 Result<void> Filesystem::PrepareWrites() {
   if (!options_.writable) return {};
-  return staging_->Prepare();
+  if (auto r = staging_->Prepare(); !r) return r;
+  if (options_.upload_scope.empty()) return {};
+  std::vector<OpenUpload> leftovers;
+  auto journal = UploadJournal::Open(staging_->dir(), options_.upload_scope, &leftovers);
+  if (!journal) return tl::unexpected(journal.error());
+  journal_ = std::move(*journal);
+  write_ctx_->journal = journal_.get();
+  size_t aborted = 0;
+  for (const auto& u : leftovers) {
+    auto r = store_->AbortUpload(u.key, u.upload_id);
+    if (r || r.error().code == Errc::kNoSuchUpload)
+      ++aborted;
+    else
+      LOG_WARN("could not abort the upload of '%s' a crashed mount left (%s): %s", u.key.c_str(),
+               u.upload_id.c_str(), r.error().ToString().c_str());
+  }
+  if (!leftovers.empty())
+    LOG_INFO("aborted %zu multipart upload(s) an earlier mount of this bucket left open", aborted);
+  return {};
 }
 
 double Filesystem::negative_timeout() const { return inodes_.ttls().negative.count() / 1000.0; }

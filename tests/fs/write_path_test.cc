@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../lib/fake_store.h"
+#include "../../src/fs/upload_journal.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 using namespace s3rdmafs;
@@ -401,4 +402,42 @@ TEST_F(WritePathTest, WritersHoldingEveryBufferStillFinish) {
     fs_->Release(fhs[i]);
   }
   for (int i = 0; i < 4; ++i) EXPECT_EQ(store_.Bytes("s" + std::to_string(i)), blobs[i]);
+}
+
+TEST(UploadJournalTest, OpenUploadsAreThoseBegunAndNotEnded) {
+  auto open = fs::OpenUploadsIn(
+      "B id1 a/b\nB id2 key%0Awith newline %25\nE id1\nB id3 c\ntorn li");
+  ASSERT_EQ(open.size(), 2u);
+  EXPECT_EQ(open[0].upload_id, "id2");
+  EXPECT_EQ(open[0].key, "key\nwith newline %");
+  EXPECT_EQ(open[1].key, "c");
+}
+
+TEST(UploadJournalTest, ADeadMountsJournalIsHandedOverOnce) {
+  auto dir = std::filesystem::temp_directory_path() / ("s3rdmafs-journal-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  std::vector<fs::OpenUpload> left;
+  {
+    auto j = fs::UploadJournal::Open(dir, "scope", &left);
+    ASSERT_TRUE(j);
+    (*j)->Begin("k1", "u1");
+    (*j)->Begin("k2", "u2");
+    (*j)->End("u1");
+    std::vector<fs::OpenUpload> none;
+    auto live = fs::UploadJournal::Open(dir, "scope", &none);  // a second live mount
+    ASSERT_TRUE(live);
+    EXPECT_TRUE(none.empty()) << "a locked journal belongs to a live mount";
+    auto other = fs::UploadJournal::Open(dir, "other scope", &none);
+    EXPECT_TRUE(none.empty());
+    // `j` dies holding u2, as a killed daemon would leave it.
+  }
+  auto next = fs::UploadJournal::Open(dir, "scope", &left);
+  ASSERT_TRUE(next);
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].key, "k2");
+  EXPECT_EQ(left[0].upload_id, "u2");
+  left.clear();
+  auto again = fs::UploadJournal::Open(dir, "scope", &left);
+  EXPECT_TRUE(left.empty()) << "handed over once";
+  std::filesystem::remove_all(dir);
 }

@@ -467,8 +467,26 @@ class CrashTest(harness.MountTestCase):
             self.assertEqual(f.read(), saved)
         with open(os.path.join(bucket, "synced"), "rb") as f:
             self.assertEqual(f.read(), b"fsynced bytes")
+        self.assertEqual(len(os.listdir(d)), 1, "the killed mount's upload is still there")
         m2 = self.mount(srv, name="again", options=opts)
         self.assertEqual(sorted(os.listdir(m2.mountpoint)), ["saved", "synced"])
+        self.assertEqual(os.listdir(d), [], "the next mount aborted what the killed one left")
+        self.assertIn("aborted 1 multipart upload(s)", m2.log_text())
+
+    def test_next_mount_leaves_another_live_mounts_uploads_alone(self):
+        srv = self.server()
+        opts = ["cache.size=32M", f"write.part_size={PART}", f"write.buffer_memory={4 * PART}",
+                f"write.staging_dir={os.path.join(self.tmp, 'st')}"]
+        m = self.mount(srv, options=opts)
+        fd = os.open(os.path.join(m.mountpoint, "live"), os.O_WRONLY | os.O_CREAT)
+        os.write(fd, os.urandom(3 * PART))
+        d = os.path.join(self.root, ".s3rdma-multipart")
+        harness.wait_for(lambda: os.path.isdir(d) and os.listdir(d), what="upload in progress")
+        m2 = self.mount(srv, name="second", options=opts)  # same bucket, same staging dir
+        self.assertEqual(len(os.listdir(d)), 1, "a live mount's upload is not a leftover")
+        os.write(fd, b"end")
+        os.close(fd)
+        self.assertTrue(os.path.exists(os.path.join(m2.mountpoint, "live")))
 
 
 if __name__ == "__main__":

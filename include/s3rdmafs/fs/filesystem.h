@@ -56,6 +56,9 @@ struct FsOptions {
   uint64_t max_file_size = 0;  // 0: 10,000 parts
   std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
+  // Endpoint, bucket and prefix: the next mount of the same scope on this
+  // host aborts the uploads a crash of this one left open ("" : no journal).
+  std::string upload_scope;
 };
 
 // Who asks (FUSE request context): owner of what create/mkdir/symlink make;
@@ -120,6 +123,7 @@ inline constexpr uint64_t kUnknownIno = 0xffffffff;
 
 class DirtyFile;
 class StagingArea;
+class UploadJournal;
 struct WriteContext;
 
 class Filesystem {
@@ -244,6 +248,7 @@ class Filesystem {
 
   // Write state.
   std::unique_ptr<StagingArea> staging_;
+  std::unique_ptr<UploadJournal> journal_;
   std::unique_ptr<WriteContext> write_ctx_;
   std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;  // guarded by handles_mu_
   std::unordered_map<uint64_t, uint32_t> open_count_;                // guarded by handles_mu_
