@@ -423,17 +423,22 @@ Result<void> CopyRange(int src, uint64_t offset, uint64_t length, int dst) {
 Result<ObjectMeta> LocalBackend::Put(const std::string& bucket, const std::string& key,
                                      const UserMeta& user,
                                      const std::function<bool(const Writer&)>& fill,
-                                     const Verifier& verify, bool want_sha256) {
-  return Publish(bucket, key, user, [&](int fd) -> Result<std::string> {
-    auto digests = WriteDigested(fd, fill, want_sha256);
-    if (!digests) return tl::unexpected(digests.error());
-    if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
-    return digests->first;
-  });
+                                     const Verifier& verify, bool want_sha256,
+                                     const WriteCondition& condition) {
+  return Publish(
+      bucket, key, user,
+      [&](int fd) -> Result<std::string> {
+        auto digests = WriteDigested(fd, fill, want_sha256);
+        if (!digests) return tl::unexpected(digests.error());
+        if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
+        return digests->first;
+      },
+      condition);
 }
 
 Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::string& key,
-                                         const UserMeta& user, const FileWriter& write_body) {
+                                         const UserMeta& user, const FileWriter& write_body,
+                                         const WriteCondition& condition) {
   if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
   if (!ValidKey(key))
     return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
@@ -478,6 +483,21 @@ Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::s
   std::string stamp = StampOf(st) + *etag;
   fsetxattr(fd, kEtagXattr, stamp.data(), stamp.size(), 0);  // best effort: see MetaFromStat
   close(fd);
+  static std::mutex publish_mu;  // the condition's check and the rename, as one step
+  std::lock_guard publishing(publish_mu);
+  if (condition.any()) {
+    auto now = Stat(bucket, key);
+    auto bare = [](std::string e) {
+      if (e.size() >= 2 && e.front() == '"') e = e.substr(1, e.size() - 2);
+      return e;
+    };
+    bool ok = condition.if_none_match ? !now : now && bare(now->etag) == bare(condition.if_match);
+    if (!ok) {
+      unlink(tmp.c_str());
+      return MakeError(Errc::kPreconditionFailed,
+                       "At least one of the pre-conditions you specified did not hold");
+    }
+  }
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());

@@ -27,6 +27,14 @@ using s3rdmafs::Result;
 // (names lowercased) and Content-Type. Kept in the xattr user.s3rdma.meta.
 using UserMeta = std::vector<std::pair<std::string, std::string>>;
 
+// S3 conditional writes (PutObject, CompleteMultipartUpload): checked and
+// published under one lock, so two conditional writers never both win.
+struct WriteCondition {
+  std::string if_match;        // the object must exist with this ETag (quoted or not)
+  bool if_none_match = false;  // If-None-Match: * - the key must be free
+  bool any() const { return if_none_match || !if_match.empty(); }
+};
+
 struct ObjectMeta {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
@@ -85,14 +93,15 @@ class LocalBackend {
   // gets "" for it: SHA-256 of every byte is the server's biggest CPU cost).
   Result<ObjectMeta> Put(const std::string& bucket, const std::string& key, const UserMeta& user,
                          const std::function<bool(const Writer&)>& fill, const Verifier& verify,
-                         bool want_sha256 = true);
+                         bool want_sha256 = true, const WriteCondition& condition = {});
 
   // The one way an object comes to be: `write` fills a temporary file (`fd`)
   // and returns the ETag (unquoted); then `user` is attached and the file is
   // renamed over the key, so readers see the old object or the new, whole.
   using FileWriter = std::function<Result<std::string>(int fd)>;
   Result<ObjectMeta> Publish(const std::string& bucket, const std::string& key,
-                             const UserMeta& user, const FileWriter& write);
+                             const UserMeta& user, const FileWriter& write,
+                             const WriteCondition& condition = {});
 
   // CopyObject: `replace` set = x-amz-metadata-directive REPLACE.
   Result<ObjectMeta> Copy(const std::string& src_bucket, const std::string& src_key,

@@ -183,7 +183,7 @@ Result<PartInfo> MultipartUploads::CopyPart(const std::string& bucket, const std
 
 Result<ObjectMeta> MultipartUploads::Complete(
     const std::string& bucket, const std::string& key, const std::string& id,
-    const std::vector<std::pair<uint32_t, std::string>>& parts) {
+    const std::vector<std::pair<uint32_t, std::string>>& parts, const WriteCondition& condition) {
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())
@@ -236,7 +236,7 @@ Result<ObjectMeta> MultipartUploads::Complete(
     EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
     return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
            std::to_string(chosen.size());
-  });
+  }, condition);  // a failed condition keeps the upload: the client may retry or abort
   if (published) Abort(bucket, key, id);  // the parts are in the object now
   return published;
 }

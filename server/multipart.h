@@ -45,7 +45,8 @@ class MultipartUploads {
   // S3's codes in the message: InvalidPart, InvalidPartOrder, EntityTooSmall.
   Result<ObjectMeta> Complete(const std::string& bucket, const std::string& key,
                               const std::string& id,
-                              const std::vector<std::pair<uint32_t, std::string>>& parts);
+                              const std::vector<std::pair<uint32_t, std::string>>& parts,
+                              const WriteCondition& condition = {});
   Result<void> Abort(const std::string& bucket, const std::string& key, const std::string& id);
   Result<std::vector<PartInfo>> ListParts(const std::string& bucket, const std::string& key,
                                           const std::string& id);

@@ -68,6 +68,14 @@ bool ParseCopySource(const std::string& header, std::string* bucket, std::string
   return true;
 }
 
+// If-Match / If-None-Match: * of a PutObject or CompleteMultipartUpload.
+WriteCondition ConditionOf(const Request& req) {
+  WriteCondition c;
+  c.if_match = req.Header("if-match");
+  c.if_none_match = req.Header("if-none-match") == "*";
+  return c;
+}
+
 // UploadPart's query: partNumber and uploadId (0 when this is a plain PUT).
 uint32_t PartNumberOf(const std::map<std::string, std::string>& q) {
   auto it = q.find("partNumber");
@@ -95,7 +103,8 @@ s3rdmafs::Result<std::string> S3Handler::StoreBody(
     if (!r) return tl::unexpected(r.error());
     return r->etag;
   }
-  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256);
+  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256,
+                         ConditionOf(req));
   if (!r) return tl::unexpected(r.error());
   return r->etag;
 }
@@ -281,7 +290,7 @@ void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const st
   for (auto p : in.child("CompleteMultipartUpload").children("Part"))
     parts.emplace_back(p.child("PartNumber").text().as_uint(), p.child_value("ETag"));
   auto query = ParseQuery(ex.request().raw_query);
-  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts);
+  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts, ConditionOf(ex.request()));
   if (!r) return SendBackendError(ex, r.error(), resource);
   pugi::xml_document doc;
   auto root = Root(doc, "CompleteMultipartUploadResult");

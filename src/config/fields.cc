@@ -308,6 +308,19 @@ std::vector<Field> MakeFields() {
       "write", "streaming",
       "upload finished parts while a file is written (false: everything at close)",
       [](Config & c) -> auto& { return c.write.streaming; }));
+  f.push_back(Field{"write", "conflict", FieldKind::kEnum,
+                    "\"detect\": a commit over an object sends If-Match with the ETag seen at "
+                    "open, and close fails with ESTALE when another client replaced it; "
+                    "\"overwrite\": the last close wins",
+                    false,
+                    [](Config& c, const std::string& v) {
+                      if (v != "detect" && v != "overwrite")
+                        return std::string("expected \"detect\" or \"overwrite\", got '" + v +
+                                           "'");
+                      c.write.conflict = v;
+                      return std::string();
+                    },
+                    [](const Config& c) { return "\"" + c.write.conflict + "\""; }});
   f.push_back(Str(
       "write", "staging_dir", "local directory holding every file being written until it is saved (cleaned at start)",
       [](Config & c) -> auto& { return c.write.staging_dir; }));

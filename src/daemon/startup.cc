@@ -181,6 +181,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.object_attributes = c.metadata.object_attributes;
   fo.writable = c.write.enabled;
   fo.streaming = c.write.streaming;
+  fo.detect_conflicts = c.write.conflict == "detect";
   fo.max_file_size = c.write.max_file_size;
   fo.staging_dir = c.write.staging_dir;
   fo.upload_scope = c.s3.endpoint + "\n" + c.s3.bucket + "\n" + NormalizePrefix(c.s3.prefix);

@@ -12,6 +12,7 @@ class HttpPartUploader final : public PartUploader {
     put.key = std::move(job.key);
     put.body.push_back(job.data);
     put.meta = std::move(job.meta);
+    put.condition = std::move(job.condition);
     put.upload_id = std::move(job.upload_id);
     put.part_number = job.part_number;
     store_->PutAsync(std::move(put), std::move(done));

@@ -22,6 +22,7 @@ class RdmaPartUploader final : public PartUploader {
     s3::PutRequest put;
     put.key = job.key;
     put.meta = job.meta;
+    put.condition = job.condition;
     put.upload_id = job.upload_id;
     put.part_number = job.part_number;
     auto shared = std::make_shared<UploadJob>(std::move(job));

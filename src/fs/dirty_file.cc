@@ -249,10 +249,16 @@ void DirtyFile::SetMeta(s3::Metadata meta) {
   meta_ = std::move(meta);
 }
 
+void DirtyFile::SetCondition(s3::WriteCondition condition) {
+  std::lock_guard lock(mu_);
+  condition_ = std::move(condition);
+}
+
 void DirtyFile::Rekey(std::string key, std::string etag) {
   std::lock_guard lock(mu_);
   key_ = std::move(key);
   base_etag_ = std::move(etag);
+  if (!condition_.if_match.empty()) condition_.if_match = base_etag_;
 }
 
 void DirtyFile::Discard() {

@@ -66,7 +66,8 @@ struct WriteContext {
   StagingArea* staging = nullptr;
   UploadJournal* journal = nullptr;  // optional: uploads a crash would leave behind
   uint64_t max_file_size = 0;
-  bool streaming = true;  // upload finished parts while writing (else all at commit)
+  bool streaming = true;         // upload finished parts while writing (else all at commit)
+  bool detect_conflicts = true;  // commits carry If-Match (write.conflict = "detect")
   std::chrono::milliseconds buffer_wait{60000};
   uint64_t part_size() const { return buffers->slot_size(); }
 };
@@ -96,6 +97,9 @@ class DirtyFile {
   void Discard();
   // Metadata for a multipart upload started while writing (commit gets the final one).
   void SetMeta(s3::Metadata meta);
+  // What the server must still hold for a commit to replace it (S3
+  // conditional writes): the ETag seen at open, or "nothing" for O_EXCL.
+  void SetCondition(s3::WriteCondition condition);
   // After a rename (committed first): the object now lives at `key` as `etag`.
   void Rekey(std::string key, std::string etag);
 
@@ -137,6 +141,7 @@ class DirtyFile {
   Result<CommitResult> CommitMultipart(const s3::Metadata& meta);
   Result<std::string> Complete(const std::vector<s3::CompletedPart>& parts);
   CommitResult Published(std::string etag);  // the new object is the base now
+  Error Conflict(const Error& e) const;       // a failed condition, said for the user
 
   WriteContext* const ctx_;
   mutable std::mutex mu_;  // serializes the file's operations
@@ -145,6 +150,7 @@ class DirtyFile {
   std::atomic<bool> dirty_{false};
   std::atomic<bool> discarded_{false};
   s3::Metadata meta_;  // for an upload started while writing
+  s3::WriteCondition condition_;
   // Staged bytes.
   int fd_ = -1;
   ExtentSet local_;    // bytes the staging file holds

@@ -17,6 +17,19 @@ std::string Unquote(const std::string& etag) {
   return etag;
 }
 
+std::string Md5Hex(const std::byte* data, size_t n) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!EVP_Digest(data, n, md, &len, EVP_md5(), nullptr)) return {};
+  std::string out;
+  char b[3];
+  for (unsigned i = 0; i < len; ++i) {
+    snprintf(b, sizeof b, "%02x", md[i]);
+    out += b;
+  }
+  return out;
+}
+
 // S3's ETag of a completed multipart upload: the MD5 of the parts' binary
 // MD5s, then "-<count>". Empty when a part's ETag is not a plain MD5.
 std::string MultipartEtag(const std::vector<s3::CompletedPart>& parts) {
@@ -30,16 +43,8 @@ std::string MultipartEtag(const std::vector<s3::CompletedPart>& parts) {
       binary.push_back(static_cast<char>(v));
     }
   }
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  if (!EVP_Digest(binary.data(), binary.size(), md, &len, EVP_md5(), nullptr)) return {};
-  std::string out;
-  char b[3];
-  for (unsigned i = 0; i < len; ++i) {
-    snprintf(b, sizeof b, "%02x", md[i]);
-    out += b;
-  }
-  return out + "-" + std::to_string(parts.size());
+  return Md5Hex(reinterpret_cast<const std::byte*>(binary.data()), binary.size()) + "-" +
+         std::to_string(parts.size());
 }
 
 }  // namespace
@@ -166,7 +171,18 @@ Result<CommitResult> DirtyFile::CommitSingle(const s3::Metadata& meta) {
   job.key = key_;
   job.meta = meta;
   job.data = std::span<const std::byte>(slot.data(), size);
+  job.condition = condition_;
   auto etag = UploadNow(ctx_->uploader, std::move(job));
+  if (!etag && etag.error().code == Errc::kPreconditionFailed) {
+    // A retry after a lost reply finds our own object there: its ETag is
+    // the MD5 of these bytes.
+    auto head = ctx_->store->Head(key_);
+    if (head && head->size == size && Unquote(head->etag) == Md5Hex(slot.data(), size)) {
+      LOG_INFO("'%s': the reply to PutObject was lost; the object is ours", key_.c_str());
+      return Published(head->etag);
+    }
+    return tl::unexpected(Conflict(etag.error()));
+  }
   if (!etag) return tl::unexpected(etag.error());
   return Published(*etag);
 }
@@ -229,7 +245,9 @@ Result<CommitResult> DirtyFile::CommitMultipart(const s3::Metadata& meta) {
 }
 
 Result<std::string> DirtyFile::Complete(const std::vector<s3::CompletedPart>& parts) {
-  auto etag = ctx_->store->CompleteUpload(key_, upload_id_, parts);
+  auto etag = ctx_->store->CompleteUpload(key_, upload_id_, parts, condition_);
+  if (!etag && etag.error().code == Errc::kPreconditionFailed)
+    return tl::unexpected(Conflict(etag.error()));
   if (!etag && etag.error().code == Errc::kNoSuchUpload) {
     // A retry after a lost reply finds the upload completed: it is ours if
     // the object now has exactly the ETag these parts make.
@@ -262,7 +280,22 @@ CommitResult DirtyFile::Published(std::string etag) {
   base_etag_ = std::move(etag);
   base_limit_ = size_;
   dirty_ = false;
+  if (ctx_->detect_conflicts)
+    condition_ = s3::WriteCondition{base_etag_, false};  // ours, until someone else's
+  else
+    condition_ = {};
   return CommitResult{base_etag_, size_};
+}
+
+Error DirtyFile::Conflict(const Error& e) const {
+  return Error(condition_.if_none_match ? Errc::kExists : Errc::kPreconditionFailed,
+               condition_.if_none_match
+                   ? "'" + key_ + "' was created by another client meanwhile (O_EXCL)"
+                   : "'" + key_ +
+                         "' was changed by another client since it was opened (write.conflict "
+                         "= \"overwrite\" lets the last close win): " +
+                         e.message,
+               e.http_status);
 }
 
 }  // namespace s3rdmafs::fs

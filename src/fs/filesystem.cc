@@ -29,6 +29,7 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
   write_ctx_->buffers = buffers;
   write_ctx_->staging = staging_.get();
   write_ctx_->streaming = options_.streaming;
+  write_ctx_->detect_conflicts = options_.detect_conflicts;
   write_ctx_->buffer_wait = options_.cache_wait;
   uint64_t parts_limit = buffers ? buffers->slot_size() * 10000 : 0;
   write_ctx_->max_file_size =
@@ -300,6 +301,8 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
                       : std::make_shared<DirtyFile>(write_ctx_.get(), fresh.key, fresh.version.etag,
                                                     fresh.version.size);
       made->SetMeta(MetaFor(fresh));
+      if (options_.detect_conflicts && !fresh.version.etag.empty())
+        made->SetCondition({fresh.version.etag, false});  // replace what we saw, or fail
       std::lock_guard lock(handles_mu_);
       dirty = writes_.emplace(ino, made).first->second;
     }

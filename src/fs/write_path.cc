@@ -76,6 +76,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   auto v = inodes_.Get(ino);
   auto dirty = std::make_shared<DirtyFile>(write_ctx_.get(), v->key);
   dirty->SetMeta(MetaFor(*v));
+  if (flags & O_EXCL) dirty->SetCondition({"", true});  // two machines cannot both create it
   {
     std::lock_guard lock(handles_mu_);
     writes_[ino] = dirty;
@@ -146,6 +147,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       auto fresh = Refresh(*v);
       if (!fresh) return tl::unexpected(fresh.error());
       DirtyFile temp(write_ctx_.get(), fresh->key, fresh->version.etag, fresh->version.size);
+      if (options_.detect_conflicts) temp.SetCondition({fresh->version.etag, false});
       if (auto r = temp.Truncate(*req.size); !r) return tl::unexpected(r.error());
       meta::PosixMeta p = fresh->version.posix;
       p.mtime_ns = RealtimeNs();

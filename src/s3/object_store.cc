@@ -33,9 +33,10 @@ Result<std::string> ObjectStore::CopyPart(const CopyPartRequest& request) {
 }
 Result<std::string> ObjectStore::CompleteUpload(const std::string& key,
                                                 const std::string& upload_id,
-                                                const std::vector<CompletedPart>& parts) {
+                                                const std::vector<CompletedPart>& parts,
+                                                const WriteCondition& condition) {
   return Wait<std::string>(
-      [&](auto cb) { CompleteUploadAsync(key, upload_id, parts, std::move(cb)); });
+      [&](auto cb) { CompleteUploadAsync(key, upload_id, parts, condition, std::move(cb)); });
 }
 Result<void> ObjectStore::AbortUpload(const std::string& key, const std::string& upload_id) {
   return Wait<void>([&](auto cb) { AbortUploadAsync(key, upload_id, std::move(cb)); });

@@ -226,6 +226,11 @@ void AddMetadata(const Metadata& meta, HeaderList* headers) {
     headers->emplace_back(name.rfind(':', 0) == 0 ? name.substr(1) : "x-amz-meta-" + name, value);
 }
 
+void AddCondition(const WriteCondition& c, HeaderList* headers) {
+  if (!c.if_match.empty()) headers->emplace_back("If-Match", c.if_match);
+  if (c.if_none_match) headers->emplace_back("If-None-Match", "*");
+}
+
 std::string PartQuery(uint32_t number, const std::string& upload_id) {
   return "partNumber=" + std::to_string(number) + "&uploadId=" + UriEncode(upload_id, true);
 }
@@ -262,6 +267,7 @@ void S3Client::PutAsync(PutRequest request, std::function<void(Result<std::strin
   Target t = MakeTarget(request.key, q);
   HeaderList extra;
   if (!part) AddMetadata(request.meta, &extra);
+  if (!part) AddCondition(request.condition, &extra);
   auto shared = std::make_shared<PutRequest>(std::move(request));
   Execute(
       [this, t, q, extra, shared] {
@@ -298,11 +304,14 @@ void S3Client::CopyPartAsync(const CopyPartRequest& request,
 
 void S3Client::CompleteUploadAsync(const std::string& key, const std::string& upload_id,
                                    const std::vector<CompletedPart>& parts,
+                                   const WriteCondition& condition,
                                    std::function<void(Result<std::string>)> done) {
   std::string q = "uploadId=" + UriEncode(upload_id, true);
   Target t = MakeTarget(key, q);
   std::string body = CompleteUploadXml(parts);
-  Execute([this, t, q, body] { return Signed(options_, t, "POST", q, {}, body); },
+  HeaderList extra;
+  AddCondition(condition, &extra);
+  Execute([this, t, q, body, extra] { return Signed(options_, t, "POST", q, extra, body); },
           ExpectField("CompleteMultipartUploadResult", "ETag", std::move(done)));
 }
 
@@ -373,6 +382,7 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
   extra.emplace_back("x-amz-rdma-token", token);
   if (!crc32c.empty()) extra.emplace_back("x-amz-checksum-crc32c", crc32c);
   if (!part) AddMetadata(request.meta, &extra);
+  if (!part) AddCondition(request.condition, &extra);
   Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
           [done = std::move(done)](Result<HttpResponse> r) {
             if (!r) {

@@ -155,9 +155,19 @@ class FakeStore : public s3::ObjectStore {
       it->second.parts[req.part_number] = {body, etag};
       return done(etag);
     }
+    if (!Holds(req.key, req.condition))
+      return done(MakeError(Errc::kPreconditionFailed, "412", 412));
     ++puts;
     objects_[req.key] = {body.size(), 0, etag, body, true, req.meta};
     done(etag);
+  }
+
+  // A conditional write's condition, against the objects now (mu_ held).
+  bool Holds(const std::string& key, const s3::WriteCondition& c) {
+    auto it = objects_.find(key);
+    if (c.if_none_match && it != objects_.end()) return false;
+    if (!c.if_match.empty() && (it == objects_.end() || it->second.etag != c.if_match)) return false;
+    return true;
   }
 
   void CreateUploadAsync(const std::string& key, const s3::Metadata& meta,
@@ -191,11 +201,13 @@ class FakeStore : public s3::ObjectStore {
 
   void CompleteUploadAsync(const std::string& key, const std::string& upload_id,
                            const std::vector<s3::CompletedPart>& list,
+                           const s3::WriteCondition& condition,
                            std::function<void(Result<std::string>)> done) override {
     std::lock_guard lock(mu_);
     auto it = uploads_.find(upload_id);
     if (it == uploads_.end() || it->second.key != key)
       return done(MakeError(Errc::kNoSuchUpload, "NoSuchUpload", 404));
+    if (!Holds(key, condition)) return done(MakeError(Errc::kPreconditionFailed, "412", 412));
     std::string body;
     for (size_t i = 0; i < list.size(); ++i) {
       auto p = it->second.parts.find(list[i].number);

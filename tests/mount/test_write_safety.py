@@ -225,6 +225,54 @@ print("h5 ok")
         self.assertEqual(self.proxy.count("DELETE", r"uploadId="), 0, "no abort of a completed upload")
         self.assertEqual(self.uploads(), [])
 
+    # Conditional writes.
+    def test_o_excl_lock_file_has_one_winner_across_mounts(self):
+        a = self.mnt(name="a")
+        b = self.mnt(name="b")
+        fa = os.open(os.path.join(a.mountpoint, "lock"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        fb = os.open(os.path.join(b.mountpoint, "lock"), os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+        os.write(fa, b"held by a")
+        os.write(fb, b"held by b")
+        os.close(fa)
+        with self.assertRaises(OSError) as e:
+            os.close(fb)
+        self.assertEqual(e.exception.errno, errno.EEXIST)
+        self.assertEqual(self.stored("lock"), b"held by a")
+        self.assertGreater(self.proxy.count("PUT", r"/bucket/lock$"), 1)
+
+    def test_commit_over_another_clients_overwrite_fails_and_keeps_theirs(self):
+        self.write("shared", b"v1")
+        m = self.mnt()
+        fd = os.open(os.path.join(m.mountpoint, "shared"), os.O_RDWR)
+        os.pwrite(fd, b"ours", 0)
+        self.s3api("put-object", "--bucket", "bucket", "--key", "shared", "--body",
+                   self.write("theirs.src", b"theirs"))
+        with self.assertRaises(OSError) as e:
+            os.close(fd)
+        self.assertEqual(e.exception.errno, errno.ESTALE)
+        self.assertEqual(self.stored("shared"), b"theirs")
+        self.assertIn("changed by another client", m.log_text())
+
+    def test_last_close_wins_when_asked(self):
+        self.write("shared", b"v1")
+        m = self.mnt(["write.conflict=overwrite"])
+        fd = os.open(os.path.join(m.mountpoint, "shared"), os.O_RDWR)
+        os.pwrite(fd, b"ours", 0)
+        self.s3api("put-object", "--bucket", "bucket", "--key", "shared", "--body",
+                   self.write("theirs.src", b"theirs"))
+        os.close(fd)
+        self.assertEqual(self.stored("shared"), b"ours")
+
+    def test_lost_reply_to_a_conditional_put(self):
+        self.write("c", b"old")
+        m = self.mnt()
+        rule = self.proxy.add("lost", method="PUT", target=r"/bucket/c$")
+        with open(os.path.join(m.mountpoint, "c"), "r+b") as f:
+            f.write(b"new bytes")
+        self.assertEqual(rule.hits, 1, "the PUT's reply was lost")
+        self.assertEqual(self.stored("c"), b"new bytes")
+        self.assertIn("the reply to PutObject was lost", m.log_text())
+
     # 11. Small POSIX gaps.
     def test_mknod_regular_file(self):
         m = self.mnt()

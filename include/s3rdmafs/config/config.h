@@ -74,7 +74,8 @@ struct WriteConfig {
   bool enabled = true;  // false: a read-only mount
   uint64_t part_size = 8ull << 20;
   uint64_t buffer_memory = 64ull << 20;  // registered part buffers shared by all writers
-  bool streaming = true;                 // new files stream out as multipart uploads while written
+  bool streaming = true;                 // finished parts go out while a file is written
+  std::string conflict = "detect";       // "detect": If-Match at commit; "overwrite": last close wins
   std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
   uint64_t max_file_size = 0;  // 0 = 10,000 parts (S3's multipart limit)

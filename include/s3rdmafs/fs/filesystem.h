@@ -53,7 +53,8 @@ struct FsOptions {
   // Writes (docs: man/s3rdmafs-semantics.7).
   bool writable = true;
   bool streaming = true;
-  uint64_t max_file_size = 0;  // 0: 10,000 parts
+  bool detect_conflicts = true;  // commits over an object send If-Match with the ETag seen at open
+  uint64_t max_file_size = 0;    // 0: 10,000 parts
   std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
   // Endpoint, bucket and prefix: the next mount of the same scope on this

@@ -62,12 +62,20 @@ struct GetResult {
 };
 
 // A PUT or UploadPart body sent from caller memory (kept alive until `done`).
+// S3 conditional writes (PutObject, CompleteMultipartUpload); a failed
+// condition is kPreconditionFailed (412) and changes nothing.
+struct WriteCondition {
+  std::string if_match;        // the object must still have this ETag
+  bool if_none_match = false;  // If-None-Match: * - the key must not exist
+};
+
 struct PutRequest {
   std::string key;
   std::vector<std::span<const std::byte>> body;
   Metadata meta;          // PutObject only
   std::string upload_id;  // set: UploadPart `part_number` of this upload
   uint32_t part_number = 0;
+  WriteCondition condition;  // PutObject only
 };
 
 // UploadPartCopy: bytes [offset, offset+length) of `source_key` as one part.
@@ -101,6 +109,7 @@ class ObjectStore {
                              std::function<void(Result<std::string>)> done) = 0;
   virtual void CompleteUploadAsync(const std::string& key, const std::string& upload_id,
                                    const std::vector<CompletedPart>& parts,
+                                   const WriteCondition& condition,
                                    std::function<void(Result<std::string>)> done) = 0;
   virtual void AbortUploadAsync(const std::string& key, const std::string& upload_id,
                                 std::function<void(Result<void>)> done) = 0;
@@ -118,7 +127,8 @@ class ObjectStore {
   Result<std::string> CreateUpload(const std::string& key, const Metadata& meta);
   Result<std::string> CopyPart(const CopyPartRequest& request);
   Result<std::string> CompleteUpload(const std::string& key, const std::string& upload_id,
-                                     const std::vector<CompletedPart>& parts);
+                                     const std::vector<CompletedPart>& parts,
+                                     const WriteCondition& condition = {});
   Result<void> AbortUpload(const std::string& key, const std::string& upload_id);
   Result<std::string> Copy(const std::string& source_key, const std::string& source_if_match,
                            const std::string& key, const Metadata* replace);
