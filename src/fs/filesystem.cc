@@ -104,6 +104,8 @@ Attributes Filesystem::ToAttributes(const meta::InodeView& v) const {
   a.uid = *p.uid;
   a.gid = *p.gid;
   a.mtime_ns = p.mtime_ns;
+  a.ctime_ns = p.ctime_ns ? p.ctime_ns : p.mtime_ns;
+  a.rdev = p.rdev;
   if (v.is_dir) {
     a.mode = S_IFDIR | (a.mode & 07777);  // a marker's mode cannot make a directory a file
     a.nlink = 2;

@@ -107,13 +107,14 @@ Result<Entry> Filesystem::Mkdir(uint64_t parent, std::string_view name, uint32_t
   posix.mode = S_IFDIR | (mode & 07777);
   posix.uid = who.uid;
   posix.gid = who.gid;
-  posix.mtime_ns = RealtimeNs();
+  posix.mtime_ns = posix.ctime_ns = RealtimeNs();
   s3::PutRequest put;
   put.key = p->key + std::string(name) + "/";
   meta::StorePosixMeta(posix, &put.meta);
   if (auto r = store_->Put(std::move(put)); !r) return tl::unexpected(r.error());
   uint64_t ino = inodes_.UpsertDir(parent, name);
   inodes_.SetPosix(ino, posix);
+  TouchDir(parent);
   return MakeEntry(ino);
 }
 
@@ -143,6 +144,7 @@ Result<void> Filesystem::Rmdir(uint64_t parent, std::string_view name) {
   if (auto r = CheckEmptyDir(*child); !r) return r;
   if (auto r = store_->Delete(child->key); !r) return r;
   inodes_.Unlink(parent, name);
+  TouchDir(parent);
   return {};
 }
 
@@ -163,6 +165,7 @@ Result<void> Filesystem::Unlink(uint64_t parent, std::string_view name) {
   if (!deferred && !child->version.etag.empty())
     if (auto r = store_->Delete(child->key); !r) return r;
   inodes_.Unlink(parent, name);
+  TouchDir(parent);
   return {};
 }
 
@@ -194,6 +197,8 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
     if (auto r = RenameDir(*src, np->key + std::string(new_name) + "/"); !r) return r;
     if (dst && dst->is_dir) (void)store_->Delete(dst->key);  // the replaced empty directory
     inodes_.Rename(parent, name, new_parent, new_name);
+    TouchDir(parent);
+    TouchDir(new_parent);
     return {};
   }
   // A file: save unsaved bytes first, then copy and delete.
@@ -227,6 +232,8 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
       LOG_WARN("rename: the old object '%s' could not be deleted: %s", v->key.c_str(),
                r.error().ToString().c_str());
   inodes_.Rename(parent, name, new_parent, new_name);
+  TouchDir(parent);
+  TouchDir(new_parent);
   s3::ObjectInfo info;
   info.key = to;
   info.size = v->version.size;
@@ -237,6 +244,14 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
   inodes_.RefreshFile(src->ino, info);
   if (dirty) dirty->Rekey(to, *etag);
   return {};
+}
+
+// This mount added or removed an entry: the directory's mtime and ctime
+// move (locally: other clients' changes do not, and nothing is stored).
+// Only once the marker's attributes are known, so they are never skipped.
+void Filesystem::TouchDir(uint64_t dir) {
+  auto v = inodes_.Get(dir);
+  if (v && (v->version.posix_known || v->key.empty())) inodes_.TouchMtime(dir, RealtimeNs());
 }
 
 // The object a rename is about to replace is open: copy it aside (a server
@@ -322,7 +337,7 @@ Result<Entry> Filesystem::Symlink(std::string_view target, uint64_t parent, std:
   posix.mode = S_IFLNK | 0777;
   posix.uid = who.uid;
   posix.gid = who.gid;
-  posix.mtime_ns = RealtimeNs();
+  posix.mtime_ns = posix.ctime_ns = RealtimeNs();
   s3::PutRequest put;
   put.key = p->key + std::string(name);
   put.body.emplace_back(reinterpret_cast<const std::byte*>(target.data()), target.size());
@@ -338,6 +353,7 @@ Result<Entry> Filesystem::Symlink(std::string_view target, uint64_t parent, std:
   info.etag = *etag;
   uint64_t ino = inodes_.UpsertFile(parent, name, info);
   inodes_.RefreshFile(ino, info);
+  TouchDir(parent);
   return MakeEntry(ino);
 }
 

@@ -97,28 +97,27 @@ Result<std::unique_ptr<UploadJournal>> UploadJournal::Open(const std::string& di
   static std::atomic<uint32_t> seq{0};  // several mounts (or tests) in one process
   std::string path =
       dir + "/" + tag + std::to_string(getpid()) + "-" + std::to_string(seq++) + ".log";
-  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-  if (fd < 0)
-    return MakeError(Errc::kConfig,
-                     "write.staging_dir: cannot create '" + path + "': " + strerror(errno));
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    close(fd);
-    return MakeError(Errc::kInternal, "upload journal '" + path + "' is locked");
-  }
-  return std::unique_ptr<UploadJournal>(new UploadJournal(fd, path));
+  if (access(dir.c_str(), W_OK) != 0)
+    return MakeError(Errc::kConfig, "write.staging_dir: '" + dir + "' is not writable");
+  return std::unique_ptr<UploadJournal>(new UploadJournal(path));
 }
 
 UploadJournal::~UploadJournal() {
-  bool empty;
-  {
-    std::lock_guard lock(mu_);
-    empty = open_.empty();
-  }
-  if (empty) unlink(path_.c_str());  // else the next mount aborts what is left
-  close(fd_);
+  std::lock_guard lock(mu_);
+  if (fd_ >= 0) close(fd_);  // uploads still open: the next mount aborts them
 }
 
 void UploadJournal::Append(const std::string& line) {
+  if (fd_ < 0) {
+    fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (fd_ < 0 || flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      LOG_WARN("upload journal '%s': %s (a crash now would leave its uploads to expire)",
+               path_.c_str(), strerror(errno));
+      if (fd_ >= 0) close(fd_);
+      fd_ = -1;
+      return;
+    }
+  }
   if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
     LOG_WARN("upload journal '%s': %s", path_.c_str(), strerror(errno));
   bytes_ += line.size();
@@ -133,12 +132,19 @@ void UploadJournal::Begin(const std::string& key, const std::string& upload_id) 
 void UploadJournal::End(const std::string& upload_id) {
   std::lock_guard lock(mu_);
   if (!open_.erase(upload_id)) return;
+  if (open_.empty() && fd_ >= 0) {  // nothing left to recover: no file at rest
+    unlink(path_.c_str());
+    close(fd_);
+    fd_ = -1;
+    bytes_ = 0;
+    return;
+  }
   Append("E " + upload_id + "\n");
   if (bytes_ > kCompactAt) Compact();
 }
 
 void UploadJournal::Compact() {
-  if (ftruncate(fd_, 0) != 0) return;
+  if (fd_ < 0 || ftruncate(fd_, 0) != 0) return;
   bytes_ = 0;
   for (auto& [id, key] : open_) Append("B " + id + " " + Escape(key) + "\n");
 }

@@ -4,7 +4,8 @@
 // mount of the same endpoint, bucket and prefix on this host aborts exactly
 // those uploads (never another client's) and removes the journal.
 //
-// A live mount holds an exclusive flock on its journal, so two mounts of the
+// The file exists only while an upload is open, so an idle mount leaves
+// nothing in the staging directory. A live mount holds an exclusive flock on its journal, so two mounts of the
 // same scope never take each other's uploads for leftovers. Lines are
 // appended with one write(2) each ("B <id> <key>", "E <id>"), so a killed
 // daemon leaves whole lines; a host crash may lose the last ones (the
@@ -43,13 +44,13 @@ class UploadJournal {
   void End(const std::string& upload_id);
 
  private:
-  UploadJournal(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  explicit UploadJournal(std::string path) : path_(std::move(path)) {}
   void Append(const std::string& line);
   void Compact();  // rewrites only the open uploads (under mu_)
 
-  const int fd_;
   const std::string path_;
   std::mutex mu_;
+  int fd_ = -1;  // the file exists only while an upload is open; guarded by mu_
   std::unordered_map<std::string, std::string> open_;  // id -> key; guarded by mu_
   uint64_t bytes_ = 0;                                 // guarded by mu_
 };

@@ -67,11 +67,12 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   info.key = p->key + std::string(name);
   info.mtime_ns = RealtimeNs();
   uint64_t ino = inodes_.UpsertFile(parent, name, info);
+  TouchDir(parent);
   meta::PosixMeta posix;
   posix.mode = S_IFREG | (mode & 07777);
   posix.uid = who.uid;
   posix.gid = who.gid;
-  posix.mtime_ns = info.mtime_ns;
+  posix.mtime_ns = posix.ctime_ns = info.mtime_ns;
   inodes_.SetPosix(ino, posix);
   auto v = inodes_.Get(ino);
   auto dirty = std::make_shared<DirtyFile>(write_ctx_.get(), v->key);
@@ -87,11 +88,24 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   return std::make_pair(MakeEntry(ino), *opened);
 }
 
-Result<Entry> Filesystem::MknodFile(uint64_t parent, std::string_view name, uint32_t mode,
-                                    Caller who) {
+Result<Entry> Filesystem::Mknod(uint64_t parent, std::string_view name, uint32_t mode,
+                                uint64_t rdev, Caller who) {
+  const uint32_t type = mode & S_IFMT;
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
+      type != S_IFBLK)
+    return MakeError(Errc::kInvalidArgument, "mknod of an unknown file type");
   auto made = Create(parent, name, mode, O_CREAT | O_EXCL | O_WRONLY, who);
   if (!made) return tl::unexpected(made.error());
   const uint64_t fh = made->second.fh;
+  if (type != S_IFREG) {  // the object's mode says what it is
+    const uint64_t ino = made->first.attr.ino;
+    auto v = inodes_.Get(ino);
+    meta::PosixMeta p = EffectivePosix(*v);
+    p.mode = type | (mode & 07777);
+    if (type == S_IFCHR || type == S_IFBLK) p.rdev = rdev;
+    inodes_.SetPosix(ino, p);
+    if (auto d = DirtyOf(ino)) d->SetMeta(MetaFor(*inodes_.Get(ino)));
+  }
   auto saved = Flush(fh, who);
   Release(fh);
   if (!saved) return tl::unexpected(saved.error());
@@ -150,7 +164,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       if (options_.detect_conflicts) temp.SetCondition({fresh->version.etag, false});
       if (auto r = temp.Truncate(*req.size); !r) return tl::unexpected(r.error());
       meta::PosixMeta p = fresh->version.posix;
-      p.mtime_ns = RealtimeNs();
+      p.mtime_ns = p.ctime_ns = RealtimeNs();
       inodes_.SetPosix(ino, p);
       if (auto r = CommitInode(ino, &temp); !r) return tl::unexpected(r.error());
     }
@@ -163,6 +177,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
     if (req.uid) p.uid = *req.uid;
     if (req.gid) p.gid = *req.gid;
     if (req.mtime_ns) p.mtime_ns = *req.mtime_ns;
+    p.ctime_ns = RealtimeNs();  // every attribute change is a status change
     inodes_.SetPosix(ino, p);
     now = inodes_.Get(ino);
     s3::Metadata meta = MetaFor(*now);

@@ -21,7 +21,9 @@ struct stat ToStat(const fs::Attributes& a) {
   st.st_mtim.tv_sec = a.mtime_ns / 1000000000;
   st.st_mtim.tv_nsec = a.mtime_ns % 1000000000;
   st.st_atim = st.st_mtim;
-  st.st_ctim = st.st_mtim;
+  st.st_ctim.tv_sec = a.ctime_ns / 1000000000;
+  st.st_ctim.tv_nsec = a.ctime_ns % 1000000000;
+  st.st_rdev = static_cast<dev_t>(a.rdev);
   return st;
 }
 

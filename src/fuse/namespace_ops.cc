@@ -47,11 +47,10 @@ void Readlink(fuse_req_t req, fuse_ino_t ino) {
 // Hard links cannot be had on an object store (two keys are two objects).
 void Link(fuse_req_t req, fuse_ino_t, fuse_ino_t, const char*) { fuse_reply_err(req, EPERM); }
 
-// mknod(2) of a regular file makes an empty object; devices, FIFOs and
-// sockets have no object form yet (EPERM, as mknod(2) says for that).
-void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t) {
-  if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
-  auto r = Fs(req)->MknodFile(parent, name, mode, CallerOf(req));
+// mknod(2): an empty object; FIFOs, sockets and devices keep their type in
+// the mode (as s3fs stores them), so the kernel handles them locally.
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  auto r = Fs(req)->Mknod(parent, name, mode, rdev, CallerOf(req));
   if (!r) return ReplyError(req, r.error(), "mknod");
   ReplyEntry(req, *r);
 }

@@ -157,6 +157,7 @@ void InodeTable::TouchMtime(uint64_t ino, int64_t mtime_ns) {
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   it->second->version.posix.mtime_ns = mtime_ns;
+  it->second->version.posix.ctime_ns = mtime_ns;  // a change of the contents is a change
   it->second->version.posix_known = true;
 }
 

@@ -398,7 +398,7 @@ class WriteTest(harness.MountTestCase):
             self.assertEqual(e.errno, errno.ENOSPC)
         edited = b"\xee" * accepted + data[accepted:]
         self.assertIn(self.stored("keep"), (data, edited), "a refused write corrupts nothing")
-        self.assertEqual(os.listdir(self.staging), [], "staging files are anonymous")
+        self.assertEqual(os.listdir(self.staging), [], "staging files are anonymous; no journal at rest")
 
     def test_upload_that_vanishes_on_the_server_is_sent_again(self):
         m = self.mnt()

@@ -273,6 +273,58 @@ print("h5 ok")
         self.assertEqual(self.stored("c"), b"new bytes")
         self.assertIn("the reply to PutObject was lost", m.log_text())
 
+    # 12. POSIX coverage: ctime, special files, directory mtime.
+    def test_ctime_moves_on_chmod_write_and_truncate_and_is_stored_like_s3fs(self):
+        self.write("c", b"0123456789")
+        os.utime(self.path("c"), (1000000, 1000000))
+        m = self.mnt()
+        p = os.path.join(m.mountpoint, "c")
+        os.utime(p, (1000000, 1000000))
+        t0 = time.time() - 1
+        os.chmod(p, 0o640)
+        st = os.stat(p)
+        self.assertGreater(st.st_ctime, t0)
+        self.assertEqual(st.st_mtime, 1000000, "chmod moves ctime, not mtime")
+        h = self.s3api("head-object", "--bucket", "bucket", "--key", "c")["Metadata"]
+        self.assertGreater(float(h["ctime"]), t0)
+        for change in (lambda: os.truncate(p, 3), lambda: open(p, "ab").write(b"more")):
+            before = os.stat(p).st_ctime_ns
+            time.sleep(0.01)
+            change()
+            self.assertGreater(os.stat(p).st_ctime_ns, before)
+
+    def test_fifo_socket_and_device_nodes_are_kept_as_s3fs_keeps_them(self):
+        import socket
+        m = self.mnt()
+        os.mkfifo(os.path.join(m.mountpoint, "fifo"), 0o644)
+        os.mknod(os.path.join(m.mountpoint, "null"), stat.S_IFCHR | 0o644, os.makedev(1, 3))
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(os.path.join(m.mountpoint, "sock"))
+        s.close()
+        h = self.s3api("head-object", "--bucket", "bucket", "--key", "fifo")["Metadata"]
+        self.assertEqual(int(h["mode"]), stat.S_IFIFO | 0o644, "s3fs's form: the type in the mode")
+        m.stop()
+        m2 = self.mnt(name="again")
+        self.assertTrue(stat.S_ISFIFO(os.lstat(os.path.join(m2.mountpoint, "fifo")).st_mode))
+        self.assertTrue(stat.S_ISSOCK(os.lstat(os.path.join(m2.mountpoint, "sock")).st_mode))
+        st = os.lstat(os.path.join(m2.mountpoint, "null"))
+        self.assertTrue(stat.S_ISCHR(st.st_mode))
+        self.assertEqual(st.st_rdev, os.makedev(1, 3))
+
+    def test_directory_mtime_moves_when_this_mount_adds_or_removes_entries(self):
+        m = self.mnt()
+        d = os.path.join(m.mountpoint, "d")
+        os.mkdir(d)
+        for change in (lambda: open(os.path.join(d, "f"), "wb").close(),
+                       lambda: os.mkdir(os.path.join(d, "sub")),
+                       lambda: os.rename(os.path.join(d, "f"), os.path.join(d, "g")),
+                       lambda: os.unlink(os.path.join(d, "g")),
+                       lambda: os.rmdir(os.path.join(d, "sub"))):
+            before = os.stat(d).st_mtime_ns
+            time.sleep(0.01)
+            change()
+            self.assertGreater(os.stat(d).st_mtime_ns, before)
+
     # 11. Small POSIX gaps.
     def test_mknod_regular_file(self):
         m = self.mnt()

@@ -82,7 +82,9 @@ struct Attributes {
   bool is_dir = false;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  uint32_t mode = 0;  // including S_IFDIR / S_IFREG
+  int64_t ctime_ns = 0;
+  uint32_t mode = 0;  // including the type (S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, ...)
+  uint64_t rdev = 0;
   uint32_t uid = 0, gid = 0;
   uint32_t nlink = 1;
 };
@@ -147,8 +149,10 @@ class Filesystem {
   // (every close(2)), Fsync and the last Release; errors surface there.
   Result<std::pair<Entry, OpenResult>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                               int flags, Caller who);
-  // mknod(2) of a regular file: an empty object, published at once.
-  Result<Entry> MknodFile(uint64_t parent, std::string_view name, uint32_t mode, Caller who);
+  // mknod(2): an empty object, published at once; FIFOs, sockets and
+  // devices keep their type (and rdev) in the mode, as s3fs stores them.
+  Result<Entry> Mknod(uint64_t parent, std::string_view name, uint32_t mode, uint64_t rdev,
+                      Caller who);
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data);
   // close(2): publishes only when the opener's process closes (a child that
   // inherited the descriptor and closes it must not publish a half-written file).
@@ -265,6 +269,7 @@ class Filesystem {
   };
   std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
   void PreserveForReaders(const meta::InodeView& v);
+  void TouchDir(uint64_t dir);
 };
 
 }  // namespace s3rdmafs::fs

@@ -18,6 +18,8 @@ struct PosixMeta {
   uint32_t mode = 0;  // 0: not stored (use the mount's default)
   std::optional<uint32_t> uid, gid;
   int64_t mtime_ns = 0;  // 0: not stored (use Last-Modified)
+  int64_t ctime_ns = 0;  // 0: not stored (use mtime)
+  uint64_t rdev = 0;     // character and block devices (s3fs keeps none: 0)
   bool operator==(const PosixMeta&) const = default;
 };
 
