@@ -33,6 +33,7 @@ struct Filesystem::FileHandle {
   bool writable = false;
   uint32_t opener = 0;                // process (thread group) that opened it
   std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
+  std::atomic<bool> close_failed{false};  // its opener's close (or fsync) reported a failed commit
 };
 
 struct Filesystem::DirHandle {

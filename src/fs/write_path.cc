@@ -123,6 +123,7 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
   if (!h->writable || !h->dirty)
     return MakeError(Errc::kInvalidArgument, "file handle not open for writing");
   if (auto r = h->dirty->Write(offset, data); !r) return tl::unexpected(r.error());
+  h->close_failed = false;
   inodes_.TouchMtime(h->ino, RealtimeNs());  // stored with the object at commit
   return data.size();
 }
@@ -140,7 +141,9 @@ Result<void> Filesystem::Flush(uint64_t fh, Caller who) {
   // spawn does) is not the writer saying "done": the last close or the
   // opener's close publishes.
   if (who.process && h->opener && who.process != h->opener) return {};
-  return CommitInode(h->ino, h->dirty.get());
+  auto r = CommitInode(h->ino, h->dirty.get());
+  h->close_failed = !r;  // said to the writer: the last release must not save it behind its back
+  return r;
 }
 
 Result<void> Filesystem::Fsync(uint64_t fh) { return Flush(fh); }

@@ -2,15 +2,23 @@
 truncate / rename / unlink / mkdir / rmdir / chmod against a real mount and
 against an in-memory model of the tree (paths -> bytes and modes). After
 every few operations, and after a remount, the mount must equal the model
-byte for byte. Seeds are printed; rerun one with S3RDMAFS_MODEL_SEED=N."""
+byte for byte. Seeds are printed; rerun one with S3RDMAFS_MODEL_SEED=N.
+
+The faulted variant runs through the fault proxy: before some writes, the
+server starts refusing (503), resetting or losing the replies of writes.
+A write whose close fails may have saved its new bytes or nothing: the
+object must then hold exactly the old bytes or exactly the new ones, never a
+mix, and never become empty by accident."""
 import errno
 import os
 import random
 import stat
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fault_proxy  # noqa: E402
 import harness  # noqa: E402
 
 MIB = 1 << 20
@@ -34,16 +42,30 @@ class Model:
 
 
 class ModelTest(harness.MountTestCase):
-    def run_seed(self, seed):
-        print(f"model seed {seed} ({OPS} ops)", file=sys.stderr, flush=True)
+    def run_seed(self, seed, faults=False):
+        print(f"model seed {seed} ({OPS} ops{', faults' if faults else ''})", file=sys.stderr, flush=True)
         rng = random.Random(seed)
         srv = self.server()
-        opts = ["cache.size=64M", f"write.part_size={PART}", f"write.buffer_memory={6 * PART}",
+        endpoint = srv.endpoint
+        proxy = None
+        if faults:
+            proxy = fault_proxy.FaultProxy(srv.port)
+            self.addCleanup(proxy.stop)
+            endpoint = proxy.endpoint
+        opts = ["s3.max_retries=1", "cache.size=64M", f"write.part_size={PART}", f"write.buffer_memory={6 * PART}",
                 f"write.staging_dir={os.path.join(self.tmp, 'staging')}", "metadata.attr_ttl=2s",
                 "metadata.entry_ttl=2s", "metadata.negative_ttl=2s"]
         bucket = f"model{seed}"
         os.makedirs(os.path.join(self.root, bucket))
-        m = self.mount(srv, source=bucket, name=f"m{seed}", options=opts)
+        m = self.mount(endpoint, source=bucket, name=f"m{seed}", options=opts)
+        faults_seen = {"refused": 0, "old kept": 0, "new saved": 0}
+
+        def stored(p):
+            try:
+                with open(os.path.join(self.root, bucket, p), "rb") as f:
+                    return f.read()
+            except FileNotFoundError:
+                return None
         model = Model()
         names = ["a", "b", "c", "d", "e"]
 
@@ -64,6 +86,20 @@ class ModelTest(harness.MountTestCase):
                              "unlink", "mkdir", "rmdir", "chmod"])
             p = rand_path()
             log.append(f"{step}: {op} {p}")
+            fault = None
+            applies = p not in model.dirs if op == "create" else p in model.files
+            if faults and op in ("create", "overwrite", "append", "truncate") and applies and \
+                    rng.random() < 0.3:
+                kind = rng.choice(["error", "reset", "lost"])
+                if kind == "lost":
+                    proxy.add("lost", method="PUT")
+                else:  # every write refused: objects, parts, Complete
+                    proxy.add(kind, method="PUT", times=None, status=503)
+                    proxy.add(kind, method="POST", target="uploadId=", times=None, status=503)
+                fault = kind
+                log[-1] += f" [fault: {kind}]"
+                before = None if p not in model.files else bytes(model.files[p])
+            raised = False
             try:
                 if op == "create":
                     if p in model.dirs:
@@ -130,15 +166,43 @@ class ModelTest(harness.MountTestCase):
                     mode = rng.choice([0o600, 0o640, 0o755, 0o444])
                     os.chmod(mp(p), mode)
                     model.modes[p] = mode
+            except OSError:
+                if fault is None:
+                    print("\n".join(log[-15:]), file=sys.stderr)
+                    raise
+                faults_seen["refused"] += 1
+                raised = True
             except Exception:
                 print("\n".join(log[-15:]), file=sys.stderr)
                 raise
+            if fault is not None:
+                proxy.clear()
+                time.sleep(0.2)  # the kernel's RELEASE after the close: it must not save now
+                now = stored(p)
+                new = bytes(model.files[p]) if p in model.files else None
+                want = before if raised else new  # a failed close changes nothing
+                if now != want:
+                    print("\n".join(log[-15:]), file=sys.stderr)
+                    self.fail(f"seed {seed} step {step}: after a {fault} fault whose op "
+                              f"{'failed' if raised else 'succeeded'}, {p} holds "
+                              f"{None if now is None else len(now)} bytes, want "
+                              f"{None if want is None else len(want)}")
+                faults_seen["old kept" if raised else "new saved"] += 1
+                if now is None:
+                    model.files.pop(p, None)
+                    model.modes.pop(p, None)
+                else:
+                    model.files[p] = bytearray(now)
+                    model.modes.setdefault(p, 0o644)
             if step % 20 == 19:
                 self.check(m.mountpoint, model, f"seed {seed} step {step}", log)
         self.check(m.mountpoint, model, f"seed {seed} end", log)
         m.stop()
         m2 = self.mount(srv, source=bucket, name=f"again{seed}", options=opts)
         self.check(m2.mountpoint, model, f"seed {seed} after remount", log)
+        if faults:
+            print(f"faults: {faults_seen}", file=sys.stderr)
+            self.assertGreater(faults_seen["refused"], 0, "some faults reached a close")
 
     def check(self, root, model, where, log):
         seen_files, seen_dirs = {}, {""}
@@ -173,6 +237,13 @@ class ModelTest(harness.MountTestCase):
         for seed in seeds:
             with self.subTest(seed=seed):
                 self.run_seed(seed)
+
+    def test_random_sequences_with_faults(self):
+        seeds = [int(os.environ["S3RDMAFS_MODEL_SEED"])] if "S3RDMAFS_MODEL_SEED" in os.environ \
+            else [random.randrange(1 << 30), 777]
+        for seed in seeds:
+            with self.subTest(seed=seed):
+                self.run_seed(seed, faults=True)
 
 
 if __name__ == "__main__":
