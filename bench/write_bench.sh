@@ -2,18 +2,22 @@
 # Write benchmark: s3rdmafs vs s3fs vs an aws CLI upload of the same file, all
 # against the same s3rdma-server on loopback, in one run. Prints a table:
 # sequential write of a multi-GiB file (dd from a page-cached source), 10,000
-# small files created, and the rename of a 1 GiB file.
+# small files created, the rename of a 1 GiB file, an HDF5 chunked dataset
+# written with h5py, and SQLite inserts in transactions. With --baseline REV
+# the same rows are measured for s3rdmafs built from REV (a git worktree,
+# built once into build-baseline-REV), side by side.
 # Run as root after scripts/build.sh release.
-#   bench/write_bench.sh [--size-gib N] [--small N] [--no-peers]
+#   bench/write_bench.sh [--size-gib N] [--small N] [--no-peers] [--baseline REV]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SIZE_GIB=2 SMALL=10000 PEERS=1
+SIZE_GIB=2 SMALL=10000 PEERS=1 BASELINE=
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-gib) SIZE_GIB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
     --no-peers) PEERS=0; shift ;;
+    --baseline) BASELINE=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -32,6 +36,19 @@ if [ "$(stat -c %s "$src" 2>/dev/null || echo 0)" != $BYTES ]; then
 fi
 cat "$src" > /dev/null  # the source in the page cache: we measure the writers, not the disk
 head -c $((1 << 30)) "$src" > "$W/src/one.bin"
+
+BASE_BIN=
+if [ -n "$BASELINE" ]; then
+  BT=$W/baseline-src
+  if [ ! -x "$W/build-baseline-$BASELINE/src/s3rdmafs" ]; then
+    echo "bench: building s3rdmafs at $BASELINE (once)" >&2
+    rm -rf "$BT"; git -C "$REPO" worktree prune; git -C "$REPO" worktree add -f --detach "$BT" "$BASELINE" >/dev/null
+    cmake -S "$BT" -B "$W/build-baseline-$BASELINE" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    ninja -C "$W/build-baseline-$BASELINE" s3rdmafs >/dev/null
+    git -C "$REPO" worktree remove --force "$BT"
+  fi
+  BASE_BIN=$W/build-baseline-$BASELINE/src/s3rdmafs
+fi
 
 rm -f "$W/port"
 "$REPO/build/server/s3rdma-server" --root "$ROOT" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
@@ -69,25 +86,60 @@ rename_1g() {  # $1 = mount; prints seconds for mv of a 1 GiB file
   cp "$W/src/one.bin" "$1/one.bin"
   local t0 t1; t0=$(now); mv "$1/one.bin" "$1/moved.bin"; t1=$(now); secs "$t0" "$t1"
 }
+hdf5_write() {  # $1 = mount; prints seconds to write a 256 MiB chunked dataset (or "fails")
+  /usr/bin/python3 - "$1/data.h5" <<'PY' 2>/dev/null || echo fails
+import sys, time, h5py, numpy
+rows = numpy.random.default_rng(1).random((4096, 8192), dtype=numpy.float64).astype(numpy.float64)
+t0 = time.time()
+with h5py.File(sys.argv[1], "w") as f:
+    d = f.create_dataset("x", shape=rows.shape, dtype="f8", chunks=(64, 8192))
+    for i in range(0, rows.shape[0], 256):
+        d[i:i + 256] = rows[i:i + 256]
+with h5py.File(sys.argv[1], "r") as f:
+    assert numpy.array_equal(f["x"][1000:1010], rows[1000:1010])
+print(f"{time.time() - t0:.2f}")
+PY
+}
+sqlite_inserts() {  # $1 = mount; prints inserts/s, 100 transactions of 200 rows (or "fails")
+  /usr/bin/python3 - "$1/bench.db" <<'PY' 2>/dev/null || echo fails
+import sqlite3, sys, time
+con = sqlite3.connect(sys.argv[1])
+con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)")
+t0 = time.time()
+for b in range(100):
+    with con:
+        con.executemany("INSERT INTO t (body) VALUES (?)", [("x" * 200,)] * 200)
+n = 100 * 200
+assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+print(f"{n / (time.time() - t0):.0f}")
+PY
+}
+measure_ours() {  # $1 = binary, $2 = label; sets R_<label>_* for the table
+  drop_bucket
+  local M=$W/mnt/$2; mkdir -p "$M"
+  "$1" bench "$M" -o "s3.endpoint=$EP,cache.size=256M,write.staging_dir=$W/staging" \
+    --log-file "$W/$2.log"
+  local PID; PID=$(pgrep -f "$1 bench $M" | head -1)
+  local c0 c1; c0=$(cpu_of $PID); eval "R_$2_SEQ=$(seq_write "$M/big.bin")"; c1=$(cpu_of $PID)
+  eval "R_$2_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')"
+  eval "R_$2_SMALL=$(small_files "$M/small")"
+  eval "R_$2_MV=$(rename_1g "$M")"
+  eval "R_$2_H5=$(hdf5_write "$M")"
+  eval "R_$2_SQL=$(sqlite_inserts "$M")"
+  fusermount3 -u "$M"
+}
 
 # ---- aws CLI upload of the same file (multipart, its default 8 MiB parts, 10 threads)
 drop_bucket
 t0=$(now); /usr/bin/aws --endpoint-url "$EP" s3 cp "$src" s3://bench/big.bin --only-show-errors; t1=$(now)
 AWS=$(mbps $BYTES "$(echo "$t1 - $t0" | bc)")
 
-# ---- s3rdmafs
-drop_bucket
-M=$W/mnt/s3rdmafs; mkdir -p "$M"
-"$REPO/build/src/s3rdmafs" bench "$M" -o "s3.endpoint=$EP,cache.size=256M,write.staging_dir=$W/staging" \
-  --log-file "$W/s3rdmafs.log"
-PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)
-c0=$(cpu_of $PID); OURS=$(seq_write "$M/big.bin"); c1=$(cpu_of $PID)
-OURS_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
-OURS_SMALL=$(small_files "$M/small")
-OURS_MV=$(rename_1g "$M")
-fusermount3 -u "$M"
+# ---- s3rdmafs (and the baseline build)
+measure_ours "$REPO/build/src/s3rdmafs" ours
+R_base_SEQ=- R_base_CPU=- R_base_SMALL=- R_base_MV=- R_base_H5=- R_base_SQL=-
+[ -n "$BASE_BIN" ] && measure_ours "$BASE_BIN" base
 
-S3FS=- S3FS_CPU=- S3FS_SMALL=- S3FS_MV=-
+S3FS=- S3FS_CPU=- S3FS_SMALL=- S3FS_MV=- S3FS_H5=- S3FS_SQL=-
 if [ $PEERS = 1 ]; then
   drop_bucket
   M=$W/mnt/s3fs; mkdir -p "$M"
@@ -99,13 +151,18 @@ if [ $PEERS = 1 ]; then
   S3FS_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
   S3FS_SMALL=$(small_files "$M/small")
   S3FS_MV=$(rename_1g "$M")
+  S3FS_H5=$(hdf5_write "$M")
+  S3FS_SQL=$(sqlite_inserts "$M")
   fusermount3 -u "$M"
 fi
 
 echo
 echo "Writes over HTTP on loopback ($(nproc) cores), one run"
-printf '%-44s %12s %12s %12s\n' "" "s3rdmafs" "s3fs" "aws s3 cp"
-printf '%-44s %12s %12s %12s\n' "sequential write of ${SIZE_GIB} GiB + fsync (MB/s)" "$OURS" "$S3FS" "$AWS"
-printf '%-44s %12s %12s %12s\n' "  daemon CPU s/GiB" "$OURS_CPU" "$S3FS_CPU" "-"
-printf '%-44s %12s %12s %12s\n' "create $SMALL 4 KiB files, 8 writers (s)" "$OURS_SMALL" "$S3FS_SMALL" "-"
-printf '%-44s %12s %12s %12s\n' "rename of a 1 GiB file (s)" "$OURS_MV" "$S3FS_MV" "-"
+row() { printf '%-46s %12s %14s %12s %12s\n' "$@"; }
+row "" "s3rdmafs" "${BASELINE:+s3rdmafs@}${BASELINE:-(no baseline)}" "s3fs" "aws s3 cp"
+row "sequential write of ${SIZE_GIB} GiB + fsync (MB/s)" "$R_ours_SEQ" "$R_base_SEQ" "$S3FS" "$AWS"
+row "  daemon CPU s/GiB" "$R_ours_CPU" "$R_base_CPU" "$S3FS_CPU" "-"
+row "create $SMALL 4 KiB files, 8 writers (s)" "$R_ours_SMALL" "$R_base_SMALL" "$S3FS_SMALL" "-"
+row "rename of a 1 GiB file (s)" "$R_ours_MV" "$R_base_MV" "$S3FS_MV" "-"
+row "HDF5 256 MiB chunked dataset, h5py (s)" "$R_ours_H5" "$R_base_H5" "$S3FS_H5" "-"
+row "SQLite inserts/s (100 x 200-row transactions)" "$R_ours_SQL" "$R_base_SQL" "$S3FS_SQL" "-"
