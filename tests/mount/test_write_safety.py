@@ -153,6 +153,40 @@ print("h5 ok")
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("h5 ok", out.stdout)
 
+    NC_WRITE = """
+import sys, numpy, netCDF4
+with netCDF4.Dataset(sys.argv[1], "w") as ds:
+    ds.createDimension("t", None)
+    ds.createDimension("x", 2048)
+    v = ds.createVariable("temp", "f4", ("t", "x"), chunksizes=(16, 2048))
+    for i in range(0, 1600, 100):  # an unlimited dimension grows: index rewritten behind
+        v[i:i + 100, :] = numpy.arange(i * 2048, (i + 100) * 2048, dtype="f4").reshape(100, 2048)
+    ds.title = "checkpoint"
+"""
+    NC_CHECK = """
+import sys, numpy, netCDF4
+with netCDF4.Dataset(sys.argv[1]) as ds:
+    assert ds.title == "checkpoint"
+    v = ds["temp"]
+    assert v.shape == (1600, 2048), v.shape
+    assert numpy.array_equal(v[777, :], numpy.arange(777 * 2048, 778 * 2048, dtype="f4"))
+print("nc ok")
+"""
+
+    def test_netcdf4_with_an_unlimited_dimension(self):
+        py = "/usr/bin/python3"
+        if subprocess.run([py, "-c", "import netCDF4"], capture_output=True).returncode != 0:
+            self.skipTest("python3-netcdf4 is not installed (scripts/install-deps.sh --test installs it)")
+        m = self.mnt(buffers=2)
+        p = os.path.join(m.mountpoint, "run.nc")
+        subprocess.run([py, "-c", self.NC_WRITE, p], check=True, timeout=120)
+        m.stop()
+        m2 = self.mnt(name="again")
+        out = subprocess.run([py, "-c", self.NC_CHECK, os.path.join(m2.mountpoint, "run.nc")],
+                             capture_output=True, text=True, timeout=120)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("nc ok", out.stdout)
+
     # 5. A reader of a file replaced by rename keeps its version.
     def test_rename_over_an_open_file_keeps_its_reader(self):
         old = os.urandom(40 * MIB)  # more than the cache: the reader must fetch after the rename
