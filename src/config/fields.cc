@@ -282,6 +282,11 @@ std::vector<Field> MakeFields() {
   f.push_back(Uint(
       "fuse", "max_threads", "most FUSE worker threads",
       [](Config & c) -> auto& { return c.fuse.max_threads; }));
+  f.push_back(Duration(
+      "fuse", "read_timeout",
+      "every read answers within this, with ETIMEDOUT when the data has not come (retries "
+      "included)",
+      [](Config & c) -> auto& { return c.fuse.read_timeout_ms; }));
   f.push_back(Int(
       "fuse", "uid", "owner of every file (-1: the mounting user)",
       [](Config & c) -> auto& { return c.fuse.uid; }));

@@ -178,6 +178,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.readahead.max_streams = static_cast<uint32_t>(c.readahead.streams_per_file);
   fo.max_request = c.readahead.max_request;
   fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
+  fo.read_timeout = std::chrono::milliseconds(c.fuse.read_timeout_ms);
   fo.object_attributes = c.metadata.object_attributes;
   fo.writable = c.write.enabled;
   fo.streaming = c.write.streaming;

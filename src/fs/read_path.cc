@@ -93,9 +93,33 @@ struct PendingRead {
   }
 };
 
+// Whoever comes first answers a read: its data, or its deadline.
+struct OnceReply {
+  std::atomic<bool> answered{false};
+  std::function<void(Result<ReadReply>)> done;
+  uint64_t timer = 0;
+  bool Answer(Result<ReadReply> r) {
+    if (answered.exchange(true)) return false;
+    auto fn = std::move(done);
+    fn(std::move(r));
+    return true;
+  }
+};
+
 void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
                            std::function<void(Result<ReadReply>)> done) {
-  ReadOnce(fh, offset, size, true, std::move(done));
+  auto once = std::make_shared<OnceReply>();
+  once->done = std::move(done);
+  const auto limit = options_.read_timeout;
+  once->timer = read_deadlines_.After(limit, [once, limit] {
+    once->Answer(MakeError(Errc::kTimedOut, "the read did not complete within " +
+                                                std::to_string(limit.count() / 1000) +
+                                                " s (fuse.read_timeout)"));
+  });
+  ReadOnce(fh, offset, size, true, [this, once](Result<ReadReply> r) {
+    read_deadlines_.Cancel(once->timer);
+    once->Answer(std::move(r));
+  });
 }
 
 // A handle that has not read a byte yet and finds its version replaced
@@ -186,7 +210,13 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   std::vector<std::pair<uint64_t, cache::PinnedBlock>> fills;
   for (uint64_t b = pending->first; b <= last; ++b) {
     auto acq = cache_->AcquireWaiting({version.id, b}, cache_wait);
-    if (!acq) return pending->done(tl::unexpected(acq.error()));
+    if (!acq) {
+      if (acq.error().code != Errc::kNoSpace) return pending->done(tl::unexpected(acq.error()));
+      // Programs that call read() know EIO and ETIMEDOUT, not ENOBUFS.
+      return pending->done(MakeError(Errc::kTimedOut,
+                                     "no cache block came free within cache.wait_timeout (" +
+                                         acq.error().message + "; a larger cache.size helps)"));
+    }
     if (acq->state == cache::BlockCache::Acquired::kMustFill)
       fills.emplace_back(b, cache_->AddPin(acq->block));
     pending->pins.push_back(std::move(acq->block));

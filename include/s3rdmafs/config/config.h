@@ -64,7 +64,8 @@ struct FuseConfig {
   bool allow_other = false;
   bool direct_io = false;
   uint64_t max_threads = 16;
-  int64_t uid = -1;  // -1 = the mounting user
+  uint64_t read_timeout_ms = 60000;  // a read answers by then (ETIMEDOUT), whatever the network does
+  int64_t uid = -1;                  // -1 = the mounting user
   int64_t gid = -1;
   uint64_t file_mode = 0644;  // for objects without x-amz-meta-mode
   uint64_t dir_mode = 0755;

@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "s3rdmafs/cache/block_cache.h"
+#include "s3rdmafs/common/deadline_timer.h"
 #include "s3rdmafs/common/result.h"
 #include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
@@ -49,6 +50,7 @@ struct FsOptions {
   readahead::PolicyConfig readahead;
   uint64_t max_request = 8ull << 20;
   std::chrono::milliseconds cache_wait{60000};
+  std::chrono::milliseconds read_timeout{60000};  // every read answers by then
   bool object_attributes = true;  // mode/uid/gid/mtime from x-amz-meta-* (HEAD per file)
   // Writes (docs: man/s3rdmafs-semantics.7).
   bool writable = true;
@@ -270,6 +272,8 @@ class Filesystem {
   std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
   void PreserveForReaders(const meta::InodeView& v);
   void TouchDir(uint64_t dir);
+  // Read deadlines (last member: destroyed first, dropping what is pending).
+  DeadlineTimer read_deadlines_;
 };
 
 }  // namespace s3rdmafs::fs

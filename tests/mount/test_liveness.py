@@ -1,0 +1,70 @@
+"""Never hang (issue 10): a stalled server does not hold a read past
+fuse.read_timeout, and a killed reader goes away at once. The stall comes
+from the fault proxy between the mount and the server."""
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fault_proxy  # noqa: E402
+import harness  # noqa: E402
+
+MIB = 1 << 20
+
+
+class LivenessTest(harness.MountTestCase):
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server()
+        self.proxy = fault_proxy.FaultProxy(self.srv.port)
+        self.write("big", os.urandom(8 * MIB))
+
+    def tearDown(self):
+        self.proxy.clear()
+        super().tearDown()
+        self.proxy.stop()
+
+    def mnt(self, extra=()):
+        return self.mount(self.proxy.endpoint, options=["cache.size=32M", "s3.low_speed_timeout=30s",
+                                                        *extra])
+
+    def test_a_stalled_read_answers_etimedout_by_the_deadline(self):
+        m = self.mnt(["fuse.read_timeout=3s"])
+        p = os.path.join(m.mountpoint, "big")
+        os.stat(p)  # lookup before the stall: only the GET hangs
+        rule = self.proxy.add("pause", method="GET", target=r"/bucket/big$", times=None, seconds=60)
+        t0 = time.time()
+        with self.assertRaises(OSError) as e:
+            with open(p, "rb", buffering=0) as f:
+                f.read(MIB)
+        took = time.time() - t0
+        self.assertGreater(rule.hits, 0, "the GET was stalled")
+        self.assertEqual(e.exception.errno, errno.ETIMEDOUT)
+        self.assertLess(took, 8, f"the read took {took:.1f}s with fuse.read_timeout=3s")
+        self.assertIn("fuse.read_timeout", m.log_text())
+        self.proxy.clear()
+        with open(p, "rb") as f:  # the mount is fine once the server answers
+            self.assertEqual(len(f.read()), 8 * MIB)
+
+    def test_a_killed_reader_goes_away_at_once(self):
+        m = self.mnt(["fuse.read_timeout=60s"])
+        p = os.path.join(m.mountpoint, "big")
+        os.stat(p)
+        rule = self.proxy.add("pause", method="GET", target=r"/bucket/big$", times=None, seconds=60)
+        reader = subprocess.Popen([sys.executable, "-c",
+                                   f"open({p!r}, 'rb', buffering=0).read({MIB})"])
+        harness.wait_for(lambda: rule.hits > 0, what="the reader's GET")
+        time.sleep(0.3)
+        self.assertIsNone(reader.poll(), "the reader is blocked in read()")
+        t0 = time.time()
+        reader.send_signal(signal.SIGKILL)
+        reader.wait(10)
+        self.assertLess(time.time() - t0, 2, "SIGKILL ends a reader blocked on the network")
+
+
+if __name__ == "__main__":
+    unittest.main()
