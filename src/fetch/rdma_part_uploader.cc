@@ -12,6 +12,7 @@ class RdmaPartUploader final : public PartUploader {
       : client_(client), path_(std::move(conn), counters, backoff), http_(http) {}
 
   const char* name() const override { return "rdma"; }
+  bool needs_registered_memory() const override { return true; }
 
   void Upload(UploadJob job, std::function<void(Result<std::string>)> done) override {
     // Empty bodies have no window to name; tiny ones are cheaper as a body.

@@ -32,6 +32,9 @@ class PartUploader {
   // Yields the ETag of the new object or part.
   virtual void Upload(UploadJob job, std::function<void(Result<std::string>)> done) = 0;
   virtual const char* name() const = 0;
+  // True when spans must lie in the registered arena (RDMA names them in a
+  // token); else any memory will do (HTTP sends from a file mapping).
+  virtual bool needs_registered_memory() const { return false; }
 };
 
 std::unique_ptr<PartUploader> MakeHttpPartUploader(s3::ObjectStore* store);
