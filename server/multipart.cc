@@ -218,25 +218,28 @@ Result<ObjectMeta> MultipartUploads::Complete(
     else
       user.emplace_back(name, decoded);
   }
-  auto published = backend_->Publish(bucket, key, user, [&](int fd) -> Result<std::string> {
-    std::string digests;
-    for (auto& p : chosen) {
-      int in = open(PartPath(*dir, p.number).c_str(), O_RDONLY | O_CLOEXEC);
-      if (in < 0) return tl::unexpected(ErrorFromErrno(errno, "open part"));
-      auto c = CopyRange(in, 0, p.size, fd);
-      close(in);
-      if (!c) return tl::unexpected(c.error());
-      std::string hex = Unquote(p.etag);
-      for (size_t j = 0; j + 1 < hex.size(); j += 2)
-        digests.push_back(static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16)));
-    }
-    // S3's multipart ETag: MD5 of the parts' binary MD5s, then "-<count>".
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
-    return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
-           std::to_string(chosen.size());
-  }, condition);  // a failed condition keeps the upload: the client may retry or abort
+  auto published = backend_->Publish(
+      bucket, key, user,
+      [&](int fd) -> Result<std::string> {
+        std::string digests;
+        for (auto& p : chosen) {
+          int in = open(PartPath(*dir, p.number).c_str(), O_RDONLY | O_CLOEXEC);
+          if (in < 0) return tl::unexpected(ErrorFromErrno(errno, "open part"));
+          auto c = CopyRange(in, 0, p.size, fd);
+          close(in);
+          if (!c) return tl::unexpected(c.error());
+          std::string hex = Unquote(p.etag);
+          for (size_t j = 0; j + 1 < hex.size(); j += 2)
+            digests.push_back(static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16)));
+        }
+        // S3's multipart ETag: MD5 of the parts' binary MD5s, then "-<count>".
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned int len = 0;
+        EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
+        return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
+               std::to_string(chosen.size());
+      },
+      condition);  // a failed condition keeps the upload: the client may retry or abort
   if (published) Abort(bucket, key, id);  // the parts are in the object now
   return published;
 }

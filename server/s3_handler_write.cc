@@ -103,8 +103,7 @@ s3rdmafs::Result<std::string> S3Handler::StoreBody(
     if (!r) return tl::unexpected(r.error());
     return r->etag;
   }
-  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256,
-                         ConditionOf(req));
+  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256, ConditionOf(req));
   if (!r) return tl::unexpected(r.error());
   return r->etag;
 }

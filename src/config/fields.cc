@@ -320,17 +320,19 @@ std::vector<Field> MakeFields() {
                     false,
                     [](Config& c, const std::string& v) {
                       if (v != "detect" && v != "overwrite")
-                        return std::string("expected \"detect\" or \"overwrite\", got '" + v +
-                                           "'");
+                        return std::string("expected \"detect\" or \"overwrite\", got '" + v + "'");
                       c.write.conflict = v;
                       return std::string();
                     },
                     [](const Config& c) { return "\"" + c.write.conflict + "\""; }});
   f.push_back(Str(
-      "write", "staging_dir", "local directory holding every file being written until it is saved (cleaned at start)",
+      "write", "staging_dir",
+      "local directory holding every file being written until it is saved (cleaned at start)",
       [](Config & c) -> auto& { return c.write.staging_dir; }));
   f.push_back(Size(
-      "write", "staging_max", "most bytes staged at once; past it, parts already uploaded are dropped, then writes fail with ENOSPC",
+      "write", "staging_max",
+      "most bytes staged at once; past it, parts already uploaded are dropped, then writes fail "
+      "with ENOSPC",
       [](Config & c) -> auto& { return c.write.staging_max; }));
   f.push_back(Size(
       "write", "max_file_size",

@@ -205,7 +205,8 @@ Result<void> CheckEndpoint(const config::Config& c, s3::ObjectStore* store) {
   // mount command waits s3.startup_timeout, not the retries' sum.
   auto answer = std::make_shared<std::promise<Result<s3::ListPage>>>();
   auto future = answer->get_future();
-  store->ListAsync(req, [answer](Result<s3::ListPage> page) { answer->set_value(std::move(page)); });
+  store->ListAsync(req,
+                   [answer](Result<s3::ListPage> page) { answer->set_value(std::move(page)); });
   if (future.wait_for(std::chrono::milliseconds(c.s3.startup_timeout_ms)) !=
       std::future_status::ready)
     return MakeError(Errc::kTimedOut, "no answer from " + where + " within " +

@@ -86,9 +86,9 @@ std::string RenderStats(const Daemon& d) {
   e.Family("s3rdmafs_request_errors_total", "counter",
            "S3 requests that failed after their retries, by cause");
   for (Errc code :
-       {Errc::kAccessDenied, Errc::kNoSuchBucket, Errc::kNoSuchKey, Errc::kNoSuchUpload, Errc::kPreconditionFailed,
-        Errc::kSlowDown, Errc::kInvalidRange, Errc::kServerError, Errc::kBadRequest,
-        Errc::kConnection, Errc::kTimedOut, Errc::kProtocol})
+       {Errc::kAccessDenied, Errc::kNoSuchBucket, Errc::kNoSuchKey, Errc::kNoSuchUpload,
+        Errc::kPreconditionFailed, Errc::kSlowDown, Errc::kInvalidRange, Errc::kServerError,
+        Errc::kBadRequest, Errc::kConnection, Errc::kTimedOut, Errc::kProtocol})
     e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",
              d.store->failures(code));
   e.Single("s3rdmafs_s3_retries_total", "counter", "S3 requests retried", d.store->retries());

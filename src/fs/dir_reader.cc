@@ -75,7 +75,7 @@ Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
     if (cp.size() <= d->prefix.size() || cp.compare(0, d->prefix.size(), d->prefix) != 0) continue;
     std::string_view name(cp);
     name.remove_prefix(d->prefix.size());
-    name.remove_suffix(1);  // the delimiter
+    name.remove_suffix(1);                                            // the delimiter
     if (d->ino == meta::kRootIno && name == kPreservedDir) continue;  // the mount's own
     if (UsableName(name, cp)) d->page.push_back({std::string(name), true, {}});
   }

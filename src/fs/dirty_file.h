@@ -141,7 +141,7 @@ class DirtyFile {
   Result<CommitResult> CommitMultipart(const s3::Metadata& meta);
   Result<std::string> Complete(const std::vector<s3::CompletedPart>& parts);
   CommitResult Published(std::string etag);  // the new object is the base now
-  Error Conflict(const Error& e) const;       // a failed condition, said for the user
+  Error Conflict(const Error& e) const;      // a failed condition, said for the user
 
   WriteContext* const ctx_;
   mutable std::mutex mu_;  // serializes the file's operations

@@ -63,8 +63,8 @@ struct InFlightPart {
     const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
     const uint64_t start = offset / page * page;
     map_len = length + (offset - start);
-    map = mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
-               static_cast<off_t>(start));
+    map =
+        mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(start));
     if (map == MAP_FAILED) {
       map = nullptr;
       return MakeError(Errc::kIo, std::string("mapping the staging file: ") + strerror(errno));
@@ -247,7 +247,8 @@ Result<CommitResult> DirtyFile::CommitMultipart(const s3::Metadata& meta) {
     }
     Result<void> answered = WaitInFlight();
     if (sent) sent = answered;
-    if (!sent && sent.error().code == Errc::kNoSuchUpload && attempt == 0 && dropped_.bytes() == 0) {
+    if (!sent && sent.error().code == Errc::kNoSuchUpload && attempt == 0 &&
+        dropped_.bytes() == 0) {
       // The upload is gone (aborted or expired behind our back): every byte
       // is still staged, so start over once with a new one.
       LOG_WARN("'%s': the upload vanished on the server; sending the file again", key_.c_str());

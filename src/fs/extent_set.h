@@ -1,5 +1,6 @@
 // A set of disjoint byte ranges [begin, end): which bytes of a staged file
-// are present locally (or were dropped from it). Adjacent and overlapping ranges merge. Not thread-safe.
+// are present locally (or were dropped from it). Adjacent and overlapping ranges merge. Not
+// thread-safe.
 #pragma once
 
 #include <cstdint>

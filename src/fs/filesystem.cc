@@ -347,9 +347,10 @@ void Filesystem::Release(uint64_t fh) {
   // The last chance to save what was written (a close whose flush failed, a
   // writable mmap): try once more; the error can only be logged now.
   if (h->close_failed)
-    LOG_ERROR("'%s' was not saved: its close reported the failure; the server keeps its "
-              "previous version",
-              h->key.c_str());
+    LOG_ERROR(
+        "'%s' was not saved: its close reported the failure; the server keeps its "
+        "previous version",
+        h->key.c_str());
   else if (h->writable && h->dirty && h->dirty->dirty() && !h->dirty->discarded())
     if (auto r = CommitInode(h->ino, h->dirty.get()); !r)
       LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(),

@@ -128,8 +128,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
 // read again at that version. A handle that did read keeps ESTALE: mixing
 // versions in one open file would be worse.
 void Filesystem::Revalidate(std::shared_ptr<FileHandle> h, uint64_t fh, uint64_t offset,
-                            size_t size, Error stale,
-                            std::function<void(Result<ReadReply>)> done) {
+                            size_t size, Error stale, std::function<void(Result<ReadReply>)> done) {
   store_->HeadAsync(h->key, [this, h, fh, offset, size, stale = std::move(stale),
                              done = std::move(done)](Result<s3::ObjectInfo> info) mutable {
     if (!info) return done(tl::unexpected(stale));
@@ -213,8 +212,8 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
     if (!acq) {
       if (acq.error().code != Errc::kNoSpace) return pending->done(tl::unexpected(acq.error()));
       // Programs that call read() know EIO and ETIMEDOUT, not ENOBUFS.
-      return pending->done(MakeError(Errc::kTimedOut,
-                                     "no cache block came free within cache.wait_timeout (" +
+      return pending->done(
+          MakeError(Errc::kTimedOut, "no cache block came free within cache.wait_timeout (" +
                                          acq.error().message + "; a larger cache.size helps)"));
     }
     if (acq->state == cache::BlockCache::Acquired::kMustFill)

@@ -5,12 +5,11 @@
 // those uploads (never another client's) and removes the journal.
 //
 // The file exists only while an upload is open, so an idle mount leaves
-// nothing in the staging directory. A live mount holds an exclusive flock on its journal, so two mounts of the
-// same scope never take each other's uploads for leftovers. Lines are
-// appended with one write(2) each ("B <id> <key>", "E <id>"), so a killed
-// daemon leaves whole lines; a host crash may lose the last ones (the
-// server's own upload expiry is the backstop).
-// Thread-safety: Begin and End may be called from any thread.
+// nothing in the staging directory. A live mount holds an exclusive flock on its journal, so two
+// mounts of the same scope never take each other's uploads for leftovers. Lines are appended with
+// one write(2) each ("B <id> <key>", "E <id>"), so a killed daemon leaves whole lines; a host crash
+// may lose the last ones (the server's own upload expiry is the backstop). Thread-safety: Begin and
+// End may be called from any thread.
 #pragma once
 
 #include <cstdint>

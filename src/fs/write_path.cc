@@ -91,8 +91,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
 Result<Entry> Filesystem::Mknod(uint64_t parent, std::string_view name, uint32_t mode,
                                 uint64_t rdev, Caller who) {
   const uint32_t type = mode & S_IFMT;
-  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR &&
-      type != S_IFBLK)
+  if (type != S_IFREG && type != S_IFIFO && type != S_IFSOCK && type != S_IFCHR && type != S_IFBLK)
     return MakeError(Errc::kInvalidArgument, "mknod of an unknown file type");
   auto made = Create(parent, name, mode, O_CREAT | O_EXCL | O_WRONLY, who);
   if (!made) return tl::unexpected(made.error());

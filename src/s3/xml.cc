@@ -99,10 +99,10 @@ Result<std::string> ParseResultField(std::string_view xml, const char* root, con
     std::string code = e.child_value("Code");
     Errc errc = code == "SlowDown"                                        ? Errc::kSlowDown
                 : code == "InternalError" || code == "ServiceUnavailable" ? Errc::kServerError
-                : code == "PreconditionFailed"                  ? Errc::kPreconditionFailed
-                : code == "NoSuchKey"                           ? Errc::kNoSuchKey
-                : code == "NoSuchUpload"                        ? Errc::kNoSuchUpload
-                                                                : Errc::kBadRequest;
+                : code == "PreconditionFailed" ? Errc::kPreconditionFailed
+                : code == "NoSuchKey"          ? Errc::kNoSuchKey
+                : code == "NoSuchUpload"       ? Errc::kNoSuchUpload
+                                               : Errc::kBadRequest;
     return MakeError(errc, std::string(root) + ": " + code + " (" + e.child_value("Message") + ")");
   }
   pugi::xml_node r = doc.child(root);

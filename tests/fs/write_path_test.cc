@@ -11,8 +11,8 @@
 #include <random>
 #include <thread>
 
-#include "../lib/fake_store.h"
 #include "../../src/fs/upload_journal.h"
+#include "../lib/fake_store.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 using namespace s3rdmafs;
@@ -405,8 +405,7 @@ TEST_F(WritePathTest, WritersHoldingEveryBufferStillFinish) {
 }
 
 TEST(UploadJournalTest, OpenUploadsAreThoseBegunAndNotEnded) {
-  auto open = fs::OpenUploadsIn(
-      "B id1 a/b\nB id2 key%0Awith newline %25\nE id1\nB id3 c\ntorn li");
+  auto open = fs::OpenUploadsIn("B id1 a/b\nB id2 key%0Awith newline %25\nE id1\nB id3 c\ntorn li");
   ASSERT_EQ(open.size(), 2u);
   EXPECT_EQ(open[0].upload_id, "id2");
   EXPECT_EQ(open[0].key, "key\nwith newline %");
@@ -414,7 +413,8 @@ TEST(UploadJournalTest, OpenUploadsAreThoseBegunAndNotEnded) {
 }
 
 TEST(UploadJournalTest, ADeadMountsJournalIsHandedOverOnce) {
-  auto dir = std::filesystem::temp_directory_path() / ("s3rdmafs-journal-" + std::to_string(getpid()));
+  auto dir =
+      std::filesystem::temp_directory_path() / ("s3rdmafs-journal-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::vector<fs::OpenUpload> left;
   {

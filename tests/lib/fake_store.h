@@ -166,7 +166,8 @@ class FakeStore : public s3::ObjectStore {
   bool Holds(const std::string& key, const s3::WriteCondition& c) {
     auto it = objects_.find(key);
     if (c.if_none_match && it != objects_.end()) return false;
-    if (!c.if_match.empty() && (it == objects_.end() || it->second.etag != c.if_match)) return false;
+    if (!c.if_match.empty() && (it == objects_.end() || it->second.etag != c.if_match))
+      return false;
     return true;
   }
 

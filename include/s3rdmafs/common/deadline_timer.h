@@ -38,9 +38,9 @@ class DeadlineTimer {
   mutable std::mutex mu_;
   std::condition_variable wake_;
   std::multimap<std::chrono::steady_clock::time_point, uint64_t> due_;  // guarded by mu_
-  std::unordered_map<uint64_t, std::function<void()>> fns_;            // guarded by mu_
-  uint64_t next_id_ = 1;                                               // guarded by mu_
-  bool stopping_ = false;                                              // guarded by mu_
+  std::unordered_map<uint64_t, std::function<void()>> fns_;             // guarded by mu_
+  uint64_t next_id_ = 1;                                                // guarded by mu_
+  bool stopping_ = false;                                               // guarded by mu_
   std::thread thread_;
 };
 

@@ -34,7 +34,7 @@ enum class Errc {
   kAccessDenied,  // AccessDenied, SignatureDoesNotMatch, InvalidAccessKeyId
   kNoSuchBucket,
   kNoSuchKey,
-  kNoSuchUpload,  // the multipart upload is gone (completed, aborted or expired)
+  kNoSuchUpload,        // the multipart upload is gone (completed, aborted or expired)
   kPreconditionFailed,  // If-Match lost: the object changed under us
   kSlowDown,            // 503 SlowDown after the retry budget
   kInvalidRange,

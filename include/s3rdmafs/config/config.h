@@ -64,8 +64,9 @@ struct FuseConfig {
   bool allow_other = false;
   bool direct_io = false;
   uint64_t max_threads = 16;
-  uint64_t read_timeout_ms = 60000;  // a read answers by then (ETIMEDOUT), whatever the network does
-  int64_t uid = -1;                  // -1 = the mounting user
+  uint64_t read_timeout_ms =
+      60000;         // a read answers by then (ETIMEDOUT), whatever the network does
+  int64_t uid = -1;  // -1 = the mounting user
   int64_t gid = -1;
   uint64_t file_mode = 0644;  // for objects without x-amz-meta-mode
   uint64_t dir_mode = 0755;
@@ -76,7 +77,7 @@ struct WriteConfig {
   uint64_t part_size = 8ull << 20;
   uint64_t buffer_memory = 64ull << 20;  // registered part buffers shared by all writers
   bool streaming = true;                 // finished parts go out while a file is written
-  std::string conflict = "detect";       // "detect": If-Match at commit; "overwrite": last close wins
+  std::string conflict = "detect";  // "detect": If-Match at commit; "overwrite": last close wins
   std::string staging_dir = "/var/cache/s3rdmafs";
   uint64_t staging_max = 16ull << 30;
   uint64_t max_file_size = 0;  // 0 = 10,000 parts (S3's multipart limit)

@@ -20,9 +20,9 @@ namespace s3rdmafs::fetch {
 struct UploadJob {
   std::string key;
   std::span<const std::byte> data;
-  s3::Metadata meta;            // PutObject only
+  s3::Metadata meta;             // PutObject only
   s3::WriteCondition condition;  // PutObject only
-  std::string upload_id;  // set: UploadPart `part_number`
+  std::string upload_id;         // set: UploadPart `part_number`
   uint32_t part_number = 0;
 };
 

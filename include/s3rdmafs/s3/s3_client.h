@@ -42,8 +42,7 @@ class S3Client final : public ObjectStore {
   void CopyPartAsync(const CopyPartRequest& request,
                      std::function<void(Result<std::string>)> done) override;
   void CompleteUploadAsync(const std::string& key, const std::string& upload_id,
-                           const std::vector<CompletedPart>& parts,
-                           const WriteCondition& condition,
+                           const std::vector<CompletedPart>& parts, const WriteCondition& condition,
                            std::function<void(Result<std::string>)> done) override;
   void AbortUploadAsync(const std::string& key, const std::string& upload_id,
                         std::function<void(Result<void>)> done) override;
