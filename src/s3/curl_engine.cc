@@ -150,12 +150,14 @@ void CurlEngine::Submit(HttpRequest request, Callback done) {
   t->done = std::move(done);
   {
     std::lock_guard lock(mu_);
-    if (stopping_) {
-      t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
-      return;
+    if (!stopping_) {
+      queue_.push_back(std::move(t));
+      ++stats_.queued;
     }
-    queue_.push_back(std::move(t));
-    ++stats_.queued;
+  }
+  if (t) {  // refused: called back outside the lock (a callback may submit again)
+    t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+    return;
   }
   curl_multi_wakeup(static_cast<CURLM*>(multi_));
 }
@@ -344,6 +346,14 @@ void CurlEngine::Loop() {
   }
   running_.clear();
   for (auto& t : queued) t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+  // Retries waiting out their back-off: run them now; their resubmission is
+  // refused, so every caller hears back (cancelled) before the engine dies.
+  std::vector<Timer> waiting;
+  {
+    std::lock_guard lock(mu_);
+    waiting.swap(timers_);
+  }
+  for (auto& timer : waiting) timer.fn();
 }
 
 }  // namespace s3rdmafs::s3

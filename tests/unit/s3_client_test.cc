@@ -3,6 +3,8 @@
 // never), request shape (SigV4, Range, If-Match), and zero-copy sinks.
 #include "s3rdmafs/s3/s3_client.h"
 
+#include "s3rdmafs/common/deadline_timer.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -208,4 +210,34 @@ TEST(S3Client, VirtualHostedAddressing) {
   EXPECT_EQ((*p)->MakeTarget("k", "").url, "https://s3.example.com:8443/my.bucket/k");
   o.endpoint = "https://host/path";
   EXPECT_FALSE(s3::S3Client::Create(o, &engine));
+}
+
+TEST(CurlEngine, ShutdownCallsBackRetriesWaitingOutTheirBackOff) {
+  std::atomic<int> called{0};
+  std::atomic<bool> cancelled{false};
+  {
+    s3::CurlEngine engine{s3::CurlEngine::Options{}};
+    // A retry's timer resubmits; at shutdown that resubmission is refused.
+    engine.After(std::chrono::hours(1), [&] {
+      ++called;
+      engine.Submit(s3::HttpRequest{}, [&](Result<s3::HttpResponse> r) {
+        cancelled = !r && r.error().code == Errc::kCancelled;
+      });
+    });
+  }
+  EXPECT_EQ(called.load(), 1) << "the waiting retry ran at shutdown";
+  EXPECT_TRUE(cancelled.load()) << "and its caller heard: cancelled";
+}
+
+TEST(DeadlineTimer, RunsOnceUnlessCancelled) {
+  DeadlineTimer timer;
+  std::atomic<int> fired{0};
+  timer.After(std::chrono::milliseconds(10), [&] { ++fired; });
+  uint64_t cancelled = timer.After(std::chrono::milliseconds(10), [&] { fired += 100; });
+  timer.Cancel(cancelled);
+  for (int i = 0; i < 200 && fired.load() == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_EQ(fired.load(), 1);
+  EXPECT_EQ(timer.pending(), 0u);
 }
