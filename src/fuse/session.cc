@@ -48,8 +48,13 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   // Replies still owed by fetch completions must go out (or fail) before the
-  // session they belong to is destroyed.
+  // session they belong to is destroyed: cancel what is in flight, then wait
+  // for the callbacks (bounded: a read's own deadline answers it anyway).
+  if (options.cancel_in_flight) options.cancel_in_flight();
   for (int i = 0; i < 3000 && InFlightReads().load() > 0; ++i) usleep(10000);
+  if (InFlightReads().load() > 0)
+    LOG_WARN("%lld read replies still owed at unmount; the session waits no longer",
+             static_cast<long long>(InFlightReads().load()));
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

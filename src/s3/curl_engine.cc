@@ -134,14 +134,19 @@ CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
 }
 
 CurlEngine::~CurlEngine() {
+  Stop();
+  for (void* h : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(h));
+  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+}
+
+void CurlEngine::Stop() {
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
   curl_multi_wakeup(static_cast<CURLM*>(multi_));
-  thread_.join();
-  for (void* h : idle_handles_) curl_easy_cleanup(static_cast<CURL*>(h));
-  curl_multi_cleanup(static_cast<CURLM*>(multi_));
+  std::lock_guard once(stop_mu_);
+  if (thread_.joinable()) thread_.join();
 }
 
 void CurlEngine::Submit(HttpRequest request, Callback done) {

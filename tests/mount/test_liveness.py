@@ -65,6 +65,30 @@ class LivenessTest(harness.MountTestCase):
         reader.wait(10)
         self.assertLess(time.time() - t0, 2, "SIGKILL ends a reader blocked on the network")
 
+    def test_sigterm_with_a_stalled_read_stops_in_order(self):
+        m = self.mnt(["fuse.read_timeout=60s"])
+        p = os.path.join(m.mountpoint, "big")
+        os.stat(p)
+        rule = self.proxy.add("pause", method="GET", target=r"/bucket/big$", times=None, seconds=60)
+        reader = subprocess.Popen([sys.executable, "-c", f"""
+import sys
+try:
+    open({p!r}, 'rb', buffering=0).read({MIB})
+except OSError as e:
+    sys.exit(e.errno)
+"""])
+        harness.wait_for(lambda: rule.hits > 0, what="the reader's GET")
+        pid = m.daemon_pid()
+        t0 = time.time()
+        os.kill(pid, signal.SIGTERM)
+        harness.wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 15, "daemon exit")
+        self.assertLess(time.time() - t0, 10, "shutdown does not wait out the stalled transfer")
+        self.assertNotEqual(reader.wait(10), 0, "the reader got an error, not data")
+        log = m.log_text()
+        self.assertIn("unmounted", log)
+        after = log[log.index("unmounted"):]
+        self.assertNotIn("read:", after, "no reply after the session is gone")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -3,8 +3,6 @@
 // never), request shape (SigV4, Range, If-Match), and zero-copy sinks.
 #include "s3rdmafs/s3/s3_client.h"
 
-#include "s3rdmafs/common/deadline_timer.h"
-
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -15,6 +13,8 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+
+#include "s3rdmafs/common/deadline_timer.h"
 
 using namespace s3rdmafs;
 

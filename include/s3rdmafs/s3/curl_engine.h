@@ -61,6 +61,10 @@ class CurlEngine {
   CurlEngine& operator=(const CurlEngine&) = delete;
 
   void Submit(HttpRequest request, Callback done);
+  // Stops the engine: every transfer queued, running or waiting out a retry
+  // back-off is called back as kCancelled, and later Submits are refused
+  // (called back at once). Idempotent; the destructor calls it.
+  void Stop();
   // Runs `fn` on the engine thread after `delay` (retry back-off timers).
   void After(std::chrono::milliseconds delay, std::function<void()> fn);
 
@@ -98,6 +102,7 @@ class CurlEngine {
   Options options_;
   void* multi_ = nullptr;  // CURLM*, kept opaque so users need not include curl.h
   std::thread thread_;
+  std::mutex stop_mu_;  // one joiner
   mutable std::mutex mu_;
   bool stopping_ = false;                        // guarded by mu_
   std::deque<std::unique_ptr<Transfer>> queue_;  // guarded by mu_
