@@ -139,19 +139,23 @@ with h5py.File(sys.argv[1], "r") as f:
 print("h5 ok")
 """
 
-    def test_h5py_chunked_dataset(self):
+    def write_then_check_after_remount(self, module, writer, checker, name, ok):
+        """Runs `writer` on the mount in a child python3 (which needs `module`),
+        remounts, and runs `checker`, which must print `ok`."""
         py = "/usr/bin/python3"
-        if subprocess.run([py, "-c", "import h5py"], capture_output=True).returncode != 0:
-            self.skipTest("python3-h5py is not installed (scripts/install-deps.sh --test installs it)")
+        if subprocess.run([py, "-c", f"import {module}"], capture_output=True).returncode != 0:
+            self.skipTest(f"python3 {module} is not installed (scripts/install-deps.sh --test installs it)")
         m = self.mnt(buffers=2)
-        p = os.path.join(m.mountpoint, "data.h5")
-        subprocess.run([py, "-c", self.H5_WRITE, p], check=True, timeout=120)
+        subprocess.run([py, "-c", writer, os.path.join(m.mountpoint, name)], check=True, timeout=120)
         m.stop()
         m2 = self.mnt(name="again")
-        out = subprocess.run([py, "-c", self.H5_CHECK, os.path.join(m2.mountpoint, "data.h5")],
+        out = subprocess.run([py, "-c", checker, os.path.join(m2.mountpoint, name)],
                              capture_output=True, text=True, timeout=120)
         self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("h5 ok", out.stdout)
+        self.assertIn(ok, out.stdout)
+
+    def test_h5py_chunked_dataset(self):
+        self.write_then_check_after_remount("h5py", self.H5_WRITE, self.H5_CHECK, "data.h5", "h5 ok")
 
     NC_WRITE = """
 import sys, numpy, netCDF4
@@ -174,18 +178,7 @@ print("nc ok")
 """
 
     def test_netcdf4_with_an_unlimited_dimension(self):
-        py = "/usr/bin/python3"
-        if subprocess.run([py, "-c", "import netCDF4"], capture_output=True).returncode != 0:
-            self.skipTest("python3-netcdf4 is not installed (scripts/install-deps.sh --test installs it)")
-        m = self.mnt(buffers=2)
-        p = os.path.join(m.mountpoint, "run.nc")
-        subprocess.run([py, "-c", self.NC_WRITE, p], check=True, timeout=120)
-        m.stop()
-        m2 = self.mnt(name="again")
-        out = subprocess.run([py, "-c", self.NC_CHECK, os.path.join(m2.mountpoint, "run.nc")],
-                             capture_output=True, text=True, timeout=120)
-        self.assertEqual(out.returncode, 0, out.stderr)
-        self.assertIn("nc ok", out.stdout)
+        self.write_then_check_after_remount("netCDF4", self.NC_WRITE, self.NC_CHECK, "run.nc", "nc ok")
 
     # 5. A reader of a file replaced by rename keeps its version.
     def test_rename_over_an_open_file_keeps_its_reader(self):
