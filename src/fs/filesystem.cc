@@ -373,7 +373,23 @@ void Filesystem::Release(uint64_t fh) {
       }
     }
   }
-  if (drop_write_state) inodes_.SetLocal(h->ino, false);
+  if (drop_write_state) {
+    inodes_.SetLocal(h->ino, false);
+    // A new file whose every commit failed has no object: its name goes too,
+    // or this mount would show a file no one else can see.
+    if (auto v = inodes_.Get(h->ino); v && v->version.etag.empty() && !v->is_dir)
+      if (auto named = inodes_.FreshChild(v->parent, v->name); named && named->ino == h->ino) {
+        inodes_.Unlink(v->parent, v->name);
+        std::function<void(uint64_t, const std::string&)> tell;
+        {
+          std::lock_guard lock(name_dropped_mu_);
+          tell = name_dropped_;
+        }
+        if (tell)  // not from this request's thread: the kernel may hold the directory
+          read_deadlines_.After(std::chrono::milliseconds(0),
+                                [tell, parent = v->parent, name = v->name] { tell(parent, name); });
+      }
+  }
   if (deferred) {
     // Only if the name still holds what was unlinked (not a newer file).
     auto head = store_->Head(deferred->first);
@@ -383,6 +399,11 @@ void Filesystem::Release(uint64_t fh) {
                  r.error().ToString().c_str());
     }
   }
+}
+
+void Filesystem::SetNameDropped(std::function<void(uint64_t, const std::string&)> fn) {
+  std::lock_guard lock(name_dropped_mu_);
+  name_dropped_ = std::move(fn);
 }
 
 uint64_t Filesystem::staging_bytes() const { return staging_->used(); }

@@ -2,6 +2,8 @@
 
 #include <csignal>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <string>
 
 #include "ops.h"
@@ -41,6 +43,20 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
                      "cannot mount on '" + options.mountpoint +
                          "' (does it exist, is /dev/fuse usable, is it already mounted?)");
   }
+  // Names the core drops on its own (a new file that was never saved) must
+  // leave the kernel's dentry cache too. The core calls this from its timer
+  // thread, never from a request; it stops working before the session goes.
+  struct Notifier {
+    std::mutex mu;
+    fuse_session* se = nullptr;
+  };
+  auto notifier = std::make_shared<Notifier>();
+  notifier->se = se;
+  fs->SetNameDropped([notifier](uint64_t parent, const std::string& name) {
+    std::lock_guard lock(notifier->mu);
+    if (notifier->se)
+      fuse_lowlevel_notify_inval_entry(notifier->se, parent, name.c_str(), name.size());
+  });
   on_mounted();
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, options.max_threads);
@@ -55,6 +71,11 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   if (InFlightReads().load() > 0)
     LOG_WARN("%lld read replies still owed at unmount; the session waits no longer",
              static_cast<long long>(InFlightReads().load()));
+  {
+    std::lock_guard lock(notifier->mu);
+    notifier->se = nullptr;
+  }
+  fs->SetNameDropped(nullptr);
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
   fuse_session_destroy(se);

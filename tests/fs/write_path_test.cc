@@ -272,6 +272,7 @@ TEST_F(WritePathTest, UnsavedFileAbortsItsUploadAtTheLastClose) {
   fs_->Release(fh);
   EXPECT_FALSE(store_.Has("never"));
   EXPECT_EQ(store_.open_uploads(), 0u) << "the upload was aborted";
+  EXPECT_FALSE(fs_->Lookup(meta::kRootIno, "never")) << "no name without an object";
 }
 
 TEST_F(WritePathTest, FullStagingAreaIsDiskFullAndLosesNothing) {

@@ -192,6 +192,10 @@ class Filesystem {
   double attr_timeout() const;
   double entry_timeout() const;
 
+  // Called (on an internal thread, never inside a request) when the core
+  // drops a name by itself, so the adapter can tell the kernel.
+  void SetNameDropped(std::function<void(uint64_t parent, const std::string& name)> fn);
+
   meta::InodeTable& inodes() { return inodes_; }
   void SetTtls(const meta::Ttls& ttls) { inodes_.SetTtls(ttls); }
   uint64_t staging_bytes() const;  // bytes held in the staging area now
@@ -272,6 +276,8 @@ class Filesystem {
   std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
   void PreserveForReaders(const meta::InodeView& v);
   void TouchDir(uint64_t dir);
+  std::mutex name_dropped_mu_;
+  std::function<void(uint64_t, const std::string&)> name_dropped_;  // guarded by name_dropped_mu_
   // Read deadlines (last member: destroyed first, dropping what is pending).
   DeadlineTimer read_deadlines_;
 };
