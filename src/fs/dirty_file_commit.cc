@@ -1,5 +1,4 @@
 // DirtyFile: part uploads and the commit. See dirty_file.h for the model.
-#include <openssl/evp.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "dirty_file.h"
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/s3/sigv4.h"
 #include "staged_io.h"
 
 namespace s3rdmafs::fs {
@@ -19,19 +19,6 @@ std::string Unquote(const std::string& etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
     return etag.substr(1, etag.size() - 2);
   return etag;
-}
-
-std::string Md5Hex(const std::byte* data, size_t n) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned len = 0;
-  if (!EVP_Digest(data, n, md, &len, EVP_md5(), nullptr)) return {};
-  std::string out;
-  char b[3];
-  for (unsigned i = 0; i < len; ++i) {
-    snprintf(b, sizeof b, "%02x", md[i]);
-    out += b;
-  }
-  return out;
 }
 
 // S3's ETag of a completed multipart upload: the MD5 of the parts' binary
@@ -47,8 +34,7 @@ std::string MultipartEtag(const std::vector<s3::CompletedPart>& parts) {
       binary.push_back(static_cast<char>(v));
     }
   }
-  return Md5Hex(reinterpret_cast<const std::byte*>(binary.data()), binary.size()) + "-" +
-         std::to_string(parts.size());
+  return s3::Md5Hex(binary) + "-" + std::to_string(parts.size());
 }
 
 // A part on its way: its write buffer, and the staging file's bytes mapped
@@ -220,7 +206,9 @@ Result<CommitResult> DirtyFile::CommitSingle(const s3::Metadata& meta) {
     // A retry after a lost reply finds our own object there: its ETag is
     // the MD5 of these bytes.
     auto head = ctx_->store->Head(key_);
-    if (head && head->size == size && Unquote(head->etag) == Md5Hex(slot.data(), size)) {
+    if (head && head->size == size &&
+        Unquote(head->etag) ==
+            s3::Md5Hex(std::string_view(reinterpret_cast<const char*>(slot.data()), size))) {
       LOG_INFO("'%s': the reply to PutObject was lost; the object is ours", key_.c_str());
       return Published(head->etag);
     }

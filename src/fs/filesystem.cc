@@ -264,12 +264,11 @@ Result<Attributes> Filesystem::GetAttr(uint64_t ino) {
   auto fresh = Refresh(*v);
   if (!fresh) return tl::unexpected(fresh.error());
   Attributes a = ToAttributes(*fresh);
-  auto d = DirtyOf(ino);
-  if (d) a.size = d->size();
-  {
-    std::lock_guard lock(handles_mu_);  // unlinked, or replaced by a rename, while open
-    if (deferred_deletes_.count(ino) || (d && d->discarded())) a.nlink = 0;
-  }
+  std::lock_guard lock(handles_mu_);
+  auto d = writes_.find(ino);
+  if (d != writes_.end()) a.size = d->second->size();
+  // Unlinked, or replaced by a rename, while open: no name any more.
+  if (deferred_deletes_.count(ino) || (d != writes_.end() && d->second->discarded())) a.nlink = 0;
   return a;
 }
 

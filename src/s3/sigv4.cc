@@ -26,6 +26,13 @@ std::string Sha256Hex(std::string_view data) {
   return HexEncode(std::string_view(reinterpret_cast<char*>(digest), sizeof digest));
 }
 
+std::string Md5Hex(std::string_view data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned len = 0;
+  if (!EVP_Digest(data.data(), data.size(), digest, &len, EVP_md5(), nullptr)) return {};
+  return HexEncode(std::string_view(reinterpret_cast<char*>(digest), len));
+}
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -25,6 +25,7 @@ inline constexpr std::string_view kEmptySha256 =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 
 std::string Sha256Hex(std::string_view data);
+std::string Md5Hex(std::string_view data);                            // S3's ETag of a single PUT
 std::string HmacSha256(std::string_view key, std::string_view data);  // raw bytes
 std::string HexEncode(std::string_view bytes);
 
