@@ -10,7 +10,10 @@ class HttpPartUploader final : public PartUploader {
   void Upload(UploadJob job, std::function<void(Result<std::string>)> done) override {
     s3::PutRequest put;
     put.key = std::move(job.key);
-    put.body.push_back(job.data);
+    if (job.file.empty())
+      put.body.push_back(job.data);
+    else
+      put.body_file = job.file;
     put.meta = std::move(job.meta);
     put.condition = std::move(job.condition);
     put.upload_id = std::move(job.upload_id);

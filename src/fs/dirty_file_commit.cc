@@ -1,5 +1,4 @@
 // DirtyFile: part uploads and the commit. See dirty_file.h for the model.
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -37,33 +36,9 @@ std::string MultipartEtag(const std::vector<s3::CompletedPart>& parts) {
   return s3::Md5Hex(binary) + "-" + std::to_string(parts.size());
 }
 
-// A part on its way: its write buffer, and the staging file's bytes mapped
-// read-only when the transport sends from any memory.
+// A part on its way holds a write buffer until the server has it.
 struct InFlightPart {
   mem::SlotPool::Slot slot;
-  const std::byte* data = nullptr;
-  void* map = nullptr;
-  size_t map_len = 0;
-
-  Result<void> Map(int fd, uint64_t offset, uint64_t length) {
-    const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-    const uint64_t start = offset / page * page;
-    map_len = length + (offset - start);
-    map =
-        mmap(nullptr, map_len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, static_cast<off_t>(start));
-    if (map == MAP_FAILED) {
-      map = nullptr;
-      return MakeError(Errc::kIo, std::string("mapping the staging file: ") + strerror(errno));
-    }
-    data = static_cast<const std::byte*>(map) + (offset - start);
-    return {};
-  }
-  void Release() {
-    if (map) munmap(map, map_len);
-    map = nullptr;
-    slot.Reset();
-  }
-  ~InFlightPart() { Release(); }
 };
 
 }  // namespace
@@ -101,20 +76,23 @@ Result<void> DirtyFile::ShipFromFile(uint32_t part, std::chrono::milliseconds wa
   if (discarded_) return {};  // unlinked: nothing of it will be published
   auto [a, b] = Range(part);
   if (auto r = Materialize(a, b); !r) return r;
-  // A write buffer is the credit for one part in flight (it bounds the
-  // memory uploads hold), and the bytes themselves when the transport needs
-  // registered memory; HTTP sends straight from a mapping of the staging
-  // file, saving a copy of every byte.
+  // A write buffer is the credit for one part in flight (it bounds what
+  // uploads hold), and holds the bytes when the transport needs registered
+  // memory. HTTP reads the part from the staging file as it sends: no copy
+  // of its own (a mapping of the file instead cost more than the copy it
+  // saved: mmap/munmap beside the writer's pwrites halved sequential write
+  // speed). A write landing during the send makes the part stale: resent.
   mem::SlotPool::Slot slot = ctx_->buffers->Acquire(wait);
   if (!slot)
     return MakeError(Errc::kTimedOut, "no write buffer came free in time (write.buffer_memory)");
   auto holder = std::make_shared<InFlightPart>();
   holder->slot = std::move(slot);
+  fetch::UploadJob job;
   if (ctx_->uploader->needs_registered_memory()) {
     if (auto r = PreadAll(fd_, holder->slot.data(), b - a, a); !r) return r;
-    holder->data = holder->slot.data();
+    job.data = std::span<const std::byte>(holder->slot.data(), b - a);
   } else {
-    if (auto r = holder->Map(fd_, a, b - a); !r) return r;
+    job.file = s3::FileRegion{fd_, a, b - a};
   }
   const uint64_t generation = Generation(part);
   {
@@ -122,13 +100,11 @@ Result<void> DirtyFile::ShipFromFile(uint32_t part, std::chrono::milliseconds wa
     ++in_flight_;
     sending_.insert(part);
   }
-  fetch::UploadJob job;
   job.key = key_;
-  job.data = std::span<const std::byte>(holder->data, b - a);
   job.upload_id = upload_id_;
   job.part_number = part;
   ctx_->uploader->Upload(std::move(job), [this, holder, part, generation](Result<std::string> r) {
-    holder->Release();  // the buffer is free as soon as the server has the part
+    holder->slot.Reset();  // the buffer is free as soon as the server has the part
     Answered(part, generation, std::move(r));
   });
   return {};

@@ -1,6 +1,7 @@
 #include "s3rdmafs/s3/curl_engine.h"
 
 #include <curl/curl.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
@@ -62,6 +63,20 @@ size_t OnHeader(char* data, size_t size, size_t n, void* user) {
 static size_t OnUpload(char* out, size_t size, size_t n, void* user) {
   auto* t = static_cast<CurlEngine::Transfer*>(user);
   size_t room = size * n, wrote = 0;
+  if (const FileRegion& f = t->request.upload_file; !f.empty()) {
+    const size_t take = std::min<uint64_t>(room, f.length - t->upload_offset);
+    ssize_t got = 0;
+    while (static_cast<size_t>(got) < take) {
+      ssize_t r = pread(f.fd, out + got, take - got, static_cast<off_t>(f.offset + t->upload_offset + got));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) return CURL_READFUNC_ABORT;
+      if (r == 0) break;
+      got += r;
+    }
+    memset(out + got, 0, take - got);  // truncated under us: this part is resent anyway
+    t->upload_offset += take;
+    return take;
+  }
   auto& spans = t->request.upload;
   while (room > 0 && t->upload_index < spans.size()) {
     auto s = spans[t->upload_index];
@@ -220,6 +235,8 @@ void CurlEngine::StartQueued() {
                                        t->request.body.size());
       curl_off_t total = 0;
       for (auto& s : t->request.upload) total += static_cast<curl_off_t>(s.size());
+      if (!t->request.upload_file.empty())
+        total = static_cast<curl_off_t>(t->request.upload_file.length);
       curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
       curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, total);
       curl_easy_setopt(easy, CURLOPT_READFUNCTION, OnUpload);
@@ -278,6 +295,7 @@ void CurlEngine::Finish(Transfer* t, int code) {
     }
     stats_.bytes_received += t->response.sink_bytes + t->response.body.size();
     for (auto& s : t->request.upload) stats_.bytes_sent += s.size();
+    if (!t->request.upload_file.empty()) stats_.bytes_sent += t->request.upload_file.length;
   }
   if (code != CURLE_OK) {
     std::string what = t->error[0] ? t->error : curl_easy_strerror(static_cast<CURLcode>(code));

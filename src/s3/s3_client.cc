@@ -273,6 +273,7 @@ void S3Client::PutAsync(PutRequest request, std::function<void(Result<std::strin
       [this, t, q, extra, shared] {
         HttpRequest req = Signed(options_, t, "PUT", q, extra, "", true);
         req.upload = shared->body;
+        req.upload_file = shared->body_file;
         return req;
       },
       ExpectEtag("PUT " + shared->key, std::move(done)));

@@ -7,6 +7,9 @@
 // the caller's thread.
 #pragma once
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <map>
@@ -144,6 +147,13 @@ class FakeStore : public s3::ObjectStore {
     std::string body;
     for (auto& span : req.body)
       body.append(reinterpret_cast<const char*>(span.data()), span.size());
+    if (!req.body_file.empty()) {  // read now, on whichever thread completes (as curl does)
+      body.resize(req.body_file.length);
+      ssize_t got = pread(req.body_file.fd, body.data(), body.size(),
+                          static_cast<off_t>(req.body_file.offset));
+      if (got < 0) return done(MakeError(Errc::kIo, "fake: pread of the body failed"));
+      std::fill(body.begin() + got, body.end(), '\0');
+    }
     std::lock_guard lock(mu_);
     std::string etag = "\"etag-" + std::to_string(++etag_seq_) + "\"";
     if (!req.upload_id.empty()) {

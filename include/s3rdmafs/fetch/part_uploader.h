@@ -20,6 +20,7 @@ namespace s3rdmafs::fetch {
 struct UploadJob {
   std::string key;
   std::span<const std::byte> data;
+  s3::FileRegion file;           // instead of `data`, where !needs_registered_memory()
   s3::Metadata meta;             // PutObject only
   s3::WriteCondition condition;  // PutObject only
   std::string upload_id;         // set: UploadPart `part_number`
@@ -33,7 +34,8 @@ class PartUploader {
   virtual void Upload(UploadJob job, std::function<void(Result<std::string>)> done) = 0;
   virtual const char* name() const = 0;
   // True when spans must lie in the registered arena (RDMA names them in a
-  // token); else any memory will do (HTTP sends from a file mapping).
+  // token); else any memory will do, and a file region too (HTTP reads it
+  // as it sends).
   virtual bool needs_registered_memory() const { return false; }
 };
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "s3rdmafs/common/result.h"
+#include "s3rdmafs/s3/file_region.h"
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdmafs::s3 {
@@ -35,6 +36,7 @@ struct HttpRequest {
   // PUT bodies sent from caller memory without a copy (the caller keeps it
   // alive until the callback). A PUT always sends a Content-Length, 0 included.
   std::vector<std::span<const std::byte>> upload;
+  FileRegion upload_file;  // instead of `upload`: pread as curl asks for bytes
 };
 
 struct HttpResponse {

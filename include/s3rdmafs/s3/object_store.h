@@ -6,6 +6,8 @@
 // and must not block. The synchronous helpers wait on a caller's thread.
 #pragma once
 
+#include "s3rdmafs/s3/file_region.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -72,6 +74,7 @@ struct WriteCondition {
 struct PutRequest {
   std::string key;
   std::vector<std::span<const std::byte>> body;
+  FileRegion body_file;   // instead of `body`: read from the file as it is sent
   Metadata meta;          // PutObject only
   std::string upload_id;  // set: UploadPart `part_number` of this upload
   uint32_t part_number = 0;
