@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -22,6 +23,8 @@ namespace {
 
 constexpr const char* kEtagXattr = "user.s3rdma.etag";
 constexpr const char* kMetaXattr = "user.s3rdma.meta";
+constexpr const char* kCreatedXattr = "user.s3rdma.created";    // on a bucket: ns since 1970
+constexpr const char* kLocationXattr = "user.s3rdma.location";  // its LocationConstraint
 constexpr size_t kDirCacheMax = 64;
 
 int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
@@ -141,7 +144,7 @@ bool LocalBackend::ValidKey(const std::string& key) {
                           (slash == std::string::npos ? key.size() : slash) - pos);
     if (part.empty() && slash != std::string::npos) return false;  // "a//b" cannot be a path here
     if (part == "." || part == ".." || part.size() > 255) return false;
-    if (part.rfind(kTempPrefix, 0) == 0 || part == kMarkerName) return false;
+    if (part.rfind(kTempPrefix, 0) == 0 || part == kMarkerName || part == kObjectName) return false;
     if (slash == std::string::npos) break;
     pos = slash + 1;
   }
@@ -152,20 +155,37 @@ std::string LocalBackend::PathOf(const std::string& bucket, const std::string& k
   return root_ + "/" + bucket + (key.empty() ? "" : "/" + key);
 }
 
-Result<std::vector<std::string>> LocalBackend::ListBuckets() const {
-  std::vector<std::string> out;
+Result<std::vector<LocalBackend::BucketInfo>> LocalBackend::ListBuckets() const {
+  std::vector<std::string> names;
   DIR* d = opendir(root_.c_str());
   if (!d) return MakeError(Errc::kIo, "cannot open root " + root_ + ": " + strerror(errno));
-  while (dirent* e = readdir(d)) {
-    std::string name = e->d_name;
-    struct stat st;
-    if (ValidBucketName(name) && stat((root_ + "/" + name).c_str(), &st) == 0 &&
-        S_ISDIR(st.st_mode))
-      out.push_back(name);
-  }
+  while (dirent* e = readdir(d)) names.push_back(e->d_name);
   closedir(d);
-  std::sort(out.begin(), out.end());
+  std::sort(names.begin(), names.end());
+  std::vector<BucketInfo> out;
+  for (const auto& name : names)
+    if (auto b = GetBucket(name); b) out.push_back(std::move(*b));
   return out;
+}
+
+Result<LocalBackend::BucketInfo> LocalBackend::GetBucket(const std::string& bucket) const {
+  if (auto r = BucketExists(bucket); !r) return tl::unexpected(r.error());
+  BucketInfo b;
+  b.name = bucket;
+  const std::string path = PathOf(bucket, "");
+  char buf[256];
+  if (ssize_t n = getxattr(path.c_str(), kCreatedXattr, buf, sizeof buf - 1); n > 0)
+    b.created_ns = strtoll(std::string(buf, n).c_str(), nullptr, 10);
+  if (b.created_ns == 0) {  // made by hand: the directory's birth (or change) time
+    struct statx sx;
+    if (statx(AT_FDCWD, path.c_str(), 0, STATX_BTIME | STATX_CTIME, &sx) == 0) {
+      const auto& t = (sx.stx_mask & STATX_BTIME) ? sx.stx_btime : sx.stx_ctime;
+      b.created_ns = static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec;
+    }
+  }
+  if (ssize_t n = getxattr(path.c_str(), kLocationXattr, buf, sizeof buf - 1); n > 0)
+    b.location.assign(buf, n);
+  return b;
 }
 
 Result<void> LocalBackend::BucketExists(const std::string& bucket) const {
@@ -176,12 +196,24 @@ Result<void> LocalBackend::BucketExists(const std::string& bucket) const {
   return {};
 }
 
-Result<void> LocalBackend::CreateBucket(const std::string& bucket) {
-  if (!ValidBucketName(bucket)) return MakeError(Errc::kInvalidArgument, "invalid bucket name");
+Result<void> LocalBackend::CreateBucket(const std::string& bucket, const std::string& location) {
+  if (!ValidBucketName(bucket))
+    return s3rdmafs::MakeS3Error(400, "InvalidBucketName",
+                                 "The specified bucket is not valid: 3 to 63 letters, digits, "
+                                 "'-', '.' and '_', starting with a letter or digit");
   if (mkdir(PathOf(bucket, "").c_str(), 0755) != 0) {
-    if (errno == EEXIST) return MakeError(Errc::kBadRequest, "BucketAlreadyOwnedByYou");
+    if (errno == EEXIST)
+      return s3rdmafs::MakeS3Error(
+          409, "BucketAlreadyOwnedByYou",
+          "Your previous request to create the named bucket succeeded and you already own it.");
     return FromErrno(errno, "create bucket");
   }
+  timespec now;
+  clock_gettime(CLOCK_REALTIME, &now);
+  const std::string path = PathOf(bucket, ""),
+                    created = std::to_string(Ns(now));  // best effort: see GetBucket
+  setxattr(path.c_str(), kCreatedXattr, created.data(), created.size(), 0);
+  if (!location.empty()) setxattr(path.c_str(), kLocationXattr, location.data(), location.size(), 0);
   return {};
 }
 
@@ -189,7 +221,8 @@ Result<void> LocalBackend::DeleteBucket(const std::string& bucket) {
   if (auto r = BucketExists(bucket); !r) return r;
   if (rmdir(PathOf(bucket, "").c_str()) != 0) {
     if (errno == ENOTEMPTY || errno == EEXIST)
-      return MakeError(Errc::kBadRequest, "BucketNotEmpty");
+      return s3rdmafs::MakeS3Error(409, "BucketNotEmpty",
+                                   "The bucket you tried to delete is not empty");
     return FromErrno(errno, "delete bucket");
   }
   return {};
@@ -216,7 +249,17 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
     m.user = ReadUserMeta(fd);
     return std::make_pair(fd, m);
   }
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  auto try_open = [&]() -> int {
+    std::string at = ObjectPathOf(path);
+    int fd = open(at.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) path = at;
+    return fd;
+  };
+  int fd = try_open();
+  if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+    std::shared_lock settled(layout_mu_);  // it may be moving into a directory just now
+    fd = try_open();
+  }
   if (fd < 0) {
     auto e = FromErrno(errno, "The specified key does not exist.");
     return tl::unexpected(e.error());
@@ -255,6 +298,13 @@ bool LocalBackend::HasMarkerOrEmpty(const std::string& dir_path) const {
   return empty;
 }
 
+std::string LocalBackend::ObjectPathOf(const std::string& path) {
+  struct stat st;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return path + "/" + kObjectName;
+  return path;
+}
+
 std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedDir(
     const std::string& path) {
   struct stat st;
@@ -271,7 +321,8 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
   if (!d) return nullptr;
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
-    if (name == "." || name == ".." || name == kMarkerName || name.rfind(kTempPrefix, 0) == 0)
+    if (name == "." || name == ".." || name == kMarkerName || name == kObjectName ||
+        name.rfind(kTempPrefix, 0) == 0)
       continue;
     bool is_dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
@@ -279,67 +330,119 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
       if (stat((path + "/" + name).c_str(), &es) != 0) continue;
       is_dir = S_ISDIR(es.st_mode);
     }
-    entries->push_back({std::move(name), is_dir});
+    if (is_dir && access((path + "/" + name + "/" + kObjectName).c_str(), F_OK) == 0)
+      entries->push_back({DirEntry::kDirObject, name, name});
+    std::string sort_key = is_dir ? name + "/" : name;
+    entries->push_back({is_dir ? DirEntry::kDir : DirEntry::kFile, std::move(name),
+                        std::move(sort_key)});
   }
   closedir(d);
-  // S3 order is byte order of the full key, and a directory's keys all
-  // continue with '/', so a directory sorts as "name/".
-  std::sort(entries->begin(), entries->end(), [](const DirEntry& a, const DirEntry& b) {
-    std::string ka = a.is_dir ? a.name + "/" : a.name;
-    std::string kb = b.is_dir ? b.name + "/" : b.name;
-    return ka < kb;
-  });
+  std::sort(entries->begin(), entries->end(),
+            [](const DirEntry& a, const DirEntry& b) { return a.sort_key < b.sort_key; });
   std::lock_guard lock(dir_cache_mu_);
   if (dir_cache_.size() >= kDirCacheMax) dir_cache_.clear();
   dir_cache_[path] = {st.st_mtim, entries};
   return entries;
 }
 
-// Appends keys under `dir_path` (whose keys start with `key_prefix`) in order.
-// Returns false once max_keys + 1 entries are collected (truncated).
-bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_prefix,
-                        const ListQuery& q, bool recursive, ListOutcome* out) {
-  auto entries = SortedDir(dir_path);
-  if (!entries) return true;
-  auto emit = [&](ListEntry e) {
+// One listing in progress: what it asked for and what it has collected.
+// Delimiter "/" follows the directories (a subdirectory is one common
+// prefix); any other delimiter walks the whole tree in key order and rolls
+// up keys that hold it after the prefix.
+struct LocalBackend::Lister {
+  const ListQuery& q;
+  ListOutcome* out;
+  bool recursive = q.delimiter != "/";
+  bool rollup = recursive && !q.delimiter.empty();
+  std::string last_prefix;  // the common prefix emitted last (rollup)
+
+  // False once max_keys entries are collected and another was due (truncated).
+  bool Push(ListEntry e) {
     if (out->entries.size() == q.max_keys) {
       out->truncated = true;
       return false;
     }
     out->entries.push_back(std::move(e));
     return true;
+  }
+  bool Object(const std::string& key, const ObjectMeta& meta) {
+    if (rollup) {
+      size_t at = key.find(q.delimiter, q.prefix.size());
+      if (at != std::string::npos) {
+        std::string cp = key.substr(0, at + q.delimiter.size());
+        if (cp == last_prefix || q.start_after.compare(0, cp.size(), cp) == 0) return true;
+        last_prefix = cp;
+        return Push({std::move(cp), true, {}});
+      }
+    }
+    return Push({key, false, meta});
+  }
+};
+
+namespace {
+ObjectMeta MarkerMeta(const std::string& dir_path) {
+  struct stat st;
+  ObjectMeta m;
+  if (stat(dir_path.c_str(), &st) == 0) m.mtime_ns = Ns(st.st_mtim);
+  m.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";  // MD5 of the empty marker
+  return m;
+}
+}  // namespace
+
+// Appends keys under `dir_path` (whose keys start with `key_prefix`) in order.
+// Returns false once the page is full (truncated). Each directory is entered
+// at the first entry that can follow start_after and match the prefix (a
+// binary search), so paging through a huge directory costs the same per page.
+bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_prefix,
+                        Lister& lister) {
+  const ListQuery& q = lister.q;
+  auto entries = SortedDir(dir_path);
+  if (!entries) return true;
+  auto first_from = [&](const std::string& bound) {
+    // Only the first path component of `bound` below this directory counts.
+    std::string comp = bound.substr(key_prefix.size());
+    if (size_t slash = comp.find('/'); slash != std::string::npos) comp.resize(slash + 1);
+    return std::lower_bound(entries->begin(), entries->end(), comp,
+                            [](const DirEntry& e, const std::string& c) { return e.sort_key < c; });
   };
-  for (const DirEntry& e : *entries) {
-    std::string key = key_prefix + e.name + (e.is_dir ? "/" : "");
-    // Only keys that match the prefix (the prefix may end mid-name).
-    size_t common = std::min(key.size(), q.prefix.size());
-    if (key.compare(0, common, q.prefix, 0, common) != 0) continue;
+  auto it = entries->begin();
+  std::string name_prefix;  // what this directory's names must start with
+  if (q.prefix.size() > key_prefix.size()) {
+    name_prefix = q.prefix.substr(key_prefix.size());
+    it = std::max(it, first_from(q.prefix));
+  }
+  if (q.start_after.size() > key_prefix.size() &&
+      q.start_after.compare(0, key_prefix.size(), key_prefix) == 0)
+    it = std::max(it, first_from(q.start_after));
+  for (; it != entries->end(); ++it) {
+    const DirEntry& e = *it;
+    if (e.sort_key.compare(0, name_prefix.size(), name_prefix, 0,
+                           std::min(name_prefix.size(), e.sort_key.size())) != 0) {
+      if (e.sort_key > name_prefix) break;  // sorted: nothing further matches
+      continue;
+    }
+    std::string key = key_prefix + e.sort_key;
     std::string path = dir_path + "/" + e.name;
-    if (!e.is_dir) {
+    if (e.kind != DirEntry::kDir) {
       if (key.size() < q.prefix.size() || key <= q.start_after) continue;
+      if (e.kind == DirEntry::kDirObject) path += std::string("/") + kObjectName;
       struct stat st;
       if (stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      if (!emit({key, false, MetaFromStat(st, path)})) return false;
+      if (!lister.Object(key, MetaFromStat(st, path))) return false;
       continue;
     }
     // A directory: its keys all start with `key` ("name/").
     if (!q.start_after.empty() && q.start_after > key &&
         q.start_after.compare(0, key.size(), key) != 0)
       continue;  // the whole subtree sorts before start_after
-    if (key.size() >= q.prefix.size() && !recursive) {  // delimiter listing: a common prefix
+    if (key.size() >= q.prefix.size() && !lister.recursive) {  // "/" listing: a common prefix
       if (q.start_after.compare(0, key.size(), key) == 0) continue;  // already returned
-      if (!emit({key, true, {}})) return false;
+      if (!lister.Push({key, true, {}})) return false;
       continue;
     }
-    if (key.size() >= q.prefix.size() && key > q.start_after && HasMarkerOrEmpty(path)) {
-      struct stat st;
-      stat(path.c_str(), &st);
-      ObjectMeta m;
-      m.mtime_ns = Ns(st.st_mtim);
-      m.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";
-      if (!emit({key, false, m})) return false;
-    }
-    if (!Walk(path, key, q, recursive, out)) return false;
+    if (key.size() >= q.prefix.size() && key > q.start_after && HasMarkerOrEmpty(path))
+      if (!lister.Object(key, MarkerMeta(path))) return false;
+    if (!Walk(path, key, lister)) return false;
   }
   return true;
 }
@@ -354,18 +457,13 @@ Result<ListOutcome> LocalBackend::List(const std::string& bucket, const ListQuer
   if (!dir_key.empty() && !ValidKey(dir_key)) return out;
   std::string dir_path =
       PathOf(bucket, "") + (dir_key.empty() ? "" : "/" + dir_key.substr(0, dir_key.size() - 1));
-  bool recursive = q.delimiter != "/";
+  Lister lister{q, &out};
   if (!dir_key.empty() && dir_key == q.prefix && dir_key > q.start_after &&
       HasMarkerOrEmpty(dir_path)) {
     // The marker object of the listed directory itself ("dir/" under prefix "dir/").
-    struct stat st;
-    stat(dir_path.c_str(), &st);
-    ObjectMeta m;
-    m.mtime_ns = Ns(st.st_mtim);
-    m.etag = "\"d41d8cd98f00b204e9800998ecf8427e\"";
-    out.entries.push_back({dir_key, false, m});
+    if (!lister.Object(dir_key, MarkerMeta(dir_path))) return out;
   }
-  Walk(dir_path, dir_key, q, recursive, &out);
+  Walk(dir_path, dir_key, lister);
   return out;
 }
 
@@ -445,18 +543,9 @@ Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::s
   std::string path = PathOf(bucket, key);
   bool marker = key.back() == '/';
   if (marker) path.pop_back();
-  // Create parent directories ("a/b/c" needs a/ and a/b/).
-  for (size_t pos = PathOf(bucket, "").size() + 1; (pos = path.find('/', pos)) != std::string::npos;
-       ++pos) {
-    std::string dir = path.substr(0, pos);
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST)
-      return tl::unexpected(ErrorFromErrno(errno, "mkdir " + dir));
-  }
-  if (marker) {
-    if (mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
-      return tl::unexpected(ErrorFromErrno(errno, "mkdir"));
-    path += std::string("/") + kMarkerName;
-  }
+  if (auto r = MakeParents(PathOf(bucket, ""), marker ? path + "/" : path); !r)
+    return tl::unexpected(r.error());
+  if (marker) path += std::string("/") + kMarkerName;
   static std::atomic<uint64_t> seq{0};
   std::string dir = path.substr(0, path.rfind('/'));
   std::string tmp =
@@ -498,6 +587,8 @@ Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::s
                        "At least one of the pre-conditions you specified did not hold");
     }
   }
+  std::shared_lock layout(layout_mu_);
+  if (!marker) path = ObjectPathOf(path);  // "a/b" beside "a/b/c" lives in a/b/
   if (rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
@@ -509,6 +600,41 @@ Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::s
   m.etag = "\"" + *etag + "\"";
   m.user = user;
   return m;
+}
+
+// Parents of `path` ("a/b/c" needs a/ and a/b/) become directories; one that
+// is an object file now ("a/b" before "a/b/c" arrives) moves inside as the
+// directory's kObjectName.
+Result<void> LocalBackend::MakeParents(const std::string& bucket_path, const std::string& path) {
+  for (size_t pos = bucket_path.size() + 1; (pos = path.find('/', pos)) != std::string::npos;
+       ++pos) {
+    std::string dir = path.substr(0, pos);
+    if (mkdir(dir.c_str(), 0755) == 0) continue;
+    if (errno != EEXIST) return tl::unexpected(ErrorFromErrno(errno, "mkdir " + dir));
+    struct stat st;
+    if (stat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode))
+      if (auto r = ObjectToDirectory(dir); !r) return r;
+  }
+  return {};
+}
+
+Result<void> LocalBackend::ObjectToDirectory(const std::string& path) {
+  std::unique_lock layout(layout_mu_);
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0 || S_ISDIR(st.st_mode)) return {};  // done meanwhile
+  static std::atomic<uint64_t> seq{0};
+  std::string aside = path.substr(0, path.rfind('/')) + "/" + kTempPrefix + "obj-" +
+                      std::to_string(getpid()) + "-" + std::to_string(seq++);
+  if (rename(path.c_str(), aside.c_str()) != 0)
+    return tl::unexpected(ErrorFromErrno(errno, "move " + path + " aside"));
+  if (mkdir(path.c_str(), 0755) != 0 ||
+      rename(aside.c_str(), (path + "/" + kObjectName).c_str()) != 0) {
+    int err = errno;
+    rmdir(path.c_str());
+    rename(aside.c_str(), path.c_str());  // as it was
+    return tl::unexpected(ErrorFromErrno(err, "make " + path + " a directory"));
+  }
+  return {};
 }
 
 Result<ObjectMeta> LocalBackend::Copy(const std::string& src_bucket, const std::string& src_key,
@@ -540,10 +666,11 @@ Result<void> LocalBackend::Delete(const std::string& bucket, const std::string& 
     unlink((path + "/" + kMarkerName).c_str());
     rmdir(path.c_str());  // only if empty
   } else {
-    struct stat st;
-    if (lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return {};
-    if (unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR)
+    std::shared_lock layout(layout_mu_);
+    std::string at = ObjectPathOf(path);
+    if (unlink(at.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR)
       return FromErrno(errno, "delete");
+    if (at != path) rmdir(path.c_str());  // nothing else under it: the prefix goes too
   }
   // Prefixes exist only while something is under them: drop emptied parents
   // unless they carry a marker.

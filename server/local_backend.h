@@ -1,8 +1,10 @@
 // The directory backend: bucket = top-level directory of the root, key = path
 // below it. Objects are regular files; "a/b/" prefixes are directories. A
 // directory marker object ("dir/") is a directory holding kMarkerName, or an
-// empty directory. Writes go to a temporary file that is renamed into place,
-// so a reader never sees half an object.
+// empty directory. A key that is an object and a prefix at once ("a/b" beside
+// "a/b/c") lives in its directory as kObjectName: a/b/.s3rdma-object. Writes
+// go to a temporary file that is renamed into place, so a reader never sees
+// half an object.
 // Thread-safety: all methods may be called concurrently.
 #pragma once
 
@@ -14,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -50,7 +53,7 @@ struct ListEntry {
 
 struct ListQuery {
   std::string prefix;
-  std::string delimiter;    // "" or "/" (others are answered as if "")
+  std::string delimiter;    // any string; "" lists flat
   std::string start_after;  // exclusive
   uint32_t max_keys = 1000;
 };
@@ -64,6 +67,7 @@ class LocalBackend {
  public:
   static constexpr const char* kMarkerName = ".s3rdma-dir-marker";
   static constexpr const char* kTempPrefix = ".s3rdma-tmp-";
+  static constexpr const char* kObjectName = ".s3rdma-object";
 
   explicit LocalBackend(std::string root) : root_(std::move(root)) {}
 
@@ -73,9 +77,15 @@ class LocalBackend {
   static bool ValidBucketName(const std::string& bucket);
   static bool ValidKey(const std::string& key);
 
-  Result<std::vector<std::string>> ListBuckets() const;
+  struct BucketInfo {
+    std::string name;
+    int64_t created_ns = 0;  // kept in an xattr; else the directory's birth time
+    std::string location;    // the LocationConstraint it was created with ("" = none)
+  };
+  Result<std::vector<BucketInfo>> ListBuckets() const;  // sorted by name
+  Result<BucketInfo> GetBucket(const std::string& bucket) const;
   Result<void> BucketExists(const std::string& bucket) const;
-  Result<void> CreateBucket(const std::string& bucket);
+  Result<void> CreateBucket(const std::string& bucket, const std::string& location = "");
   Result<void> DeleteBucket(const std::string& bucket);
 
   // Opens an object for reading; returns an fd the caller closes.
@@ -111,18 +121,28 @@ class LocalBackend {
 
  private:
   struct DirEntry {
+    enum Kind { kFile, kDir, kDirObject } kind;  // kDirObject: the dir's kObjectName
     std::string name;
-    bool is_dir;
+    std::string sort_key;  // S3 order: a directory sorts as "name/"
   };
   // Sorted (by S3 key order) names of one directory, cached by mtime so that
   // paging through a 100k-entry directory sorts it once.
   std::shared_ptr<const std::vector<DirEntry>> SortedDir(const std::string& path);
   bool HasMarkerOrEmpty(const std::string& dir_path) const;
-  bool Walk(const std::string& dir_path, const std::string& key_prefix, const ListQuery& q,
-            bool recursive, ListOutcome* out);
+  struct Lister;
+  bool Walk(const std::string& dir_path, const std::string& key_prefix, Lister& lister);
+  // The path an object's bytes live at: `path` itself, or path/kObjectName
+  // when `path` is a directory.
+  static std::string ObjectPathOf(const std::string& path);
+  // Makes the object file at `path` the kObjectName of a new directory there.
+  Result<void> ObjectToDirectory(const std::string& path);
+  Result<void> MakeParents(const std::string& bucket_path, const std::string& path);
   std::string PathOf(const std::string& bucket, const std::string& key) const;
 
   std::string root_;
+  // Shared by every rename into place and by readers that missed; taken
+  // alone by ObjectToDirectory, whose three steps nobody may see half done.
+  mutable std::shared_mutex layout_mu_;
   std::mutex dir_cache_mu_;
   struct CachedDir {
     timespec mtime;

@@ -129,8 +129,8 @@ Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t num
   std::string path = PartPath(dir, number), etag;
   struct stat st;
   if (stat(path.c_str(), &st) != 0 || !ReadWhole(path + ".etag", &etag))
-    return MakeError(Errc::kBadRequest,
-                     "InvalidPart: part " + std::to_string(number) + " was not uploaded");
+    return s3rdmafs::MakeS3Error(400, "InvalidPart",
+                                 "part " + std::to_string(number) + " was not uploaded");
   PartInfo p;
   p.number = number;
   p.etag = "\"" + etag + "\"";
@@ -187,20 +187,27 @@ Result<ObjectMeta> MultipartUploads::Complete(
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())
-    return MakeError(Errc::kBadRequest, "MalformedXML: a multipart upload needs a part");
-  for (size_t i = 1; i < parts.size(); ++i)
-    if (parts[i].first <= parts[i - 1].first)
-      return MakeError(Errc::kBadRequest, "InvalidPartOrder: part numbers must ascend");
+    return s3rdmafs::MakeS3Error(400, "MalformedXML", "a multipart upload needs a part");
+  // A part number named twice in a row names that part once (as radosgw
+  // and S3 take it); any other step back is out of order.
+  std::vector<std::pair<uint32_t, std::string>> named;
+  for (const auto& p : parts) {
+    if (!named.empty() && p.first == named.back().first) continue;
+    if (!named.empty() && p.first < named.back().first)
+      return s3rdmafs::MakeS3Error(400, "InvalidPartOrder", "part numbers must ascend");
+    named.push_back(p);
+  }
   std::vector<PartInfo> chosen;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    auto p = ReadPart(*dir, parts[i].first);
+  for (size_t i = 0; i < named.size(); ++i) {
+    auto p = ReadPart(*dir, named[i].first);
     if (!p) return tl::unexpected(p.error());
-    if (Unquote(p->etag) != Unquote(parts[i].second))
-      return MakeError(Errc::kBadRequest, "InvalidPart: part " + std::to_string(parts[i].first) +
-                                              " has ETag " + p->etag);
-    if (i + 1 < parts.size() && p->size < kMinPartSize)
-      return MakeError(Errc::kBadRequest, "EntityTooSmall: part " + std::to_string(parts[i].first) +
-                                              " is smaller than 5 MiB and not the last");
+    if (Unquote(p->etag) != Unquote(named[i].second))
+      return s3rdmafs::MakeS3Error(
+          400, "InvalidPart", "part " + std::to_string(named[i].first) + " has ETag " + p->etag);
+    if (i + 1 < named.size() && p->size < kMinPartSize)
+      return s3rdmafs::MakeS3Error(
+          400, "EntityTooSmall",
+          "part " + std::to_string(named[i].first) + " is smaller than 5 MiB and not the last");
     chosen.push_back(*p);
   }
   std::string info;

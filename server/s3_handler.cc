@@ -55,6 +55,8 @@ void S3Handler::SendError(Exchange& ex, int status, const std::string& code,
 
 void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
                                  const std::string& resource) {
+  if (!e.s3_code.empty())
+    return SendError(ex, e.http_status ? e.http_status : 400, e.s3_code, e.message, resource);
   switch (e.code) {
     case Errc::kNoSuchBucket:
       return SendError(ex, 404, "NoSuchBucket", e.message, resource);
@@ -76,20 +78,6 @@ void S3Handler::SendBackendError(Exchange& ex, const s3rdmafs::Error& e,
     case Errc::kNotSupported:
       return SendError(ex, 501, "NotImplemented", e.message, resource);
     case Errc::kBadRequest:
-      if (e.message == "BucketAlreadyOwnedByYou")
-        return SendError(
-            ex, 409, e.message,
-            "Your previous request to create the named bucket succeeded and you already own it.",
-            resource);
-      if (e.message == "BucketNotEmpty")
-        return SendError(ex, 409, e.message, "The bucket you tried to delete is not empty",
-                         resource);
-      // "Code: message" names the S3 error code (InvalidPart, EntityTooSmall, ...).
-      if (size_t colon = e.message.find(": "); colon != std::string::npos &&
-                                               e.message.find(' ') == colon + 1 &&
-                                               isupper(static_cast<unsigned char>(e.message[0])))
-        return SendError(ex, 400, e.message.substr(0, colon), e.message.substr(colon + 2),
-                         resource);
       return SendError(ex, 400, "InvalidRequest", e.message, resource);
     case Errc::kPreconditionFailed:
       return SendError(ex, 412, "PreconditionFailed", e.message, resource);
@@ -145,10 +133,16 @@ void S3Handler::Handle(Exchange& ex) {
                        path);
   if (key.empty()) {
     if (m == "GET" && query.count("location")) {
-      if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
+      auto b = backend_->GetBucket(bucket);
+      if (!b) return SendBackendError(ex, b.error(), path);
       pugi::xml_document doc;
       auto root = Root(doc, "LocationConstraint");
-      if (config_.region != "us-east-1") root.text().set(config_.region.c_str());
+      // What the bucket was created with; else this server's region (none
+      // for us-east-1, as S3 answers).
+      std::string location = !b->location.empty()               ? b->location
+                             : config_.region != "us-east-1" ? config_.region
+                                                                : "";
+      if (!location.empty()) root.text().set(location.c_str());
       Headers h = CommonHeaders();
       h.emplace_back("Content-Type", "application/xml");
       return ex.Send(200, h, ToXml(doc));
@@ -167,7 +161,14 @@ void S3Handler::Handle(Exchange& ex) {
       return ex.SendHeadersOnly(200, h, 0);
     }
     if (m == "PUT") {
-      if (auto r = backend_->CreateBucket(bucket); !r) return SendBackendError(ex, r.error(), path);
+      std::string location;
+      if (req.HasHeader("content-length") && req.Header("content-length") != "0") {
+        pugi::xml_document config;
+        if (!ReadXmlBody(ex, path, &config)) return;
+        location = config.child("CreateBucketConfiguration").child_value("LocationConstraint");
+      }
+      if (auto r = backend_->CreateBucket(bucket, location); !r)
+        return SendBackendError(ex, r.error(), path);
       Headers h = CommonHeaders();
       h.emplace_back("Location", "/" + bucket);
       return ex.Send(200, h, "");
@@ -334,7 +335,23 @@ void S3Handler::SendAcl(Exchange& ex, const std::string& bucket, const std::stri
   ex.Send(200, h, ToXml(doc));
 }
 
+// ListBuckets, paged as S3 pages it since 2024: max-buckets (1-10000) and an
+// opaque continuation-token (here the last name of the page, encoded).
 void S3Handler::ListBuckets(Exchange& ex) {
+  auto query = ParseQuery(ex.request().raw_query);
+  size_t max = 10000;
+  if (query.count("max-buckets")) {
+    const std::string& v = query["max-buckets"];
+    if (v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoul(v) < 1 || std::stoul(v) > 10000)
+      return SendError(ex, 400, "InvalidArgument", "max-buckets must be between 1 and 10000", "/");
+    max = std::stoul(v);
+  }
+  std::string after;
+  if (query.count("continuation-token") && !DecodeToken(query["continuation-token"], &after))
+    return SendError(ex, 400, "InvalidArgument", "The continuation token provided is incorrect",
+                     "/");
+  const std::string& prefix = query["prefix"];
   auto buckets = backend_->ListBuckets();
   if (!buckets) return SendBackendError(ex, buckets.error(), "/");
   pugi::xml_document doc;
@@ -343,11 +360,24 @@ void S3Handler::ListBuckets(Exchange& ex) {
   Text(owner, "ID", "s3rdma");
   Text(owner, "DisplayName", "s3rdma");
   auto list = root.append_child("Buckets");
+  size_t listed = 0;
+  std::string last;
+  bool more = false;
   for (auto& b : *buckets) {
+    if (b.name <= after || b.name.compare(0, prefix.size(), prefix) != 0) continue;
+    if (listed == max) {
+      more = true;
+      break;
+    }
     auto node = list.append_child("Bucket");
-    Text(node, "Name", b);
-    Text(node, "CreationDate", Iso8601(0));
+    Text(node, "Name", b.name);
+    Text(node, "CreationDate", Iso8601(b.created_ns));
+    if (!b.location.empty()) Text(node, "BucketRegion", b.location);
+    last = b.name;
+    ++listed;
   }
+  if (more) Text(root, "ContinuationToken", EncodeToken(last));
+  if (!prefix.empty()) Text(root, "Prefix", prefix);
   Headers h = CommonHeaders();
   h.emplace_back("Content-Type", "application/xml");
   ex.Send(200, h, ToXml(doc));

@@ -43,13 +43,16 @@ LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string conten
   return [payload_hash, content_md5](const std::string& md5_hex,
                                      const std::string& sha_hex) -> s3rdmafs::Result<void> {
     if (payload_hash.size() == 64 && payload_hash != sha_hex)
-      return s3rdmafs::MakeError(Errc::kBadRequest, "XAmzContentSHA256Mismatch");
+      return s3rdmafs::MakeS3Error(
+          400, "XAmzContentSHA256Mismatch",
+          "The provided 'x-amz-content-sha256' header does not match what was computed.");
     if (!content_md5.empty()) {
       unsigned char raw[16];
       for (size_t i = 0; i < 16; ++i)
         raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
       if (Base64(raw, 16) != content_md5)
-        return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+        return s3rdmafs::MakeS3Error(
+            400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
     }
     return {};
   };
@@ -125,14 +128,7 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (etag.empty()) {
-    if (error.message == "XAmzContentSHA256Mismatch")
-      return SendError(
-          ex, 400, "XAmzContentSHA256Mismatch",
-          "The provided 'x-amz-content-sha256' header does not match what was computed.", resource);
-    if (error.message == "BadDigest")
-      return SendError(ex, 400, "BadDigest",
-                       "The Content-MD5 you specified did not match what we received.", resource);
-    if (!body_ok) return;  // the client went away mid-upload; nothing was published
+    if (!body_ok && error.s3_code.empty()) return;  // the client went away mid-upload; nothing was published
     return SendBackendError(ex, error, resource);
   }
   Headers h = CommonHeaders();
@@ -171,7 +167,10 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     uint32_t v = crc.checksum();
     unsigned char be[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
                            static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
-    if (want_crc != Base64(be, 4)) return s3rdmafs::MakeError(Errc::kBadRequest, "BadDigest");
+    if (want_crc != Base64(be, 4))
+      return s3rdmafs::MakeS3Error(
+          400, "BadDigest",
+          "The x-amz-checksum-crc32c you specified did not match what we received.");
     return {};
   };
   auto stored = StoreBody(bucket, key, req, fill, verify, false);
@@ -189,10 +188,6 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     }
   }
   if (etag.empty()) {
-    if (error.message == "BadDigest")
-      return SendError(ex, 400, "BadDigest",
-                       "The x-amz-checksum-crc32c you specified did not match what we received.",
-                       resource);
     return SendBackendError(ex, error, resource);
   }
   Headers h = CommonHeaders();

@@ -272,10 +272,10 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
 
   auto order = uploads.Complete("bkt", "obj", *id, {{2, p2->etag}, {1, p1->etag}});
   ASSERT_FALSE(order);
-  EXPECT_EQ(order.error().message.rfind("InvalidPartOrder", 0), 0u);
+  EXPECT_EQ(order.error().s3_code, "InvalidPartOrder");
   auto wrong = uploads.Complete("bkt", "obj", *id, {{1, "\"bad\""}, {2, p2->etag}});
   ASSERT_FALSE(wrong);
-  EXPECT_EQ(wrong.error().message.rfind("InvalidPart", 0), 0u);
+  EXPECT_EQ(wrong.error().s3_code, "InvalidPart");
   auto small = uploads.Complete("bkt", "obj", *id, {{2, p2->etag}, {3, p2->etag}});
   ASSERT_FALSE(small);
 

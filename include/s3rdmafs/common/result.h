@@ -51,6 +51,9 @@ struct Error {
   Errc code = Errc::kInternal;
   std::string message;
   int http_status = 0;  // 0 when no HTTP response was involved
+  // The S3 error code the server side answers with (InvalidPart,
+  // BucketNotEmpty, ...) where `code` alone does not name it; with http_status.
+  std::string s3_code;
 
   Error() = default;
   Error(Errc c, std::string msg, int status = 0)
@@ -63,6 +66,13 @@ using Result = tl::expected<T, Error>;
 
 inline tl::unexpected<Error> MakeError(Errc code, std::string message, int http_status = 0) {
   return tl::unexpected<Error>(Error(code, std::move(message), http_status));
+}
+
+// An answer of the S3 server: `s3_code` and `http_status` say what goes out.
+inline tl::unexpected<Error> MakeS3Error(int http_status, std::string s3_code, std::string message) {
+  Error e(Errc::kBadRequest, std::move(message), http_status);
+  e.s3_code = std::move(s3_code);
+  return tl::unexpected<Error>(std::move(e));
 }
 
 }  // namespace s3rdmafs

@@ -1,0 +1,324 @@
+"""S3 semantics that clients and sync tools rely on, driven by boto3 (and,
+where boto3 cannot say it, by requests signed with botocore) against the real
+s3rdma-server. Each test names the behaviour S3 and radosgw have."""
+import datetime
+import email.utils
+import hashlib
+import http.client
+import os
+import socket
+import sys
+import time
+import unittest
+
+import boto3
+import botocore
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import harness  # noqa: E402
+
+MiB = 1 << 20
+
+
+class S3SemanticsTest(harness.MountTestCase):
+    def setUp(self):
+        super().setUp()
+        self.srv = self.server()
+        self.s3 = boto3.client("s3", endpoint_url=self.srv.endpoint, region_name="us-east-1",
+                               aws_access_key_id=harness.ACCESS_KEY,
+                               aws_secret_access_key=harness.SECRET_KEY,
+                               config=botocore.config.Config(s3={"addressing_style": "path"},
+                                                             retries={"max_attempts": 1}))
+        self.s3.create_bucket(Bucket="sem")
+
+    def raw(self, method, path, query="", headers=None, body=b"", conn=None):
+        """One request signed as boto3 would sign it; (status, headers, body)."""
+        target = path + ("?" + query if query else "")
+        req = AWSRequest(method=method, url=self.srv.endpoint + target, data=body, headers=headers or {})
+        S3SigV4Auth(Credentials(harness.ACCESS_KEY, harness.SECRET_KEY), "s3", "us-east-1").add_auth(req)
+        c = conn or http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        c.request(method, target, body=body, headers=dict(req.headers.items()))
+        r = c.getresponse()
+        data = r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, data
+
+    def code_of(self, fn, *args, **kw):
+        try:
+            fn(*args, **kw)
+        except botocore.exceptions.ClientError as e:
+            return e.response["Error"]["Code"]
+        self.fail(f"{fn.__name__} succeeded")
+
+    def put(self, key, body=b"x", **kw):
+        return self.s3.put_object(Bucket="sem", Key=key, Body=body, **kw)
+
+    # ---- listing
+    def test_listing_with_other_delimiters(self):
+        for k in ["a-1", "a-2", "b-1", "c/x", "c/y", "d"]:
+            self.put(k)
+        for v2 in (True, False):
+            ls = self.s3.list_objects_v2 if v2 else self.s3.list_objects
+            r = ls(Bucket="sem", Delimiter="-")
+            self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["a-", "b-"], r)
+            self.assertEqual([o["Key"] for o in r["Contents"]], ["c/x", "c/y", "d"], r)
+            r = ls(Bucket="sem", Prefix="a", Delimiter="-")
+            self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["a-"], r)
+            self.assertNotIn("Contents", r)
+            r = ls(Bucket="sem", Delimiter="/x")  # more than one character
+            self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["c/x"], r)
+            self.assertEqual([o["Key"] for o in r["Contents"]], ["a-1", "a-2", "b-1", "c/y", "d"], r)
+        # Pages roll prefixes up across page boundaries.
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket="sem", Delimiter="-", PaginationConfig={"PageSize": 1})
+        seen = [(p.get("CommonPrefixes", []), p.get("Contents", [])) for p in pages]
+        prefixes = [x["Prefix"] for cps, _ in seen for x in cps]
+        keys = [x["Key"] for _, cs in seen for x in cs]
+        self.assertEqual((prefixes, keys), (["a-", "b-"], ["c/x", "c/y", "d"]))
+
+    def test_v1_listing_echoes_prefix_as_given(self):
+        self.put("dir with space/f")
+        status, _, body = self.raw("GET", "/sem", "prefix=dir%20with%20space%2F")
+        self.assertEqual(status, 200, body)
+        self.assertIn(b"<Prefix>dir with space/</Prefix>", body)
+        status, _, body = self.raw("GET", "/sem", "encoding-type=url&prefix=dir%20with%20space%2F")
+        self.assertIn(b"<Prefix>dir%20with%20space/</Prefix>", body)
+
+    def test_key_that_is_both_object_and_prefix(self):
+        self.put("foo/bar", b"parent")
+        self.put("foo/bar/xyzzy", b"child")  # NoSuchKey on the old server
+        self.put("solo/child", b"c")
+        self.put("solo", b"p")  # the other order
+        for k, v in [("foo/bar", b"parent"), ("foo/bar/xyzzy", b"child"), ("solo", b"p"), ("solo/child", b"c")]:
+            self.assertEqual(self.s3.get_object(Bucket="sem", Key=k)["Body"].read(), v, k)
+            self.assertEqual(self.s3.head_object(Bucket="sem", Key=k)["ContentLength"], len(v), k)
+        flat = [o["Key"] for o in self.s3.list_objects_v2(Bucket="sem")["Contents"]]
+        self.assertEqual(flat, ["foo/bar", "foo/bar/xyzzy", "solo", "solo/child"])
+        r = self.s3.list_objects_v2(Bucket="sem", Prefix="foo/", Delimiter="/")
+        self.assertEqual([o["Key"] for o in r["Contents"]], ["foo/bar"])
+        self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["foo/bar/"])
+        page = self.s3.list_objects_v2(Bucket="sem", StartAfter="foo/bar")
+        self.assertEqual([o["Key"] for o in page["Contents"]], ["foo/bar/xyzzy", "solo", "solo/child"])
+        self.put("foo/bar", b"parent v2")  # overwrite in place
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="foo/bar")["Body"].read(), b"parent v2")
+        self.s3.delete_object(Bucket="sem", Key="foo/bar")
+        self.assertEqual(self.code_of(self.s3.head_object, Bucket="sem", Key="foo/bar"), "404")
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="foo/bar/xyzzy")["Body"].read(), b"child")
+        self.s3.delete_object(Bucket="sem", Key="solo/child")
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="solo")["Body"].read(), b"p")
+        flat = [o["Key"] for o in self.s3.list_objects_v2(Bucket="sem")["Contents"]]
+        self.assertEqual(flat, ["foo/bar/xyzzy", "solo"])
+        # A directory marker beside an object of the same name.
+        self.put("m", b"obj")
+        self.put("m/", b"")
+        flat = [o["Key"] for o in self.s3.list_objects_v2(Bucket="sem", Prefix="m")["Contents"]]
+        self.assertEqual(flat, ["m", "m/"])
+        self.s3.copy_object(Bucket="sem", Key="foo/bar", CopySource="sem/solo")  # copy onto a prefix
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="foo/bar")["Body"].read(), b"p")
+
+    # ---- headers
+    def test_standard_headers_are_kept_and_overridable(self):
+        kw = dict(ContentType="text/csv", CacheControl="max-age=60", ContentEncoding="identity",
+                  ContentDisposition='attachment; filename="x.csv"', ContentLanguage="de",
+                  Expires=datetime.datetime(2030, 1, 1, tzinfo=datetime.timezone.utc),
+                  Metadata={"k": "v"})
+        self.put("h", b"a,b\n", **kw)
+        for r in (self.s3.head_object(Bucket="sem", Key="h"), self.s3.get_object(Bucket="sem", Key="h")):
+            self.assertEqual(r["ContentType"], "text/csv")
+            self.assertEqual(r["CacheControl"], "max-age=60")
+            self.assertEqual(r["ContentEncoding"], "identity")
+            self.assertEqual(r["ContentDisposition"], 'attachment; filename="x.csv"')
+            self.assertEqual(r["ContentLanguage"], "de")
+            self.assertEqual(r["ResponseMetadata"]["HTTPHeaders"]["expires"], "Tue, 01 Jan 2030 00:00:00 GMT")
+            self.assertEqual(r["Metadata"], {"k": "v"})
+        r = self.s3.get_object(Bucket="sem", Key="h", ResponseContentType="application/json",
+                               ResponseCacheControl="no-cache", ResponseContentDisposition="inline",
+                               ResponseContentEncoding="gzip", ResponseContentLanguage="fr",
+                               ResponseExpires=datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc))
+        self.assertEqual((r["ContentType"], r["CacheControl"], r["ContentDisposition"], r["ContentEncoding"],
+                          r["ContentLanguage"]), ("application/json", "no-cache", "inline", "gzip", "fr"))
+        self.assertEqual(r["ResponseMetadata"]["HTTPHeaders"]["expires"], "Wed, 01 Jan 2031 00:00:00 GMT")
+        self.s3.copy_object(Bucket="sem", Key="h2", CopySource="sem/h")
+        self.assertEqual(self.s3.head_object(Bucket="sem", Key="h2")["CacheControl"], "max-age=60")
+        mp = self.s3.create_multipart_upload(Bucket="sem", Key="h3", CacheControl="no-store", ContentLanguage="en")
+        e = self.s3.upload_part(Bucket="sem", Key="h3", UploadId=mp["UploadId"], PartNumber=1, Body=b"z")["ETag"]
+        self.s3.complete_multipart_upload(Bucket="sem", Key="h3", UploadId=mp["UploadId"],
+                                          MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": e}]})
+        h = self.s3.head_object(Bucket="sem", Key="h3")
+        self.assertEqual((h["CacheControl"], h["ContentLanguage"]), ("no-store", "en"))
+
+    # ---- conditionals
+    def test_time_conditionals_on_get_head_and_copy(self):
+        self.put("t", b"timed")
+        past = datetime.datetime(2000, 1, 1, tzinfo=datetime.timezone.utc)
+        future = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=1)
+        for fn in (self.s3.get_object, self.s3.head_object):
+            self.assertEqual(fn(Bucket="sem", Key="t", IfModifiedSince=past)["ContentLength"], 5)
+            self.assertEqual(self.code_of(fn, Bucket="sem", Key="t", IfModifiedSince=future), "304")
+            self.assertEqual(fn(Bucket="sem", Key="t", IfUnmodifiedSince=future)["ContentLength"], 5)
+            self.assertIn(self.code_of(fn, Bucket="sem", Key="t", IfUnmodifiedSince=past),
+                          ("412", "PreconditionFailed"))
+        etag = self.s3.head_object(Bucket="sem", Key="t")["ETag"]
+        # If-Match that holds wins over If-Unmodified-Since that does not (RFC 7232, S3 too).
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="t", IfMatch=etag, IfUnmodifiedSince=past)
+                         ["ContentLength"], 5)
+        copy = self.s3.copy_object
+        src = "sem/t"
+        self.assertEqual(self.code_of(copy, Bucket="sem", Key="c", CopySource=src, CopySourceIfNoneMatch=etag),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(copy, Bucket="sem", Key="c", CopySource=src, CopySourceIfModifiedSince=future),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(copy, Bucket="sem", Key="c", CopySource=src, CopySourceIfUnmodifiedSince=past),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(copy, Bucket="sem", Key="c", CopySource=src, CopySourceIfMatch='"other"'),
+                         "PreconditionFailed")
+        self.assertEqual(self.code_of(self.s3.head_object, Bucket="sem", Key="c"), "404")
+        copy(Bucket="sem", Key="c", CopySource=src, CopySourceIfModifiedSince=past, CopySourceIfNoneMatch='"other"')
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="c")["Body"].read(), b"timed")
+
+    def test_conditional_puts(self):
+        status, _, _ = self.raw("PUT", "/sem/lock", headers={"If-None-Match": "*"}, body=b"mine")
+        self.assertEqual(status, 200)
+        status, _, body = self.raw("PUT", "/sem/lock", headers={"If-None-Match": "*"}, body=b"theirs")
+        self.assertEqual(status, 412, body)
+        self.assertIn(b"<Code>PreconditionFailed</Code>", body)
+        etag = self.s3.head_object(Bucket="sem", Key="lock")["ETag"]
+        status, _, _ = self.raw("PUT", "/sem/lock", headers={"If-Match": '"0123"'}, body=b"theirs")
+        self.assertEqual(status, 412)
+        status, _, _ = self.raw("PUT", "/sem/lock", headers={"If-Match": etag}, body=b"v2")
+        self.assertEqual(status, 200)
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="lock")["Body"].read(), b"v2")
+
+    # ---- multipart
+    def complete(self, key, uid, parts):
+        return self.s3.complete_multipart_upload(
+            Bucket="sem", Key=key, UploadId=uid,
+            MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in parts]})
+
+    def test_multipart_listing_retry_repeats_and_part_reads(self):
+        a = self.s3.create_multipart_upload(Bucket="sem", Key="up/a")["UploadId"]
+        b = self.s3.create_multipart_upload(Bucket="sem", Key="up/b")["UploadId"]
+        other = self.s3.create_multipart_upload(Bucket="sem", Key="zz")["UploadId"]
+        listed = self.s3.list_multipart_uploads(Bucket="sem", Prefix="up/")
+        self.assertEqual([(u["Key"], u["UploadId"]) for u in listed["Uploads"]], [("up/a", a), ("up/b", b)])
+        self.assertIn("Initiated", listed["Uploads"][0])
+        every = self.s3.list_multipart_uploads(Bucket="sem")["Uploads"]
+        self.assertEqual(sorted(u["UploadId"] for u in every), sorted([a, b, other]))
+        page = self.s3.list_multipart_uploads(Bucket="sem", MaxUploads=1)
+        self.assertTrue(page["IsTruncated"])
+        rest = self.s3.list_multipart_uploads(Bucket="sem", KeyMarker=page["NextKeyMarker"],
+                                              UploadIdMarker=page["NextUploadIdMarker"])
+        self.assertEqual(len(page["Uploads"]) + len(rest["Uploads"]), 3)
+        p1, p2 = os.urandom(5 * MiB), os.urandom(1000)
+        e1 = self.s3.upload_part(Bucket="sem", Key="up/a", UploadId=a, PartNumber=1, Body=p1)["ETag"]
+        e2 = self.s3.upload_part(Bucket="sem", Key="up/a", UploadId=a, PartNumber=2, Body=p2)["ETag"]
+        first = self.complete("up/a", a, [(1, e1), (2, e2)])
+        again = self.complete("up/a", a, [(1, e1), (2, e2)])  # a retry after a lost reply
+        self.assertEqual(first["ETag"], again["ETag"])
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="up/a")["Body"].read(), p1 + p2)
+        self.assertNotIn(a, [u["UploadId"] for u in self.s3.list_multipart_uploads(Bucket="sem").get("Uploads", [])])
+        r = self.s3.get_object(Bucket="sem", Key="up/a", PartNumber=2)
+        self.assertEqual(r["Body"].read(), p2)
+        self.assertEqual(r["PartsCount"], 2)
+        self.assertEqual(r["ContentRange"], f"bytes {len(p1)}-{len(p1) + len(p2) - 1}/{len(p1) + len(p2)}")
+        self.assertEqual(self.s3.head_object(Bucket="sem", Key="up/a", PartNumber=1)["ContentLength"], len(p1))
+        self.assertEqual(self.code_of(self.s3.get_object, Bucket="sem", Key="up/a", PartNumber=3), "InvalidPart")
+        # A repeated part number names the same part once.
+        e1 = self.s3.upload_part(Bucket="sem", Key="up/b", UploadId=b, PartNumber=1, Body=p1)["ETag"]
+        e2 = self.s3.upload_part(Bucket="sem", Key="up/b", UploadId=b, PartNumber=2, Body=p2)["ETag"]
+        self.complete("up/b", b, [(1, e1), (1, e1), (2, e2)])
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="up/b")["Body"].read(), p1 + p2)
+        # A single-part object: ?partNumber=1 is the whole object.
+        self.put("single", b"whole")
+        self.assertEqual(self.s3.get_object(Bucket="sem", Key="single", PartNumber=1)["Body"].read(), b"whole")
+
+    # ---- buckets
+    def test_bucket_listing_and_location(self):
+        before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)
+        self.s3.create_bucket(Bucket="sem-eu", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        self.s3.create_bucket(Bucket="sem-z")
+        buckets = self.s3.list_buckets()["Buckets"]  # "bucket" is the harness's own
+        self.assertEqual([b["Name"] for b in buckets], ["bucket", "sem", "sem-eu", "sem-z"])
+        for b in buckets:
+            self.assertGreater(b["CreationDate"], before, b)
+        self.assertEqual(self.s3.get_bucket_location(Bucket="sem-eu")["LocationConstraint"], "eu-west-1")
+        self.assertIsNone(self.s3.get_bucket_location(Bucket="sem-z")["LocationConstraint"])
+        status, _, body = self.raw("GET", "/", "max-buckets=2")
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body.count(b"<Bucket>"), 2, body)
+        self.assertIn(b"<ContinuationToken>", body)
+        token = body.split(b"<ContinuationToken>")[1].split(b"</ContinuationToken>")[0].decode()
+        status, _, body = self.raw("GET", "/", "continuation-token=" + token + "&max-buckets=2")
+        self.assertEqual(body.count(b"<Bucket>"), 2, body)
+        self.assertIn(b"<Name>sem-z</Name>", body)
+        self.assertNotIn(b"<ContinuationToken>", body)
+        status, _, body = self.raw("GET", "/", "max-buckets=0")
+        self.assertEqual(status, 400, body)
+
+    # ---- multi-delete
+    def test_delete_objects_limits_and_whitespace_keys(self):
+        self.put(" ", b"space")
+        self.put("  x ", b"spaces")
+        r = self.s3.delete_objects(Bucket="sem", Delete={"Objects": [{"Key": " "}, {"Key": "  x "}]})
+        self.assertEqual(sorted(d["Key"] for d in r["Deleted"]), [" ", "  x "])
+        self.assertNotIn("Contents", self.s3.list_objects_v2(Bucket="sem"))
+        code = self.code_of(self.s3.delete_objects, Bucket="sem",
+                            Delete={"Objects": [{"Key": f"k{i}"} for i in range(1001)]})
+        self.assertEqual(code, "MalformedXML")
+
+    # ---- versions
+    def test_versions_listing_of_an_unversioned_bucket(self):
+        self.put("v/a", b"1")
+        self.put("v/b/c", b"22")
+        r = self.s3.list_object_versions(Bucket="sem")
+        self.assertEqual([(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in r["Versions"]],
+                         [("v/a", "null", True, 1), ("v/b/c", "null", True, 2)])
+        self.assertNotIn("DeleteMarkers", r)
+        r = self.s3.list_object_versions(Bucket="sem", Prefix="v/", Delimiter="/")
+        self.assertEqual([v["Key"] for v in r["Versions"]], ["v/a"])
+        self.assertEqual([p["Prefix"] for p in r["CommonPrefixes"]], ["v/b/"])
+        page = self.s3.list_object_versions(Bucket="sem", MaxKeys=1)
+        self.assertTrue(page["IsTruncated"])
+        rest = self.s3.list_object_versions(Bucket="sem", KeyMarker=page["NextKeyMarker"])
+        self.assertEqual([v["Key"] for v in rest["Versions"]], ["v/b/c"])
+        status, _, body = self.raw("GET", "/sem", "versioning")
+        self.assertEqual(status, 200, body)
+        self.assertIn(b"VersioningConfiguration", body)
+
+    # ---- error codes
+    def test_error_codes(self):
+        for name in ("a", "ab"):
+            status, _, body = self.raw("PUT", "/" + name)
+            self.assertEqual(status, 400)
+            self.assertIn(b"<Code>InvalidBucketName</Code>", body)
+        for md5 in ("abc", ""):
+            status, _, body = self.raw("PUT", "/sem/d", headers={"Content-MD5": md5}, body=b"data")
+            self.assertEqual(status, 400, md5)
+            self.assertIn(b"<Code>InvalidDigest</Code>", body, md5)
+        import base64
+        wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+        status, _, body = self.raw("PUT", "/sem/d", headers={"Content-MD5": wrong}, body=b"data")
+        self.assertIn(b"<Code>BadDigest</Code>", body)
+        self.put("src", b"0123456789")
+        uid = self.s3.create_multipart_upload(Bucket="sem", Key="dst")["UploadId"]
+        code = self.code_of(self.s3.upload_part_copy, Bucket="sem", Key="dst", UploadId=uid, PartNumber=1,
+                            CopySource="sem/src", CopySourceRange="bytes=5-20")
+        self.assertEqual(code, "InvalidRange")
+        for length in ("-1", ""):
+            with socket.create_connection(("127.0.0.1", self.srv.port), timeout=10) as s:
+                s.sendall(f"PUT /sem/neg HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n".encode())
+                reply = s.recv(65536)
+            self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply)
+            self.assertIn(b"<Error>", reply, reply)
+        # A bad request does not cost the connection.
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
+        status, _, _ = self.raw("PUT", "/sem/d", headers={"Content-MD5": "abc"}, body=b"data", conn=conn)
+        self.assertEqual(status, 400)
+        status, _, _ = self.raw("PUT", "/sem/d", body=b"data", conn=conn)
+        self.assertEqual(status, 200)
+
+
+if __name__ == "__main__":
+    unittest.main()
