@@ -37,6 +37,18 @@ class BeastExchange final : public Exchange {
   const Request& request() const override { return req_; }
   bool keep_alive() const { return keep_alive_ && parser_.is_done() && !broken_; }
 
+  // An answer before the body was read (a refused PUT): a small body is read
+  // and dropped so the connection stays usable, as S3 keeps it; a large one,
+  // or one the client waits to send (100-continue), costs the connection.
+  void DrainRefusedBody() {
+    constexpr uint64_t kDrainMax = 8u << 20;
+    if (parser_.is_done() || broken_ || beast::iequals(req_.Header("expect"), "100-continue"))
+      return;
+    auto length = parser_.content_length();
+    if (!length || *length > kDrainMax) return;
+    ReadBody([](const char*, size_t) { return true; });
+  }
+
   bool ReadBody(const std::function<bool(const char*, size_t)>& sink) override {
     if (beast::iequals(req_.Header("expect"), "100-continue")) {
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -63,6 +75,7 @@ class BeastExchange final : public Exchange {
   }
 
   void Send(int status, const Headers& headers, std::string_view body) override {
+    DrainRefusedBody();
     http::response<http::string_body> res{static_cast<http::status>(status), 11};
     for (auto& [k, v] : headers) res.set(k, v);
     res.body() = std::string(body);
@@ -112,6 +125,29 @@ class BeastExchange final : public Exchange {
   bool broken_ = false;
 };
 
+// A request whose header cannot be parsed cannot be framed either: it gets
+// S3's error document, and the connection closes (where its body ends is
+// unknown).
+void RefuseUnframed(tcp::socket& sock, const beast::error_code& why) {
+  const char* code = "BadRequest";
+  if (why == http::error::bad_content_length)
+    code = "InvalidArgument";
+  else if (why == http::error::header_limit)
+    code = "RequestHeaderSectionTooLarge";
+  else if (why == http::error::body_limit)
+    code = "EntityTooLarge";
+  http::response<http::string_body> res{http::status::bad_request, 11};
+  res.set(http::field::content_type, "application/xml");
+  res.set(http::field::connection, "close");
+  res.set(http::field::server, "s3rdma-server");
+  res.body() = std::string("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>") + code +
+               "</Code><Message>The request cannot be read: " + why.message() +
+               "</Message></Error>";
+  res.prepare_payload();
+  beast::error_code ignored;
+  http::write(sock, res, ignored);
+}
+
 void ServeConnection(tcp::socket sock, S3Handler* handler) {
   beast::flat_buffer buf;
   boost::system::error_code ignored;
@@ -126,8 +162,10 @@ void ServeConnection(tcp::socket sock, S3Handler* handler) {
     if (ec == http::error::need_buffer && parser.is_header_done()) ec = {};
     if (ec) {
       if (ec != http::error::end_of_stream && ec != net::error::eof &&
-          ec != net::error::connection_reset)
+          ec != net::error::connection_reset) {
         LOG_WARN("bad request header: %s", ec.message().c_str());
+        RefuseUnframed(sock, ec);
+      }
       break;
     }
     BeastExchange ex(sock, buf, parser);

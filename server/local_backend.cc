@@ -23,6 +23,7 @@ namespace {
 
 constexpr const char* kEtagXattr = "user.s3rdma.etag";
 constexpr const char* kMetaXattr = "user.s3rdma.meta";
+constexpr const char* kPartsXattr = "user.s3rdma.parts";      // part sizes, "n,n,...,"
 constexpr const char* kCreatedXattr = "user.s3rdma.created";    // on a bucket: ns since 1970
 constexpr const char* kLocationXattr = "user.s3rdma.location";  // its LocationConstraint
 constexpr size_t kDirCacheMax = 64;
@@ -127,6 +128,28 @@ std::string LocalBackend::ProbeMetadataSupport() const {
   unlink(probe.c_str());
   return why;
 }
+
+void LocalBackend::SetPartSizes(int fd, const std::string& sizes) {
+  fsetxattr(fd, kPartsXattr, sizes.data(), sizes.size(), 0);
+}
+
+namespace {
+// The part sizes, when they still add up to the file (else it was rewritten).
+std::vector<uint64_t> ReadPartSizes(int fd, uint64_t size) {
+  char buf[65536];
+  ssize_t n = fgetxattr(fd, kPartsXattr, buf, sizeof buf);
+  std::vector<uint64_t> parts;
+  uint64_t sum = 0;
+  for (ssize_t i = 0, start = 0; i < n; ++i)
+    if (buf[i] == ',') {
+      parts.push_back(strtoull(std::string(buf + start, i - start).c_str(), nullptr, 10));
+      sum += parts.back();
+      start = i + 1;
+    }
+  if (sum != size) parts.clear();
+  return parts;
+}
+}  // namespace
 
 bool LocalBackend::ValidBucketName(const std::string& b) {
   if (b.size() < 3 || b.size() > 63) return false;
@@ -271,6 +294,7 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
   }
   ObjectMeta m = MetaFromStat(st, path);
   m.user = ReadUserMeta(fd);
+  m.part_sizes = ReadPartSizes(fd, m.size);
   return std::make_pair(fd, m);
 }
 
@@ -638,15 +662,16 @@ Result<void> LocalBackend::ObjectToDirectory(const std::string& path) {
 }
 
 Result<ObjectMeta> LocalBackend::Copy(const std::string& src_bucket, const std::string& src_key,
-                                      const std::string& if_match, const std::string& bucket,
+                                      const std::function<Result<void>(const ObjectMeta&)>& admit,
+                                      const std::string& bucket,
                                       const std::string& key, const UserMeta* replace) {
   auto src = Open(src_bucket, src_key);
   if (!src) return tl::unexpected(src.error());
   int in = src->first;
   ObjectMeta from = src->second;
-  if (!if_match.empty() && if_match != "*" && if_match != from.etag) {
+  if (auto ok = admit(from); !ok) {
     close(in);
-    return MakeError(Errc::kPreconditionFailed, "x-amz-copy-source-if-match did not hold");
+    return tl::unexpected(ok.error());
   }
   auto r = Publish(bucket, key, replace ? *replace : from.user, [&](int fd) -> Result<std::string> {
     if (auto c = CopyRange(in, 0, from.size, fd); !c) return tl::unexpected(c.error());

@@ -43,6 +43,7 @@ struct ObjectMeta {
   int64_t mtime_ns = 0;
   std::string etag;  // quoted
   UserMeta user;     // filled by Open/Stat (not by List)
+  std::vector<uint64_t> part_sizes;  // a completed multipart upload's (Open/Stat)
 };
 
 struct ListEntry {
@@ -75,6 +76,8 @@ class LocalBackend {
   std::string ProbeMetadataSupport() const;
 
   static bool ValidBucketName(const std::string& bucket);
+  // Records a multipart object's part sizes ("n,n,...,") on its file.
+  static void SetPartSizes(int fd, const std::string& sizes);
   static bool ValidKey(const std::string& key);
 
   struct BucketInfo {
@@ -113,9 +116,11 @@ class LocalBackend {
                              const UserMeta& user, const FileWriter& write,
                              const WriteCondition& condition = {});
 
-  // CopyObject: `replace` set = x-amz-metadata-directive REPLACE.
+  // CopyObject: `admit` may refuse the source (its conditions); `replace`
+  // set = x-amz-metadata-directive REPLACE.
   Result<ObjectMeta> Copy(const std::string& src_bucket, const std::string& src_key,
-                          const std::string& if_match, const std::string& bucket,
+                          const std::function<Result<void>(const ObjectMeta&)>& admit,
+                          const std::string& bucket,
                           const std::string& key, const UserMeta* replace);
   Result<void> Delete(const std::string& bucket, const std::string& key);
 

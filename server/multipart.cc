@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <ctime>
+#include <tuple>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -63,6 +66,51 @@ std::string Unquote(const std::string& etag) {
 MultipartUploads::MultipartUploads(LocalBackend* backend, const std::string& root)
     : backend_(backend), dir_(root + "/.s3rdma-multipart") {
   mkdir(dir_.c_str(), 0700);
+  DropOldRecords();
+}
+
+void MultipartUploads::DropOldRecords() const {
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return;
+  const time_t now = time(nullptr);
+  while (dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    struct stat st;
+    if (n.size() > 10 && n.compare(n.size() - 10, 10, ".completed") == 0 &&
+        stat((dir_ + "/" + n).c_str(), &st) == 0 && now - st.st_mtime > kCompletedRecordSeconds)
+      unlink((dir_ + "/" + n).c_str());
+  }
+  closedir(d);
+}
+
+Result<std::vector<MultipartUploads::UploadInfo>> MultipartUploads::List(
+    const std::string& bucket, const std::string& prefix) const {
+  if (auto r = backend_->BucketExists(bucket); !r) return tl::unexpected(r.error());
+  DropOldRecords();
+  std::vector<UploadInfo> out;
+  DIR* d = opendir(dir_.c_str());
+  if (!d) return out;
+  const std::string owner = s3::HexEncode(bucket) + "\n";
+  while (dirent* e = readdir(d)) {
+    std::string id = e->d_name, info;
+    if (id.size() != 32 || !ReadWhole(dir_ + "/" + id + "/upload", &info) ||
+        info.rfind(owner, 0) != 0)
+      continue;
+    size_t end = info.find('\n', owner.size());
+    std::string hex = info.substr(owner.size(), end - owner.size()), key;
+    for (size_t j = 0; j + 1 < hex.size(); j += 2)
+      key.push_back(static_cast<char>(std::stoi(hex.substr(j, 2), nullptr, 16)));
+    if (key.compare(0, prefix.size(), prefix) != 0) continue;
+    struct stat st;
+    if (stat((dir_ + "/" + id).c_str(), &st) != 0) continue;
+    out.push_back({std::move(key), id,
+                   static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec});
+  }
+  closedir(d);
+  std::sort(out.begin(), out.end(), [](const UploadInfo& a, const UploadInfo& b) {
+    return std::tie(a.key, a.initiated_ns, a.id) < std::tie(b.key, b.initiated_ns, b.id);
+  });
+  return out;
 }
 
 Result<std::string> MultipartUploads::Create(const std::string& bucket, const std::string& key,
@@ -185,6 +233,17 @@ Result<ObjectMeta> MultipartUploads::Complete(
     const std::string& bucket, const std::string& key, const std::string& id,
     const std::vector<std::pair<uint32_t, std::string>>& parts, const WriteCondition& condition) {
   auto dir = DirOf(bucket, key, id);
+  if (!dir && dir.error().code == Errc::kNoSuchUpload) {
+    // Completed already? Then this is a retry: the same answer, while the
+    // object is still the one that upload made.
+    std::string record, etag;
+    auto obj = backend_->Stat(bucket, key);
+    if (id.find_first_not_of("0123456789abcdef") == std::string::npos &&
+        ReadWhole(dir_ + "/" + id + ".completed", &record) &&
+        record.rfind(s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n", 0) == 0 && obj &&
+        record.substr(record.rfind('\n', record.size() - 2) + 1) == obj->etag + "\n")
+      return *obj;
+  }
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())
     return s3rdmafs::MakeS3Error(400, "MalformedXML", "a multipart upload needs a part");
@@ -243,11 +302,19 @@ Result<ObjectMeta> MultipartUploads::Complete(
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
         EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
+        // The part sizes, for GET ?partNumber=N (best effort, as the ETag xattr).
+        std::string sizes;
+        for (auto& p : chosen) sizes += std::to_string(p.size) + ",";
+        LocalBackend::SetPartSizes(fd, sizes);
         return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
                std::to_string(chosen.size());
       },
       condition);  // a failed condition keeps the upload: the client may retry or abort
-  if (published) Abort(bucket, key, id);  // the parts are in the object now
+  if (published) {
+    WriteSmallFile(dir_ + "/" + id + ".completed",
+                   s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n" + published->etag + "\n");
+    Abort(bucket, key, id);  // the parts are in the object now
+  }
   return published;
 }
 

@@ -51,6 +51,19 @@ class MultipartUploads {
   Result<std::vector<PartInfo>> ListParts(const std::string& bucket, const std::string& key,
                                           const std::string& id);
 
+  struct UploadInfo {
+    std::string key, id;
+    int64_t initiated_ns = 0;
+  };
+  // The bucket's open uploads whose keys start with `prefix`, by key, then
+  // by start time; (key, id) markers page through them.
+  Result<std::vector<UploadInfo>> List(const std::string& bucket, const std::string& prefix) const;
+
+  // The record a completed upload leaves behind so that a retried Complete
+  // (its reply was lost) is answered 200 with the same ETag, as S3 answers.
+  // Records older than an hour go at start-up and when uploads are listed.
+  static constexpr int64_t kCompletedRecordSeconds = 3600;
+
  private:
   // The upload's directory when `id` names an upload of bucket/key; else NoSuchUpload.
   Result<std::string> DirOf(const std::string& bucket, const std::string& key,
@@ -58,6 +71,8 @@ class MultipartUploads {
   Result<PartInfo> StorePart(const std::string& dir, uint32_t number,
                              const std::function<Result<std::string>(int fd)>& write);
   Result<PartInfo> ReadPart(const std::string& dir, uint32_t number) const;
+
+  void DropOldRecords() const;
 
   LocalBackend* backend_;
   std::string dir_;

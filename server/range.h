@@ -12,4 +12,8 @@ namespace s3rdma::server {
 bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last,
                 bool* unsatisfiable);
 
+// x-amz-copy-source-range: exactly "bytes=first-last", both within `size`
+// (S3 clamps nothing here).
+bool ParseCopyRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last);
+
 }  // namespace s3rdma::server

@@ -11,6 +11,7 @@
 #include <variant>
 
 #include "auth.h"
+#include "conditions.h"
 #include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/rdma/token.h"
@@ -147,13 +148,24 @@ void S3Handler::Handle(Exchange& ex) {
       h.emplace_back("Content-Type", "application/xml");
       return ex.Send(200, h, ToXml(doc));
     }
-    if (m == "GET" && (query.count("acl") || query.count("versioning") || query.count("policy") ||
-                       query.count("lifecycle") || query.count("cors") || query.count("tagging") ||
-                       query.count("uploads")))
+    if (m == "GET" && query.count("uploads")) return ListUploads(ex, bucket);
+    if (m == "GET" && query.count("versioning")) {
+      if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
+      pugi::xml_document doc;
+      Root(doc, "VersioningConfiguration");  // never enabled: no Status, as S3 answers
+      Headers h = CommonHeaders();
+      h.emplace_back("Content-Type", "application/xml");
+      return ex.Send(200, h, ToXml(doc));
+    }
+    if (m == "GET" && query.count("versions")) return ListObjects(ex, bucket, Listing::kVersions);
+    if (m == "GET" && (query.count("acl") || query.count("policy") || query.count("lifecycle") ||
+                       query.count("cors") || query.count("tagging")))
       return SendError(ex, 501, "NotImplemented", "This bucket subresource is not implemented",
                        path);
     if (m == "GET")
-      return ListObjects(ex, bucket, query.count("list-type") && query["list-type"] == "2");
+      return ListObjects(ex, bucket,
+                         query.count("list-type") && query["list-type"] == "2" ? Listing::kV2
+                                                                               : Listing::kV1);
     if (m == "HEAD") {
       if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
       Headers h = CommonHeaders();
@@ -244,8 +256,7 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
     ~Closer() { close(fd); }
   } closer{fd};
   const ObjectMeta& meta = opened->second;
-  std::string if_match = req.Header("if-match");
-  if (!if_match.empty() && if_match != "*" && if_match != meta.etag)
+  if (Evaluate(Conditions::Of(req), meta) != Verdict::kProceed)  // no 304 over RDMA
     return SendError(ex, 412, "PreconditionFailed",
                      "At least one of the pre-conditions you specified did not hold", resource);
   uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
@@ -383,7 +394,8 @@ void S3Handler::ListBuckets(Exchange& ex) {
   ex.Send(200, h, ToXml(doc));
 }
 
-void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
+void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, Listing kind) {
+  const bool v2 = kind == Listing::kV2, versions = kind == Listing::kVersions;
   auto query = ParseQuery(ex.request().raw_query);
   ListQuery q;
   q.prefix = query["prefix"];
@@ -403,7 +415,7 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
       return SendError(ex, 400, "InvalidArgument", "The continuation token provided is incorrect",
                        "/" + bucket);
   } else {
-    q.start_after = query["marker"];
+    q.start_after = query[versions ? "key-marker" : "marker"];
   }
   auto out = backend_->List(bucket, q);
   if (!out) return SendBackendError(ex, out.error(), "/" + bucket);
@@ -411,14 +423,23 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
   auto enc = [url](const std::string& s) { return url ? s3::UriEncode(s, false) : s; };
 
   pugi::xml_document doc;
-  auto root = Root(doc, "ListBucketResult");
+  auto root = Root(doc, versions ? "ListVersionsResult" : "ListBucketResult");
   Text(root, "Name", bucket);
   Text(root, "Prefix", enc(q.prefix));
+  if (versions) {
+    Text(root, "KeyMarker", enc(q.start_after));
+    Text(root, "VersionIdMarker", query["version-id-marker"]);
+    if (out->truncated) {
+      Text(root, "NextKeyMarker", enc(out->entries.back().key));
+      Text(root, "NextVersionIdMarker", "null");
+    }
+  }
   if (!q.delimiter.empty()) Text(root, "Delimiter", enc(q.delimiter));
   Text(root, "MaxKeys", std::to_string(q.max_keys));
   if (url) Text(root, "EncodingType", "url");
   Text(root, "IsTruncated", out->truncated ? "true" : "false");
-  if (v2) {
+  if (versions) {
+  } else if (v2) {
     Text(root, "KeyCount", std::to_string(out->entries.size()));
     if (query.count("continuation-token"))
       Text(root, "ContinuationToken", query["continuation-token"]);
@@ -430,17 +451,106 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, bool v2) {
   }
   for (auto& e : out->entries) {
     if (e.is_prefix) continue;
-    auto c = root.append_child("Contents");
+    auto c = root.append_child(versions ? "Version" : "Contents");
     Text(c, "Key", enc(e.key));
+    if (versions) {
+      Text(c, "VersionId", "null");
+      Text(c, "IsLatest", "true");
+    }
     Text(c, "LastModified", Iso8601(e.meta.mtime_ns));
     Text(c, "ETag", e.meta.etag);
     Text(c, "Size", std::to_string(e.meta.size));
     Text(c, "StorageClass", "STANDARD");
+    if (versions) {
+      auto owner = c.append_child("Owner");
+      Text(owner, "ID", "s3rdma");
+      Text(owner, "DisplayName", "s3rdma");
+    }
   }
   for (auto& e : out->entries) {
     if (!e.is_prefix) continue;
     Text(root.append_child("CommonPrefixes"), "Prefix", enc(e.key));
   }
+  Headers h = CommonHeaders();
+  h.emplace_back("Content-Type", "application/xml");
+  ex.Send(200, h, ToXml(doc));
+}
+
+// ListMultipartUploads: prefix, delimiter, key-marker + upload-id-marker,
+// max-uploads (at most 1000).
+void S3Handler::ListUploads(Exchange& ex, const std::string& bucket) {
+  auto query = ParseQuery(ex.request().raw_query);
+  const std::string resource = "/" + bucket;
+  size_t max = 1000;
+  if (query.count("max-uploads")) {
+    const std::string& v = query["max-uploads"];
+    if (v.empty() || v.size() > 9 || v.find_first_not_of("0123456789") != std::string::npos)
+      return SendError(ex, 400, "InvalidArgument", "max-uploads must be a non-negative integer",
+                       resource);
+    max = std::min<size_t>(1000, std::stoul(v));
+  }
+  const std::string prefix = query["prefix"], delimiter = query["delimiter"];
+  const std::string key_marker = query["key-marker"], id_marker = query["upload-id-marker"];
+  auto uploads = uploads_.List(bucket, prefix);
+  if (!uploads) return SendBackendError(ex, uploads.error(), resource);
+  bool url = query["encoding-type"] == "url";
+  auto enc = [url](const std::string& s) { return url ? s3::UriEncode(s, false) : s; };
+  pugi::xml_document doc;
+  auto root = Root(doc, "ListMultipartUploadsResult");
+  Text(root, "Bucket", bucket);
+  Text(root, "KeyMarker", enc(key_marker));
+  Text(root, "UploadIdMarker", id_marker);
+  Text(root, "Prefix", enc(prefix));
+  if (!delimiter.empty()) Text(root, "Delimiter", enc(delimiter));
+  Text(root, "MaxUploads", std::to_string(max));
+  if (url) Text(root, "EncodingType", "url");
+  std::vector<std::string> prefixes;
+  size_t listed = 0;
+  bool truncated = false;
+  std::string next_key, next_id;
+  for (const auto& u : *uploads) {
+    // After the markers: past key-marker, or at it and past upload-id-marker.
+    if (!key_marker.empty() &&
+        (u.key < key_marker || (u.key == key_marker && (id_marker.empty() || u.id <= id_marker))))
+      continue;
+    if (!delimiter.empty()) {
+      size_t at = u.key.find(delimiter, prefix.size());
+      if (at != std::string::npos) {
+        std::string cp = u.key.substr(0, at + delimiter.size());
+        if (!prefixes.empty() && prefixes.back() == cp) continue;
+        if (listed == max) {
+          truncated = true;
+          break;
+        }
+        prefixes.push_back(cp);
+        ++listed;
+        next_key = cp, next_id.clear();
+        continue;
+      }
+    }
+    if (listed == max) {
+      truncated = true;
+      break;
+    }
+    auto node = root.append_child("Upload");
+    Text(node, "Key", enc(u.key));
+    Text(node, "UploadId", u.id);
+    for (const char* who : {"Initiator", "Owner"}) {
+      auto o = node.append_child(who);
+      Text(o, "ID", "s3rdma");
+      Text(o, "DisplayName", "s3rdma");
+    }
+    Text(node, "StorageClass", "STANDARD");
+    Text(node, "Initiated", Iso8601(u.initiated_ns));
+    ++listed;
+    next_key = u.key, next_id = u.id;
+  }
+  Text(root, "IsTruncated", truncated ? "true" : "false");
+  if (truncated) {
+    Text(root, "NextKeyMarker", enc(next_key));
+    Text(root, "NextUploadIdMarker", next_id);
+  }
+  for (const auto& cp : prefixes) Text(root.append_child("CommonPrefixes"), "Prefix", enc(cp));
   Headers h = CommonHeaders();
   h.emplace_back("Content-Type", "application/xml");
   ex.Send(200, h, ToXml(doc));
@@ -458,30 +568,68 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
     ~Closer() { close(fd); }
   } closer{fd};
   const Request& req = ex.request();
-  std::string if_match = req.Header("if-match");
-  if (!if_match.empty() && if_match != "*" && if_match != meta.etag)
-    return SendError(ex, 412, "PreconditionFailed",
-                     "At least one of the pre-conditions you specified did not hold", resource);
   Headers h = CommonHeaders();
   h.emplace_back("ETag", meta.etag);
   h.emplace_back("Last-Modified", HttpDate(meta.mtime_ns));
   h.emplace_back("Accept-Ranges", "bytes");
-  std::string if_none = req.Header("if-none-match");
-  if (!if_none.empty() && (if_none == meta.etag || if_none == "*"))
-    return ex.SendHeadersOnly(304, h, 0);
+  switch (Evaluate(Conditions::Of(req), meta)) {
+    case Verdict::kFailed:
+      return SendError(ex, 412, "PreconditionFailed",
+                       "At least one of the pre-conditions you specified did not hold", resource);
+    case Verdict::kNotModified:
+      return ex.SendHeadersOnly(304, h, 0);
+    case Verdict::kProceed:
+      break;
+  }
+  auto query = ParseQuery(req.raw_query);
+  // response-* overrides replace what was stored, for this answer only.
+  static constexpr std::pair<const char*, const char*> kOverrides[] = {
+      {"response-content-type", "content-type"},
+      {"response-content-language", "content-language"},
+      {"response-expires", "expires"},
+      {"response-cache-control", "cache-control"},
+      {"response-content-disposition", "content-disposition"},
+      {"response-content-encoding", "content-encoding"}};
+  UserMeta shown = meta.user;
+  for (auto [param, header] : kOverrides) {
+    if (!query.count(param)) continue;
+    std::erase_if(shown, [&](const auto& kv) { return kv.first == header; });
+    shown.emplace_back(header, query[param]);
+  }
   bool typed = false;
-  for (auto& [k, v] : meta.user) {
+  for (auto& [k, v] : shown) {
     h.emplace_back(k, v);
     typed |= k == "content-type";
   }
   if (!typed) h.emplace_back("Content-Type", "application/octet-stream");
   uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
-  bool unsatisfiable = false;
-  bool ranged = req.HasHeader("range") &&
-                ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
-  if (unsatisfiable) {
-    Headers eh;
-    return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
+  bool ranged = false;
+  if (query.count("partNumber")) {
+    // One part of a multipart object; a plain object is its own part 1.
+    const std::string& v = query["partNumber"];
+    uint64_t n = v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos
+                     ? 0
+                     : std::stoul(v);
+    const size_t parts = meta.part_sizes.empty() ? 1 : meta.part_sizes.size();
+    if (n == 0 || n > 10000)
+      return SendError(ex, 400, "InvalidArgument",
+                       "Part number must be an integer between 1 and 10000", resource);
+    if (n > parts)
+      return SendError(ex, 416, "InvalidPartNumber", "The requested partnumber is not satisfiable",
+                       resource);
+    if (!meta.part_sizes.empty()) {
+      first = 0;
+      for (size_t i = 0; i + 1 < n; ++i) first += meta.part_sizes[i];
+      last = first + meta.part_sizes[n - 1] - 1;
+      ranged = meta.part_sizes[n - 1] > 0;
+    }
+    h.emplace_back("x-amz-mp-parts-count", std::to_string(parts));
+  } else {
+    bool unsatisfiable = false;
+    ranged = req.HasHeader("range") &&
+             ParseRange(req.Header("range"), meta.size, &first, &last, &unsatisfiable);
+    if (unsatisfiable)
+      return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
   }
   uint64_t length = meta.size == 0 ? 0 : last - first + 1;
   int status = 200;
@@ -501,7 +649,9 @@ bool S3Handler::ReadXmlBody(Exchange& ex, const std::string& resource, pugi::xml
         return body.size() < (4u << 20);
       }))
     return false;
-  if (doc->load_string(body.c_str())) return true;
+  // Whitespace-only text stays (a key " " is a key), as S3 reads it.
+  if (doc->load_string(body.c_str(), pugi::parse_default | pugi::parse_ws_pcdata_single))
+    return true;
   SendError(ex, 400, "MalformedXML", "The XML you provided was not well-formed", resource);
   return false;
 }
@@ -510,6 +660,13 @@ void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
   pugi::xml_document in;
   if (!ReadXmlBody(ex, "/" + bucket, &in)) return;
   bool quiet = std::string(in.child("Delete").child_value("Quiet")) == "true";
+  size_t count = 0;
+  for (auto obj : in.child("Delete").children("Object")) (void)obj, ++count;
+  if (count > 1000)
+    return SendError(ex, 400, "MalformedXML",
+                     "DeleteObjects takes at most 1000 keys; this request has " +
+                         std::to_string(count),
+                     "/" + bucket);
   pugi::xml_document doc;
   auto root = Root(doc, "DeleteResult");
   for (auto obj : in.child("Delete").children("Object")) {

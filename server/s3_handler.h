@@ -35,7 +35,9 @@ class S3Handler {
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
   void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
-  void ListObjects(Exchange& ex, const std::string& bucket, bool v2);
+  enum class Listing { kV1, kV2, kVersions };  // ?versions: every object is its one "null" version
+  void ListObjects(Exchange& ex, const std::string& bucket, Listing kind);
+  void ListUploads(Exchange& ex, const std::string& bucket);
   void GetObject(Exchange& ex, const std::string& bucket, const std::string& key, bool head);
   // Writes: s3_handler_write.cc. PutObject and RdmaPut also serve UploadPart
   // (a partNumber + uploadId query).

@@ -7,6 +7,7 @@
 #include <pugixml.hpp>
 
 #include "auth.h"
+#include "conditions.h"
 #include "rdma_endpoint.h"
 #include "s3_handler.h"
 #include "s3rdmafs/common/log.h"
@@ -21,13 +22,19 @@ using namespace xml_util;  // NOLINT
 
 namespace {
 
-// x-amz-meta-* and Content-Type, as S3 keeps them (names lowercased).
+// x-amz-meta-* and the standard headers S3 keeps with an object and sends
+// back on GET and HEAD (names lowercased).
 UserMeta UserMetaOf(const Request& req) {
+  static constexpr std::string_view kKept[] = {"content-type",        "cache-control",
+                                               "content-disposition", "content-encoding",
+                                               "content-language",    "expires"};
   UserMeta user;
   for (auto& [name, value] : req.headers) {
     std::string n = name;
     for (char& c : n) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (n.rfind("x-amz-meta-", 0) == 0 || n == "content-type") user.emplace_back(n, value);
+    if (n.rfind("x-amz-meta-", 0) == 0 || std::find(std::begin(kKept), std::end(kKept), n) !=
+                                              std::end(kKept))
+      user.emplace_back(n, value);
   }
   return user;
 }
@@ -120,6 +127,15 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
                      "aws-chunked uploads (" + payload_hash +
                          ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
                      resource);
+  if (req.HasHeader("content-md5")) {
+    // Base64 of 16 bytes: 22 characters and "==". Anything else is not a digest.
+    const std::string v = req.Header("content-md5");
+    if (v.size() != 24 || v.compare(22, 2, "==") != 0 ||
+        v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") !=
+            22)
+      return SendError(ex, 400, "InvalidDigest",
+                       "The Content-MD5 you specified is not valid: '" + v + "'", resource);
+  }
   bool body_ok = true;
   auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
   auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
@@ -205,7 +221,13 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
   std::string src_bucket, src_key;
   if (!ParseCopySource(req.Header("x-amz-copy-source"), &src_bucket, &src_key))
     return SendError(ex, 400, "InvalidArgument", "x-amz-copy-source must be bucket/key", resource);
-  std::string if_match = req.Header("x-amz-copy-source-if-match");
+  // x-amz-copy-source-if-*: any that does not hold is 412, "not modified" too.
+  const Conditions source_conditions = Conditions::Of(req, "x-amz-copy-source-");
+  auto admit = [&](const ObjectMeta& source) -> s3rdmafs::Result<void> {
+    if (Evaluate(source_conditions, source) == Verdict::kProceed) return {};
+    return s3rdmafs::MakeS3Error(412, "PreconditionFailed",
+                                 "At least one of the pre-conditions you specified did not hold");
+  };
   auto query = ParseQuery(req.raw_query);
   if (query.count("uploadId")) {
     uint32_t part = PartNumberOf(query);
@@ -219,17 +241,14 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
       ~Closer() { close(fd); }
     } closer{src->first};
     const ObjectMeta& meta = src->second;
-    if (!if_match.empty() && if_match != meta.etag)
-      return SendError(ex, 412, "PreconditionFailed",
-                       "At least one of the pre-conditions you specified did not hold", resource);
+    if (auto ok = admit(meta); !ok) return SendBackendError(ex, ok.error(), resource);
     uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
-    bool unsatisfiable = false;
     if (req.HasHeader("x-amz-copy-source-range") &&
-        (!ParseRange(req.Header("x-amz-copy-source-range"), meta.size, &first, &last,
-                     &unsatisfiable) ||
-         unsatisfiable))
-      return SendError(ex, 400, "InvalidRange",
-                       "The x-amz-copy-source-range is not satisfiable by the source", resource);
+        !ParseCopyRange(req.Header("x-amz-copy-source-range"), meta.size, &first, &last))
+      return SendError(ex, 416, "InvalidRange",
+                       "The x-amz-copy-source-range must be bytes=first-last within the source (" +
+                           std::to_string(meta.size) + " bytes)",
+                       resource);
     uint64_t length = meta.size == 0 ? 0 : last - first + 1;
     auto r = uploads_.CopyPart(bucket, key, query["uploadId"], part, src->first, first, length);
     if (!r) return SendBackendError(ex, r.error(), resource);
@@ -251,7 +270,7 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
                      "itself without changing the object's metadata.",
                      resource);
   UserMeta replace = UserMetaOf(req);
-  auto r = backend_->Copy(src_bucket, src_key, if_match, bucket, key,
+  auto r = backend_->Copy(src_bucket, src_key, admit, bucket, key,
                           directive == "REPLACE" ? &replace : nullptr);
   if (!r) return SendBackendError(ex, r.error(), resource);
   pugi::xml_document doc;

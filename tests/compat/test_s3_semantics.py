@@ -224,7 +224,7 @@ class S3SemanticsTest(harness.MountTestCase):
         self.assertEqual(r["PartsCount"], 2)
         self.assertEqual(r["ContentRange"], f"bytes {len(p1)}-{len(p1) + len(p2) - 1}/{len(p1) + len(p2)}")
         self.assertEqual(self.s3.head_object(Bucket="sem", Key="up/a", PartNumber=1)["ContentLength"], len(p1))
-        self.assertEqual(self.code_of(self.s3.get_object, Bucket="sem", Key="up/a", PartNumber=3), "InvalidPart")
+        self.assertEqual(self.code_of(self.s3.get_object, Bucket="sem", Key="up/a", PartNumber=3), "InvalidPartNumber")
         # A repeated part number names the same part once.
         e1 = self.s3.upload_part(Bucket="sem", Key="up/b", UploadId=b, PartNumber=1, Body=p1)["ETag"]
         e2 = self.s3.upload_part(Bucket="sem", Key="up/b", UploadId=b, PartNumber=2, Body=p2)["ETag"]
@@ -314,10 +314,13 @@ class S3SemanticsTest(harness.MountTestCase):
             self.assertIn(b"<Error>", reply, reply)
         # A bad request does not cost the connection.
         conn = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
-        status, _, _ = self.raw("PUT", "/sem/d", headers={"Content-MD5": "abc"}, body=b"data", conn=conn)
+        status, headers, _ = self.raw("PUT", "/sem/d", headers={"Content-MD5": "abc"}, body=b"data", conn=conn)
         self.assertEqual(status, 400)
+        self.assertNotEqual(headers.get("connection"), "close")
+        sock = conn.sock
         status, _, _ = self.raw("PUT", "/sem/d", body=b"data", conn=conn)
         self.assertEqual(status, 200)
+        self.assertIs(conn.sock, sock, "the connection was not kept")
 
 
 if __name__ == "__main__":
