@@ -8,7 +8,7 @@ want_test=0
 [ "$(id -u)" = 0 ] || { echo "install-deps: run as root (apt-get, /dev/fuse)" >&2; exit 1; }
 
 BUILD_PKGS="build-essential cmake ninja-build pkg-config fuse3 libfuse3-dev libcurl4-openssl-dev libssl-dev
-  libboost-dev libtomlplusplus-dev libexpected-dev libpugixml-dev libcli11-dev libgtest-dev libgmock-dev
+  libboost-dev libtomlplusplus-dev libexpected-dev libpugixml-dev libisal-dev libcli11-dev libgtest-dev libgmock-dev
   libibverbs-dev librdmacm-dev libsystemd-dev ca-certificates curl python3 clang-format git"
 TEST_PKGS="qemu-system-x86 busybox-static cpio ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2
   awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang libclang-rt-14-dev

@@ -16,7 +16,8 @@ bool Names(const std::string& list, const std::string& etag) {
   size_t pos = 0;
   while (pos <= list.size()) {
     size_t comma = list.find(',', pos);
-    std::string one = list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string one =
+        list.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     size_t a = one.find_first_not_of(" \t"), b = one.find_last_not_of(" \t");
     one = a == std::string::npos ? "" : one.substr(a, b - a + 1);
     if (one.rfind("W/", 0) == 0) one.erase(0, 2);

@@ -23,7 +23,7 @@ namespace {
 
 constexpr const char* kEtagXattr = "user.s3rdma.etag";
 constexpr const char* kMetaXattr = "user.s3rdma.meta";
-constexpr const char* kPartsXattr = "user.s3rdma.parts";      // part sizes, "n,n,...,"
+constexpr const char* kPartsXattr = "user.s3rdma.parts";        // part sizes, "n,n,...,"
 constexpr const char* kCreatedXattr = "user.s3rdma.created";    // on a bucket: ns since 1970
 constexpr const char* kLocationXattr = "user.s3rdma.location";  // its LocationConstraint
 constexpr size_t kDirCacheMax = 64;
@@ -236,7 +236,8 @@ Result<void> LocalBackend::CreateBucket(const std::string& bucket, const std::st
   const std::string path = PathOf(bucket, ""),
                     created = std::to_string(Ns(now));  // best effort: see GetBucket
   setxattr(path.c_str(), kCreatedXattr, created.data(), created.size(), 0);
-  if (!location.empty()) setxattr(path.c_str(), kLocationXattr, location.data(), location.size(), 0);
+  if (!location.empty())
+    setxattr(path.c_str(), kLocationXattr, location.data(), location.size(), 0);
   return {};
 }
 
@@ -324,8 +325,7 @@ bool LocalBackend::HasMarkerOrEmpty(const std::string& dir_path) const {
 
 std::string LocalBackend::ObjectPathOf(const std::string& path) {
   struct stat st;
-  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    return path + "/" + kObjectName;
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return path + "/" + kObjectName;
   return path;
 }
 
@@ -357,8 +357,8 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
     if (is_dir && access((path + "/" + name + "/" + kObjectName).c_str(), F_OK) == 0)
       entries->push_back({DirEntry::kDirObject, name, name});
     std::string sort_key = is_dir ? name + "/" : name;
-    entries->push_back({is_dir ? DirEntry::kDir : DirEntry::kFile, std::move(name),
-                        std::move(sort_key)});
+    entries->push_back(
+        {is_dir ? DirEntry::kDir : DirEntry::kFile, std::move(name), std::move(sort_key)});
   }
   closedir(d);
   std::sort(entries->begin(), entries->end(),
@@ -459,7 +459,7 @@ bool LocalBackend::Walk(const std::string& dir_path, const std::string& key_pref
     if (!q.start_after.empty() && q.start_after > key &&
         q.start_after.compare(0, key.size(), key) != 0)
       continue;  // the whole subtree sorts before start_after
-    if (key.size() >= q.prefix.size() && !lister.recursive) {  // "/" listing: a common prefix
+    if (key.size() >= q.prefix.size() && !lister.recursive) {        // "/" listing: a common prefix
       if (q.start_after.compare(0, key.size(), key) == 0) continue;  // already returned
       if (!lister.Push({key, true, {}})) return false;
       continue;
@@ -663,8 +663,8 @@ Result<void> LocalBackend::ObjectToDirectory(const std::string& path) {
 
 Result<ObjectMeta> LocalBackend::Copy(const std::string& src_bucket, const std::string& src_key,
                                       const std::function<Result<void>(const ObjectMeta&)>& admit,
-                                      const std::string& bucket,
-                                      const std::string& key, const UserMeta* replace) {
+                                      const std::string& bucket, const std::string& key,
+                                      const UserMeta* replace) {
   auto src = Open(src_bucket, src_key);
   if (!src) return tl::unexpected(src.error());
   int in = src->first;

@@ -41,8 +41,8 @@ struct WriteCondition {
 struct ObjectMeta {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::string etag;  // quoted
-  UserMeta user;     // filled by Open/Stat (not by List)
+  std::string etag;                  // quoted
+  UserMeta user;                     // filled by Open/Stat (not by List)
   std::vector<uint64_t> part_sizes;  // a completed multipart upload's (Open/Stat)
 };
 
@@ -120,8 +120,8 @@ class LocalBackend {
   // set = x-amz-metadata-directive REPLACE.
   Result<ObjectMeta> Copy(const std::string& src_bucket, const std::string& src_key,
                           const std::function<Result<void>(const ObjectMeta&)>& admit,
-                          const std::string& bucket,
-                          const std::string& key, const UserMeta* replace);
+                          const std::string& bucket, const std::string& key,
+                          const UserMeta* replace);
   Result<void> Delete(const std::string& bucket, const std::string& key);
 
  private:

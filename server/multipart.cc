@@ -8,13 +8,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <ctime>
-#include <tuple>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <tuple>
 
 #include "s3rdmafs/s3/sigv4.h"
 
@@ -311,8 +311,9 @@ Result<ObjectMeta> MultipartUploads::Complete(
       },
       condition);  // a failed condition keeps the upload: the client may retry or abort
   if (published) {
-    WriteSmallFile(dir_ + "/" + id + ".completed",
-                   s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n" + published->etag + "\n");
+    WriteSmallFile(
+        dir_ + "/" + id + ".completed",
+        s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n" + published->etag + "\n");
     Abort(bucket, key, id);  // the parts are in the object now
   }
   return published;

@@ -1,9 +1,9 @@
 #include "s3_handler.h"
 
 #include <openssl/evp.h>
+#include <strings.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 #include <ctime>
 #include <map>
 #include <pugixml.hpp>
@@ -140,9 +140,9 @@ void S3Handler::Handle(Exchange& ex) {
       auto root = Root(doc, "LocationConstraint");
       // What the bucket was created with; else this server's region (none
       // for us-east-1, as S3 answers).
-      std::string location = !b->location.empty()               ? b->location
+      std::string location = !b->location.empty()            ? b->location
                              : config_.region != "us-east-1" ? config_.region
-                                                                : "";
+                                                             : "";
       if (!location.empty()) root.text().set(location.c_str());
       Headers h = CommonHeaders();
       h.emplace_back("Content-Type", "application/xml");
@@ -163,9 +163,9 @@ void S3Handler::Handle(Exchange& ex) {
       return SendError(ex, 501, "NotImplemented", "This bucket subresource is not implemented",
                        path);
     if (m == "GET")
-      return ListObjects(ex, bucket,
-                         query.count("list-type") && query["list-type"] == "2" ? Listing::kV2
-                                                                               : Listing::kV1);
+      return ListObjects(
+          ex, bucket,
+          query.count("list-type") && query["list-type"] == "2" ? Listing::kV2 : Listing::kV1);
     if (m == "HEAD") {
       if (auto r = backend_->BucketExists(bucket); !r) return SendBackendError(ex, r.error(), path);
       Headers h = CommonHeaders();
@@ -596,8 +596,11 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
     std::erase_if(shown, [&](const auto& kv) { return kv.first == header; });
     shown.emplace_back(header, query[param]);
   }
+  // Checksums go out when asked for (x-amz-checksum-mode: ENABLED), as on S3.
+  const bool checksums = strcasecmp(req.Header("x-amz-checksum-mode").c_str(), "ENABLED") == 0;
   bool typed = false;
   for (auto& [k, v] : shown) {
+    if (!checksums && k.rfind("x-amz-checksum-", 0) == 0) continue;
     h.emplace_back(k, v);
     typed |= k == "content-type";
   }
@@ -663,10 +666,10 @@ void S3Handler::DeleteObjects(Exchange& ex, const std::string& bucket) {
   size_t count = 0;
   for (auto obj : in.child("Delete").children("Object")) (void)obj, ++count;
   if (count > 1000)
-    return SendError(ex, 400, "MalformedXML",
-                     "DeleteObjects takes at most 1000 keys; this request has " +
-                         std::to_string(count),
-                     "/" + bucket);
+    return SendError(
+        ex, 400, "MalformedXML",
+        "DeleteObjects takes at most 1000 keys; this request has " + std::to_string(count),
+        "/" + bucket);
   pugi::xml_document doc;
   auto root = Root(doc, "DeleteResult");
   for (auto obj : in.child("Delete").children("Object")) {

@@ -46,8 +46,10 @@ class S3Handler {
   void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void CopyObject(Exchange& ex, const std::string& bucket, const std::string& key);
+  // `user`: what is kept with a new object; read once the body is in (the
+  // verifier may add the checksum it computed).
   s3rdmafs::Result<std::string> StoreBody(
-      const std::string& bucket, const std::string& key, const Request& req,
+      const std::string& bucket, const std::string& key, const Request& req, const UserMeta& user,
       const std::function<bool(const LocalBackend::Writer&)>& fill,
       const LocalBackend::Verifier& verify, bool want_sha256);
   void CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key);

@@ -3,10 +3,10 @@
 #include <openssl/evp.h>
 #include <unistd.h>
 
-#include <boost/crc.hpp>
 #include <pugixml.hpp>
 
 #include "auth.h"
+#include "checksums.h"
 #include "conditions.h"
 #include "rdma_endpoint.h"
 #include "s3_handler.h"
@@ -32,8 +32,8 @@ UserMeta UserMetaOf(const Request& req) {
   for (auto& [name, value] : req.headers) {
     std::string n = name;
     for (char& c : n) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (n.rfind("x-amz-meta-", 0) == 0 || std::find(std::begin(kKept), std::end(kKept), n) !=
-                                              std::end(kKept))
+    if (n.rfind("x-amz-meta-", 0) == 0 ||
+        std::find(std::begin(kKept), std::end(kKept), n) != std::end(kKept))
       user.emplace_back(n, value);
   }
   return user;
@@ -100,7 +100,7 @@ uint32_t PartNumberOf(const std::map<std::string, std::string>& q) {
 // The body as the object (PutObject, with the request's metadata) or as part
 // N of an upload (UploadPart); the ETag it got.
 s3rdmafs::Result<std::string> S3Handler::StoreBody(
-    const std::string& bucket, const std::string& key, const Request& req,
+    const std::string& bucket, const std::string& key, const Request& req, const UserMeta& user,
     const std::function<bool(const LocalBackend::Writer&)>& fill,
     const LocalBackend::Verifier& verify, bool want_sha256) {
   auto query = ParseQuery(req.raw_query);
@@ -113,7 +113,7 @@ s3rdmafs::Result<std::string> S3Handler::StoreBody(
     if (!r) return tl::unexpected(r.error());
     return r->etag;
   }
-  auto r = backend_->Put(bucket, key, UserMetaOf(req), fill, verify, want_sha256, ConditionOf(req));
+  auto r = backend_->Put(bucket, key, user, fill, verify, want_sha256, ConditionOf(req));
   if (!r) return tl::unexpected(r.error());
   return r->etag;
 }
@@ -136,19 +136,36 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
       return SendError(ex, 400, "InvalidDigest",
                        "The Content-MD5 you specified is not valid: '" + v + "'", resource);
   }
+  auto checksum = ChecksumOf(req);
+  if (!checksum) return SendBackendError(ex, checksum.error(), resource);
   bool body_ok = true;
-  auto fill = [&](const LocalBackend::Writer& w) { return body_ok = ex.ReadBody(w); };
-  auto verify = BodyVerifier(payload_hash, req.Header("content-md5"));
+  auto fill = [&](const LocalBackend::Writer& w) {
+    return body_ok = ex.ReadBody([&](const char* d, size_t n) {
+      if (*checksum) (*checksum)->sum->Update(d, n);
+      return w(d, n);
+    });
+  };
+  UserMeta user = UserMetaOf(req);
+  auto verify = [&, digests = BodyVerifier(payload_hash, req.Header("content-md5"))](
+                    const std::string& md5, const std::string& sha) -> s3rdmafs::Result<void> {
+    if (auto r = digests(md5, sha); !r) return r;
+    if (!*checksum) return {};
+    if (auto r = CheckDigest(**checksum); !r) return r;
+    user.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
+    return {};
+  };
   const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
-  auto stored = StoreBody(bucket, key, req, fill, verify, want_sha);
+  auto stored = StoreBody(bucket, key, req, user, fill, verify, want_sha);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (etag.empty()) {
-    if (!body_ok && error.s3_code.empty()) return;  // the client went away mid-upload; nothing was published
+    if (!body_ok && error.s3_code.empty())
+      return;  // the client went away mid-upload; nothing was published
     return SendBackendError(ex, error, resource);
   }
   Headers h = CommonHeaders();
   h.emplace_back("ETag", etag);
+  if (*checksum) h.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
   ex.Send(200, h, "");
 }
 
@@ -163,13 +180,13 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
   if (!length.empty() && length != "0")
     return SendError(ex, 400, "InvalidRequest", "an RDMA PUT carries no body (Content-Length: 0)",
                      resource);
-  std::string want_crc = req.Header("x-amz-checksum-crc32c");
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  auto checksum = ChecksumOf(req);
+  if (!checksum) return SendBackendError(ex, checksum.error(), resource);
   s3rdmafs::Error transfer_error;
   bool transfer_failed = false;
   auto fill = [&](const LocalBackend::Writer& w) {
     auto moved = rdma_->ReadToSink(auth.access_key, token, [&](const char* d, size_t n) {
-      crc.process_bytes(d, n);
+      if (*checksum) (*checksum)->sum->Update(d, n);
       return w(d, n);
     });
     if (!moved) {
@@ -178,18 +195,14 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     }
     return static_cast<bool>(moved);
   };
+  UserMeta user = UserMetaOf(req);
   auto verify = [&](const std::string&, const std::string&) -> s3rdmafs::Result<void> {
-    if (want_crc.empty()) return {};
-    uint32_t v = crc.checksum();
-    unsigned char be[4] = {static_cast<unsigned char>(v >> 24), static_cast<unsigned char>(v >> 16),
-                           static_cast<unsigned char>(v >> 8), static_cast<unsigned char>(v)};
-    if (want_crc != Base64(be, 4))
-      return s3rdmafs::MakeS3Error(
-          400, "BadDigest",
-          "The x-amz-checksum-crc32c you specified did not match what we received.");
+    if (!*checksum) return {};
+    if (auto r = CheckDigest(**checksum); !r) return r;  // a mis-read never becomes data
+    user.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
     return {};
   };
-  auto stored = StoreBody(bucket, key, req, fill, verify, false);
+  auto stored = StoreBody(bucket, key, req, user, fill, verify, false);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (transfer_failed) {

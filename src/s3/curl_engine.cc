@@ -67,7 +67,8 @@ static size_t OnUpload(char* out, size_t size, size_t n, void* user) {
     const size_t take = std::min<uint64_t>(room, f.length - t->upload_offset);
     ssize_t got = 0;
     while (static_cast<size_t>(got) < take) {
-      ssize_t r = pread(f.fd, out + got, take - got, static_cast<off_t>(f.offset + t->upload_offset + got));
+      ssize_t r =
+          pread(f.fd, out + got, take - got, static_cast<off_t>(f.offset + t->upload_offset + got));
       if (r < 0 && errno == EINTR) continue;
       if (r < 0) return CURL_READFUNC_ABORT;
       if (r == 0) break;

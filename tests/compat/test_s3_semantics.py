@@ -234,6 +234,42 @@ class S3SemanticsTest(harness.MountTestCase):
         self.put("single", b"whole")
         self.assertEqual(self.s3.get_object(Bucket="sem", Key="single", PartNumber=1)["Body"].read(), b"whole")
 
+    # ---- checksums
+    def test_additional_checksums(self):
+        import base64
+        body = b"123456789"  # the CRC catalogue's check input
+        sums = {"crc32": "y/Q5Jg==", "crc32c": "4waSgw==", "crc64nvme": "rosUhgp5mIg=",
+                "sha1": base64.b64encode(hashlib.sha1(body).digest()).decode(),
+                "sha256": base64.b64encode(hashlib.sha256(body).digest()).decode()}
+        for algo, value in sums.items():
+            status, headers, reply = self.raw("PUT", f"/sem/c-{algo}", headers={f"x-amz-checksum-{algo}": value},
+                                              body=body)
+            self.assertEqual(status, 200, (algo, reply))
+            self.assertEqual(headers.get(f"x-amz-checksum-{algo}"), value, algo)
+            h = self.s3.head_object(Bucket="sem", Key=f"c-{algo}", ChecksumMode="ENABLED")
+            self.assertEqual(h["ResponseMetadata"]["HTTPHeaders"].get(f"x-amz-checksum-{algo}"), value, algo)
+            plain = self.s3.head_object(Bucket="sem", Key=f"c-{algo}")
+            self.assertNotIn(f"x-amz-checksum-{algo}", plain["ResponseMetadata"]["HTTPHeaders"])
+            status, _, reply = self.raw("PUT", f"/sem/bad-{algo}", headers={f"x-amz-checksum-{algo}": sums["crc32"]
+                                        if algo != "crc32" else sums["crc32c"]}, body=body)
+            self.assertEqual(status, 400, algo)
+            self.assertIn(b"<Code>BadDigest</Code>", reply)
+        self.assertEqual(self.code_of(self.s3.head_object, Bucket="sem", Key="bad-crc32"), "404")
+        # The algorithm alone: the server computes and keeps it.
+        status, headers, _ = self.raw("PUT", "/sem/c-auto", headers={"x-amz-sdk-checksum-algorithm": "CRC32C"},
+                                      body=body)
+        self.assertEqual(headers.get("x-amz-checksum-crc32c"), sums["crc32c"])
+        # A part is checked too.
+        uid = self.s3.create_multipart_upload(Bucket="sem", Key="cp")["UploadId"]
+        status, _, reply = self.raw("PUT", "/sem/cp", f"partNumber=1&uploadId={uid}",
+                                    headers={"x-amz-checksum-crc32": sums["crc32c"]}, body=body)
+        self.assertIn(b"<Code>BadDigest</Code>", reply)
+        self.assertEqual(self.s3.list_parts(Bucket="sem", Key="cp", UploadId=uid).get("Parts", []), [])
+        status, _, reply = self.raw("PUT", "/sem/two", headers={"x-amz-checksum-crc32": sums["crc32"],
+                                                                "x-amz-checksum-sha1": sums["sha1"]}, body=body)
+        self.assertEqual(status, 400)
+        self.assertIn(b"<Code>InvalidRequest</Code>", reply)
+
     # ---- buckets
     def test_bucket_listing_and_location(self):
         before = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=1)

@@ -69,7 +69,8 @@ inline tl::unexpected<Error> MakeError(Errc code, std::string message, int http_
 }
 
 // An answer of the S3 server: `s3_code` and `http_status` say what goes out.
-inline tl::unexpected<Error> MakeS3Error(int http_status, std::string s3_code, std::string message) {
+inline tl::unexpected<Error> MakeS3Error(int http_status, std::string s3_code,
+                                         std::string message) {
   Error e(Errc::kBadRequest, std::move(message), http_status);
   e.s3_code = std::move(s3_code);
   return tl::unexpected<Error>(std::move(e));

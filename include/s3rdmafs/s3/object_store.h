@@ -6,8 +6,6 @@
 // and must not block. The synchronous helpers wait on a caller's thread.
 #pragma once
 
-#include "s3rdmafs/s3/file_region.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -17,6 +15,7 @@
 #include <vector>
 
 #include "s3rdmafs/common/result.h"
+#include "s3rdmafs/s3/file_region.h"
 
 namespace s3rdmafs::s3 {
 

@@ -1,0 +1,45 @@
+// S3's additional checksums (x-amz-checksum-crc32, -crc32c, -crc64nvme,
+// -sha1, -sha256): computed over a body as it streams in, compared with what
+// the client sent, kept with the object and returned when asked
+// (x-amz-checksum-mode: ENABLED). CRC32 and CRC32C come from ISA-L;
+// CRC64/NVME from Boost.CRC's table (Debian 12's ISA-L 2.30 has no
+// crc64_rocksoft); SHA-1 and SHA-256 from OpenSSL.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "exchange.h"
+#include "s3rdmafs/common/result.h"
+
+namespace s3rdma::server {
+
+class Checksum {
+ public:
+  // The header this algorithm travels in ("x-amz-checksum-crc32", ...), or
+  // nullptr for a name that is none of S3's ("crc32", "CRC32C", ...).
+  static std::unique_ptr<Checksum> Named(const std::string& algorithm);
+  virtual ~Checksum() = default;
+  virtual void Update(const char* data, size_t n) = 0;
+  virtual std::string Base64() = 0;  // of the big-endian digest, as S3 writes it
+  const std::string& header() const { return header_; }
+
+ protected:
+  std::string header_;
+};
+
+// The checksum a request asks to be checked: its one x-amz-checksum-* header
+// (the value to compare) or x-amz-sdk-checksum-algorithm alone (computed and
+// kept, nothing to compare). No checksum: nullopt. More than one, or an
+// unknown algorithm: 400 InvalidRequest.
+struct WantedChecksum {
+  std::unique_ptr<Checksum> sum;
+  std::string expected;  // base64; "" = compute only
+};
+s3rdmafs::Result<std::optional<WantedChecksum>> ChecksumOf(const Request& req);
+
+// BadDigest unless the computed checksum is the expected one.
+s3rdmafs::Result<void> CheckDigest(WantedChecksum& wanted);
+
+}  // namespace s3rdma::server
