@@ -21,7 +21,8 @@ std::string ToBase64(const unsigned char* raw, int n) {
 template <typename T>
 std::string BigEndian(T v) {
   unsigned char be[sizeof(T)];
-  for (size_t i = 0; i < sizeof(T); ++i) be[i] = static_cast<unsigned char>(v >> (8 * (sizeof(T) - 1 - i)));
+  for (size_t i = 0; i < sizeof(T); ++i)
+    be[i] = static_cast<unsigned char>(v >> (8 * (sizeof(T) - 1 - i)));
   return ToBase64(be, sizeof(T));
 }
 
@@ -132,9 +133,9 @@ s3rdmafs::Result<void> CheckDigest(WantedChecksum& wanted) {
     wanted.expected = got;  // what is kept and returned
     return {};
   }
-  return s3rdmafs::MakeS3Error(400, "BadDigest",
-                               "The " + wanted.sum->header() +
-                                   " you specified did not match the calculated checksum.");
+  return s3rdmafs::MakeS3Error(
+      400, "BadDigest",
+      "The " + wanted.sum->header() + " you specified did not match the calculated checksum.");
 }
 
 }  // namespace s3rdma::server
