@@ -33,6 +33,11 @@ def stats(path):
     return out
 
 
+
+def open_uploads(d):
+    """The server's open multipart uploads (not the records of completed ones)."""
+    return [n for n in os.listdir(d) if not n.endswith(".completed")] if os.path.isdir(d) else []
+
 class WriteTest(harness.MountTestCase):
     def setUp(self):
         super().setUp()
@@ -54,8 +59,7 @@ class WriteTest(harness.MountTestCase):
         return os.path.exists(os.path.join(self.root, "bucket", key))
 
     def uploads(self):
-        d = os.path.join(self.root, ".s3rdma-multipart")
-        return os.listdir(d) if os.path.isdir(d) else []
+        return open_uploads(os.path.join(self.root, ".s3rdma-multipart"))
 
     # ---- sequential writes stream out as multipart uploads ----
 
@@ -450,7 +454,7 @@ class CrashTest(harness.MountTestCase):
         fd = os.open(os.path.join(m.mountpoint, "partial"), os.O_WRONLY | os.O_CREAT)
         os.write(fd, os.urandom(3 * PART))
         d = os.path.join(self.root, ".s3rdma-multipart")
-        harness.wait_for(lambda: os.path.isdir(d) and os.listdir(d), what="upload in progress")
+        harness.wait_for(lambda: open_uploads(d), what="upload in progress")
         os.kill(m.daemon_pid(), signal.SIGKILL)
         try:
             os.close(fd)
@@ -467,10 +471,10 @@ class CrashTest(harness.MountTestCase):
             self.assertEqual(f.read(), saved)
         with open(os.path.join(bucket, "synced"), "rb") as f:
             self.assertEqual(f.read(), b"fsynced bytes")
-        self.assertEqual(len(os.listdir(d)), 1, "the killed mount's upload is still there")
+        self.assertEqual(len(open_uploads(d)), 1, "the killed mount's upload is still there")
         m2 = self.mount(srv, name="again", options=opts)
         self.assertEqual(sorted(os.listdir(m2.mountpoint)), ["saved", "synced"])
-        self.assertEqual(os.listdir(d), [], "the next mount aborted what the killed one left")
+        self.assertEqual(open_uploads(d), [], "the next mount aborted what the killed one left")
         self.assertIn("aborted 1 multipart upload(s)", m2.log_text())
 
     def test_next_mount_leaves_another_live_mounts_uploads_alone(self):
@@ -481,9 +485,9 @@ class CrashTest(harness.MountTestCase):
         fd = os.open(os.path.join(m.mountpoint, "live"), os.O_WRONLY | os.O_CREAT)
         os.write(fd, os.urandom(3 * PART))
         d = os.path.join(self.root, ".s3rdma-multipart")
-        harness.wait_for(lambda: os.path.isdir(d) and os.listdir(d), what="upload in progress")
+        harness.wait_for(lambda: open_uploads(d), what="upload in progress")
         m2 = self.mount(srv, name="second", options=opts)  # same bucket, same staging dir
-        self.assertEqual(len(os.listdir(d)), 1, "a live mount's upload is not a leftover")
+        self.assertEqual(len(open_uploads(d)), 1, "a live mount's upload is not a leftover")
         os.write(fd, b"end")
         os.close(fd)
         self.assertTrue(os.path.exists(os.path.join(m2.mountpoint, "live")))

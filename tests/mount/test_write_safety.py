@@ -18,6 +18,11 @@ MIB = 1 << 20
 PART = 5 * MIB
 
 
+
+def open_uploads(d):
+    """The server's open multipart uploads (not the records of completed ones)."""
+    return [n for n in os.listdir(d) if not n.endswith(".completed")] if os.path.isdir(d) else []
+
 class Base(harness.MountTestCase):
     def setUp(self):
         super().setUp()
@@ -45,8 +50,7 @@ class Base(harness.MountTestCase):
             return f.read()
 
     def uploads(self):
-        d = os.path.join(self.root, ".s3rdma-multipart")
-        return os.listdir(d) if os.path.isdir(d) else []
+        return open_uploads(os.path.join(self.root, ".s3rdma-multipart"))
 
     def s3api(self, *args):
         env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY,
