@@ -16,7 +16,7 @@ build() {  # name, sources..., then libs after --
   [ "$OUT/$name" -nt "tests/fuzz/$name.cc" ] && return 0
   $CXX "tests/fuzz/$name.cc" "${srcs[@]}" -o "$OUT/$name" "${libs[@]}"
 }
-build token_fuzz src/rdma/token.cc src/common/result.cc
+build token_fuzz src/protocol/token.cc src/common/result.cc
 build xml_fuzz src/s3/xml.cc src/s3/sigv4.cc src/common/result.cc -- -lpugixml -lcrypto
 build sigv4_fuzz src/s3/sigv4.cc -- -lcrypto
 build config_fuzz src/config/config.cc src/config/fields.cc src/common/result.cc src/common/log.cc \

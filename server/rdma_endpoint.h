@@ -17,8 +17,8 @@
 #include <thread>
 
 #include "s3rdmafs/common/result.h"
-#include "s3rdmafs/rdma/rc_connection.h"
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/handshake.h"
+#include "s3rdmafs/protocol/token.h"
 
 struct rdma_cm_id;
 struct rdma_event_channel;

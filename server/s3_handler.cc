@@ -14,7 +14,7 @@
 #include "conditions.h"
 #include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/token.h"
 #include "s3rdmafs/s3/sigv4.h"
 #include "xml_util.h"
 

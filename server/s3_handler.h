@@ -10,7 +10,7 @@
 #include "local_backend.h"
 #include "multipart.h"
 #include "range.h"
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/token.h"
 #include "server_config.h"
 
 namespace s3rdma::server {

@@ -5,7 +5,7 @@
 #include <string>
 #include <variant>
 
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/token.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string in(reinterpret_cast<const char*>(data), size);

@@ -15,8 +15,8 @@
 #include <mutex>
 #include <string>
 
+#include "s3rdmafs/protocol/token.h"
 #include "s3rdmafs/rdma/device.h"
-#include "s3rdmafs/rdma/token.h"
 #include "s3rdmafs/rdma/token_source.h"
 
 struct ibv_qp;

@@ -20,7 +20,8 @@
 #include <string>
 
 #include "s3rdmafs/common/result.h"
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/handshake.h"
+#include "s3rdmafs/protocol/token.h"
 #include "s3rdmafs/rdma/token_source.h"
 
 struct rdma_cm_id;
@@ -30,11 +31,6 @@ struct ibv_mr;
 struct ibv_cq;
 
 namespace s3rdmafs::rdma {
-
-struct Handshake {
-  uint64_t connection = 0;
-  std::array<uint8_t, 16> ticket{};
-};
 
 // Sends the handshake body over signed HTTP and parses the answer.
 using HandshakeFn = std::function<Result<Handshake>(const std::string& body)>;
@@ -77,14 +73,5 @@ class RcConnection final : public TokenSource {
   uintptr_t base_ = 0;
   uint64_t size_ = 0;
 };
-
-// The handshake's wire forms (shared with the server).
-std::string HandshakeRequestBody(uint64_t addr, uint64_t size, uint32_t rkey);
-Result<Handshake> ParseHandshakeReply(const std::string& text);
-std::string FormatHandshakeReply(const Handshake& h);
-// Private data of rdma_connect: "S3RD", version 1, 3 pad bytes, id (8, big-endian), ticket (16).
-inline constexpr size_t kPrivateDataSize = 32;
-void EncodePrivateData(const Handshake& h, uint8_t* out);
-bool DecodePrivateData(const uint8_t* data, size_t len, Handshake* out);
 
 }  // namespace s3rdmafs::rdma

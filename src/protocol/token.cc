@@ -1,4 +1,4 @@
-#include "s3rdmafs/rdma/token.h"
+#include "s3rdmafs/protocol/token.h"
 
 #include <cstdio>
 #include <vector>
