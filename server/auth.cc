@@ -117,6 +117,11 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   r.access_key = access_key;
   r.payload_hash = payload;
   r.signed_headers = signed_headers;
+  r.signature = signature;
+  r.amz_date = amz_date;
+  r.scope = scope;
+  r.region = region_in_scope;
+  r.secret_key = key->second;
   return r;
 }
 

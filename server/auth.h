@@ -17,6 +17,8 @@ struct AuthResult {
   std::string message;
   std::string payload_hash;    // the x-amz-content-sha256 the signature covers
   std::string signed_headers;  // "host;range;..." ("" when anonymous)
+  // What signed aws-chunked bodies chain their chunk signatures from.
+  std::string signature, amz_date, scope, region, secret_key;
   bool Signed(std::string_view lowercase_header) const;
 };
 

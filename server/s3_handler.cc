@@ -208,7 +208,7 @@ void S3Handler::Handle(Exchange& ex) {
   if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token"))
     return RdmaRequest(ex, auth, bucket, key);
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
-  if (m == "PUT") return PutObject(ex, bucket, key, auth.payload_hash);
+  if (m == "PUT") return PutObject(ex, bucket, key, auth);
   if (m == "DELETE") {
     if (auto r = backend_->Delete(bucket, key); !r) return SendBackendError(ex, r.error(), path);
     return ex.Send(204, CommonHeaders(), "");

@@ -42,7 +42,7 @@ class S3Handler {
   // Writes: s3_handler_write.cc. PutObject and RdmaPut also serve UploadPart
   // (a partNumber + uploadId query).
   void PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
-                 const std::string& payload_hash);
+                 const AuthResult& auth);
   void RdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void CopyObject(Exchange& ex, const std::string& bucket, const std::string& key);

@@ -6,6 +6,7 @@
 #include <pugixml.hpp>
 
 #include "auth.h"
+#include "aws_chunked.h"
 #include "checksums.h"
 #include "conditions.h"
 #include "rdma_endpoint.h"
@@ -119,14 +120,32 @@ s3rdmafs::Result<std::string> S3Handler::StoreBody(
 }
 
 void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::string& key,
-                          const std::string& payload_hash) {
+                          const AuthResult& auth) {
   std::string resource = "/" + bucket + "/" + key;
   const Request& req = ex.request();
-  if (payload_hash.rfind("STREAMING-", 0) == 0)
+  const std::string& payload_hash = auth.payload_hash;
+  bool signed_chunks = false, trailer = false;
+  std::optional<AwsChunkedDecoder> chunked;
+  if (AwsChunkedDecoder::Names(payload_hash, &signed_chunks, &trailer)) {
+    std::optional<AwsChunkedDecoder::Signing> signing;
+    if (signed_chunks) {
+      if (auth.secret_key.empty())
+        return SendError(ex, 403, "AccessDenied",
+                         "a signed aws-chunked body needs a signed request", resource);
+      signing = AwsChunkedDecoder::Signing{[&auth](const std::string& sts) {
+                                             return s3::SignatureHex(auth.secret_key, auth.amz_date,
+                                                                     auth.region, "s3", sts);
+                                           },
+                                           auth.signature, auth.amz_date, auth.scope};
+    }
+    chunked.emplace(std::move(signing));
+  } else if (payload_hash.rfind("STREAMING-", 0) == 0) {
     return SendError(ex, 501, "NotImplemented",
-                     "aws-chunked uploads (" + payload_hash +
-                         ") are not supported; send UNSIGNED-PAYLOAD or the payload's SHA-256",
+                     "the body form " + payload_hash +
+                         " is not supported (aws-chunked: STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+                         "STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER])",
                      resource);
+  }
   if (req.HasHeader("content-md5")) {
     // Base64 of 16 bytes: 22 characters and "==". Anything else is not a digest.
     const std::string v = req.Header("content-md5");
@@ -138,18 +157,42 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   }
   auto checksum = ChecksumOf(req);
   if (!checksum) return SendBackendError(ex, checksum.error(), resource);
+  // A checksum in the trailer: x-amz-trailer names it, the value comes last.
+  const std::string trailer_name = req.Header("x-amz-trailer");
+  if (chunked && trailer_name.rfind("x-amz-checksum-", 0) == 0) {
+    auto sum = Checksum::Named(trailer_name.substr(15));
+    if (!sum)
+      return SendError(ex, 400, "InvalidRequest", "unknown x-amz-trailer " + trailer_name,
+                       resource);
+    if (!*checksum || (*checksum)->sum->header() != sum->header())
+      *checksum = WantedChecksum{std::move(sum), ""};
+  }
   bool body_ok = true;
+  s3rdmafs::Result<void> decoded;
   auto fill = [&](const LocalBackend::Writer& w) {
-    return body_ok = ex.ReadBody([&](const char* d, size_t n) {
+    auto store = [&](const char* d, size_t n) {
       if (*checksum) (*checksum)->sum->Update(d, n);
       return w(d, n);
+    };
+    if (!chunked) return body_ok = ex.ReadBody(store);
+    body_ok = ex.ReadBody([&](const char* d, size_t n) {
+      decoded = chunked->Feed(d, n, store);
+      return static_cast<bool>(decoded);
     });
+    if (body_ok) decoded = chunked->Finish();
+    if (decoded && req.HasHeader("x-amz-decoded-content-length") &&
+        req.Header("x-amz-decoded-content-length") != std::to_string(chunked->decoded_bytes()))
+      decoded = s3rdmafs::MakeS3Error(400, "IncompleteBody",
+                                      "x-amz-decoded-content-length does not match the chunks");
+    return body_ok && static_cast<bool>(decoded);
   };
   UserMeta user = UserMetaOf(req);
   auto verify = [&, digests = BodyVerifier(payload_hash, req.Header("content-md5"))](
                     const std::string& md5, const std::string& sha) -> s3rdmafs::Result<void> {
     if (auto r = digests(md5, sha); !r) return r;
     if (!*checksum) return {};
+    if (chunked && chunked->trailers().count((*checksum)->sum->header()))
+      (*checksum)->expected = chunked->trailers().at((*checksum)->sum->header());
     if (auto r = CheckDigest(**checksum); !r) return r;
     user.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
     return {};
@@ -159,6 +202,7 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (etag.empty()) {
+    if (!decoded) return SendBackendError(ex, decoded.error(), resource);
     if (!body_ok && error.s3_code.empty())
       return;  // the client went away mid-upload; nothing was published
     return SendBackendError(ex, error, resource);
