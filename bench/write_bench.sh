@@ -164,7 +164,7 @@ fi
 
 echo
 echo "Writes over HTTP on loopback ($(nproc) cores), one run"
-row() { printf '%-46s %12s %14s %12s %12s\n' "$@"; }
+row() { printf '%-58s %12s %14s %12s %12s\n' "$@"; }
 row "" "s3rdmafs" "${BASELINE:+s3rdmafs@}${BASELINE:-(no baseline)}" "s3fs" "aws s3 cp"
 row "sequential write of ${SIZE_GIB} GiB + fsync (MB/s, median of $SEQ_RUNS)" "$R_ours_SEQ" "$R_base_SEQ" "$S3FS" "$AWS"
 row "  daemon CPU s/GiB" "$R_ours_CPU" "$R_base_CPU" "$S3FS_CPU" "-"
