@@ -22,7 +22,8 @@ build sigv4_fuzz src/s3/sigv4.cc -- -lcrypto
 build config_fuzz src/config/config.cc src/config/fields.cc src/common/result.cc src/common/log.cc \
   src/common/size_parse.cc -- $TOMLPP
 build range_fuzz server/range.cc
-for t in token_fuzz xml_fuzz sigv4_fuzz config_fuzz range_fuzz; do
+build aws_chunked_fuzz server/aws_chunked.cc src/s3/sigv4.cc -- -lcrypto
+for t in token_fuzz xml_fuzz sigv4_fuzz config_fuzz range_fuzz aws_chunked_fuzz; do
   mkdir -p "$OUT/corpus-$t"
   [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/$t/* "$OUT/corpus-$t/" 2>/dev/null || true
   echo "== fuzz $t for ${SECS}s"

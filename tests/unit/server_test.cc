@@ -9,6 +9,7 @@
 #include <set>
 
 #include "auth.h"
+#include "aws_chunked.h"
 #include "local_backend.h"
 #include "multipart.h"
 #include "s3_handler.h"
@@ -348,4 +349,27 @@ TEST(ServerConfigFile, EveryKeyAndTheErrors) {
   EXPECT_NE(bad.error().message.find("prot: unknown key"), std::string::npos);
   EXPECT_NE(bad.error().message.find("port: unknown key or wrong type"), std::string::npos);
   stdfs::remove(f);
+}
+
+namespace {
+// Decodes `body` fed one byte at a time; the payload, or the error's S3 code.
+std::string DecodeChunked(const std::string& body) {
+  s3rdma::server::AwsChunkedDecoder d;
+  std::string out;
+  for (char c : body) {
+    auto r = d.Feed(&c, 1, [&](const char* p, size_t n) { return out.append(p, n), true; });
+    if (!r) return "error " + r.error().s3_code;
+  }
+  if (auto r = d.Finish(); !r) return "error " + r.error().s3_code;
+  return out;
+}
+}  // namespace
+
+TEST(ServerAwsChunked, DecodesAcrossAnySplitAndNamesWhatIsMalformed) {
+  EXPECT_EQ(DecodeChunked("5\r\nhello\r\n1\r\n!\r\n0\r\nx-amz-checksum-crc32:q=\r\n\r\n"),
+            "hello!");
+  for (const char* bad : {"zz\r\nhello\r\n", "5\r\nhel", "5\r\nhelloX\r\n0\r\n\r\n", "3\nabc\r\n",
+                          "0\r\n\r\nextra", "0\r\nno-colon\r\n\r\n"})
+    EXPECT_EQ(DecodeChunked(bad), "error IncompleteBody") << bad;
+  EXPECT_EQ(DecodeChunked(std::string(5000, '1')), "error IncompleteBody") << "a line too long";
 }
