@@ -11,19 +11,12 @@
 namespace s3rdma::server {
 namespace {
 
-std::string ToBase64(const unsigned char* raw, int n) {
-  std::string out(4 * ((n + 2) / 3) + 1, '\0');
-  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), raw, n);
-  out.resize(len);
-  return out;
-}
-
 template <typename T>
 std::string BigEndian(T v) {
   unsigned char be[sizeof(T)];
   for (size_t i = 0; i < sizeof(T); ++i)
     be[i] = static_cast<unsigned char>(v >> (8 * (sizeof(T) - 1 - i)));
-  return ToBase64(be, sizeof(T));
+  return Base64Of(be, sizeof(T));
 }
 
 class Crc32 final : public Checksum {
@@ -72,7 +65,7 @@ class Sha final : public Checksum {
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx_, out, &len);
-    return ToBase64(out, static_cast<int>(len));
+    return Base64Of(out, static_cast<int>(len));
   }
 
  private:
@@ -80,6 +73,13 @@ class Sha final : public Checksum {
 };
 
 }  // namespace
+
+std::string Base64Of(const unsigned char* raw, int n) {
+  std::string out(4 * ((n + 2) / 3) + 1, '\0');
+  int len = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), raw, n);
+  out.resize(len);
+  return out;
+}
 
 std::unique_ptr<Checksum> Checksum::Named(const std::string& algorithm) {
   std::string a = algorithm;

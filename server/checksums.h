@@ -39,6 +39,9 @@ struct WantedChecksum {
 };
 s3rdmafs::Result<std::optional<WantedChecksum>> ChecksumOf(const Request& req);
 
+// Base64 of `n` raw bytes, as S3 writes digests (Content-MD5, x-amz-checksum-*).
+std::string Base64Of(const unsigned char* raw, int n);
+
 // BadDigest unless the computed checksum is the expected one.
 s3rdmafs::Result<void> CheckDigest(WantedChecksum& wanted);
 

@@ -133,9 +133,7 @@ void LocalBackend::SetPartSizes(int fd, const std::string& sizes) {
   fsetxattr(fd, kPartsXattr, sizes.data(), sizes.size(), 0);
 }
 
-namespace {
-// The part sizes, when they still add up to the file (else it was rewritten).
-std::vector<uint64_t> ReadPartSizes(int fd, uint64_t size) {
+std::vector<uint64_t> LocalBackend::PartSizes(int fd, uint64_t size) {
   char buf[65536];
   ssize_t n = fgetxattr(fd, kPartsXattr, buf, sizeof buf);
   std::vector<uint64_t> parts;
@@ -149,7 +147,6 @@ std::vector<uint64_t> ReadPartSizes(int fd, uint64_t size) {
   if (sum != size) parts.clear();
   return parts;
 }
-}  // namespace
 
 bool LocalBackend::ValidBucketName(const std::string& b) {
   if (b.size() < 3 || b.size() > 63) return false;
@@ -273,11 +270,18 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
     m.user = ReadUserMeta(fd);
     return std::make_pair(fd, m);
   }
+  // One open for a plain object; a directory there holds the object of the
+  // same name as its kObjectName ("a/b" beside "a/b/c").
   auto try_open = [&]() -> int {
-    std::string at = ObjectPathOf(path);
-    int fd = open(at.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) path = at;
-    return fd;
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode)) return fd;
+    int object = openat(fd, kObjectName, O_RDONLY | O_CLOEXEC);
+    int err = errno;
+    close(fd);
+    errno = err;
+    if (object >= 0) path += std::string("/") + kObjectName;
+    return object;
   };
   int fd = try_open();
   if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
@@ -295,7 +299,6 @@ Result<std::pair<int, ObjectMeta>> LocalBackend::Open(const std::string& bucket,
   }
   ObjectMeta m = MetaFromStat(st, path);
   m.user = ReadUserMeta(fd);
-  m.part_sizes = ReadPartSizes(fd, m.size);
   return std::make_pair(fd, m);
 }
 

@@ -41,9 +41,8 @@ struct WriteCondition {
 struct ObjectMeta {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
-  std::string etag;                  // quoted
-  UserMeta user;                     // filled by Open/Stat (not by List)
-  std::vector<uint64_t> part_sizes;  // a completed multipart upload's (Open/Stat)
+  std::string etag;  // quoted
+  UserMeta user;     // filled by Open/Stat (not by List)
 };
 
 struct ListEntry {
@@ -78,6 +77,9 @@ class LocalBackend {
   static bool ValidBucketName(const std::string& bucket);
   // Records a multipart object's part sizes ("n,n,...,") on its file.
   static void SetPartSizes(int fd, const std::string& sizes);
+  // Those sizes, when they still add up to `size` (else the file was
+  // rewritten, or is no multipart object): empty. Read only for ?partNumber.
+  static std::vector<uint64_t> PartSizes(int fd, uint64_t size);
   static bool ValidKey(const std::string& key);
 
   struct BucketInfo {

@@ -236,13 +236,14 @@ Result<ObjectMeta> MultipartUploads::Complete(
   if (!dir && dir.error().code == Errc::kNoSuchUpload) {
     // Completed already? Then this is a retry: the same answer, while the
     // object is still the one that upload made.
-    std::string record, etag;
-    auto obj = backend_->Stat(bucket, key);
+    std::string record;
     if (id.find_first_not_of("0123456789abcdef") == std::string::npos &&
         ReadWhole(dir_ + "/" + id + ".completed", &record) &&
-        record.rfind(s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n", 0) == 0 && obj &&
-        record.substr(record.rfind('\n', record.size() - 2) + 1) == obj->etag + "\n")
-      return *obj;
+        record.rfind(s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n", 0) == 0) {
+      auto obj = backend_->Stat(bucket, key);
+      if (obj && record.substr(record.rfind('\n', record.size() - 2) + 1) == obj->etag + "\n")
+        return *obj;
+    }
   }
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())

@@ -613,18 +613,19 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
     uint64_t n = v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos
                      ? 0
                      : std::stoul(v);
-    const size_t parts = meta.part_sizes.empty() ? 1 : meta.part_sizes.size();
+    const std::vector<uint64_t> part_sizes = LocalBackend::PartSizes(fd, meta.size);
+    const size_t parts = part_sizes.empty() ? 1 : part_sizes.size();
     if (n == 0 || n > 10000)
       return SendError(ex, 400, "InvalidArgument",
                        "Part number must be an integer between 1 and 10000", resource);
     if (n > parts)
       return SendError(ex, 416, "InvalidPartNumber", "The requested partnumber is not satisfiable",
                        resource);
-    if (!meta.part_sizes.empty()) {
+    if (!part_sizes.empty()) {
       first = 0;
-      for (size_t i = 0; i + 1 < n; ++i) first += meta.part_sizes[i];
-      last = first + meta.part_sizes[n - 1] - 1;
-      ranged = meta.part_sizes[n - 1] > 0;
+      for (size_t i = 0; i + 1 < n; ++i) first += part_sizes[i];
+      last = first + part_sizes[n - 1] - 1;
+      ranged = part_sizes[n - 1] > 0;
     }
     h.emplace_back("x-amz-mp-parts-count", std::to_string(parts));
   } else {

@@ -40,12 +40,6 @@ UserMeta UserMetaOf(const Request& req) {
   return user;
 }
 
-std::string Base64(const unsigned char* raw, int n) {
-  unsigned char out[64] = {};
-  EVP_EncodeBlock(out, raw, n);
-  return reinterpret_cast<char*>(out);
-}
-
 // Checks the body against x-amz-content-sha256 and Content-MD5 when sent.
 LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string content_md5) {
   return [payload_hash, content_md5](const std::string& md5_hex,
@@ -58,7 +52,7 @@ LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string conten
       unsigned char raw[16];
       for (size_t i = 0; i < 16; ++i)
         raw[i] = static_cast<unsigned char>(std::stoi(md5_hex.substr(2 * i, 2), nullptr, 16));
-      if (Base64(raw, 16) != content_md5)
+      if (Base64Of(raw, 16) != content_md5)
         return s3rdmafs::MakeS3Error(
             400, "BadDigest", "The Content-MD5 you specified did not match what we received.");
     }
