@@ -9,22 +9,26 @@ PinnedBlock& PinnedBlock::operator=(PinnedBlock&& o) noexcept {
     Reset();
     cache_ = o.cache_;
     block_ = o.block_;
+    retention_ = o.retention_;
     o.block_ = nullptr;
   }
   return *this;
 }
 
 void PinnedBlock::Reset() {
-  if (block_) cache_->Unpin(block_);
+  if (block_) cache_->Unpin(block_, retention_);
   block_ = nullptr;
+  retention_ = Retention::kUnset;
 }
 
 namespace {
 size_t BucketCount(size_t blocks) { return std::bit_ceil(blocks < 16 ? 16 : blocks * 2); }
 }  // namespace
 
-BlockCache::BlockCache(std::byte* base, uint64_t arena_size, uint32_t block_size)
+BlockCache::BlockCache(std::byte* base, uint64_t arena_size, uint32_t block_size,
+                       std::chrono::milliseconds hold)
     : block_size_(block_size),
+      hold_(hold),
       blocks_(arena_size / block_size),
       buckets_(BucketCount(arena_size / block_size)),
       index_(Index::bucket_traits(buckets_.data(), buckets_.size())) {
@@ -38,28 +42,76 @@ BlockCache::BlockCache(std::byte* base, uint64_t arena_size, uint32_t block_size
 BlockCache::~BlockCache() {
   index_.clear();
   lru_.clear();
+  held_.clear();
   free_.clear();
 }
 
-Result<BlockCache::Acquisition> BlockCache::AcquireLocked(const BlockKey& key) {
-  auto it = index_.find(key, KeyHash(), KeyEqual());
-  if (it != index_.end()) {
-    Block& b = *it;
-    if (b.pins_++ == 0 && b.state_ == BlockState::kValid) lru_.erase(lru_.iterator_to(b));
-    ++stats_.hits;
-    return Acquisition{PinnedBlock(this, &b),
-                       b.state_ == BlockState::kValid ? Acquired::kHit : Acquired::kLoading};
-  }
+// A pin on a block that was unpinned takes it off its list; a reader's
+// first touch of a read-ahead block is the read-ahead paying off.
+void BlockCache::TouchLocked(Block& b) {
+  if (b.pins_++ == 0 && b.state_ == BlockState::kValid)
+    (b.held_ ? held_ : lru_).erase(LruList::s_iterator_to(b));
+  ++stats_.hits;
+}
+
+void BlockCache::ForgetPrefetchLocked(Block& b, bool wasted) {
+  if (!b.prefetched_) return;
+  b.prefetched_ = false;
+  --prefetch_outstanding_;
+  ++(wasted ? stats_.prefetch_wasted : stats_.prefetch_used);
+}
+
+Block* BlockCache::TakeVictimLocked(Purpose purpose, TimePoint* retry_at) {
+  *retry_at = TimePoint::max();
   Block* b = nullptr;
   if (!free_.empty()) {
     b = &free_.front();
     free_.pop_front();
-  } else if (!lru_.empty()) {
+    return b;
+  }
+  if (!lru_.empty()) {
     b = &lru_.front();  // least recently used
     lru_.pop_front();
-    index_.erase(index_.iterator_to(*b));
-    ++stats_.evictions;
+  } else if (purpose == Purpose::kDemand && !held_.empty()) {
+    Block& oldest = held_.front();
+    TimePoint evictable = oldest.idle_since_ + hold_;
+    if (std::chrono::steady_clock::now() < evictable) {
+      *retry_at = evictable;
+      return nullptr;
+    }
+    b = &oldest;  // its stream stalled or went away
+    ++stats_.held_evictions;
+    held_.pop_front();
   } else {
+    return nullptr;
+  }
+  index_.erase(index_.iterator_to(*b));
+  ForgetPrefetchLocked(*b, true);
+  ++stats_.evictions;
+  return b;
+}
+
+Result<BlockCache::Acquisition> BlockCache::AcquireLocked(const BlockKey& key, Purpose purpose,
+                                                          TimePoint* retry_at) {
+  *retry_at = TimePoint::max();
+  auto it = index_.find(key, KeyHash(), KeyEqual());
+  if (it != index_.end()) {
+    Block& b = *it;
+    const Acquired state = b.state_ == BlockState::kValid ? Acquired::kHit : Acquired::kLoading;
+    // Read-ahead that finds the block there has nothing to do: no pin, and
+    // the block keeps its place (a held block stays held).
+    if (purpose == Purpose::kPrefetch) return Acquisition{PinnedBlock(), state};
+    TouchLocked(b);
+    ForgetPrefetchLocked(b, false);
+    return Acquisition{PinnedBlock(this, &b), state};
+  }
+  if (purpose == Purpose::kPrefetch && prefetch_outstanding_ >= blocks_.size() / 2) {
+    ++stats_.prefetch_refused;
+    return MakeError(Errc::kNoSpace, "read-ahead already holds half of the cache");
+  }
+  Block* b = TakeVictimLocked(purpose, retry_at);
+  if (!b) {
+    if (purpose == Purpose::kPrefetch) ++stats_.prefetch_refused;
     return MakeError(Errc::kNoSpace, "every cache block is in use");
   }
   ++stats_.misses;
@@ -67,31 +119,51 @@ Result<BlockCache::Acquisition> BlockCache::AcquireLocked(const BlockKey& key) {
   b->state_ = BlockState::kLoading;
   b->length_ = 0;
   b->error_.reset();
+  b->retention_ = Retention::kUnset;
   b->pins_ = 1;
+  if (purpose == Purpose::kPrefetch) {
+    b->prefetched_ = true;
+    ++prefetch_outstanding_;
+  }
   index_.insert(*b);
   return Acquisition{PinnedBlock(this, b), Acquired::kMustFill};
 }
 
 Result<BlockCache::Acquisition> BlockCache::Acquire(const BlockKey& key) {
   std::lock_guard lock(mu_);
-  return AcquireLocked(key);
+  TimePoint retry_at;
+  return AcquireLocked(key, Purpose::kDemand, &retry_at);
+}
+
+Result<BlockCache::Acquisition> BlockCache::AcquireForPrefetch(const BlockKey& key) {
+  std::lock_guard lock(mu_);
+  TimePoint retry_at;
+  return AcquireLocked(key, Purpose::kPrefetch, &retry_at);
+}
+
+Result<BlockCache::Acquisition> BlockCache::AcquireOrNotify(const BlockKey& key,
+                                                            std::function<void()> on_space,
+                                                            TimePoint* retry_at) {
+  std::lock_guard lock(mu_);
+  auto r = AcquireLocked(key, Purpose::kDemand, retry_at);
+  if (!r && r.error().code == Errc::kNoSpace) space_waiters_.push_back(std::move(on_space));
+  return r;
 }
 
 Result<BlockCache::Acquisition> BlockCache::AcquireWaiting(const BlockKey& key,
                                                            std::chrono::milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::unique_lock lock(mu_);
   for (;;) {
-    auto r = AcquireLocked(key);
+    TimePoint retry_at;
+    auto r = AcquireLocked(key, Purpose::kDemand, &retry_at);
     if (r || r.error().code != Errc::kNoSpace) return r;
-    if (freed_.wait_until(lock, deadline) == std::cv_status::timeout) {
-      auto again = AcquireLocked(key);
-      if (!again && again.error().code == Errc::kNoSpace)
-        return MakeError(Errc::kNoSpace, "no cache block became free within " +
-                                             std::to_string(timeout.count()) +
-                                             " ms (cache.size too small for the load?)");
-      return again;
-    }
+    // Woken by an unpin, or when the oldest held block becomes evictable.
+    if (std::chrono::steady_clock::now() >= deadline)
+      return MakeError(Errc::kNoSpace, "no cache block became free within " +
+                                           std::to_string(timeout.count()) +
+                                           " ms (cache.size too small for the load?)");
+    freed_.wait_until(lock, std::min(deadline, retry_at));
   }
 }
 
@@ -100,8 +172,8 @@ PinnedBlock BlockCache::LookupValid(const BlockKey& key) {
   auto it = index_.find(key, KeyHash(), KeyEqual());
   if (it == index_.end() || it->state_ != BlockState::kValid) return {};
   Block& b = *it;
-  if (b.pins_++ == 0) lru_.erase(lru_.iterator_to(b));
-  ++stats_.hits;
+  TouchLocked(b);
+  ForgetPrefetchLocked(b, false);
   return PinnedBlock(this, &b);
 }
 
@@ -146,22 +218,36 @@ void BlockCache::OnReady(const PinnedBlock& pinned, std::function<void(Result<ui
   ready(std::move(now));
 }
 
-void BlockCache::Unpin(Block* b) {
-  bool freed = false;
+void BlockCache::Unpin(Block* b, Retention retention) {
+  std::vector<std::function<void()>> waiters;
   {
     std::lock_guard lock(mu_);
+    // Once any reader has read a block to its end it is done with: later
+    // wishes to hold it (parallel reads of its middle that finish last) lose.
+    if (retention == Retention::kLru || b->retention_ == Retention::kUnset)
+      b->retention_ = retention;
     if (--b->pins_ != 0) return;
+    const bool hold = b->retention_ == Retention::kHold;
     if (b->state_ == BlockState::kValid) {
-      lru_.push_back(*b);
+      b->held_ = hold || b->prefetched_;
+      b->idle_since_ = std::chrono::steady_clock::now();
+      (b->held_ ? held_ : lru_).push_back(*b);
     } else {  // failed (already unindexed) or never filled
       if (b->state_ == BlockState::kLoading) index_.erase(index_.iterator_to(*b));
+      if (b->prefetched_) {  // a failed read-ahead: neither used nor wasted
+        b->prefetched_ = false;
+        --prefetch_outstanding_;
+      }
       b->state_ = BlockState::kFree;
       b->error_.reset();
       free_.push_back(*b);
     }
-    freed = true;
+    waiters.swap(space_waiters_);
   }
-  if (freed) freed_.notify_one();
+  for (auto& w : waiters) w();
+  // Every waiter: the one woken may want a block that this does not give it
+  // (a held block is not evictable yet), and waits are few and short.
+  freed_.notify_all();
 }
 
 CacheStats BlockCache::Stats() const {
@@ -169,6 +255,7 @@ CacheStats BlockCache::Stats() const {
   CacheStats s = stats_;
   s.blocks_free = free_.size();
   s.blocks_evictable = lru_.size();
+  s.blocks_held = held_.size();
   return s;
 }
 

@@ -234,6 +234,12 @@ int main(int argc, char** argv) {
     fprintf(stderr, "s3rdmafs: %s\n", m.error().message.c_str());
     return 2;
   }
+  // The daemon leaves the caller's directory (chdir /): a relative mount
+  // point would land under / instead of where the caller meant.
+  if (char* absolute = realpath(a.mountpoint.c_str(), nullptr)) {
+    a.mountpoint = absolute;
+    free(absolute);
+  }
   LogLevel level;
   ParseLogLevel(c->log.level, &level);
   SetLogLevel(level);

@@ -106,12 +106,23 @@ std::string RenderStats(const Daemon& d) {
   e.Single("s3rdmafs_cache_hit_ratio", "gauge", "hits / (hits + misses) since start",
            c.hits + c.misses ? static_cast<double>(c.hits) / (c.hits + c.misses) : 0);
   e.Single("s3rdmafs_cache_evictions_total", "counter", "Cache blocks evicted", c.evictions);
+  e.Single("s3rdmafs_cache_held_evictions_total", "counter",
+           "Of those, blocks a sequential stream still wanted, evicted after it stalled "
+           "(cache too small for the streams)",
+           c.held_evictions);
   e.Single("s3rdmafs_cache_fill_failures_total", "counter", "Cache fills that failed", c.failures);
   e.Family("s3rdmafs_cache_blocks", "gauge", "Cache blocks by state");
   e.Sample("s3rdmafs_cache_blocks", "{state=\"free\"}", c.blocks_free);
   e.Sample("s3rdmafs_cache_blocks", "{state=\"evictable\"}", c.blocks_evictable);
+  e.Sample("s3rdmafs_cache_blocks", "{state=\"held\"}", c.blocks_held);
   e.Sample("s3rdmafs_cache_blocks", "{state=\"pinned\"}",
-           c.blocks_total - c.blocks_free - c.blocks_evictable);
+           c.blocks_total - c.blocks_free - c.blocks_evictable - c.blocks_held);
+  e.Family("s3rdmafs_readahead_blocks_total", "counter",
+           "Read-ahead blocks by outcome: read by a reader, evicted unread, or not fetched "
+           "(no room within read-ahead's half of the cache)");
+  e.Sample("s3rdmafs_readahead_blocks_total", "{outcome=\"used\"}", c.prefetch_used);
+  e.Sample("s3rdmafs_readahead_blocks_total", "{outcome=\"wasted\"}", c.prefetch_wasted);
+  e.Sample("s3rdmafs_readahead_blocks_total", "{outcome=\"refused\"}", c.prefetch_refused);
   if (d.write_buffers) {
     e.Family("s3rdmafs_write_buffers", "gauge", "Write part buffers by state");
     e.Sample("s3rdmafs_write_buffers", "{state=\"free\"}", d.write_buffers->free_count());

@@ -51,12 +51,26 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
   }
 }
 
-// State of one read while its blocks are being filled.
-struct PendingRead {
-  uint64_t offset = 0, end = 0, first = 0, block_size = 0, ino = 0;
+// One read while its blocks are acquired and filled.
+struct Filesystem::PendingRead {
+  uint64_t offset = 0, end = 0, first = 0, last = 0, block_size = 0, ino = 0;
+  std::string key;
+  meta::ObjectVersion version;
+  std::shared_ptr<ReadState> read_state;
+  readahead::Plan plan;
+  std::chrono::steady_clock::time_point wait_deadline;  // cache.wait_timeout
+  std::atomic<uint64_t> epoch{0};  // one resume per wait: the first wake-up wins
+  // Held by each pass of ContinueRead: a wake-up can come while the pass
+  // that is about to wait still tidies up, and the resumed pass waits for it.
+  std::mutex pass_mu;
+  // Bytes [offset, offset + copied.size()) taken out of blocks while this
+  // read waited for the rest; pins[0] is then the block at that point.
+  std::vector<std::byte> copied;
   std::vector<cache::PinnedBlock> pins;
   std::vector<uint32_t> lengths;
   std::atomic<size_t> remaining{0};
+
+  uint64_t resume() const { return offset + copied.size(); }
   std::mutex mu;
   std::optional<Error> error;  // guarded by mu (first error wins)
   std::function<void(Result<ReadReply>)> done;
@@ -78,12 +92,18 @@ struct PendingRead {
       return done(tl::unexpected(*error));
     }
     ReadReply reply;
+    const uint64_t start = resume();
+    if (!copied.empty()) {
+      reply.owned = std::move(copied);
+      reply.iov.push_back({reply.owned.data(), reply.owned.size()});
+      reply.bytes = reply.owned.size();
+    }
     for (size_t i = 0; i < pins.size(); ++i) {
-      uint64_t block_off = (first + i) * block_size;
-      uint64_t from = std::max(offset, block_off) - block_off;
+      uint64_t block_off = (start / block_size + i) * block_size;
+      uint64_t from = std::max(start, block_off) - block_off;
       uint64_t to = std::min<uint64_t>(end - block_off, lengths[i]);
       if (to < from ||
-          (to - from) != std::min(end, block_off + block_size) - std::max(offset, block_off))
+          (to - from) != std::min(end, block_off + block_size) - std::max(start, block_off))
         return done(MakeError(Errc::kIo, "cache block shorter than the object range"));
       reply.iov.push_back({pins[i]->data() + from, static_cast<size_t>(to - from)});
       reply.bytes += to - from;
@@ -174,9 +194,6 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   }
   if (h->dirty) may_revalidate = false;
   const bool first_read = !h->has_read.load();
-  // A retry runs on a completion thread: it must not wait for cache blocks.
-  const auto cache_wait =
-      may_revalidate || !first_read ? options_.cache_wait : std::chrono::milliseconds(0);
   if (first_read) {
     done = [this, h, fh, offset, size, may_revalidate,
             done = std::move(done)](Result<ReadReply> r) mutable {
@@ -197,48 +214,119 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
     plan = h->read_state->policy.OnRead(offset, end - offset, file_size);
   }
 
-  auto pending = std::make_shared<PendingRead>();
-  pending->offset = offset;
-  pending->end = end;
-  pending->first = offset / bs;
-  pending->block_size = bs;
-  pending->ino = h->ino;
-  pending->inodes = &inodes_;
-  pending->done = std::move(done);
-  const uint64_t last = (end - 1) / bs;
+  auto p = std::make_shared<PendingRead>();
+  p->offset = offset;
+  p->end = end;
+  p->first = offset / bs;
+  p->last = (end - 1) / bs;
+  p->block_size = bs;
+  p->ino = h->ino;
+  p->key = std::move(key);
+  p->version = version;
+  p->read_state = h->read_state;
+  p->plan = plan;
+  p->wait_deadline = std::chrono::steady_clock::now() + options_.cache_wait;
+  p->inodes = &inodes_;
+  p->done = std::move(done);
+  ContinueRead(std::move(p));
+}
+
+void Filesystem::ResumeRead(std::shared_ptr<PendingRead> p, uint64_t epoch) {
+  uint64_t expected = epoch;
+  if (!p->epoch.compare_exchange_strong(expected, epoch + 1)) return;  // already resumed
+  // On the timer thread, never inline in the unpin that woke it: that may be
+  // deep in another read's reply.
+  read_deadlines_.After(std::chrono::milliseconds(0), [this, p] { ContinueRead(p); });
+}
+
+void Filesystem::ContinueRead(std::shared_ptr<PendingRead> p) {
+  std::lock_guard pass(p->pass_mu);
+  const uint64_t bs = p->block_size;
+  const uint64_t id = p->version.id;
   std::vector<std::pair<uint64_t, cache::PinnedBlock>> fills;
-  for (uint64_t b = pending->first; b <= last; ++b) {
-    auto acq = cache_->AcquireWaiting({version.id, b}, cache_wait);
-    if (!acq) {
-      if (acq.error().code != Errc::kNoSpace) return pending->done(tl::unexpected(acq.error()));
-      // Programs that call read() know EIO and ETIMEDOUT, not ENOBUFS.
-      return pending->done(
-          MakeError(Errc::kTimedOut, "no cache block came free within cache.wait_timeout (" +
-                                         acq.error().message + "; a larger cache.size helps)"));
+  size_t valid_prefix = 0;  // leading pins whose blocks were already valid
+  for (uint64_t b = p->resume() / bs; b <= p->last; ++b) {
+    std::chrono::steady_clock::time_point retry_at;
+    const uint64_t epoch = p->epoch.load();
+    auto acq = cache_->AcquireOrNotify(
+        {id, b}, [this, p, epoch] { ResumeRead(p, epoch); }, &retry_at);
+    if (acq) {
+      if (acq->state == cache::BlockCache::Acquired::kMustFill)
+        fills.emplace_back(b, cache_->AddPin(acq->block));
+      if (acq->state == cache::BlockCache::Acquired::kHit && valid_prefix == p->pins.size())
+        ++valid_prefix;
+      p->pins.push_back(std::move(acq->block));
+      continue;
     }
-    if (acq->state == cache::BlockCache::Acquired::kMustFill)
-      fills.emplace_back(b, cache_->AddPin(acq->block));
-    pending->pins.push_back(std::move(acq->block));
+    // Fills already taken are needed whatever happens: send them.
+    if (!fills.empty()) SubmitFills(p->key, p->version, std::move(fills));
+    // Wait holding nothing: readers that each hold one block while they
+    // wait for the next (a read across a block boundary) wedge a small
+    // cache. The bytes of blocks already valid are copied out (this read
+    // consumed them); blocks still filling are kept from eviction (held)
+    // and found again on resume.
+    bool copying = true;
+    for (size_t i = 0; i < p->pins.size(); ++i) {
+      cache::PinnedBlock& pin = p->pins[i];
+      // While copying, the resume point is where pins[i]'s bytes begin.
+      const uint64_t start = p->resume(), block_off = start / bs * bs;
+      const uint64_t want = std::min(p->end, block_off + bs) - start;
+      copying = copying && i < valid_prefix && pin->length() >= start - block_off + want;
+      if (copying) {
+        const std::byte* from = pin->data() + (start - block_off);
+        p->copied.insert(p->copied.end(), from, from + want);
+        pin.SetRetention(cache::Retention::kLru);  // read to its end, by this read
+      } else {
+        pin.SetRetention(cache::Retention::kHold);
+      }
+    }
+    p->pins.clear();
+    // An answer now must win against a resume already under way.
+    auto answer = [&](tl::unexpected<Error> e) {
+      uint64_t expected = epoch;
+      if (p->epoch.compare_exchange_strong(expected, epoch + 1)) p->done(std::move(e));
+    };
+    if (acq.error().code != Errc::kNoSpace) return answer(tl::unexpected(acq.error()));
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= p->wait_deadline)  // programs that call read() know ETIMEDOUT, not ENOBUFS
+      return answer(MakeError(Errc::kTimedOut,
+                              "no cache block came free within cache.wait_timeout (every block "
+                              "is in use; a larger cache.size helps)"));
+    auto wake = std::min(retry_at, p->wait_deadline);
+    read_deadlines_.After(std::chrono::ceil<std::chrono::milliseconds>(wake - now),
+                          [this, p, epoch] { ResumeRead(p, epoch); });
+    return;
   }
-  if (!plan.empty()) {
-    // Prefetch takes only blocks that are free or evictable right now; when
-    // the arena is busy, read-ahead shrinks to nothing instead of waiting.
-    for (uint64_t b = std::max(plan.begin / bs, last + 1); b * bs < plan.end; ++b) {
-      auto acq = cache_->Acquire({version.id, b});
+  // A sequential reader that stops part-way through its last block comes
+  // back for the rest: keep that block from eviction while it does.
+  const uint64_t file_size = p->version.size;
+  for (auto& pin : p->pins) pin.SetRetention(cache::Retention::kLru);
+  if (p->plan.sequential && p->end < std::min(file_size, (p->last + 1) * bs))
+    p->pins.back().SetRetention(cache::Retention::kHold);
+  if (!p->plan.empty()) {
+    // Read-ahead takes only blocks that are free or cold right now; when the
+    // cache is busy, the stream's window shrinks instead of waiting.
+    uint64_t b = std::max(p->plan.begin / bs, p->last + 1);
+    for (; b * bs < p->plan.end; ++b) {
+      auto acq = cache_->AcquireForPrefetch({id, b});
       if (!acq) break;
       if (acq->state == cache::BlockCache::Acquired::kMustFill)
         fills.emplace_back(b, std::move(acq->block));
     }
+    if (b * bs < p->plan.end) {
+      std::lock_guard lock(p->read_state->mu);
+      p->read_state->policy.Shortfall(p->plan, b * bs);
+    }
+    p->plan = {};  // planned once, even if this read is answered later
   }
-  pending->lengths.resize(pending->pins.size());
+  p->lengths.resize(p->pins.size());
   // One count for this function itself, so Finish cannot run before every
   // waiter is registered.
-  pending->remaining = pending->pins.size() + 1;
-  if (!fills.empty()) SubmitFills(key, version, std::move(fills));
-  for (size_t i = 0; i < pending->pins.size(); ++i)
-    cache_->OnReady(pending->pins[i],
-                    [pending, i](Result<uint32_t> r) { pending->BlockReady(i, std::move(r)); });
-  if (pending->remaining.fetch_sub(1) == 1) pending->Finish();
+  p->remaining = p->pins.size() + 1;
+  if (!fills.empty()) SubmitFills(p->key, p->version, std::move(fills));
+  for (size_t i = 0; i < p->pins.size(); ++i)
+    cache_->OnReady(p->pins[i], [p, i](Result<uint32_t> r) { p->BlockReady(i, std::move(r)); });
+  if (p->remaining.fetch_sub(1) == 1) p->Finish();
 }
 
 Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {

@@ -38,17 +38,28 @@ Plan Policy::OnRead(uint64_t offset, uint64_t length, uint64_t file_size) {
     if (s->window == 0) s->window = config_.initial;  // second sequential read: a stream
   }
   s->frontier = std::max(s->frontier, s->next);
-  if (s->frontier >= file_size) return {};
+  Plan plan;
+  plan.sequential = true;
+  if (s->frontier >= file_size) return plan;
   // Plan only when the reader is within half a window of the frontier, so
   // requests go out in window-sized batches rather than block by block.
-  if (s->frontier - s->next > s->window / 2) return {};
-  Plan plan;
+  if (s->frontier - s->next > s->window / 2) return plan;
   plan.begin = s->frontier;
   plan.end = std::min(file_size, s->next + s->window);
-  if (plan.end <= plan.begin) return {};
+  if (plan.end <= plan.begin) return {.sequential = true};
   s->frontier = plan.end;
   s->window = std::min(config_.max, s->window * 2);
   return plan;
+}
+
+void Policy::Shortfall(const Plan& plan, uint64_t reached) {
+  if (reached >= plan.end) return;
+  for (Stream& s : streams_) {
+    if (s.frontier != plan.end) continue;
+    s.frontier = std::max(plan.begin, reached);
+    s.window = std::max(config_.tolerance, s.window / 4);  // undo this plan's doubling, then halve
+    return;
+  }
 }
 
 }  // namespace s3rdmafs::readahead

@@ -289,6 +289,37 @@ TEST_F(FsTest, ForgetDropsInodes) {
   EXPECT_FALSE(fs_->inodes().Get(a->attr.ino));
 }
 
+// More sequential streams than the cache has blocks, reads across block
+// boundaries: no read may wedge (each waits holding nothing) and the cache
+// holds each stream's blocks until it is done with them, so bytes fetched
+// stay close to bytes read.
+TEST_F(FsTest, MoreStreamsThanBlocksNeitherWedgeNorRefetch) {
+  const uint64_t size = 12 * kBlock + 5;
+  const int streams = 12;
+  for (int i = 0; i < streams; ++i) store_.Put("s" + std::to_string(i), size, i);
+  Make(8);
+  std::vector<uint64_t> inos;
+  for (int i = 0; i < streams; ++i) inos.push_back(LookupPath("s" + std::to_string(i)));
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int i = 0; i < streams; ++i) {
+    threads.emplace_back([&, i] {
+      auto h = fs_->Open(inos[i], O_RDONLY);
+      for (uint64_t off = 0; off < size; off += 20000) {
+        auto r = fs_->Read(h->fh, off, 20000);
+        std::string got;
+        if (r)
+          for (auto& v : r->iov) got.append(static_cast<char*>(v.iov_base), v.iov_len);
+        if (got != Expected(i, off, std::min<uint64_t>(20000, size - off))) ++bad;
+      }
+      fs_->Release(h->fh);
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  EXPECT_LE(store_.bytes.load(), 3 * streams * size / 2) << "fetched at most 1.5x what was read";
+}
+
 TEST_F(FsTest, ConcurrentReadersOfOneFile) {
   const uint64_t size = 50 * kBlock + 7;
   store_.Put("shared", size, 4);

@@ -28,6 +28,22 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def metrics(where):
+    """The mount's metrics (metrics.listen=`where`) as {sample: value}."""
+    if where.startswith("unix:"):
+        cmd = ["curl", "-sf", "--unix-socket", where[5:], "http://localhost/metrics"]
+    else:
+        cmd = ["curl", "-sf", f"http://{where}/metrics"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0, out.stderr
+    values = {}
+    for line in out.stdout.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values
+
+
 def free_port():
     """A loopback TCP port nobody listens on (for 'unreachable' and side servers)."""
     with socket.socket() as s:

@@ -88,6 +88,20 @@ class ErrorTest(harness.MountTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(os.listdir(mnt), ["f.txt"])
 
+    def test_a_relative_mount_point_is_where_the_caller_is(self):
+        srv = self.server()
+        self.write("f.txt", b"x")
+        os.makedirs(os.path.join(self.tmp, "rel"))
+        m = harness.Mount(os.path.join(self.tmp, "rel"), os.path.join(self.tmp, "mnt.log"))
+        self._mounts.append(m)
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=harness.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=harness.SECRET_KEY)
+        r = subprocess.run([harness.FS_BIN, "bucket", "rel", "-o", f"s3.endpoint={srv.endpoint}",
+                            "--log-file", m.log], env=env, cwd=self.tmp, capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(harness.is_mounted(m.mountpoint), "mounted on ./rel, not on /rel")
+        self.assertEqual(os.listdir(m.mountpoint), ["f.txt"])
+
     def test_missing_bucket_is_named(self):
         srv = self.server()
         m = harness.Mount(os.path.join(self.tmp, "mnt"), os.path.join(self.tmp, "mnt.log"))

@@ -91,6 +91,95 @@ TEST(BlockCache, AcquireWaitingWakesWhenAPinDrops) {
   EXPECT_EQ(y->state, BlockCache::Acquired::kMustFill);
 }
 
+// Releases a filled, pinned block with a reader's wish for it.
+void Release(BlockCache& c, Result<BlockCache::Acquisition>& acq, cache::Retention r) {
+  if (acq->state == BlockCache::Acquired::kMustFill) c.Complete(acq->block.get(), 1u);
+  acq->block.SetRetention(r);
+  acq->block.Reset();
+}
+
+TEST(BlockCache, HeldBlocksWaitOutTheirHoldBeforeDemandEvictsThem) {
+  using namespace std::chrono;
+  Arena a(2);
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock, milliseconds(200));
+  auto x = c.Acquire({1, 0});
+  Release(c, x, cache::Retention::kHold);
+  auto y = c.Acquire({1, 1});
+  Release(c, y, cache::Retention::kHold);
+  EXPECT_EQ(c.Stats().blocks_held, 2u);
+  auto now = c.Acquire({1, 2});
+  ASSERT_FALSE(now) << "a held block is not evicted while its stream may come back";
+  auto start = steady_clock::now();
+  auto later = c.AcquireWaiting({1, 2}, seconds(5));
+  ASSERT_TRUE(later);
+  EXPECT_GE(steady_clock::now() - start, milliseconds(150));
+  EXPECT_FALSE(c.LookupValid({1, 0})) << "the oldest held block went first";
+  EXPECT_TRUE(c.LookupValid({1, 1}));
+  EXPECT_EQ(c.Stats().held_evictions, 1u);
+}
+
+TEST(BlockCache, ReadAfterAHoldPutsTheBlockBackOnTheLru) {
+  Arena a(2);
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock, std::chrono::seconds(60));
+  auto x = c.Acquire({1, 0});
+  Release(c, x, cache::Retention::kHold);
+  auto again = c.Acquire({1, 0});
+  EXPECT_EQ(again->state, BlockCache::Acquired::kHit);
+  // A fill's own pin (no wish) released after the reader's keeps the
+  // reader's wish: here, read to its end.
+  auto filler = c.Acquire({1, 1});
+  auto reader = c.Acquire({1, 1});
+  c.Complete(filler->block.get(), 1u);
+  reader->block.SetRetention(cache::Retention::kLru);
+  reader->block.Reset();
+  filler->block.Reset();
+  Release(c, again, cache::Retention::kLru);
+  auto s = c.Stats();
+  EXPECT_EQ(s.blocks_held, 0u);
+  EXPECT_EQ(s.blocks_evictable, 2u);
+}
+
+TEST(BlockCache, ReadAheadTakesNoHeldBlockAndAtMostHalfTheCache) {
+  Arena a(4);
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock, std::chrono::milliseconds(0));
+  auto p0 = c.AcquireForPrefetch({1, 0});
+  auto p1 = c.AcquireForPrefetch({1, 1});
+  ASSERT_TRUE(p0 && p1);
+  EXPECT_EQ(p0->state, BlockCache::Acquired::kMustFill);
+  Release(c, p0, cache::Retention::kUnset);
+  Release(c, p1, cache::Retention::kUnset);
+  EXPECT_EQ(c.Stats().blocks_held, 2u) << "read-ahead blocks are held until read";
+  EXPECT_FALSE(c.AcquireForPrefetch({1, 2})) << "half the cache is read-ahead's share";
+  auto present = c.AcquireForPrefetch({1, 0});
+  ASSERT_TRUE(present);
+  EXPECT_EQ(present->state, BlockCache::Acquired::kHit);
+  EXPECT_FALSE(present->block) << "nothing to fill: no pin";
+  auto used = c.Acquire({1, 0});
+  EXPECT_EQ(used->state, BlockCache::Acquired::kHit);
+  Release(c, used, cache::Retention::kLru);
+  EXPECT_EQ(c.Stats().prefetch_used, 1u);
+  // Two free blocks and one LRU block: read-ahead gets one more (its share)
+  // from them, never the held {1, 1} even though its hold is over.
+  auto p2 = c.AcquireForPrefetch({1, 2});
+  ASSERT_TRUE(p2);
+  Release(c, p2, cache::Retention::kUnset);
+  EXPECT_FALSE(c.AcquireForPrefetch({1, 3}));
+  EXPECT_TRUE(c.LookupValid({1, 1}));
+  EXPECT_EQ(c.Stats().prefetch_refused, 2u);
+}
+
+TEST(BlockCache, ReadAheadEvictedUnreadIsCountedAsWasted) {
+  Arena a(2);
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock, std::chrono::milliseconds(0));
+  auto p = c.AcquireForPrefetch({1, 0});
+  Release(c, p, cache::Retention::kUnset);
+  auto d0 = c.Acquire({2, 0});
+  auto d1 = c.Acquire({2, 1});
+  ASSERT_TRUE(d0 && d1) << "demand evicts a held block once its hold is over";
+  EXPECT_EQ(c.Stats().prefetch_wasted, 1u);
+  EXPECT_EQ(c.Stats().prefetch_used, 0u);
+}
+
 template <typename Pins>
 size_t Distinct(const Pins& pins) {
   std::set<cache::Block*> blocks;
@@ -105,14 +194,23 @@ TEST(BlockCache, ModelBasedRandomOps) {
   SCOPED_TRACE("seed " + std::to_string(seed));
   std::mt19937 rng(seed);
   Arena a(8);
-  BlockCache c(a.mem.data(), a.mem.size(), kBlock);
+  // No hold: a held block is evictable at once, so demand is refused only
+  // when every block is pinned, as without holds.
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock, std::chrono::milliseconds(0));
   std::vector<std::pair<cache::BlockKey, cache::PinnedBlock>> pins;
   auto stamp = [](const cache::BlockKey& k) {
     return static_cast<uint8_t>(k.object_id * 31 + k.index * 7);
   };
   for (int step = 0; step < 20000; ++step) {
-    int op = rng() % 3;
-    if (op == 0 || pins.empty()) {
+    int op = rng() % 4;
+    if (op == 3) {  // read-ahead: fill and release at once
+      cache::BlockKey k{rng() % 3 + 1, rng() % 12};
+      auto r = c.AcquireForPrefetch(k);
+      if (r && r->state == BlockCache::Acquired::kMustFill) {
+        memset(r->block->data(), stamp(k), kBlock);
+        c.Complete(r->block.get(), kBlock);
+      }
+    } else if (op == 0 || pins.empty()) {
       cache::BlockKey k{rng() % 3 + 1, rng() % 12};
       auto r = c.Acquire(k);
       if (!r) {
@@ -131,13 +229,14 @@ TEST(BlockCache, ModelBasedRandomOps) {
     } else {
       size_t i = rng() % pins.size();
       ASSERT_EQ(static_cast<uint8_t>(pins[i].second->data()[0]), stamp(pins[i].first));
+      pins[i].second.SetRetention(static_cast<cache::Retention>(rng() % 3));
       pins.erase(pins.begin() + i);
     }
     auto s = c.Stats();
-    ASSERT_EQ(s.blocks_free + s.blocks_evictable + Distinct(pins), 8u)
+    ASSERT_EQ(s.blocks_free + s.blocks_evictable + s.blocks_held + Distinct(pins), 8u)
         << "no block lost or duplicated";
   }
   pins.clear();
   auto s = c.Stats();
-  EXPECT_EQ(s.blocks_free + s.blocks_evictable, 8u);
+  EXPECT_EQ(s.blocks_free + s.blocks_evictable + s.blocks_held, 8u);
 }

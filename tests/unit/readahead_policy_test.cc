@@ -35,8 +35,32 @@ TEST(ReadaheadPolicy, RandomReadsPrefetchNothing) {
   std::mt19937_64 rng(1);
   for (int i = 0; i < 100; ++i) {
     uint64_t off = (rng() % 1000 + 10) * 4 * MiB;
-    EXPECT_TRUE(p.OnRead(off, 4096, 8192 * MiB).empty());
+    Plan plan = p.OnRead(off, 4096, 8192 * MiB);
+    EXPECT_TRUE(plan.empty());
+    EXPECT_FALSE(plan.sequential);
   }
+}
+
+// A cache that cannot take a whole window: what was not fetched is planned
+// again, and the window shrinks (to the tolerance at least) until it fits.
+TEST(ReadaheadPolicy, ShortfallReplansTheRestFromSmallerWindows) {
+  Policy p(Cfg());
+  const uint64_t file = 1024 * MiB, step = 128 * 1024;
+  uint64_t off = 0;
+  std::vector<uint64_t> sizes;
+  for (int i = 0; i < 400; ++i, off += step) {
+    Plan plan = p.OnRead(off, step, file);
+    EXPECT_TRUE(plan.sequential);
+    if (plan.empty()) continue;
+    // The cache always has room for one block beyond what was asked.
+    uint64_t reached = std::min(plan.end, plan.begin + 1 * MiB);
+    EXPECT_LE(plan.begin, off + step + 1 * MiB) << "the unfetched rest is planned again";
+    sizes.push_back(plan.end - plan.begin);
+    p.Shortfall(plan, reached);
+  }
+  ASSERT_GE(sizes.size(), 10u);
+  EXPECT_LE(sizes.back(), 2 * MiB) << "windows shrank to what the cache takes";
+  EXPECT_GE(p.streams()[0].window, 1 * MiB);
 }
 
 TEST(ReadaheadPolicy, SecondSequentialReadStartsAStreamAnywhere) {

@@ -16,8 +16,11 @@
 //    by `max`, and per file by `max * max_streams`.
 //  - A read that matches no stream replaces the least recently used stream
 //    (random access resets to no prefetch).
-// The global bound - the arena - is enforced by the engine: a prefetch that
-// finds no free block is dropped, never waited for.
+//  - When the cache cannot take a whole window (Shortfall), the stream's
+//    frontier comes back to what was fetched and its window halves: with
+//    more streams than the cache holds, windows shrink until they fit.
+// The global bound - the arena - is enforced by the cache: read-ahead gets
+// only free or cold blocks, at most half the cache, and never waits.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,9 @@ struct PolicyConfig {
 struct Plan {
   uint64_t begin = 0;
   uint64_t end = 0;
+  // The read continues (or starts, at offset 0) a sequential stream: the
+  // block it ends in part-way will be read on soon.
+  bool sequential = false;
   bool empty() const { return begin >= end; }
 };
 
@@ -45,6 +51,9 @@ class Policy {
 
   // A read of [offset, offset+length) of a file of `file_size` bytes.
   Plan OnRead(uint64_t offset, uint64_t length, uint64_t file_size);
+  // Only [plan.begin, reached) of `plan` could be fetched: the rest is
+  // planned again later, from a window half the size.
+  void Shortfall(const Plan& plan, uint64_t reached);
 
   // For tests and stats.
   struct Stream {
