@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Configures and builds one configuration: scripts/build.sh [release|asan]
+# Configures and builds one configuration: scripts/build.sh [release|asan|tsan]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 kind=${1:-release}
@@ -12,5 +12,10 @@ case "$kind" in
   asan)    cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DS3RDMAFS_SANITIZE=ON \
              -DS3RDMAFS_BUILD_SERVER=OFF >/dev/null
            ninja -C build-asan unit_tests fs_tests ;;
-  *) echo "usage: scripts/build.sh [release|asan]" >&2; exit 2 ;;
+  # ThreadSanitizer: the fs tests and the daemon for a mount smoke test
+  # (the server under it is the release build's).
+  tsan)    cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DS3RDMAFS_TSAN=ON \
+             -DS3RDMAFS_BUILD_SERVER=OFF >/dev/null
+           ninja -C build-tsan fs_tests s3rdmafs ;;
+  *) echo "usage: scripts/build.sh [release|asan|tsan]" >&2; exit 2 ;;
 esac

@@ -11,7 +11,7 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config fuse3 libfuse3-dev libc
   libboost-dev libtomlplusplus-dev libexpected-dev libpugixml-dev libisal-dev libcli11-dev libgtest-dev libgmock-dev
   libibverbs-dev librdmacm-dev libsystemd-dev ca-certificates curl python3 clang-format git"
 TEST_PKGS="qemu-system-x86 busybox-static cpio ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2
-  awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang libclang-rt-14-dev
+  awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang clang-tidy libclang-rt-14-dev
   dpkg-dev file lintian rpm systemd man-db python3-h5py python3-netcdf4 rsync"
 
 missing=""

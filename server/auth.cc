@@ -72,7 +72,7 @@ AuthResult Authenticate(const Request& req, const std::map<std::string, std::str
   if (amz_date.empty()) return Deny("AccessDenied", "x-amz-date header is required");
   std::time_t t = ParseAmzDate(amz_date);
   if (t < 0) return Deny("AccessDenied", "bad x-amz-date");
-  if (std::llabs(static_cast<long long>(now - t)) > 15 * 60)
+  if (std::llabs(static_cast<long long>(now - t)) > 15LL * 60)
     return Deny("RequestTimeTooSkewed",
                 "The difference between the request time and the server's time is too large.");
   // Scope date/region/service must match the signing inputs.

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdma::server {
@@ -83,10 +84,10 @@ UserMeta ReadUserMeta(int fd) {
 s3rdmafs::Error ErrorFromErrno(int err, const std::string& what) {
   if (err == ENOENT || err == ENOTDIR) return s3rdmafs::Error(Errc::kNoSuchKey, what);
   if (err == EACCES || err == EPERM)
-    return s3rdmafs::Error(Errc::kAccessDenied, what + ": " + strerror(err));
+    return s3rdmafs::Error(Errc::kAccessDenied, what + ": " + s3rdmafs::ErrnoText(err));
   if (err == ENOSPC || err == EDQUOT)
-    return s3rdmafs::Error(Errc::kNoSpace, what + ": " + strerror(err));
-  return s3rdmafs::Error(Errc::kIo, what + ": " + strerror(err));
+    return s3rdmafs::Error(Errc::kNoSpace, what + ": " + s3rdmafs::ErrnoText(err));
+  return s3rdmafs::Error(Errc::kIo, what + ": " + s3rdmafs::ErrnoText(err));
 }
 
 ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
@@ -120,10 +121,10 @@ ObjectMeta MetaFromStat(const struct stat& st, const std::string& path) {
 std::string LocalBackend::ProbeMetadataSupport() const {
   std::string probe = root_ + "/" + kTempPrefix + "xattr-probe-" + std::to_string(getpid());
   int fd = open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return "cannot write in " + root_ + ": " + strerror(errno);
+  if (fd < 0) return "cannot write in " + root_ + ": " + s3rdmafs::ErrnoText(errno);
   std::string why;
   if (fsetxattr(fd, kMetaXattr, "", 0, 0) != 0)
-    why = root_ + " has no user xattrs (" + std::string(strerror(errno)) + ")";
+    why = root_ + " has no user xattrs (" + std::string(s3rdmafs::ErrnoText(errno)) + ")";
   close(fd);
   unlink(probe.c_str());
   return why;
@@ -178,7 +179,9 @@ std::string LocalBackend::PathOf(const std::string& bucket, const std::string& k
 Result<std::vector<LocalBackend::BucketInfo>> LocalBackend::ListBuckets() const {
   std::vector<std::string> names;
   DIR* d = opendir(root_.c_str());
-  if (!d) return MakeError(Errc::kIo, "cannot open root " + root_ + ": " + strerror(errno));
+  if (!d)
+    return MakeError(Errc::kIo, "cannot open root " + root_ + ": " + s3rdmafs::ErrnoText(errno));
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   while (dirent* e = readdir(d)) names.push_back(e->d_name);
   closedir(d);
   std::sort(names.begin(), names.end());
@@ -315,6 +318,7 @@ bool LocalBackend::HasMarkerOrEmpty(const std::string& dir_path) const {
   if (access((dir_path + "/" + kMarkerName).c_str(), F_OK) == 0) return true;
   DIR* d = opendir(dir_path.c_str());
   if (!d) return false;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   bool empty = true;
   while (dirent* e = readdir(d)) {
     std::string_view n = e->d_name;
@@ -344,6 +348,7 @@ std::shared_ptr<const std::vector<LocalBackend::DirEntry>> LocalBackend::SortedD
       return it->second.entries;
   }
   auto entries = std::make_shared<std::vector<DirEntry>>();
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   DIR* d = opendir(path.c_str());
   if (!d) return nullptr;
   while (dirent* e = readdir(d)) {
@@ -592,7 +597,7 @@ Result<ObjectMeta> LocalBackend::Publish(const std::string& bucket, const std::s
       return fail(s3rdmafs::Error(Errc::kNotSupported,
                                   "this server's directory cannot keep object metadata "
                                   "(user xattrs): " +
-                                      std::string(strerror(errno))));
+                                      std::string(s3rdmafs::ErrnoText(errno))));
   }
   struct stat st;
   fstat(fd, &st);

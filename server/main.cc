@@ -18,7 +18,7 @@
 
 using namespace s3rdma::server;
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   std::string config_file, listen, root, region, access_key, secret_key, port_file, log_level;
   int port = -1;
   bool anonymous = false;
@@ -119,5 +119,18 @@ int main(int argc, char** argv) {
         }
       });
   fprintf(stderr, "s3rdma-server: %s\n", err.c_str());
+  return 1;
+}
+
+// Whatever is thrown past Main would abort (exit 134, no message): say what
+// it was instead.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "s3rdma-server: %s\n", e.what());
+  } catch (...) {
+    fprintf(stderr, "s3rdma-server: unexpected error\n");
+  }
   return 1;
 }

@@ -73,6 +73,7 @@ void MultipartUploads::DropOldRecords() const {
   DIR* d = opendir(dir_.c_str());
   if (!d) return;
   const time_t now = time(nullptr);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
     struct stat st;
@@ -90,6 +91,7 @@ Result<std::vector<MultipartUploads::UploadInfo>> MultipartUploads::List(
   std::vector<UploadInfo> out;
   DIR* d = opendir(dir_.c_str());
   if (!d) return out;
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   const std::string owner = s3::HexEncode(bucket) + "\n";
   while (dirent* e = readdir(d)) {
     std::string id = e->d_name, info;
@@ -325,6 +327,7 @@ Result<void> MultipartUploads::Abort(const std::string& bucket, const std::strin
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
   // "upload" goes first, so a crash half-way leaves an unknown upload, not a broken one.
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   unlink((*dir + "/upload").c_str());
   if (DIR* d = opendir(dir->c_str())) {
     while (dirent* e = readdir(d))
@@ -339,6 +342,7 @@ Result<std::vector<PartInfo>> MultipartUploads::ListParts(const std::string& buc
                                                           const std::string& key,
                                                           const std::string& id) {
   auto dir = DirOf(bucket, key, id);
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   if (!dir) return tl::unexpected(dir.error());
   std::vector<PartInfo> out;
   if (DIR* d = opendir(dir->c_str())) {

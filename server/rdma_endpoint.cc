@@ -13,6 +13,7 @@
 #include <cstring>
 #include <vector>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdma::server {
@@ -61,7 +62,7 @@ Result<std::unique_ptr<RdmaEndpoint>> RdmaEndpoint::Listen(const std::string& ad
   std::string where = addr + ":" + std::to_string(port);
   e->channel_ = rdma_create_event_channel();
   if (!e->channel_ || rdma_create_id(e->channel_, &e->listen_id_, nullptr, RDMA_PS_TCP) != 0)
-    return MakeError(Errc::kIo, "rdma_cm: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "rdma_cm: " + std::string(s3rdmafs::ErrnoText(errno)));
   addrinfo hints{}, *ai = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_flags = AI_PASSIVE;
@@ -69,14 +70,16 @@ Result<std::unique_ptr<RdmaEndpoint>> RdmaEndpoint::Listen(const std::string& ad
     return MakeError(Errc::kConfig, "cannot resolve RDMA listen address " + where);
   int rc = rdma_bind_addr(e->listen_id_, ai->ai_addr);
   freeaddrinfo(ai);
-  if (rc != 0) return MakeError(Errc::kIo, "rdma_bind_addr " + where + ": " + strerror(errno));
+  if (rc != 0)
+    return MakeError(Errc::kIo, "rdma_bind_addr " + where + ": " + s3rdmafs::ErrnoText(errno));
   if (!e->listen_id_->verbs)
     return MakeError(Errc::kConfig, "RDMA listen address " + where +
                                         " is not on an RDMA device (give the device's IP)");
   if (rdma_listen(e->listen_id_, 64) != 0)
-    return MakeError(Errc::kIo, "rdma_listen: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "rdma_listen: " + std::string(s3rdmafs::ErrnoText(errno)));
   e->pd_ = ibv_alloc_pd(e->listen_id_->verbs);
-  if (!e->pd_) return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(strerror(errno)));
+  if (!e->pd_)
+    return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(s3rdmafs::ErrnoText(errno)));
   LOG_INFO("RDMA (RC) listening on %s, device %s", where.c_str(),
            ibv_get_device_name(e->listen_id_->verbs->device));
   e->events_ = std::thread([ep = e.get()] { ep->EventLoop(); });
@@ -180,7 +183,7 @@ void RdmaEndpoint::EventLoop() {
         ok = ok && rdma_accept(id, &p) == 0;
         if (!ok)
           LOG_WARN("RDMA connection %016llx: set-up failed: %s",
-                   static_cast<unsigned long long>(h.connection), strerror(errno));
+                   static_cast<unsigned long long>(h.connection), s3rdmafs::ErrnoText(errno));
       }
       if (!ok) {
         LOG_INFO("RDMA connect request refused (unknown connection or wrong ticket)");
@@ -281,7 +284,8 @@ Result<void> RdmaEndpoint::PostAndWait(Connection& c, const Slot& slot, int opco
   c.status[slot.index()] = -1;
   if (ibv_post_send(c.cm->qp, &wr, &bad) != 0) {
     c.broken = true;
-    return MakeError(Errc::kConnection, "ibv_post_send: " + std::string(strerror(errno)));
+    return MakeError(Errc::kConnection,
+                     "ibv_post_send: " + std::string(s3rdmafs::ErrnoText(errno)));
   }
   // Whoever waits polls, and hands each completion to its slot's owner.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

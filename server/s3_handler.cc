@@ -591,8 +591,9 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
       {"response-content-disposition", "content-disposition"},
       {"response-content-encoding", "content-encoding"}};
   UserMeta shown = meta.user;
-  for (auto [param, header] : kOverrides) {
+  for (const auto& [param, stored] : kOverrides) {
     if (!query.count(param)) continue;
+    const char* header = stored;  // a plain variable: lambdas may not capture a binding
     std::erase_if(shown, [&](const auto& kv) { return kv.first == header; });
     shown.emplace_back(header, query[param]);
   }

@@ -42,8 +42,8 @@ UserMeta UserMetaOf(const Request& req) {
 
 // Checks the body against x-amz-content-sha256 and Content-MD5 when sent.
 LocalBackend::Verifier BodyVerifier(std::string payload_hash, std::string content_md5) {
-  return [payload_hash, content_md5](const std::string& md5_hex,
-                                     const std::string& sha_hex) -> s3rdmafs::Result<void> {
+  return [payload_hash = std::move(payload_hash), content_md5 = std::move(content_md5)](
+             const std::string& md5_hex, const std::string& sha_hex) -> s3rdmafs::Result<void> {
     if (payload_hash.size() == 64 && payload_hash != sha_hex)
       return s3rdmafs::MakeS3Error(
           400, "XAmzContentSHA256Mismatch",

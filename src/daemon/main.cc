@@ -22,6 +22,7 @@
 
 #include "metrics_server.h"
 #include "reload.h"
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fuse/fuse_mount.h"
@@ -100,7 +101,7 @@ Result<void> CheckMountpoint(const std::string& path) {
                                           path + "' first");
     if (err == ENOENT)
       return MakeError(Errc::kConfig, "mount point '" + path + "' does not exist (mkdir it)");
-    return MakeError(Errc::kConfig, "mount point '" + path + "': " + strerror(err));
+    return MakeError(Errc::kConfig, "mount point '" + path + "': " + ErrnoText(err));
   }
   if (!S_ISDIR(st.st_mode))
     return MakeError(Errc::kConfig, "mount point '" + path + "' is not a directory");
@@ -160,7 +161,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
     announce = std::thread([&, ready_fd]() mutable {
       struct stat st;
       if (stat(a.mountpoint.c_str(), &st) != 0) {
-        std::string msg = std::string("the new mount does not answer: ") + strerror(errno);
+        std::string msg = std::string("the new mount does not answer: ") + ErrnoText(errno);
         LOG_ERROR("%s", msg.c_str());
         if (ready_fd >= 0) {
           ssize_t ignored = write(ready_fd, msg.data(), msg.size());
@@ -190,7 +191,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   Args a;
   CLI::App app{"s3rdmafs: mount an S3 bucket as a filesystem, with an RDMA-ready page cache"};
   app.add_option("source", a.source, "BUCKET or BUCKET:/PREFIX");
@@ -283,5 +284,18 @@ int main(int argc, char** argv) {
     msg = "the daemon exited during start-up (status " + std::to_string(status) + ")";
   }
   fprintf(stderr, "s3rdmafs: %s\n", msg.c_str());
+  return 1;
+}
+
+// Whatever is thrown past Main would abort (exit 134, no message): say what
+// it was instead.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "s3rdmafs: %s\n", e.what());
+  } catch (...) {
+    fprintf(stderr, "s3rdmafs: unexpected error\n");
+  }
   return 1;
 }

@@ -46,7 +46,7 @@ Reloader::Reloader(std::function<Result<config::Config>()> load, config::Config 
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGHUP);
-    timespec tick{0, 200 * 1000 * 1000};  // how soon the destructor is noticed
+    timespec tick{0, 200L * 1000 * 1000};  // how soon the destructor is noticed
     while (!stop_.load()) {
       if (sigtimedwait(&set, nullptr, &tick) == SIGHUP) ReloadNow();
     }

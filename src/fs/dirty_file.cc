@@ -10,6 +10,7 @@
 #include <cstring>
 #include <vector>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 #include "staged_io.h"
 
@@ -222,7 +223,7 @@ Result<void> DirtyFile::Truncate(uint64_t n) {
     ctx_->staging->Release(removed);
     base_limit_ = std::min(base_limit_, n);
     if (fd_ >= 0 && ftruncate(fd_, static_cast<off_t>(n)) != 0)
-      return MakeError(Errc::kDiskFull, std::string("staging file: ") + strerror(errno));
+      return MakeError(Errc::kDiskFull, std::string("staging file: ") + ErrnoText(errno));
     if (n % P() != 0) Touch(n - 1, n);  // the new last part is shorter
   } else {
     Touch(size, n);  // zeros: a hole of the staging file

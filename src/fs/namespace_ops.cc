@@ -67,7 +67,7 @@ Result<std::string> Filesystem::CopyObject(const std::string& from, const std::s
   if (!id) return tl::unexpected(id.error());
   size_t parts = (size + kCopyPart - 1) / kCopyPart;
   std::vector<s3::CompletedPart> done(parts);
-  auto r = ForEachParallel(parts, [&](size_t i, std::function<void(Result<void>)> finish) {
+  auto r = ForEachParallel(parts, [&](size_t i, const std::function<void(Result<void>)>& finish) {
     s3::CopyPartRequest req;
     req.key = to;
     req.upload_id = *id;
@@ -294,19 +294,20 @@ Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string
   bool has_marker = std::any_of(keys.begin(), keys.end(),
                                 [&](const s3::ObjectInfo& o) { return o.key == dir.key; });
   std::vector<std::string> etags(keys.size());
-  auto copied = ForEachParallel(keys.size(), [&](size_t i, std::function<void(Result<void>)> done) {
-    std::string to = new_prefix + keys[i].key.substr(dir.key.size());
-    if (keys[i].size > kMaxCopyObject) {  // rare: do it inline, it copies by parts itself
-      auto e = CopyObject(keys[i].key, keys[i].etag, keys[i].size, to);
-      if (e) etags[i] = *e;
-      return done(e ? Result<void>() : Result<void>(tl::unexpected(e.error())));
-    }
-    store_->CopyAsync(keys[i].key, keys[i].etag, to, nullptr,
-                      [&etags, i, done](Result<std::string> e) {
-                        if (e) etags[i] = *e;
-                        done(e ? Result<void>() : Result<void>(tl::unexpected(e.error())));
-                      });
-  });
+  auto copied =
+      ForEachParallel(keys.size(), [&](size_t i, const std::function<void(Result<void>)>& done) {
+        std::string to = new_prefix + keys[i].key.substr(dir.key.size());
+        if (keys[i].size > kMaxCopyObject) {  // rare: do it inline, it copies by parts itself
+          auto e = CopyObject(keys[i].key, keys[i].etag, keys[i].size, to);
+          if (e) etags[i] = *e;
+          return done(e ? Result<void>() : Result<void>(tl::unexpected(e.error())));
+        }
+        store_->CopyAsync(keys[i].key, keys[i].etag, to, nullptr,
+                          [&etags, i, done](Result<std::string> e) {
+                            if (e) etags[i] = *e;
+                            done(e ? Result<void>() : Result<void>(tl::unexpected(e.error())));
+                          });
+      });
   if (!copied) return copied;
   if (!has_marker) {  // the new directory must exist even if it holds nothing yet
     s3::PutRequest put;

@@ -147,7 +147,7 @@ void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
 // before it: close-to-open says it sees the new version. One HEAD, then the
 // read again at that version. A handle that did read keeps ESTALE: mixing
 // versions in one open file would be worse.
-void Filesystem::Revalidate(std::shared_ptr<FileHandle> h, uint64_t fh, uint64_t offset,
+void Filesystem::Revalidate(const std::shared_ptr<FileHandle>& h, uint64_t fh, uint64_t offset,
                             size_t size, Error stale, std::function<void(Result<ReadReply>)> done) {
   store_->HeadAsync(h->key, [this, h, fh, offset, size, stale = std::move(stale),
                              done = std::move(done)](Result<s3::ObjectInfo> info) mutable {
@@ -231,7 +231,7 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   ContinueRead(std::move(p));
 }
 
-void Filesystem::ResumeRead(std::shared_ptr<PendingRead> p, uint64_t epoch) {
+void Filesystem::ResumeRead(const std::shared_ptr<PendingRead>& p, uint64_t epoch) {
   uint64_t expected = epoch;
   if (!p->epoch.compare_exchange_strong(expected, epoch + 1)) return;  // already resumed
   // On the timer thread, never inline in the unpin that woke it: that may be

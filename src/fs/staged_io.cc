@@ -7,6 +7,8 @@
 #include <future>
 #include <string>
 
+#include "s3rdmafs/common/errno_text.h"
+
 namespace s3rdmafs::fs {
 
 Result<void> PwriteAll(int fd, const std::byte* data, uint64_t n, uint64_t offset) {
@@ -16,7 +18,7 @@ Result<void> PwriteAll(int fd, const std::byte* data, uint64_t n, uint64_t offse
     if (w < 0) {
       int err = errno;
       return MakeError(err == ENOSPC || err == EDQUOT ? Errc::kDiskFull : Errc::kIo,
-                       std::string("staging write: ") + strerror(err));
+                       std::string("staging write: ") + ErrnoText(err));
     }
     data += w;
     n -= w;
@@ -29,7 +31,7 @@ Result<void> PreadAll(int fd, std::byte* out, uint64_t n, uint64_t offset) {
   while (n > 0) {
     ssize_t r = pread(fd, out, n, static_cast<off_t>(offset));
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return MakeError(Errc::kIo, std::string("staging read: ") + strerror(errno));
+    if (r < 0) return MakeError(Errc::kIo, std::string("staging read: ") + ErrnoText(errno));
     if (r == 0) {
       memset(out, 0, n);
       return {};

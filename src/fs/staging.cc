@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "s3rdmafs/common/errno_text.h"
+
 namespace s3rdmafs::fs {
 
 namespace {
@@ -21,12 +23,13 @@ Result<void> StagingArea::Prepare() {
     std::string part = dir_.substr(0, pos);
     if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST)
       return MakeError(Errc::kConfig,
-                       "write.staging_dir: cannot create '" + part + "': " + strerror(errno));
+                       "write.staging_dir: cannot create '" + part + "': " + ErrnoText(errno));
   }
   DIR* d = opendir(dir_.c_str());
   if (!d)
     return MakeError(Errc::kConfig,
-                     "write.staging_dir: cannot open '" + dir_ + "': " + strerror(errno));
+                     "write.staging_dir: cannot open '" + dir_ + "': " + ErrnoText(errno));
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
   while (dirent* e = readdir(d))
     if (strncmp(e->d_name, kStagePrefix, strlen(kStagePrefix)) == 0)
       unlinkat(dirfd(d), e->d_name, 0);
@@ -44,7 +47,7 @@ Result<int> StagingArea::NewFile() {
   if (fd < 0) {
     int err = errno;
     return MakeError(err == ENOSPC || err == EDQUOT ? Errc::kDiskFull : Errc::kIo,
-                     "staging file in " + dir_ + ": " + strerror(err));
+                     "staging file in " + dir_ + ": " + ErrnoText(err));
   }
   unlink(path.c_str());
   return fd;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <sstream>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fs {
@@ -78,6 +79,7 @@ Result<std::unique_ptr<UploadJournal>> UploadJournal::Open(const std::string& di
                                                            std::vector<OpenUpload>* leftovers) {
   const std::string tag = ScopeTag(scope);
   if (DIR* d = opendir(dir.c_str())) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): this DIR* is private to this call
     while (dirent* e = readdir(d)) {
       if (strncmp(e->d_name, tag.c_str(), tag.size()) != 0) continue;
       std::string path = dir + "/" + e->d_name;
@@ -112,14 +114,14 @@ void UploadJournal::Append(const std::string& line) {
     fd_ = open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (fd_ < 0 || flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       LOG_WARN("upload journal '%s': %s (a crash now would leave its uploads to expire)",
-               path_.c_str(), strerror(errno));
+               path_.c_str(), ErrnoText(errno));
       if (fd_ >= 0) close(fd_);
       fd_ = -1;
       return;
     }
   }
   if (write(fd_, line.data(), line.size()) != static_cast<ssize_t>(line.size()))
-    LOG_WARN("upload journal '%s': %s", path_.c_str(), strerror(errno));
+    LOG_WARN("upload journal '%s': %s", path_.c_str(), ErrnoText(errno));
   bytes_ += line.size();
 }
 

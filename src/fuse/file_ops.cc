@@ -59,7 +59,10 @@ void Read(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_
   // count lets shutdown wait for it before the session goes away.
   InFlightReads().fetch_add(1);
   const uint64_t id = Interruptible().Add(req);
-  fuse_req_interrupt_func(req, OnInterrupt, reinterpret_cast<void*>(static_cast<uintptr_t>(id)));
+  // libfuse hands the interrupt callback a void*: the read's id travels in it.
+  fuse_req_interrupt_func(
+      req, OnInterrupt,
+      reinterpret_cast<void*>(static_cast<uintptr_t>(id)));  // NOLINT(performance-no-int-to-ptr)
   Fs(req)->ReadAsync(fi->fh, static_cast<uint64_t>(off), size, [req, id](Result<fs::ReadReply> r) {
     if (!Interruptible().Claim(id)) return;  // the reader was interrupted and answered
     if (!r) {

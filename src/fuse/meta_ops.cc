@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "ops.h"
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fuse {
@@ -36,7 +37,7 @@ void ReplyError(fuse_req_t req, const Error& error, const char* op) {
     LOG_ERROR("%s: permission denied by the server (check credentials): %s", op,
               error.ToString().c_str());
   else
-    LOG_WARN("%s: %s -> %s", op, error.ToString().c_str(), strerror(err));
+    LOG_WARN("%s: %s -> %s", op, error.ToString().c_str(), ErrnoText(err));
   fuse_reply_err(req, err);
 }
 

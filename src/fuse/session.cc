@@ -7,6 +7,7 @@
 #include <string>
 
 #include "ops.h"
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fuse {
@@ -81,7 +82,7 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   fuse_session_destroy(se);
   if (rc != 0 && rc != SIGINT && rc != SIGTERM && rc != SIGHUP)
     return MakeError(Errc::kIo,
-                     std::string("FUSE loop ended with error: ") + strerror(rc < 0 ? -rc : rc));
+                     std::string("FUSE loop ended with error: ") + ErrnoText(rc < 0 ? -rc : rc));
   return {};
 }
 

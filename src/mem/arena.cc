@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::mem {
@@ -24,7 +25,7 @@ Result<std::unique_ptr<Arena>> Arena::Create(uint64_t size, bool hugepages, bool
                  -1, 0);
   if (p == MAP_FAILED)
     return MakeError(Errc::kNoSpace, "cannot map a cache arena of " + std::to_string(size) +
-                                         " bytes: " + strerror(errno));
+                                         " bytes: " + ErrnoText(errno));
   const char* backing = "4k";
   if (hugepages && madvise(p, size, MADV_HUGEPAGE) == 0) backing = "thp";
   if (prefault) {

@@ -190,7 +190,7 @@ int Check(const std::string& endpoint, const std::string& bucket, std::string ke
 
 }  // namespace
 
-int main(int argc, char** argv) {
+static int Main(int argc, char** argv) {
   CLI::App app{"s3rdmafs-probe: RDMA devices and capabilities for s3rdmafs"};
   app.require_subcommand(1);
   app.add_subcommand("devices", "list RDMA devices, ports, GIDs, DC support and the memlock limit");
@@ -209,4 +209,17 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("devices")) return Devices();
   if (app.got_subcommand("check")) return Check(endpoint, bucket, key, rdma_ep);
   return RegisterArena(size);
+}
+
+// Whatever is thrown past Main would abort (exit 134, no message): say what
+// it was instead.
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {
+    fprintf(stderr, "s3rdmafs-probe: %s\n", e.what());
+  } catch (...) {
+    fprintf(stderr, "s3rdmafs-probe: unexpected error\n");
+  }
+  return 1;
 }

@@ -45,7 +45,8 @@ Result<Handshake> ParseHandshakeReply(const std::string& text) {
 
 void EncodePrivateData(const Handshake& h, uint8_t* out) {
   memset(out, 0, kPrivateDataSize);
-  memcpy(out, "S3RD", 4);
+  static constexpr uint8_t kMagic[4] = {'S', '3', 'R', 'D'};  // no terminator on the wire
+  memcpy(out, kMagic, sizeof kMagic);
   out[4] = 1;
   for (int i = 0; i < 8; ++i) out[8 + i] = static_cast<uint8_t>(h.connection >> (56 - 8 * i));
   memcpy(out + 16, h.ticket.data(), 16);

@@ -93,7 +93,8 @@ Result<Token> ParseToken(std::string_view text) {
   t.gid_present = present == 1;
   for (int i = 0; i < 16; ++i) {
     uint64_t b;
-    if (!Hex(f[6].substr(2 * i, 2), 2, &b)) return Malformed("gid is 32 hex digits");
+    if (!Hex(f[6].substr(2 * static_cast<size_t>(i), 2), 2, &b))
+      return Malformed("gid is 32 hex digits");
     t.gid[i] = static_cast<uint8_t>(b);
   }
   if (f.size() == 9) {  // the older form: the window comes from the suffix

@@ -6,6 +6,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "s3rdmafs/common/errno_text.h"
+
 namespace s3rdmafs::rdma {
 namespace {
 
@@ -38,7 +40,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
 
   ibv_port_attr pa;
   if (ibv_query_port(ctx, o.port, &pa) != 0)
-    return MakeError(Errc::kIo, "ibv_query_port: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "ibv_query_port: " + std::string(ErrnoText(errno)));
   int gid_index = o.gid_index >= 0 ? o.gid_index : FindRoceV2Gid(ctx, o.port, pa.gid_tbl_len);
   ibv_gid gid;
   if (ibv_query_gid(ctx, o.port, gid_index, &gid) != 0)
@@ -51,7 +53,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   t->srq_ = t->cq_ ? ibv_create_srq(t->device_->pd(), &srq_attr) : nullptr;
   if (!t->srq_)
     return MakeError(Errc::kIo,
-                     "cannot create the DC target's CQ/SRQ: " + std::string(strerror(errno)));
+                     "cannot create the DC target's CQ/SRQ: " + std::string(ErrnoText(errno)));
 
   ibv_qp_init_attr_ex attr{};
   attr.qp_type = IBV_QPT_DRIVER;
@@ -66,7 +68,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   dv.dc_init_attr.dct_access_key = o.access_key;
   t->qp_ = mlx5dv_create_qp(ctx, &attr, &dv);
   if (!t->qp_)
-    return MakeError(Errc::kIo, "mlx5dv_create_qp (DCT): " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "mlx5dv_create_qp (DCT): " + std::string(ErrnoText(errno)));
 
   ibv_qp_attr a{};
   a.qp_state = IBV_QPS_INIT;
@@ -75,7 +77,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   a.qp_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
   if (ibv_modify_qp(t->qp_, &a,
                     IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS) != 0)
-    return MakeError(Errc::kIo, "DCT to INIT: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "DCT to INIT: " + std::string(ErrnoText(errno)));
   a = {};
   a.qp_state = IBV_QPS_RTR;
   a.path_mtu = pa.active_mtu;  // DC does not negotiate the MTU: both ends must match
@@ -86,7 +88,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   a.ah_attr.grh.sgid_index = static_cast<uint8_t>(gid_index);
   if (ibv_modify_qp(t->qp_, &a,
                     IBV_QP_STATE | IBV_QP_MIN_RNR_TIMER | IBV_QP_AV | IBV_QP_PATH_MTU) != 0)
-    return MakeError(Errc::kIo, "DCT to RTR: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "DCT to RTR: " + std::string(ErrnoText(errno)));
 
   t->prototype_.rkey = t->registration_->rkey();
   t->prototype_.lid = pa.lid;

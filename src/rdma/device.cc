@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "s3rdmafs/common/errno_text.h"
+
 namespace s3rdmafs::rdma {
 namespace {
 
@@ -42,7 +44,7 @@ Result<std::vector<DeviceInfo>> ListDevices() {
   ibv_device** list = ibv_get_device_list(&n);
   if (!list) {
     if (errno == ENOSYS || errno == ENOENT) return out;  // no RDMA support in this kernel
-    return MakeError(Errc::kIo, std::string("ibv_get_device_list: ") + strerror(errno));
+    return MakeError(Errc::kIo, std::string("ibv_get_device_list: ") + ErrnoText(errno));
   }
   for (int i = 0; i < n; ++i) {
     DeviceInfo d;
@@ -111,7 +113,7 @@ Result<std::unique_ptr<Device>> Device::Open(const std::string& name) {
   d->ctx_ = ibv_open_device(chosen);
   ibv_free_device_list(list);
   if (!d->ctx_)
-    return MakeError(Errc::kIo, "cannot open RDMA device " + d->name_ + ": " + strerror(errno));
+    return MakeError(Errc::kIo, "cannot open RDMA device " + d->name_ + ": " + ErrnoText(errno));
   d->pd_ = ibv_alloc_pd(d->ctx_);
   if (!d->pd_) return MakeError(Errc::kIo, "cannot allocate a protection domain on " + d->name_);
   return d;
@@ -130,7 +132,7 @@ Result<std::unique_ptr<Registration>> Registration::Register(Device& device, voi
   if (!r->mr_) {
     int err = errno;
     std::string msg = "cannot register " + std::to_string(length >> 20) + " MiB on " +
-                      device.name() + ": " + strerror(err);
+                      device.name() + ": " + ErrnoText(err);
     if (err == ENOMEM || err == EPERM || err == EAGAIN) msg += "; " + MemlockAdvice(length);
     return MakeError(Errc::kNoSpace, msg);
   }

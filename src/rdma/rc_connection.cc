@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/rdma/device.h"
 
 namespace s3rdmafs::rdma {
@@ -21,7 +22,7 @@ Result<void> Expect(rdma_event_channel* ch, rdma_cm_event_type expected, int tim
     return MakeError(Errc::kTimedOut, std::string(what) + ": timed out");
   rdma_cm_event* ev = nullptr;
   if (rdma_get_cm_event(ch, &ev) != 0)
-    return MakeError(Errc::kConnection, std::string(what) + ": " + strerror(errno));
+    return MakeError(Errc::kConnection, std::string(what) + ": " + ErrnoText(errno));
   rdma_cm_event_type got = ev->event;
   int status = ev->status;
   rdma_ack_cm_event(ev);
@@ -42,9 +43,9 @@ Result<std::unique_ptr<RcConnection>> RcConnection::Connect(const std::string& h
   std::string where = host + ":" + std::to_string(port);
   c->channel_ = rdma_create_event_channel();
   if (!c->channel_)
-    return MakeError(Errc::kIo, "rdma_create_event_channel: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "rdma_create_event_channel: " + std::string(ErrnoText(errno)));
   if (rdma_create_id(c->channel_, &c->id_, nullptr, RDMA_PS_TCP) != 0)
-    return MakeError(Errc::kIo, "rdma_create_id: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "rdma_create_id: " + std::string(ErrnoText(errno)));
   addrinfo hints{}, *ai = nullptr;
   hints.ai_family = AF_INET;
   hints.ai_socktype = SOCK_STREAM;
@@ -53,32 +54,32 @@ Result<std::unique_ptr<RcConnection>> RcConnection::Connect(const std::string& h
   int rc = rdma_resolve_addr(c->id_, nullptr, ai->ai_addr, timeout_ms);
   freeaddrinfo(ai);
   if (rc != 0)
-    return MakeError(Errc::kConnection, "rdma_resolve_addr " + where + ": " + strerror(errno));
+    return MakeError(Errc::kConnection, "rdma_resolve_addr " + where + ": " + ErrnoText(errno));
   if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ADDR_RESOLVED, timeout_ms, "resolve address"); !r)
     return tl::unexpected(r.error());
   if (rdma_resolve_route(c->id_, timeout_ms) != 0)
-    return MakeError(Errc::kConnection, "rdma_resolve_route " + where + ": " + strerror(errno));
+    return MakeError(Errc::kConnection, "rdma_resolve_route " + where + ": " + ErrnoText(errno));
   if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ROUTE_RESOLVED, timeout_ms, "resolve route"); !r)
     return tl::unexpected(r.error());
 
   c->pd_ = ibv_alloc_pd(c->id_->verbs);
-  if (!c->pd_) return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(strerror(errno)));
+  if (!c->pd_) return MakeError(Errc::kIo, "ibv_alloc_pd: " + std::string(ErrnoText(errno)));
   c->mr_ = ibv_reg_mr(c->pd_, region, region_size,
                       IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ);
   if (!c->mr_)
     return MakeError(Errc::kNoSpace,
-                     "cannot register the cache arena: " + std::string(strerror(errno)));
+                     "cannot register the cache arena: " + std::string(ErrnoText(errno)));
   c->base_ = reinterpret_cast<uintptr_t>(region);
   c->size_ = region_size;
   c->cq_ = ibv_create_cq(c->id_->verbs, 4, nullptr, nullptr, 0);
-  if (!c->cq_) return MakeError(Errc::kIo, "ibv_create_cq: " + std::string(strerror(errno)));
+  if (!c->cq_) return MakeError(Errc::kIo, "ibv_create_cq: " + std::string(ErrnoText(errno)));
   ibv_qp_init_attr qa{};
   qa.send_cq = qa.recv_cq = c->cq_;
   qa.qp_type = IBV_QPT_RC;
   qa.cap.max_send_wr = qa.cap.max_recv_wr = 1;
   qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
   if (rdma_create_qp(c->id_, c->pd_, &qa) != 0)
-    return MakeError(Errc::kIo, "rdma_create_qp: " + std::string(strerror(errno)));
+    return MakeError(Errc::kIo, "rdma_create_qp: " + std::string(ErrnoText(errno)));
 
   c->rkey_ = c->mr_->rkey;
   auto hs = handshake(HandshakeRequestBody(c->base_, c->size_, c->rkey_));
@@ -95,7 +96,7 @@ Result<std::unique_ptr<RcConnection>> RcConnection::Connect(const std::string& h
   param.retry_count = 7;
   param.rnr_retry_count = 7;
   if (rdma_connect(c->id_, &param) != 0)
-    return MakeError(Errc::kConnection, "rdma_connect " + where + ": " + strerror(errno));
+    return MakeError(Errc::kConnection, "rdma_connect " + where + ": " + ErrnoText(errno));
   if (auto r = Expect(c->channel_, RDMA_CM_EVENT_ESTABLISHED, timeout_ms, "connect"); !r)
     return tl::unexpected(r.error());
   return c;

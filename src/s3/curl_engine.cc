@@ -169,15 +169,18 @@ void CurlEngine::Submit(HttpRequest request, Callback done) {
   auto t = std::make_unique<Transfer>();
   t->request = std::move(request);
   t->done = std::move(done);
+  Callback refused;
   {
     std::lock_guard lock(mu_);
-    if (!stopping_) {
+    if (stopping_) {
+      refused = std::move(t->done);
+    } else {
       queue_.push_back(std::move(t));
       ++stats_.queued;
     }
   }
-  if (t) {  // refused: called back outside the lock (a callback may submit again)
-    t->done(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
+  if (refused) {  // called back outside the lock (a callback may submit again)
+    refused(MakeError(Errc::kCancelled, "HTTP engine is shutting down"));
     return;
   }
   curl_multi_wakeup(static_cast<CURLM*>(multi_));

@@ -14,7 +14,8 @@ import unittest
 
 BUILD = os.environ.get("S3RDMAFS_BUILD", os.path.join(os.path.dirname(__file__), "../../build"))
 SERVER_BIN = os.path.join(BUILD, "server", "s3rdma-server")
-FS_BIN = os.path.join(BUILD, "src", "s3rdmafs")
+# The daemon may come from another build (the ThreadSanitizer smoke test).
+FS_BIN = os.environ.get("S3RDMAFS_FS_BIN", os.path.join(BUILD, "src", "s3rdmafs"))
 ACCESS_KEY = "TESTACCESSKEY"
 SECRET_KEY = "test/secret+key"
 

@@ -208,14 +208,14 @@ class Filesystem {
 
   void ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_revalidate,
                 std::function<void(Result<ReadReply>)> done);
-  void Revalidate(std::shared_ptr<FileHandle> h, uint64_t fh, uint64_t offset, size_t size,
+  void Revalidate(const std::shared_ptr<FileHandle>& h, uint64_t fh, uint64_t offset, size_t size,
                   Error stale, std::function<void(Result<ReadReply>)> done);
   // Pins the read's blocks, submits fills and read-ahead, and answers once
   // they are ready. When the cache has no block to give, the read waits
   // without a thread (an unpin or a held block's expiry resumes it), so
   // FUSE workers stay free for reads that hit.
   void ContinueRead(std::shared_ptr<PendingRead> p);
-  void ResumeRead(std::shared_ptr<PendingRead> p, uint64_t epoch);
+  void ResumeRead(const std::shared_ptr<PendingRead>& p, uint64_t epoch);
   Attributes ToAttributes(const meta::InodeView& v) const;
   // The child, known or asked for, without taking a lookup reference.
   Result<meta::InodeView> Resolve(uint64_t parent, std::string_view name);

@@ -42,7 +42,7 @@ class RcConnection final : public TokenSource {
                                                        void* region, uint64_t region_size,
                                                        const HandshakeFn& handshake,
                                                        int timeout_ms = 5000);
-  ~RcConnection();
+  ~RcConnection() override;
 
   uint64_t id() const { return connection_; }
   uint32_t rkey() const;
