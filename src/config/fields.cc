@@ -273,6 +273,16 @@ std::vector<Field> MakeFields() {
       "take mode, owner and mtime from x-amz-meta-* (s3fs's headers; one HEAD per file on first "
       "stat). false: fuse.file_mode for all, and `ls -l` of a huge directory is LISTs only",
       [](Config & c) -> auto& { return c.metadata.object_attributes; }));
+  f.push_back(Duration(
+      "metadata", "idle_forget",
+      "inodes untouched this long are released: the kernel is asked to forget them, and what "
+      "it no longer holds is dropped (memory comes back after a scan of a huge tree)",
+      [](Config & c) -> auto& { return c.metadata.idle_forget_ms; }));
+  f.push_back(Uint(
+      "metadata", "max_inodes",
+      "past this many inodes (about 400 bytes each) the least recently used are released "
+      "early; open and unsaved files never are",
+      [](Config & c) -> auto& { return c.metadata.max_inodes; }));
   f.push_back(Bool(
       "fuse", "allow_other", "let other users access the mount (needs user_allow_other)",
       [](Config & c) -> auto& { return c.fuse.allow_other; }));

@@ -180,6 +180,8 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
   fo.read_timeout = std::chrono::milliseconds(c.fuse.read_timeout_ms);
   fo.object_attributes = c.metadata.object_attributes;
+  fo.idle_forget = std::chrono::milliseconds(c.metadata.idle_forget_ms);
+  fo.max_inodes = c.metadata.max_inodes;
   fo.writable = c.write.enabled;
   fo.streaming = c.write.streaming;
   fo.detect_conflicts = c.write.conflict == "detect";

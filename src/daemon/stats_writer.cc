@@ -134,6 +134,9 @@ std::string RenderStats(const Daemon& d) {
   e.Sample("s3rdmafs_memory_bytes", "{kind=\"arena\"}", d.arena->size());
   e.Sample("s3rdmafs_memory_bytes", "{kind=\"staging_disk\"}", d.fs ? d.fs->staging_bytes() : 0);
   e.Sample("s3rdmafs_memory_bytes", "{kind=\"rss\"}", RssBytes());
+  e.Single("s3rdmafs_inodes", "gauge",
+           "Inodes known now (bounded by metadata.max_inodes and metadata.idle_forget)",
+           d.fs ? d.fs->inodes().size() : 0);
   return e.Take();
 }
 

@@ -125,9 +125,9 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
     d->started = false;
     d->done = false;
     d->local_names.clear();
-    if (inodes_.local_count() > 0)  // a scan of the table only while something is unsaved
-      for (auto& child : inodes_.Under(d->prefix))
-        if (child.parent == d->ino && child.local && child.version.etag.empty() && !child.is_dir)
+    if (inodes_.local_count() > 0)  // only while something is unsaved: this directory's range
+      for (auto& child : inodes_.Children(d->ino))
+        if (child.local && child.version.etag.empty() && !child.is_dir)
           d->local_names.push_back(child.name);
     std::sort(d->local_names.begin(), d->local_names.end());
     auto r = FetchDirPage(d.get());

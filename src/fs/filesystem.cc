@@ -1,9 +1,12 @@
 #include "s3rdmafs/fs/filesystem.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <future>
+#include <unordered_set>
 
 #include "handles.h"
 #include "s3rdmafs/common/clock.h"
@@ -35,9 +38,66 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
   write_ctx_->max_file_size =
       options_.max_file_size ? std::min(options_.max_file_size, parts_limit) : parts_limit;
   if (!uploader || !buffers) options_.writable = false;
+  if (options_.idle_forget.count() > 0) {
+    const auto period = std::clamp(options_.idle_forget / 4, std::chrono::milliseconds(100),
+                                   std::chrono::milliseconds(1000));
+    sweeper_ = std::thread([this, period] {
+      std::unique_lock lock(sweep_mu_);
+      while (!sweep_wake_.wait_for(lock, period, [this] { return sweep_stop_; })) {
+        lock.unlock();
+        SweepMetadata();
+        lock.lock();
+      }
+    });
+  }
+}
+
+size_t Filesystem::SweepMetadata() {
+  // What is open is never cold. A snapshot, so the table's lock is never
+  // taken with handles_mu_ held or the other way round.
+  std::unordered_set<uint64_t> open;
+  {
+    std::lock_guard lock(handles_mu_);
+    for (auto& [_, h] : files_) open.insert(h->ino);
+    for (auto& [_, d] : dirs_) open.insert(d->ino);
+    for (auto& [ino, _] : writes_) open.insert(ino);
+    for (auto& [ino, _] : deferred_deletes_) open.insert(ino);
+    for (auto& [ino, _] : preserved_) open.insert(ino);
+  }
+  // At most this many names to the kernel per pass: a huge tree goes
+  // quietly over several seconds rather than in one burst.
+  constexpr size_t kForgetsPerPass = 20000;
+  auto r = inodes_.Sweep(options_.idle_forget, options_.max_inodes, kForgetsPerPass,
+                         [&open](uint64_t ino) { return open.count(ino) != 0; });
+  if (!r.forget.empty()) {
+    std::function<void(uint64_t, const std::string&)> tell;
+    {
+      std::lock_guard lock(name_dropped_mu_);
+      tell = name_dropped_;
+    }
+    if (tell)
+      for (auto& [parent, name] : r.forget) tell(parent, name);
+  }
+  // glibc keeps freed small blocks; a large release (here, or by the
+  // kernel's FORGETs since the last pass) should show in RSS.
+  const size_t now = inodes_.size();
+  if (now + 4096 <= swept_peak_) {
+    malloc_trim(0);
+    swept_peak_ = now;
+  }
+  swept_peak_ = std::max(swept_peak_, now);
+  return r.dropped;
 }
 
 Filesystem::~Filesystem() {
+  if (sweeper_.joinable()) {
+    {
+      std::lock_guard lock(sweep_mu_);
+      sweep_stop_ = true;
+    }
+    sweep_wake_.notify_all();
+    sweeper_.join();
+  }
   {  // background HEADs call back into this object
     std::unique_lock lock(prefetch_mu_);
     stopping_ = true;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
+#include <unordered_map>
 
 #include "handles.h"
 #include "s3rdmafs/common/clock.h"
@@ -129,7 +130,7 @@ Result<void> Filesystem::CheckEmptyDir(const meta::InodeView& dir) {
     if (o.key != dir.key) return MakeError(Errc::kNotEmpty, "directory not empty");
   if (!list->common_prefixes.empty()) return MakeError(Errc::kNotEmpty, "directory not empty");
   if (inodes_.local_count() == 0) return {};
-  for (auto& v : inodes_.Under(dir.key))  // files created here and not uploaded yet
+  for (auto& v : inodes_.Under(dir.ino))  // files created here and not uploaded yet
     if (v.local && v.version.etag.empty())
       if (auto d = DirtyOf(v.ino); d && !d->discarded())
         return MakeError(Errc::kNotEmpty, "directory not empty");
@@ -278,7 +279,7 @@ void Filesystem::PreserveForReaders(const meta::InodeView& v) {
 // Every key under the directory is copied to the new prefix, then the old
 // ones are deleted: a crash half-way leaves both trees (never neither).
 Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string& new_prefix) {
-  for (auto& v : inodes_.Under(dir.key))
+  for (auto& v : inodes_.Under(dir.ino))
     if (auto d = DirtyOf(v.ino); d && d->dirty())
       if (auto r = CommitInode(v.ino, d.get()); !r) return r;
   std::vector<s3::ObjectInfo> keys;
@@ -323,10 +324,12 @@ Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string
     LOG_WARN("rename of '%s': some old keys remain: %s", dir.key.c_str(),
              deleted.error().ToString().c_str());
   // Open write states follow their files to the new keys.
+  std::unordered_map<std::string, uint64_t> known;  // old key -> inode, for the write states
+  for (auto& v : inodes_.Under(dir.ino)) known.emplace(v.key, v.ino);
   for (size_t i = 0; i < keys.size(); ++i)
-    for (auto& v : inodes_.Under(dir.key))
-      if (v.key == keys[i].key)
-        if (auto d = DirtyOf(v.ino)) d->Rekey(new_prefix + v.key.substr(dir.key.size()), etags[i]);
+    if (auto k = known.find(keys[i].key); k != known.end())
+      if (auto d = DirtyOf(k->second))
+        d->Rekey(new_prefix + keys[i].key.substr(dir.key.size()), etags[i]);
   return {};
 }
 

@@ -1,5 +1,7 @@
 #include "s3rdmafs/meta/inode_table.h"
 
+#include <algorithm>
+
 namespace s3rdmafs::meta {
 
 namespace {
@@ -14,8 +16,14 @@ InodeTable::InodeTable(std::string root_prefix, Ttls ttls) : ttls_(ttls) {
   root->parent = kRootIno;
   root->key = std::move(root_prefix);
   root->is_dir = true;
-  root->nlookup = 1;  // the kernel holds the root for the whole mount
-  inodes_.emplace(kRootIno, std::move(root));
+  root->nlookup = 1;                           // the kernel holds the root for the whole mount
+  inodes_.emplace(kRootIno, std::move(root));  // never on the use list: never swept
+}
+
+void InodeTable::TouchLocked(const Inode& n, Clock::time_point now) const {
+  if (n.ino == kRootIno) return;
+  n.last_used = now;
+  use_.splice(use_.end(), use_, use_.iterator_to(n));
 }
 
 std::string InodeTable::ChildKey(uint64_t parent, std::string_view name) {
@@ -42,7 +50,9 @@ std::optional<InodeView> InodeTable::Get(uint64_t ino) const {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return std::nullopt;
-  return ViewLocked(*it->second, Clock::now());
+  auto now = Clock::now();
+  TouchLocked(*it->second, now);
+  return ViewLocked(*it->second, now);
 }
 
 std::optional<InodeView> InodeTable::FreshChild(uint64_t parent, std::string_view name) const {
@@ -52,6 +62,7 @@ std::optional<InodeView> InodeTable::FreshChild(uint64_t parent, std::string_vie
   const Inode& n = *inodes_.at(it->second);
   auto now = Clock::now();
   if (n.entry_expiry <= now && !n.local) return std::nullopt;
+  TouchLocked(n, now);
   return ViewLocked(n, now);
 }
 
@@ -92,7 +103,9 @@ uint64_t InodeTable::UpsertLocked(uint64_t parent, std::string_view name, bool i
     n = fresh.get();
     inodes_.emplace(n->ino, std::move(fresh));
     children_[ck] = n->ino;
+    use_.push_back(*n);
   }
+  TouchLocked(*n, now);
   if (info && !n->local) ApplyInfoLocked(n, *info);
   n->attr_expiry = now + ttls_.attr;
   n->entry_expiry = now + ttls_.entry;
@@ -201,21 +214,53 @@ void InodeTable::Rename(uint64_t parent, std::string_view name, uint64_t new_par
   n.name = std::string(new_name);
   n.key = pit->second->key + n.name + (n.is_dir ? "/" : "");
   children_[to] = ino;
-  if (n.is_dir) {
-    for (auto& [_, d] : inodes_)
-      if (d.get() != &n && d->key.compare(0, old_key.size(), old_key) == 0)
-        d->key = n.key + d->key.substr(old_key.size());
+  if (n.is_dir) {  // the subtree's keys follow (a walk of it, not of the table)
+    std::vector<const Inode*> below;
+    CollectUnderLocked(ino, &below);
+    for (const Inode* d : below) {
+      Inode& m = *inodes_.at(d->ino);
+      if (m.key.compare(0, old_key.size(), old_key) == 0)
+        m.key = n.key + m.key.substr(old_key.size());
+    }
   }
 }
 
-std::vector<InodeView> InodeTable::Under(const std::string& prefix) const {
+void InodeTable::CollectUnderLocked(uint64_t dir, std::vector<const Inode*>* out) const {
+  std::vector<uint64_t> todo{dir};
+  while (!todo.empty()) {
+    uint64_t d = todo.back();
+    todo.pop_back();
+    const std::string lo = ChildKey(d, "");
+    for (auto it = children_.lower_bound(lo);
+         it != children_.end() && it->first.compare(0, lo.size(), lo) == 0; ++it) {
+      auto n = inodes_.find(it->second);
+      if (n == inodes_.end() || n->second->ino == dir) continue;
+      out->push_back(n->second.get());
+      if (n->second->is_dir) todo.push_back(n->second->ino);
+    }
+  }
+}
+
+std::vector<InodeView> InodeTable::Under(uint64_t dir) const {
+  std::lock_guard lock(mu_);
+  std::vector<const Inode*> below;
+  CollectUnderLocked(dir, &below);
+  std::vector<InodeView> out;
+  out.reserve(below.size());
+  auto now = Clock::now();
+  for (const Inode* n : below) out.push_back(ViewLocked(*n, now));
+  return out;
+}
+
+std::vector<InodeView> InodeTable::Children(uint64_t dir) const {
   std::lock_guard lock(mu_);
   std::vector<InodeView> out;
   auto now = Clock::now();
-  for (auto& [_, n] : inodes_)
-    if (n->ino != kRootIno && n->key.size() > prefix.size() &&
-        n->key.compare(0, prefix.size(), prefix) == 0)
-      out.push_back(ViewLocked(*n, now));
+  const std::string lo = ChildKey(dir, "");
+  for (auto it = children_.lower_bound(lo);
+       it != children_.end() && it->first.compare(0, lo.size(), lo) == 0; ++it)
+    if (auto n = inodes_.find(it->second); n != inodes_.end() && n->second->ino != dir)
+      out.push_back(ViewLocked(*n->second, now));
   return out;
 }
 
@@ -250,7 +295,40 @@ void InodeTable::RemoveLocked(Inode* n) {
   if (n->local) --local_count_;
   auto it = children_.find(ChildKey(n->parent, n->name));
   if (it != children_.end() && it->second == n->ino) children_.erase(it);
+  use_.erase(use_.iterator_to(*n));
   inodes_.erase(n->ino);
+}
+
+InodeTable::SweepResult InodeTable::Sweep(std::chrono::milliseconds idle, size_t max_inodes,
+                                          size_t limit,
+                                          const std::function<bool(uint64_t)>& in_use) {
+  std::lock_guard lock(mu_);
+  SweepResult r;
+  const auto now = Clock::now();
+  // Each inode is looked at once per sweep: what is skipped or named goes
+  // to the back (touched), so the walk ends at the first one seen again.
+  size_t budget = use_.size();
+  while (budget-- > 0 && !use_.empty() && r.forget.size() < limit) {
+    Inode& n = use_.front();
+    const bool over = inodes_.size() > max_inodes;
+    if (!over && n.last_used + idle > now) break;  // the rest are warmer
+    if (n.local || in_use(n.ino)) {
+      TouchLocked(n, now);
+      continue;
+    }
+    if (n.nlookup == 0) {
+      RemoveLocked(&n);
+      ++r.dropped;
+      continue;
+    }
+    // The kernel holds it: ask it to forget the name (a directory's subtree
+    // goes with it). Its FORGET then drops the inode here.
+    if (auto it = children_.find(ChildKey(n.parent, n.name));
+        it != children_.end() && it->second == n.ino)
+      r.forget.emplace_back(n.parent, n.name);
+    TouchLocked(n, now);
+  }
+  return r;
 }
 
 void InodeTable::Forget(uint64_t ino, uint64_t count) {

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct FsOptions {
   std::chrono::milliseconds cache_wait{60000};
   std::chrono::milliseconds read_timeout{60000};  // every read answers by then
   bool object_attributes = true;  // mode/uid/gid/mtime from x-amz-meta-* (HEAD per file)
+  // Bounded metadata: inodes untouched this long are released, and the
+  // coldest early past max_inodes (0: no sweeper thread).
+  std::chrono::milliseconds idle_forget{60000};
+  size_t max_inodes = 200000;
   // Writes (docs: man/s3rdmafs-semantics.7).
   bool writable = true;
   bool streaming = true;
@@ -197,6 +202,11 @@ class Filesystem {
   void SetNameDropped(std::function<void(uint64_t parent, const std::string& name)> fn);
 
   meta::InodeTable& inodes() { return inodes_; }
+  // One pass of the metadata sweeper (it runs by itself every second or
+  // so): drops cold inodes the kernel does not hold, and asks the kernel
+  // (through SetNameDropped's callback) to forget cold names it does.
+  // Returns how many inodes were dropped here.
+  size_t SweepMetadata();
   void SetTtls(const meta::Ttls& ttls) { inodes_.SetTtls(ttls); }
   uint64_t staging_bytes() const;  // bytes held in the staging area now
 
@@ -285,6 +295,13 @@ class Filesystem {
   void TouchDir(uint64_t dir);
   std::mutex name_dropped_mu_;
   std::function<void(uint64_t, const std::string&)> name_dropped_;  // guarded by name_dropped_mu_
+  // The metadata sweeper thread (stopped first in the destructor).
+  std::mutex sweep_mu_;
+  std::condition_variable sweep_wake_;
+  bool sweep_stop_ = false;  // guarded by sweep_mu_
+  size_t swept_peak_ =
+      0;  // most inodes since the last trim (SweepMetadata's callers, one at a time)
+  std::thread sweeper_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
   DeadlineTimer read_deadlines_;
 };

@@ -8,13 +8,22 @@
 //  - Each (key, ETag) pair seen gets a fresh object version id; the page cache
 //    keys blocks by it, so changed objects are never served from old pages.
 //  - Negative entries remember names that do not exist, for negative_ttl.
+//  - Bounded: every inode is on a use-ordered list. Sweep() drops the cold
+//    ones the kernel holds no reference to, and names the cold ones it does
+//    hold, for the caller to ask the kernel to forget (it then sends FORGET).
+//    Open and unsaved inodes are never cold.
+//  - A directory's children are one range of the ordered name index, so a
+//    subtree is walked without a scan of the table.
 //
 // Thread-safety: every method takes the table's mutex internally; nothing here
 // performs I/O, so the lock is never held across a network call.
 #pragma once
 
+#include <boost/intrusive/list.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -91,8 +100,11 @@ class InodeTable {
   void Unlink(uint64_t parent, std::string_view name);
   void Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
               std::string_view new_name);
-  // Every inode whose key starts with `prefix` (directory rename, rmdir checks).
-  std::vector<InodeView> Under(const std::string& prefix) const;
+  // Every inode below directory `dir`, at any depth (directory rename, rmdir
+  // checks): a walk of its subtree, not of the table.
+  std::vector<InodeView> Under(uint64_t dir) const;
+  // The directory's direct children.
+  std::vector<InodeView> Children(uint64_t dir) const;
   // How many inodes are local now: when none, callers skip the scans above.
   size_t local_count() const;
   void SetLastOpened(uint64_t ino, uint64_t version_id);
@@ -101,6 +113,19 @@ class InodeTable {
   void Forget(uint64_t ino, uint64_t n);
   // Drops an inode that never got a lookup reference (readdirplus overflow).
   void DropIfUnreferenced(uint64_t ino);
+
+  // Releases cold inodes: untouched for `idle`, or the least recently used
+  // past `max_inodes`. Those the kernel holds no reference to are dropped;
+  // the names of those it holds are returned (at most `limit`) so the caller
+  // can ask the kernel to forget them, and they count as touched now (asked
+  // again only after another `idle`). Open (`in_use`) and unsaved inodes
+  // are skipped. Returns the names and how many inodes were dropped.
+  struct SweepResult {
+    std::vector<std::pair<uint64_t, std::string>> forget;  // (parent, name)
+    size_t dropped = 0;
+  };
+  SweepResult Sweep(std::chrono::milliseconds idle, size_t max_inodes, size_t limit,
+                    const std::function<bool(uint64_t ino)>& in_use);
 
   size_t size() const;
   Ttls ttls() const;
@@ -120,7 +145,16 @@ class InodeTable {
     uint64_t nlookup = 0;
     uint64_t last_opened_version = 0;
     bool local = false;
+    // Use order (front = coldest); touched by lookups, listings, attribute
+    // reads. Mutable: const readers touch it too (under mu_).
+    mutable boost::intrusive::list_member_hook<> use_hook;
+    mutable Clock::time_point last_used;
   };
+  using UseList = boost::intrusive::list<
+      Inode,
+      boost::intrusive::member_hook<Inode, boost::intrusive::list_member_hook<>, &Inode::use_hook>>;
+  void TouchLocked(const Inode& n, Clock::time_point now) const;
+  void CollectUnderLocked(uint64_t dir, std::vector<const Inode*>* out) const;
   static std::string ChildKey(uint64_t parent, std::string_view name);
   InodeView ViewLocked(const Inode& inode, Clock::time_point now) const;
   uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir,
@@ -134,7 +168,9 @@ class InodeTable {
   uint64_t next_version_ = 1;                                    // guarded by mu_
   size_t local_count_ = 0;                                       // guarded by mu_
   std::unordered_map<uint64_t, std::unique_ptr<Inode>> inodes_;  // guarded by mu_
-  std::unordered_map<std::string, uint64_t> children_;           // guarded by mu_
+  // (parent, name) -> inode, ordered: a directory's children are one range.
+  std::map<std::string, uint64_t> children_;                     // guarded by mu_
+  mutable UseList use_;                                          // guarded by mu_
   std::unordered_map<std::string, Clock::time_point> negative_;  // guarded by mu_
 };
 
