@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 SECS=${1:-10}
 OUT=build-fuzz
 mkdir -p "$OUT"
-CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Iinclude -Iserver"
+# Every layer's include root (the fuzz targets are not a layering check).
+INCLUDES=$(for d in include/*/; do printf -- '-I%s ' "${d%/}"; done)
+CXX="clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined $INCLUDES -Isrc/server"
 TOMLPP=$(pkg-config --cflags --libs tomlplusplus)
 build() {  # name, sources..., then libs after --
   local name=$1; shift
@@ -21,8 +23,8 @@ build xml_fuzz src/s3/xml.cc src/s3/sigv4.cc src/common/result.cc -- -lpugixml -
 build sigv4_fuzz src/s3/sigv4.cc -- -lcrypto
 build config_fuzz src/config/config.cc src/config/fields.cc src/common/result.cc src/common/log.cc \
   src/common/size_parse.cc -- $TOMLPP
-build range_fuzz server/range.cc
-build aws_chunked_fuzz server/aws_chunked.cc src/s3/sigv4.cc -- -lcrypto
+build range_fuzz src/server/range.cc
+build aws_chunked_fuzz src/server/aws_chunked.cc src/s3/sigv4.cc -- -lcrypto
 for t in token_fuzz xml_fuzz sigv4_fuzz config_fuzz range_fuzz aws_chunked_fuzz; do
   mkdir -p "$OUT/corpus-$t"
   [ -d "tests/fuzz/seeds/$t" ] && cp -n tests/fuzz/seeds/$t/* "$OUT/corpus-$t/" 2>/dev/null || true
