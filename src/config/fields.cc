@@ -273,6 +273,13 @@ std::vector<Field> MakeFields() {
       "take mode, owner and mtime from x-amz-meta-* (s3fs's headers; one HEAD per file on first "
       "stat). false: fuse.file_mode for all, and `ls -l` of a huge directory is LISTs only",
       [](Config & c) -> auto& { return c.metadata.object_attributes; }));
+  f.push_back(Size(
+      "metadata", "small_file_read",
+      "files this small by their listing come whole, into the cache, with the request that "
+      "reads their attributes (a ranged GET instead of a HEAD): one request per cold small file "
+      "read. Their bytes are then cached like any read: within metadata.attr_ttl an open does "
+      "not see another client's overwrite. 0 (default): HEADs",
+      [](Config & c) -> auto& { return c.metadata.small_file_read; }));
   f.push_back(Duration(
       "metadata", "idle_forget",
       "inodes untouched this long are released: the kernel is asked to forget them, and what "

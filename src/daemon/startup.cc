@@ -182,6 +182,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.object_attributes = c.metadata.object_attributes;
   fo.idle_forget = std::chrono::milliseconds(c.metadata.idle_forget_ms);
   fo.max_inodes = c.metadata.max_inodes;
+  fo.small_file_read = c.metadata.small_file_read;
   fo.writable = c.write.enabled;
   fo.streaming = c.write.streaming;
   fo.detect_conflicts = c.write.conflict == "detect";

@@ -204,23 +204,47 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   // over a same-named object, as in other S3 mounts); else a file if the
   // object exists. Both questions go out at once.
   std::string key = p->key + std::string(name);
-  std::promise<Result<s3::ObjectInfo>> head_p;
+  // The file question is a GET of the first bytes rather than a HEAD: the
+  // same headers, and a small file's data comes along (no second request
+  // when it is then read).
+  std::vector<std::byte> first(std::min<uint64_t>(options_.small_file_read, cache_->block_size()));
+  std::promise<Result<s3::ObjectStore::HeadWithBody>> head_p;
   std::promise<Result<s3::ListPage>> list_p;
-  store_->HeadAsync(key, [&head_p](Result<s3::ObjectInfo> r) { head_p.set_value(std::move(r)); });
+  if (first.empty())
+    store_->HeadAsync(key, [&head_p](Result<s3::ObjectInfo> r) {
+      if (!r) return head_p.set_value(tl::unexpected(r.error()));
+      head_p.set_value(s3::ObjectStore::HeadWithBody{std::move(*r), 0});
+    });
+  else
+    store_->HeadWithBodyAsync(key, first, [&head_p](Result<s3::ObjectStore::HeadWithBody> r) {
+      head_p.set_value(std::move(r));
+    });
   s3::ListRequest lr;
   lr.prefix = key + "/";
   lr.delimiter = "/";
   lr.max_keys = 1;
   store_->ListAsync(lr, [&list_p](Result<s3::ListPage> r) { list_p.set_value(std::move(r)); });
-  Result<s3::ObjectInfo> head = head_p.get_future().get();
+  Result<s3::ObjectStore::HeadWithBody> head = head_p.get_future().get();
   Result<s3::ListPage> list = list_p.get_future().get();
+  // A probe that failed for any reason but the answer itself (an empty
+  // object has no first bytes: 416 on S3, other codes elsewhere; a server
+  // may send more than was asked): the HEAD decides.
+  if (!head && !first.empty() && head.error().code != Errc::kNoSuchKey &&
+      head.error().code != Errc::kAccessDenied && head.error().code != Errc::kNoSuchBucket) {
+    auto plain = store_->Head(key);
+    if (plain)
+      head = s3::ObjectStore::HeadWithBody{std::move(*plain), 0};
+    else
+      head = tl::unexpected(plain.error());
+  }
 
   if (!list) return tl::unexpected(list.error());
   uint64_t ino;
   if (!list->objects.empty() || !list->common_prefixes.empty()) {
     ino = inodes_.UpsertDir(parent, name);
   } else if (head) {
-    ino = inodes_.UpsertFile(parent, name, *head);
+    ino = inodes_.UpsertFile(parent, name, head->info);
+    CacheFirstBlock(ino, head->info.etag, first.data(), head->bytes);
   } else if (head.error().code == Errc::kNoSuchKey) {
     inodes_.AddNegative(parent, name);
     return MakeError(Errc::kNotFound, "no such key");
@@ -266,15 +290,16 @@ void Filesystem::StartPrefetches() {
       if (!v || v->version.posix_known || v->local) continue;  // a LOOKUP got there first
       ++prefetching_;
     }
-    store_->HeadAsync(next.second, [this, ino = next.first](Result<s3::ObjectInfo> r) {
-      if (r) inodes_.RefreshFile(ino, *r);
-      {
-        std::lock_guard lock(prefetch_mu_);
-        --prefetching_;
-        prefetch_done_.notify_all();
-      }
-      StartPrefetches();  // the next one, from this completion
-    });
+    auto v = inodes_.Get(next.first);
+    FetchFileAttributes(next.first, next.second, v ? v->version.size : 0,
+                        [this](const Result<s3::ObjectInfo>&) {
+                          {
+                            std::lock_guard lock(prefetch_mu_);
+                            --prefetching_;
+                            prefetch_done_.notify_all();
+                          }
+                          StartPrefetches();  // the next one, from this completion
+                        });
   }
 }
 
@@ -304,7 +329,10 @@ Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
     return *fresh;
   }
   if (v.attr_fresh && (v.version.posix_known || !options_.object_attributes)) return v;
-  auto head = store_->Head(v.key);
+  std::promise<Result<s3::ObjectInfo>> got;
+  FetchFileAttributes(v.ino, v.key, v.version.etag.empty() ? 0 : v.version.size,
+                      [&got](Result<s3::ObjectInfo> r) { got.set_value(std::move(r)); });
+  auto head = got.get_future().get();
   if (!head) {
     if (head.error().code == Errc::kNoSuchKey) {
       inodes_.MarkStale(v.ino);
@@ -312,10 +340,49 @@ Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
     }
     return tl::unexpected(head.error());
   }
-  inodes_.RefreshFile(v.ino, *head);
   auto fresh = inodes_.Get(v.ino);
   if (!fresh) return MakeError(Errc::kNotFound, "inode forgotten");
   return *fresh;
+}
+
+void Filesystem::CacheFirstBlock(uint64_t ino, const std::string& etag, const std::byte* data,
+                                 uint64_t got) {
+  auto v = inodes_.Get(ino);
+  // Only a whole block 0: the object entire, or a block's worth of it.
+  const uint64_t size = std::min<uint64_t>(v ? v->version.size : 0, cache_->block_size());
+  if (!v || v->version.etag != etag || size == 0 || got != size) return;
+  // Block 0 of this version, as a read would have filled it. No room now:
+  // the first read fetches it instead.
+  auto acq = cache_->Acquire({v->version.id, 0});
+  if (!acq || acq->state != cache::BlockCache::Acquired::kMustFill) return;
+  memcpy(acq->block->data(), data, size);
+  cache_->Complete(acq->block.get(), static_cast<uint32_t>(size));
+  acq->block.SetRetention(cache::Retention::kLru);
+}
+
+void Filesystem::FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
+                                     const std::function<void(Result<s3::ObjectInfo>)>& done) {
+  const uint64_t limit = std::min<uint64_t>(options_.small_file_read, cache_->block_size());
+  auto head = [this, ino, key, done] {
+    store_->HeadAsync(key, [this, ino, done](Result<s3::ObjectInfo> r) {
+      if (r) inodes_.RefreshFile(ino, *r);
+      done(std::move(r));
+    });
+  };
+  if (listed_size == 0 || listed_size > limit) return head();
+  // Room for the object a little grown since it was listed.
+  auto buf = std::make_shared<std::vector<std::byte>>(limit);
+  store_->HeadWithBodyAsync(
+      key, *buf, [this, ino, buf, done, head](Result<s3::ObjectStore::HeadWithBody> r) {
+        // Emptied since it was listed (S3 has no range of an empty object),
+        // a server that answered the range oddly: the HEAD decides.
+        if (!r && r.error().code != Errc::kNoSuchKey && r.error().code != Errc::kAccessDenied)
+          return head();
+        if (!r) return done(tl::unexpected(r.error()));
+        inodes_.RefreshFile(ino, r->info);
+        CacheFirstBlock(ino, r->info.etag, buf->data(), r->bytes);
+        done(std::move(r->info));
+      });
 }
 
 Result<Attributes> Filesystem::GetAttr(uint64_t ino) {

@@ -16,6 +16,10 @@ Result<T> Wait(Start start) {
 Result<ObjectInfo> ObjectStore::Head(const std::string& key) {
   return Wait<ObjectInfo>([&](auto cb) { HeadAsync(key, std::move(cb)); });
 }
+Result<ObjectStore::HeadWithBody> ObjectStore::HeadWithBodyOf(const std::string& key,
+                                                              std::span<std::byte> into) {
+  return Wait<HeadWithBody>([&](auto cb) { HeadWithBodyAsync(key, into, std::move(cb)); });
+}
 Result<ListPage> ObjectStore::List(const ListRequest& request) {
   return Wait<ListPage>([&](auto cb) { ListAsync(request, std::move(cb)); });
 }

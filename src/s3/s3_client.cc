@@ -147,6 +147,23 @@ bool IsKeptHeader(const std::string& name) {
   return name == "content-type" || name == "cache-control" || name == "content-encoding" ||
          name == "content-disposition" || name == "content-language" || name == "expires";
 }
+
+// The attributes a HEAD (or a GET, which carries the same headers) gives.
+ObjectInfo InfoFromHeaders(const std::string& key, const HttpResponse& r) {
+  ObjectInfo info;
+  info.key = key;
+  if (auto* v = r.Header("content-length")) info.size = strtoull(v->c_str(), nullptr, 10);
+  if (auto* v = r.Header("etag")) info.etag = *v;
+  if (auto* v = r.Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
+  info.has_meta = true;
+  for (auto& [name, value] : r.headers)
+    if (name.rfind("x-amz-meta-", 0) == 0)
+      info.meta[name.substr(11)] = value;
+    else if (IsKeptHeader(name))
+      info.meta[":" + name] = value;
+  return info;
+}
+
 }  // namespace
 
 void S3Client::HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) {
@@ -154,20 +171,43 @@ void S3Client::HeadAsync(const std::string& key, std::function<void(Result<Objec
   Execute([this, t] { return Signed(options_, t, "HEAD", "", {}); },
           [key, done = std::move(done)](Result<HttpResponse> r) {
             if (!r) return done(tl::unexpected(r.error()));
-            ObjectInfo info;
-            info.key = key;
-            if (auto* v = r->Header("content-length"))
-              info.size = strtoull(v->c_str(), nullptr, 10);
-            if (auto* v = r->Header("etag")) info.etag = *v;
-            if (auto* v = r->Header("last-modified")) ParseHttpDate(*v, &info.mtime_ns);
-            info.has_meta = true;
-            for (auto& [name, value] : r->headers)
-              if (name.rfind("x-amz-meta-", 0) == 0)
-                info.meta[name.substr(11)] = value;
-              else if (IsKeptHeader(name))
-                info.meta[":" + name] = value;
-            done(std::move(info));
+            done(InfoFromHeaders(key, *r));
           });
+}
+
+void S3Client::HeadWithBodyAsync(const std::string& key, std::span<std::byte> into,
+                                 std::function<void(Result<HeadWithBody>)> done) {
+  if (into.empty()) return done(MakeError(Errc::kInvalidArgument, "no room for a body"));
+  Target t = MakeTarget(key, "");
+  HeaderList extra;
+  extra.emplace_back("Range", "bytes=0-" + std::to_string(into.size() - 1));
+  Execute(
+      [this, t, extra, into] {
+        HttpRequest req = Signed(options_, t, "GET", "", extra);
+        req.sink = {into};
+        return req;
+      },
+      [key, done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) return done(tl::unexpected(r.error()));
+        HeadWithBody h;
+        h.info = InfoFromHeaders(key, *r);
+        h.bytes = r->sink_bytes;
+        if (r->status == 206) {  // Content-Range: bytes 0-N/TOTAL names the object's size
+          auto* range = r->Header("content-range");
+          size_t slash = range ? range->rfind('/') : std::string::npos;
+          if (slash == std::string::npos || (*range)[slash + 1] == '*')
+            return done(MakeError(Errc::kProtocol, "GET " + key + ": 206 without a total size"));
+          h.info.size = strtoull(range->c_str() + slash + 1, nullptr, 10);
+        } else if (r->status != 200) {
+          return done(MakeError(Errc::kProtocol,
+                                "GET " + key + ": expected 206, got " + std::to_string(r->status),
+                                r->status));
+        }
+        if (h.bytes > h.info.size)
+          return done(
+              MakeError(Errc::kProtocol, "GET " + key + ": more bytes than the object has"));
+        done(std::move(h));
+      });
 }
 
 void S3Client::ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) {

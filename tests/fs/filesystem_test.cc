@@ -37,6 +37,7 @@ class FsTest : public ::testing::Test {
     o.cache_wait = std::chrono::milliseconds(2000);
     o.ttls.attr = o.ttls.entry = std::chrono::milliseconds(60000);
     o.object_attributes = object_attributes_;
+    o.small_file_read = small_file_read_;
     fs_ = std::make_unique<fs::Filesystem>(o, &store_, fetcher_.get(), cache_.get());
   }
   uint64_t LookupPath(const std::string& path) {
@@ -88,6 +89,7 @@ class FsTest : public ::testing::Test {
   }
 
   bool object_attributes_ = false;  // LIST attributes are enough unless a test says so
+  uint64_t small_file_read_ = 0;
   FakeStore store_;
   std::vector<std::byte> arena_;
   std::unique_ptr<cache::BlockCache> cache_;
@@ -182,6 +184,35 @@ TEST_F(FsTest, ObjectAttributesCostOneHeadPerListedFile) {
   EXPECT_TRUE(S_ISREG(e->attr.mode));
 }
 
+// A listed small file costs one request from lookup to last byte: the
+// request that reads its attributes brings the whole object into the cache.
+TEST_F(FsTest, ASmallListedFileIsOneRequestFromLookupToLastByte) {
+  object_attributes_ = true;
+  small_file_read_ = 64 * 1024;
+  Make(256);
+  store_.Put("d/small", 5000, 7);
+  store_.Put("d/large", 3 * kBlock, 8);
+  uint64_t d = LookupPath("d");
+  const uint64_t heads = store_.heads, with_bodies = store_.head_with_bodies;
+  auto dh = fs_->OpenDir(d);
+  ASSERT_TRUE(fs_->ReadDir(*dh, 0, true, [](const fs::DirEntry&) { return true; }));
+  fs_->ReleaseDir(*dh);
+  // The background attribute fetches, one per listed file.
+  for (int i = 0; i < 200 && store_.heads - heads + store_.head_with_bodies - with_bodies < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_EQ(store_.head_with_bodies - with_bodies, 1u) << "the small one: attributes and bytes";
+  EXPECT_EQ(store_.heads - heads, 1u) << "the large one: a HEAD, no bytes";
+  const uint64_t gets = store_.gets;
+  auto e = fs_->Lookup(d, "small");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->attr.size, 5000u);
+  auto h = fs_->Open(e->attr.ino, O_RDONLY);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(ReadAll(h->fh, 0, 10000), Expected(7, 0, 5000));
+  fs_->Release(h->fh);
+  EXPECT_EQ(store_.gets.load(), gets) << "read from the cache: no second request";
+}
+
 TEST_F(FsTest, PrefixMountSeesOnlyItsSubtree) {
   store_.Put("outside", 1);
   store_.Put("data/set/one", 3);
@@ -256,11 +287,11 @@ TEST_F(FsTest, FetchFailuresSurfaceAndTheNextReadRecovers) {
   store_.Put("flaky", 4 * kBlock, 2);
   auto h = fs_->Open(LookupPath("flaky"), O_RDONLY);
   store_.fail_gets = 1000;
-  auto r = fs_->Read(h->fh, 0, 100);
+  auto r = fs_->Read(h->fh, 2 * kBlock, 100);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kConnection);
   store_.fail_gets = 0;
-  EXPECT_EQ(ReadAll(h->fh, 0, 100), Expected(2, 0, 100));
+  EXPECT_EQ(ReadAll(h->fh, 2 * kBlock, 100), Expected(2, 2 * kBlock, 100));
 }
 
 TEST_F(FsTest, WriteOpensAreRefused) {

@@ -64,7 +64,7 @@ class FakeStore : public s3::ObjectStore {
 
   std::atomic<int> fail_gets{0};  // the next N GETs fail with kConnection
   std::atomic<int> fail_all{0};   // while non-zero every call fails with this Errc + 1
-  std::atomic<uint64_t> gets{0}, heads{0}, lists{0}, bytes{0};
+  std::atomic<uint64_t> gets{0}, heads{0}, lists{0}, bytes{0}, head_with_bodies{0};
 
   void HeadAsync(const std::string& key,
                  std::function<void(Result<s3::ObjectInfo>)> done) override {
@@ -75,6 +75,28 @@ class FakeStore : public s3::ObjectStore {
     if (it == objects_.end()) return done(MakeError(Errc::kNoSuchKey, "no such key", 404));
     s3::ObjectInfo info{key, it->second.size, 1000000000, it->second.etag, it->second.meta, true};
     done(std::move(info));
+  }
+
+  void HeadWithBodyAsync(const std::string& key, std::span<std::byte> into,
+                         std::function<void(Result<HeadWithBody>)> done) override {
+    ++head_with_bodies;
+    if (int f = fail_all.load()) return done(MakeError(static_cast<Errc>(f - 1), "injected"));
+    Object obj;
+    {
+      std::lock_guard lock(mu_);
+      auto it = objects_.find(key);
+      if (it == objects_.end()) return done(MakeError(Errc::kNoSuchKey, "no such key", 404));
+      obj = it->second;
+    }
+    if (obj.size == 0) return done(MakeError(Errc::kInvalidRange, "range of an empty object", 416));
+    HeadWithBody h;
+    h.info = {key, obj.size, 1000000000, obj.etag, obj.meta, true};
+    h.bytes = std::min<uint64_t>(into.size(), obj.size);
+    for (uint64_t pos = 0; pos < h.bytes; ++pos)
+      into[pos] = obj.has_data ? static_cast<std::byte>(obj.data[pos])
+                               : static_cast<std::byte>(RampByte(obj.seed, pos));
+    bytes += h.bytes;
+    done(std::move(h));
   }
 
   void ListAsync(const s3::ListRequest& req,

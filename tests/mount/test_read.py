@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
@@ -145,6 +146,31 @@ class ReadTest(harness.MountTestCase):
         for t in threads:
             t.join()
         self.assertEqual(errors, [])
+
+    def test_a_listed_small_file_costs_one_request_from_lookup_to_last_byte(self):
+        files = {f"s{i:02d}": os.urandom(4096 + 13 * i) for i in range(20)}
+        files["big"] = os.urandom(3 * BLOCK)
+        for name, data in files.items():
+            self.write(f"d/{name}", data)
+        m = self.mount(self.srv, options=["metadata.small_file_read=64K"])  # object attributes on
+
+        def object_requests():
+            with open(self.srv.log, errors="replace") as f:
+                return [line for line in f if " DEBUG " in line and "/bucket/d/" in line
+                        and not line.rstrip().endswith("/bucket/d/")]  # the directory's own marker
+        self.assertEqual(sorted(os.listdir(os.path.join(m.mountpoint, "d"))), sorted(files))
+        # The listing starts one attribute request per file in the background.
+        harness.wait_for(lambda: len(object_requests()) >= len(files), 10, "attribute requests")
+        time.sleep(0.3)
+        after_listing = object_requests()
+        self.assertEqual(len(after_listing), len(files), "".join(after_listing))
+        for name, data in files.items():
+            with open(os.path.join(m.mountpoint, "d", name), "rb") as f:
+                self.assertEqual(f.read(), data, name)
+        later = object_requests()[len(after_listing):]
+        self.assertGreaterEqual(len(later), 1)
+        self.assertTrue(all("GET /bucket/d/big" in line for line in later),
+                        "only the big file's reads go out: " + "".join(later))
 
     def test_warm_reread_is_served_without_refetch(self):
         data = os.urandom(16 * BLOCK)

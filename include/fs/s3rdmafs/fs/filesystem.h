@@ -57,6 +57,12 @@ struct FsOptions {
   // coldest early past max_inodes (0: no sweeper thread).
   std::chrono::milliseconds idle_forget{60000};
   size_t max_inodes = 200000;
+  // Files this small come whole with the request that reads their
+  // attributes (a GET of the first bytes instead of a HEAD), into the cache:
+  // one request per cold small file. 0 (default): HEADs. At most a block.
+  // Cached bytes are then trusted for attr_ttl like any others, so an open
+  // within it does not see another client's overwrite at its first read.
+  uint64_t small_file_read = 0;
   // Writes (docs: man/s3rdmafs-semantics.7).
   bool writable = true;
   bool streaming = true;
@@ -251,6 +257,13 @@ class Filesystem {
   void PrefetchAttributes(uint64_t ino, const std::string& key);
   void StartPrefetches();
   Result<meta::InodeView> Refresh(const meta::InodeView& v);
+  // A file's attributes from the store, recorded in the table; for a file
+  // small by its listing, its bytes land in cache block 0 in the same request.
+  // Puts an object's first `got` bytes into cache block 0 of the inode's
+  // version when they are the whole block and the ETag is still that version's.
+  void CacheFirstBlock(uint64_t ino, const std::string& etag, const std::byte* data, uint64_t got);
+  void FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
+                           const std::function<void(Result<s3::ObjectInfo>)>& done);
   Result<bool> FetchDirPage(DirHandle* d);
   void SubmitFills(const std::string& key, const meta::ObjectVersion& version,
                    std::vector<std::pair<uint64_t, cache::PinnedBlock>> blocks);

@@ -98,6 +98,17 @@ class ObjectStore {
   virtual ~ObjectStore() = default;
 
   virtual void HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) = 0;
+  // What a HEAD says, and the object's first bytes in the same request (a
+  // GET of bytes 0..into.size()-1): for small files one request brings
+  // attributes and data. `bytes` is how many landed in `into` (the whole
+  // object when bytes == info.size). The object must not be empty (S3
+  // answers a range of an empty object with 416).
+  struct HeadWithBody {
+    ObjectInfo info;
+    uint64_t bytes = 0;
+  };
+  virtual void HeadWithBodyAsync(const std::string& key, std::span<std::byte> into,
+                                 std::function<void(Result<HeadWithBody>)> done) = 0;
   virtual void ListAsync(const ListRequest& request,
                          std::function<void(Result<ListPage>)> done) = 0;
   virtual void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) = 0;
@@ -123,6 +134,7 @@ class ObjectStore {
 
   // Blocking helpers for callers that may wait (FUSE worker threads, startup).
   Result<ObjectInfo> Head(const std::string& key);
+  Result<HeadWithBody> HeadWithBodyOf(const std::string& key, std::span<std::byte> into);
   Result<ListPage> List(const ListRequest& request);
   Result<GetResult> Get(GetRequest request);
   Result<std::string> Put(PutRequest request);

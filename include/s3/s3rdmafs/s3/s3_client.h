@@ -34,6 +34,8 @@ class S3Client final : public ObjectStore {
   static Result<std::unique_ptr<S3Client>> Create(S3ClientOptions options, CurlEngine* engine);
 
   void HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) override;
+  void HeadWithBodyAsync(const std::string& key, std::span<std::byte> into,
+                         std::function<void(Result<HeadWithBody>)> done) override;
   void ListAsync(const ListRequest& request, std::function<void(Result<ListPage>)> done) override;
   void GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) override;
   void PutAsync(PutRequest request, std::function<void(Result<std::string>)> done) override;
