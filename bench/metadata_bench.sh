@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+. bench/lib.sh
 KEYS="100000" IDLE=5 BASELINE=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,17 +26,7 @@ mkdir -p "$ROOT" "$W/mnt"
 export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK
 
 BASE_BIN=
-if [ -n "$BASELINE" ]; then
-  BT=$W/baseline-src
-  if [ ! -x "$W/build-baseline-$BASELINE/src/s3rdmafs" ]; then
-    echo "bench: building s3rdmafs at $BASELINE (once)" >&2
-    rm -rf "$BT"; git -C "$REPO" worktree prune; git -C "$REPO" worktree add -f --detach "$BT" "$BASELINE" >/dev/null
-    cmake -S "$BT" -B "$W/build-baseline-$BASELINE" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    ninja -C "$W/build-baseline-$BASELINE" s3rdmafs >/dev/null
-    git -C "$REPO" worktree remove --force "$BT"
-  fi
-  BASE_BIN=$W/build-baseline-$BASELINE/src/s3rdmafs
-fi
+[ -n "$BASELINE" ] && BASE_BIN=$(baseline_bin "$W" "$BASELINE")
 
 for n in $KEYS; do
   [ -f "$ROOT/b$n/.done" ] && continue

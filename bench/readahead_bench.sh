@@ -9,6 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+. bench/lib.sh
 READERS=30 FILE_MIB=16 CACHES="16M 32M 64M 256M" BASELINE=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,17 +31,7 @@ for i in $(seq 0 $((READERS - 1))); do
 done
 
 BASE_BIN=
-if [ -n "$BASELINE" ]; then
-  BT=$W/baseline-src
-  if [ ! -x "$W/build-baseline-$BASELINE/src/s3rdmafs" ]; then
-    echo "bench: building s3rdmafs at $BASELINE (once)" >&2
-    rm -rf "$BT"; git -C "$REPO" worktree prune; git -C "$REPO" worktree add -f --detach "$BT" "$BASELINE" >/dev/null
-    cmake -S "$BT" -B "$W/build-baseline-$BASELINE" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    ninja -C "$W/build-baseline-$BASELINE" s3rdmafs >/dev/null
-    git -C "$REPO" worktree remove --force "$BT"
-  fi
-  BASE_BIN=$W/build-baseline-$BASELINE/src/s3rdmafs
-fi
+[ -n "$BASELINE" ] && BASE_BIN=$(baseline_bin "$W" "$BASELINE")
 
 rm -f "$W/port"
 "$REPO/build/server/s3rdma-server" --root "$ROOT" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \

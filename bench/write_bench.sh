@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
+. bench/lib.sh
 SIZE_GIB=2 SMALL=10000 PEERS=1 BASELINE=
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,17 +39,7 @@ cat "$src" > /dev/null  # the source in the page cache: we measure the writers, 
 head -c $((1 << 30)) "$src" > "$W/src/one.bin"
 
 BASE_BIN=
-if [ -n "$BASELINE" ]; then
-  BT=$W/baseline-src
-  if [ ! -x "$W/build-baseline-$BASELINE/src/s3rdmafs" ]; then
-    echo "bench: building s3rdmafs at $BASELINE (once)" >&2
-    rm -rf "$BT"; git -C "$REPO" worktree prune; git -C "$REPO" worktree add -f --detach "$BT" "$BASELINE" >/dev/null
-    cmake -S "$BT" -B "$W/build-baseline-$BASELINE" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    ninja -C "$W/build-baseline-$BASELINE" s3rdmafs >/dev/null
-    git -C "$REPO" worktree remove --force "$BT"
-  fi
-  BASE_BIN=$W/build-baseline-$BASELINE/src/s3rdmafs
-fi
+[ -n "$BASELINE" ] && BASE_BIN=$(baseline_bin "$W" "$BASELINE")
 
 rm -f "$W/port"
 "$REPO/build/server/s3rdma-server" --root "$ROOT" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
