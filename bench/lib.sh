@@ -15,3 +15,16 @@ baseline_bin() {
   fi
   echo "$w/build-baseline-$rev/src/s3rdmafs"
 }
+
+# start_server WORKDIR ROOT: s3rdma-server (this build) over ROOT on a free
+# loopback port, keys $AK/$SK; sets SERVER (its pid) and EP (its URL).
+start_server() {
+  local w=$1 root=$2 repo
+  repo=$(git -C "$(dirname "${BASH_SOURCE[0]}")" rev-parse --show-toplevel)
+  rm -f "$w/port"
+  "$repo/build/server/s3rdma-server" --root "$root" --port 0 --port-file "$w/port" --access-key "$AK" \
+    --secret-key "$SK" > "$w/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do [ -s "$w/port" ] && break; sleep 0.05; done
+  EP=http://127.0.0.1:$(cat "$w/port")
+}

@@ -41,17 +41,12 @@ for i in range($n):
 open('$ROOT/b$n/.done', 'w').close()"
 done
 
-rm -f "$W/port"
-"$REPO/build/server/s3rdma-server" --root "$ROOT" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
-  > "$W/server.log" 2>&1 &
-SERVER=$!
+start_server "$W" "$ROOT"
 cleanup() {
   mountpoint -q "$W/mnt" 2>/dev/null && { fusermount3 -u "$W/mnt" 2>/dev/null || umount -l "$W/mnt"; }
   kill $SERVER 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
-EP=http://127.0.0.1:$(cat "$W/port")
 
 rss_mib() { awk '/^VmRSS:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 

@@ -33,17 +33,12 @@ done
 BASE_BIN=
 [ -n "$BASELINE" ] && BASE_BIN=$(baseline_bin "$W" "$BASELINE")
 
-rm -f "$W/port"
-"$REPO/build/server/s3rdma-server" --root "$ROOT" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
-  > "$W/server.log" 2>&1 &
-SERVER=$!
+start_server "$W" "$ROOT"
 cleanup() {
   mountpoint -q "$W/mnt" 2>/dev/null && { fusermount3 -u "$W/mnt" 2>/dev/null || umount -l "$W/mnt"; }
   kill $SERVER 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
-EP=http://127.0.0.1:$(cat "$W/port")
 
 metric() { curl -sf --unix-socket "$W/metrics.sock" http://localhost/metrics | awk -v m="$1" '$1 == m {print $2}'; }
 
