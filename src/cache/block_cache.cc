@@ -150,23 +150,6 @@ Result<BlockCache::Acquisition> BlockCache::AcquireOrNotify(const BlockKey& key,
   return r;
 }
 
-Result<BlockCache::Acquisition> BlockCache::AcquireWaiting(const BlockKey& key,
-                                                           std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::unique_lock lock(mu_);
-  for (;;) {
-    TimePoint retry_at;
-    auto r = AcquireLocked(key, Purpose::kDemand, &retry_at);
-    if (r || r.error().code != Errc::kNoSpace) return r;
-    // Woken by an unpin, or when the oldest held block becomes evictable.
-    if (std::chrono::steady_clock::now() >= deadline)
-      return MakeError(Errc::kNoSpace, "no cache block became free within " +
-                                           std::to_string(timeout.count()) +
-                                           " ms (cache.size too small for the load?)");
-    freed_.wait_until(lock, std::min(deadline, retry_at));
-  }
-}
-
 PinnedBlock BlockCache::LookupValid(const BlockKey& key) {
   std::lock_guard lock(mu_);
   auto it = index_.find(key, KeyHash(), KeyEqual());
@@ -245,9 +228,6 @@ void BlockCache::Unpin(Block* b, Retention retention) {
     waiters.swap(space_waiters_);
   }
   for (auto& w : waiters) w();
-  // Every waiter: the one woken may want a block that this does not give it
-  // (a held block is not evictable yet), and waits are few and short.
-  freed_.notify_all();
 }
 
 CacheStats BlockCache::Stats() const {

@@ -210,15 +210,9 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   std::vector<std::byte> first(std::min<uint64_t>(options_.small_file_read, cache_->block_size()));
   std::promise<Result<s3::ObjectStore::HeadWithBody>> head_p;
   std::promise<Result<s3::ListPage>> list_p;
-  if (first.empty())
-    store_->HeadAsync(key, [&head_p](Result<s3::ObjectInfo> r) {
-      if (!r) return head_p.set_value(tl::unexpected(r.error()));
-      head_p.set_value(s3::ObjectStore::HeadWithBody{std::move(*r), 0});
-    });
-  else
-    store_->HeadWithBodyAsync(key, first, [&head_p](Result<s3::ObjectStore::HeadWithBody> r) {
-      head_p.set_value(std::move(r));
-    });
+  HeadOrFirstBytes(key, first, [&head_p](Result<s3::ObjectStore::HeadWithBody> r) {
+    head_p.set_value(std::move(r));
+  });
   s3::ListRequest lr;
   lr.prefix = key + "/";
   lr.delimiter = "/";
@@ -226,17 +220,6 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   store_->ListAsync(lr, [&list_p](Result<s3::ListPage> r) { list_p.set_value(std::move(r)); });
   Result<s3::ObjectStore::HeadWithBody> head = head_p.get_future().get();
   Result<s3::ListPage> list = list_p.get_future().get();
-  // A probe that failed for any reason but the answer itself (an empty
-  // object has no first bytes: 416 on S3, other codes elsewhere; a server
-  // may send more than was asked): the HEAD decides.
-  if (!head && !first.empty() && head.error().code != Errc::kNoSuchKey &&
-      head.error().code != Errc::kAccessDenied && head.error().code != Errc::kNoSuchBucket) {
-    auto plain = store_->Head(key);
-    if (plain)
-      head = s3::ObjectStore::HeadWithBody{std::move(*plain), 0};
-    else
-      head = tl::unexpected(plain.error());
-  }
 
   if (!list) return tl::unexpected(list.error());
   uint64_t ino;
@@ -281,6 +264,7 @@ void Filesystem::StartPrefetches() {
   } reset;
   for (;;) {
     std::pair<uint64_t, std::string> next;
+    uint64_t listed_size = 0;
     {
       std::lock_guard lock(prefetch_mu_);
       if (stopping_ || prefetching_ >= kAttributePrefetch || prefetch_queue_.empty()) return;
@@ -288,10 +272,10 @@ void Filesystem::StartPrefetches() {
       prefetch_queue_.pop_front();
       auto v = inodes_.Get(next.first);
       if (!v || v->version.posix_known || v->local) continue;  // a LOOKUP got there first
+      listed_size = v->version.size;
       ++prefetching_;
     }
-    auto v = inodes_.Get(next.first);
-    FetchFileAttributes(next.first, next.second, v ? v->version.size : 0,
+    FetchFileAttributes(next.first, next.second, listed_size,
                         [this](const Result<s3::ObjectInfo>&) {
                           {
                             std::lock_guard lock(prefetch_mu_);
@@ -360,29 +344,40 @@ void Filesystem::CacheFirstBlock(uint64_t ino, const std::string& etag, const st
   acq->block.SetRetention(cache::Retention::kLru);
 }
 
+void Filesystem::HeadOrFirstBytes(
+    const std::string& key, std::span<std::byte> into,
+    const std::function<void(Result<s3::ObjectStore::HeadWithBody>)>& done) {
+  auto head = [this, key, done] {
+    store_->HeadAsync(key, [done](Result<s3::ObjectInfo> r) {
+      if (!r) return done(tl::unexpected(r.error()));
+      done(s3::ObjectStore::HeadWithBody{std::move(*r), 0});
+    });
+  };
+  if (into.empty()) return head();
+  store_->HeadWithBodyAsync(key, into, [done, head](Result<s3::ObjectStore::HeadWithBody> r) {
+    // Failed for any reason but the answer itself (an empty object has no
+    // first bytes: 416 on S3, other codes elsewhere; a server may send more
+    // than was asked): the HEAD decides.
+    if (!r && r.error().code != Errc::kNoSuchKey && r.error().code != Errc::kAccessDenied &&
+        r.error().code != Errc::kNoSuchBucket)
+      return head();
+    done(std::move(r));
+  });
+}
+
 void Filesystem::FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
                                      const std::function<void(Result<s3::ObjectInfo>)>& done) {
   const uint64_t limit = std::min<uint64_t>(options_.small_file_read, cache_->block_size());
-  auto head = [this, ino, key, done] {
-    store_->HeadAsync(key, [this, ino, done](Result<s3::ObjectInfo> r) {
-      if (r) inodes_.RefreshFile(ino, *r);
-      done(std::move(r));
-    });
-  };
-  if (listed_size == 0 || listed_size > limit) return head();
-  // Room for the object a little grown since it was listed.
-  auto buf = std::make_shared<std::vector<std::byte>>(limit);
-  store_->HeadWithBodyAsync(
-      key, *buf, [this, ino, buf, done, head](Result<s3::ObjectStore::HeadWithBody> r) {
-        // Emptied since it was listed (S3 has no range of an empty object),
-        // a server that answered the range oddly: the HEAD decides.
-        if (!r && r.error().code != Errc::kNoSuchKey && r.error().code != Errc::kAccessDenied)
-          return head();
-        if (!r) return done(tl::unexpected(r.error()));
-        inodes_.RefreshFile(ino, r->info);
-        CacheFirstBlock(ino, r->info.etag, buf->data(), r->bytes);
-        done(std::move(r->info));
-      });
+  // The bytes too only for a file small by its listing (room for it a little
+  // grown since): a stat of a large file must not move data.
+  auto buf =
+      std::make_shared<std::vector<std::byte>>(listed_size == 0 || listed_size > limit ? 0 : limit);
+  HeadOrFirstBytes(key, *buf, [this, ino, buf, done](Result<s3::ObjectStore::HeadWithBody> r) {
+    if (!r) return done(tl::unexpected(r.error()));
+    inodes_.RefreshFile(ino, r->info);
+    CacheFirstBlock(ino, r->info.etag, buf->data(), r->bytes);
+    done(std::move(r->info));
+  });
 }
 
 Result<Attributes> Filesystem::GetAttr(uint64_t ino) {

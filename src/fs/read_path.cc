@@ -53,7 +53,7 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
 
 // One read while its blocks are acquired and filled.
 struct Filesystem::PendingRead {
-  uint64_t offset = 0, end = 0, first = 0, last = 0, block_size = 0, ino = 0;
+  uint64_t offset = 0, end = 0, last = 0, block_size = 0, ino = 0;
   std::string key;
   meta::ObjectVersion version;
   std::shared_ptr<ReadState> read_state;
@@ -217,7 +217,6 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   auto p = std::make_shared<PendingRead>();
   p->offset = offset;
   p->end = end;
-  p->first = offset / bs;
   p->last = (end - 1) / bs;
   p->block_size = bs;
   p->ino = h->ino;

@@ -29,16 +29,21 @@ def wait_for(predicate, timeout=10.0, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def metrics(where):
-    """The mount's metrics (metrics.listen=`where`) as {sample: value}."""
+def metrics_text(where):
+    """The mount's metrics page (metrics.listen=`where`), as Prometheus text."""
     if where.startswith("unix:"):
         cmd = ["curl", "-sf", "--unix-socket", where[5:], "http://localhost/metrics"]
     else:
         cmd = ["curl", "-sf", f"http://{where}/metrics"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
     assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def metrics(where, text=None):
+    """The mount's metrics as {sample: value} (of `text`, if given)."""
     values = {}
-    for line in out.stdout.splitlines():
+    for line in (metrics_text(where) if text is None else text).splitlines():
         if line and not line.startswith("#"):
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)

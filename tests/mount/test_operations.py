@@ -92,18 +92,8 @@ class SystemdTest(harness.MountTestCase):
 
 
 def fetch_metrics(where):
-    if where.startswith("unix:"):
-        out = subprocess.run(["curl", "-sf", "--unix-socket", where[5:], "http://localhost/metrics"],
-                             capture_output=True, text=True, timeout=10)
-    else:
-        out = subprocess.run(["curl", "-sf", f"http://{where}/metrics"], capture_output=True, text=True, timeout=10)
-    assert out.returncode == 0, out.stderr
-    values = {}
-    for line in out.stdout.splitlines():
-        if line and not line.startswith("#"):
-            name, value = line.rsplit(" ", 1)
-            values[name] = float(value)
-    return out.stdout, values
+    text = harness.metrics_text(where)
+    return text, harness.metrics(where, text)
 
 
 class MetricsTest(harness.MountTestCase):

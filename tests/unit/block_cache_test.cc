@@ -52,8 +52,11 @@ TEST(BlockCache, PinnedBlocksAreNeverEvicted) {
   auto z = c.Acquire({1, 2});
   ASSERT_FALSE(z);
   EXPECT_EQ(z.error().code, Errc::kNoSpace);
-  auto w = c.AcquireWaiting({1, 2}, std::chrono::milliseconds(20));
+  std::chrono::steady_clock::time_point retry_at;
+  auto w = c.AcquireOrNotify(
+      {1, 2}, [] {}, &retry_at);
   EXPECT_FALSE(w);
+  EXPECT_EQ(retry_at, std::chrono::steady_clock::time_point::max()) << "no hold will end by itself";
 }
 
 TEST(BlockCache, FailedFillIsSeenByWaitersAndRetriedAfter) {
@@ -76,17 +79,22 @@ TEST(BlockCache, FailedFillIsSeenByWaitersAndRetriedAfter) {
   EXPECT_EQ(c.Stats().blocks_free + c.Stats().blocks_evictable, 3u);
 }
 
-TEST(BlockCache, AcquireWaitingWakesWhenAPinDrops) {
+TEST(BlockCache, AWaiterIsCalledWhenAPinDropsOnAnotherThread) {
   Arena a(1);
   BlockCache c(a.mem.data(), a.mem.size(), kBlock);
   auto x = c.Acquire({1, 0});
   c.Complete(x->block.get(), 1u);
+  std::promise<void> woken;
+  std::chrono::steady_clock::time_point retry_at;
+  ASSERT_FALSE(c.AcquireOrNotify(
+      {1, 1}, [&woken] { woken.set_value(); }, &retry_at));
   std::thread t([&] {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
     x->block.Reset();
   });
-  auto y = c.AcquireWaiting({1, 1}, std::chrono::seconds(5));
+  ASSERT_EQ(woken.get_future().wait_for(std::chrono::seconds(5)), std::future_status::ready);
   t.join();
+  auto y = c.Acquire({1, 1});
   ASSERT_TRUE(y);
   EXPECT_EQ(y->state, BlockCache::Acquired::kMustFill);
 }
@@ -109,10 +117,15 @@ TEST(BlockCache, HeldBlocksWaitOutTheirHoldBeforeDemandEvictsThem) {
   EXPECT_EQ(c.Stats().blocks_held, 2u);
   auto now = c.Acquire({1, 2});
   ASSERT_FALSE(now) << "a held block is not evicted while its stream may come back";
-  auto start = steady_clock::now();
-  auto later = c.AcquireWaiting({1, 2}, seconds(5));
+  steady_clock::time_point retry_at;
+  const auto start = steady_clock::now();
+  ASSERT_FALSE(c.AcquireOrNotify(
+      {1, 2}, [] {}, &retry_at));
+  EXPECT_GE(retry_at - start, milliseconds(150)) << "the oldest hold ends about `hold` from now";
+  EXPECT_LE(retry_at - start, milliseconds(250));
+  std::this_thread::sleep_until(retry_at);
+  auto later = c.Acquire({1, 2});
   ASSERT_TRUE(later);
-  EXPECT_GE(steady_clock::now() - start, milliseconds(150));
   EXPECT_FALSE(c.LookupValid({1, 0})) << "the oldest held block went first";
   EXPECT_TRUE(c.LookupValid({1, 1}));
   EXPECT_EQ(c.Stats().held_evictions, 1u);

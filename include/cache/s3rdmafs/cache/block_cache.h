@@ -29,13 +29,12 @@
 //
 // Thread-safety: all methods may be called from any thread. One mutex guards
 // the lists and the index; it is never held across I/O, a fetch submission or a
-// FUSE reply (only across list/hash updates and condition waits).
+// FUSE reply (only across list/hash updates); nothing here waits.
 #pragma once
 
 #include <boost/intrusive/list.hpp>
 #include <boost/intrusive/unordered_set.hpp>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -156,8 +155,6 @@ class BlockCache {
   // the caller must call Complete() on it exactly once. kNoSpace when every
   // block is pinned.
   Result<Acquisition> Acquire(const BlockKey& key);
-  // Like Acquire, but waits up to `timeout` for a block to become free.
-  Result<Acquisition> AcquireWaiting(const BlockKey& key, std::chrono::milliseconds timeout);
   // Like Acquire, but without blocking a thread: when no block can be taken
   // now (kNoSpace), `on_space` is kept and called once, from the thread of
   // the next unpin, outside the cache lock; *retry_at then says when a held
@@ -220,7 +217,6 @@ class BlockCache {
   std::vector<Block> blocks_;
   std::vector<Index::bucket_type> buckets_;
   mutable std::mutex mu_;
-  std::condition_variable freed_;                     // a block became free or evictable
   LruList free_;                                      // guarded by mu_
   LruList lru_;                                       // guarded by mu_
   LruList held_;                                      // guarded by mu_; oldest idle first

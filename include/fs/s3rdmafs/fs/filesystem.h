@@ -262,6 +262,11 @@ class Filesystem {
   // Puts an object's first `got` bytes into cache block 0 of the inode's
   // version when they are the whole block and the ETag is still that version's.
   void CacheFirstBlock(uint64_t ino, const std::string& etag, const std::byte* data, uint64_t got);
+  // What a HEAD says, with the object's first into.size() bytes in the same
+  // request when `into` has room (a HEAD when it has none, or when the
+  // ranged GET could not serve: an empty object, an odd server).
+  void HeadOrFirstBytes(const std::string& key, std::span<std::byte> into,
+                        const std::function<void(Result<s3::ObjectStore::HeadWithBody>)>& done);
   void FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
                            const std::function<void(Result<s3::ObjectInfo>)>& done);
   Result<bool> FetchDirPage(DirHandle* d);
