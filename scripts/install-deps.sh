@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what s3rdmafs needs on Debian 12, as root.
 #   scripts/install-deps.sh          build + run (compiler, libraries, fuse3)
-#   scripts/install-deps.sh --test   also the test peers: awscli, s3cmd, boto3, s3fs, rclone, fio, s3rver
+#   scripts/install-deps.sh --test   also the test peers: awscli, s3cmd, boto3, s3fs, rclone, fio, s3rver,
+#                                    and Ceph (radosgw, one mon and one OSD: tests/lib/radosgw.py)
 set -euo pipefail
 want_test=0
 [ "${1:-}" = "--test" ] && want_test=1
@@ -12,7 +13,8 @@ BUILD_PKGS="build-essential cmake ninja-build pkg-config fuse3 libfuse3-dev libc
   libibverbs-dev librdmacm-dev libsystemd-dev ca-certificates curl python3 clang-format git"
 TEST_PKGS="qemu-system-x86 busybox-static cpio ibverbs-providers ibverbs-utils rdmacm-utils perftest iproute2
   awscli s3cmd python3-boto3 s3fs rclone fio attr procps bc socat openssl clang clang-tidy libclang-rt-14-dev
-  dpkg-dev file lintian rpm systemd man-db python3-h5py python3-netcdf4 rsync"
+  dpkg-dev file lintian rpm systemd man-db python3-h5py python3-netcdf4 rsync
+  ceph-mon ceph-osd ceph-base ceph-common radosgw"
 
 missing=""
 for p in $BUILD_PKGS $( [ $want_test = 1 ] && echo $TEST_PKGS ); do

@@ -20,22 +20,6 @@ std::string Unquote(const std::string& etag) {
   return etag;
 }
 
-// S3's ETag of a completed multipart upload: the MD5 of the parts' binary
-// MD5s, then "-<count>". Empty when a part's ETag is not a plain MD5.
-std::string MultipartEtag(const std::vector<s3::CompletedPart>& parts) {
-  std::string binary;
-  for (const auto& p : parts) {
-    std::string hex = Unquote(p.etag);
-    if (hex.size() != 32) return {};
-    for (size_t i = 0; i < 32; i += 2) {
-      unsigned v = 0;
-      if (sscanf(hex.c_str() + i, "%2x", &v) != 1) return {};
-      binary.push_back(static_cast<char>(v));
-    }
-  }
-  return s3::Md5Hex(binary) + "-" + std::to_string(parts.size());
-}
-
 // A part on its way holds a write buffer until the server has it.
 struct InFlightPart {
   mem::SlotPool::Slot slot;
@@ -259,7 +243,7 @@ Result<std::string> DirtyFile::Complete(const std::vector<s3::CompletedPart>& pa
   if (!etag && etag.error().code == Errc::kNoSuchUpload) {
     // A retry after a lost reply finds the upload completed: it is ours if
     // the object now has exactly the ETag these parts make.
-    const std::string want = MultipartEtag(parts);
+    const std::string want = s3::MultipartEtag(parts);
     auto head = ctx_->store->Head(key_);
     if (head && !want.empty() && Unquote(head->etag) == want && head->size == size_) {
       LOG_INFO("'%s': the reply to CompleteMultipartUpload was lost; the object is ours",

@@ -1,6 +1,9 @@
 #include "s3rdmafs/s3/object_store.h"
 
+#include <cstdio>
 #include <future>
+
+#include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdmafs::s3 {
 namespace {
@@ -53,6 +56,22 @@ Result<std::string> ObjectStore::Copy(const std::string& source_key,
 }
 Result<void> ObjectStore::Delete(const std::string& key) {
   return Wait<void>([&](auto cb) { DeleteAsync(key, std::move(cb)); });
+}
+
+std::string MultipartEtag(const std::vector<CompletedPart>& parts) {
+  std::string binary;
+  for (const auto& p : parts) {
+    std::string_view hex = p.etag;
+    if (hex.size() >= 2 && hex.front() == '"' && hex.back() == '"')
+      hex = hex.substr(1, hex.size() - 2);
+    if (hex.size() != 32) return {};
+    for (size_t i = 0; i < 32; i += 2) {
+      unsigned v = 0;
+      if (sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &v) != 1) return {};
+      binary.push_back(static_cast<char>(v));
+    }
+  }
+  return Md5Hex(binary) + "-" + std::to_string(parts.size());
 }
 
 }  // namespace s3rdmafs::s3

@@ -117,6 +117,16 @@ void S3Client::Execute(std::function<HttpRequest()> build,
 
 namespace {
 
+// A write's If-Match and a copy's x-amz-copy-source-if-match go out
+// unquoted: Ceph RGW 16 compares them with the bare ETag byte for byte, so
+// the quoted form (RFC 9110's) always fails there with 412, while AWS, MinIO
+// and s3rdma-server take either form (tests/compat/test_radosgw_mount.py).
+std::string BareEtag(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
+    etag = etag.substr(1, etag.size() - 2);
+  return std::string(etag);
+}
+
 // Bodies sent from caller memory are not hashed (UNSIGNED-PAYLOAD): hashing
 // multi-GiB uploads would cost more CPU than sending them; TLS or TCP guards them.
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
@@ -252,7 +262,8 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
         GetResult g;
         g.bytes = r->sink_bytes;
         if (auto* v = r->Header("etag")) g.etag = *v;
-        if (!shared->if_match.empty() && !g.etag.empty() && g.etag != shared->if_match)
+        if (!shared->if_match.empty() && !g.etag.empty() &&
+            BareEtag(g.etag) != BareEtag(shared->if_match))
           return done(
               MakeError(Errc::kPreconditionFailed, "GET " + shared->key + ": ETag changed"));
         done(std::move(g));
@@ -267,7 +278,7 @@ void AddMetadata(const Metadata& meta, HeaderList* headers) {
 }
 
 void AddCondition(const WriteCondition& c, HeaderList* headers) {
-  if (!c.if_match.empty()) headers->emplace_back("If-Match", c.if_match);
+  if (!c.if_match.empty()) headers->emplace_back("If-Match", BareEtag(c.if_match));
   if (c.if_none_match) headers->emplace_back("If-None-Match", "*");
 }
 
@@ -338,7 +349,7 @@ void S3Client::CopyPartAsync(const CopyPartRequest& request,
                      "bytes=" + std::to_string(request.offset) + "-" +
                          std::to_string(request.offset + request.length - 1));
   if (!request.source_if_match.empty())
-    extra.emplace_back("x-amz-copy-source-if-match", request.source_if_match);
+    extra.emplace_back("x-amz-copy-source-if-match", BareEtag(request.source_if_match));
   Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
           ExpectField("CopyPartResult", "ETag", std::move(done)));
 }
@@ -352,8 +363,23 @@ void S3Client::CompleteUploadAsync(const std::string& key, const std::string& up
   std::string body = CompleteUploadXml(parts);
   HeaderList extra;
   AddCondition(condition, &extra);
-  Execute([this, t, q, body, extra] { return Signed(options_, t, "POST", q, extra, body); },
-          ExpectField("CompleteMultipartUploadResult", "ETag", std::move(done)));
+  // Ceph RGW 16 answers a successful Complete with an empty <ETag/>: the
+  // object then has the ETag S3's rule makes of the parts (tested against
+  // radosgw), and that is what the caller gets.
+  Execute(
+      [this, t, q, body, extra] { return Signed(options_, t, "POST", q, extra, body); },
+      [parts, done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) return done(tl::unexpected(r.error()));
+        auto etag = ParseResultField(r->body, "CompleteMultipartUploadResult", "ETag",
+                                     /*allow_empty=*/true);
+        if (etag && etag->empty()) {
+          std::string computed = MultipartEtag(parts);
+          if (computed.empty())
+            return done(MakeError(Errc::kProtocol, "CompleteMultipartUploadResult without ETag"));
+          return done("\"" + computed + "\"");
+        }
+        done(std::move(etag));
+      });
 }
 
 void S3Client::AbortUploadAsync(const std::string& key, const std::string& upload_id,
@@ -373,7 +399,8 @@ void S3Client::CopyAsync(const std::string& source_key, const std::string& sourc
   Target t = MakeTarget(key, "");
   HeaderList extra;
   extra.emplace_back("x-amz-copy-source", CopySource(options_, source_key));
-  if (!source_if_match.empty()) extra.emplace_back("x-amz-copy-source-if-match", source_if_match);
+  if (!source_if_match.empty())
+    extra.emplace_back("x-amz-copy-source-if-match", BareEtag(source_if_match));
   extra.emplace_back("x-amz-metadata-directive", replace ? "REPLACE" : "COPY");
   if (replace) AddMetadata(*replace, &extra);
   Execute([this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
@@ -468,7 +495,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
                                                      " of " + std::to_string(length) +
                                                      " bytes transferred"));
         const std::string* etag = r->Header("etag");
-        if (!if_match.empty() && etag && *etag != if_match)
+        if (!if_match.empty() && etag && BareEtag(*etag) != BareEtag(if_match))
           return done(MakeError(Errc::kPreconditionFailed, "RDMA GET " + key + ": ETag changed"));
         done(RdmaGetReply{false, "", bytes, etag ? *etag : ""});
       });

@@ -91,7 +91,8 @@ S3ErrorBody ParseErrorBody(std::string_view xml) {
   return out;
 }
 
-Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field) {
+Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field,
+                                     bool allow_empty) {
   pugi::xml_document doc;
   if (!doc.load_buffer(xml.data(), xml.size()))
     return MakeError(Errc::kProtocol, std::string(root) + ": malformed XML");
@@ -108,7 +109,8 @@ Result<std::string> ParseResultField(std::string_view xml, const char* root, con
   pugi::xml_node r = doc.child(root);
   if (!r) return MakeError(Errc::kProtocol, std::string("expected <") + root + ">");
   std::string value = r.child_value(field);
-  if (value.empty()) return MakeError(Errc::kProtocol, std::string(root) + " without " + field);
+  if (value.empty() && !allow_empty)
+    return MakeError(Errc::kProtocol, std::string(root) + " without " + field);
   return value;
 }
 

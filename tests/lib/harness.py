@@ -192,7 +192,7 @@ class MountTestCase(unittest.TestCase):
             m.stop()
         for s in self._servers:
             s.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("S3RDMAFS_KEEP"): shutil.rmtree(self.tmp, ignore_errors=True)
 
     def server(self, **kw):
         s = Server(self.root, log=os.path.join(self.tmp, "server.log"), **kw).start()

@@ -93,6 +93,10 @@ struct CompletedPart {
   std::string etag;
 };
 
+// S3's ETag of a completed multipart upload, unquoted: the MD5 of the parts'
+// binary MD5s, then "-<count>". Empty when a part's ETag is not a plain MD5.
+std::string MultipartEtag(const std::vector<CompletedPart>& parts);
+
 class ObjectStore {
  public:
   virtual ~ObjectStore() = default;

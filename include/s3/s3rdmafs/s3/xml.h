@@ -22,7 +22,9 @@ S3ErrorBody ParseErrorBody(std::string_view xml);
 // The text of <root><field> in a write's answer (InitiateMultipartUploadResult
 // UploadId, CopyObjectResult ETag, ...). An <Error> document - S3 may send one
 // with status 200 for CompleteMultipartUpload and copies - is an error.
-Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field);
+// `allow_empty`: an empty or missing field is "" instead of an error.
+Result<std::string> ParseResultField(std::string_view xml, const char* root, const char* field,
+                                     bool allow_empty = false);
 // The CompleteMultipartUpload request body.
 std::string CompleteUploadXml(const std::vector<CompletedPart>& parts);
 
