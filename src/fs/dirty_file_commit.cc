@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdio>
 #include <cstring>
 
 #include "dirty_file.h"
@@ -13,12 +12,6 @@
 
 namespace s3rdmafs::fs {
 namespace {
-
-std::string Unquote(const std::string& etag) {
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
-    return etag.substr(1, etag.size() - 2);
-  return etag;
-}
 
 // A part on its way holds a write buffer until the server has it.
 struct InFlightPart {
@@ -167,7 +160,7 @@ Result<CommitResult> DirtyFile::CommitSingle(const s3::Metadata& meta) {
     // the MD5 of these bytes.
     auto head = ctx_->store->Head(key_);
     if (head && head->size == size &&
-        Unquote(head->etag) ==
+        s3::BareEtag(head->etag) ==
             s3::Md5Hex(std::string_view(reinterpret_cast<const char*>(slot.data()), size))) {
       LOG_INFO("'%s': the reply to PutObject was lost; the object is ours", key_.c_str());
       return Published(head->etag);
@@ -245,7 +238,7 @@ Result<std::string> DirtyFile::Complete(const std::vector<s3::CompletedPart>& pa
     // the object now has exactly the ETag these parts make.
     const std::string want = s3::MultipartEtag(parts);
     auto head = ctx_->store->Head(key_);
-    if (head && !want.empty() && Unquote(head->etag) == want && head->size == size_) {
+    if (head && !want.empty() && s3::BareEtag(head->etag) == want && head->size == size_) {
       LOG_INFO("'%s': the reply to CompleteMultipartUpload was lost; the object is ours",
                key_.c_str());
       return head->etag;

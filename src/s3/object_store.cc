@@ -1,6 +1,6 @@
 #include "s3rdmafs/s3/object_store.h"
 
-#include <cstdio>
+#include <charconv>
 #include <future>
 
 #include "s3rdmafs/s3/sigv4.h"
@@ -58,16 +58,21 @@ Result<void> ObjectStore::Delete(const std::string& key) {
   return Wait<void>([&](auto cb) { DeleteAsync(key, std::move(cb)); });
 }
 
+std::string BareEtag(std::string_view etag) {
+  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
+    etag = etag.substr(1, etag.size() - 2);
+  return std::string(etag);
+}
+
 std::string MultipartEtag(const std::vector<CompletedPart>& parts) {
   std::string binary;
   for (const auto& p : parts) {
-    std::string_view hex = p.etag;
-    if (hex.size() >= 2 && hex.front() == '"' && hex.back() == '"')
-      hex = hex.substr(1, hex.size() - 2);
+    const std::string hex = BareEtag(p.etag);
     if (hex.size() != 32) return {};
     for (size_t i = 0; i < 32; i += 2) {
       unsigned v = 0;
-      if (sscanf(std::string(hex.substr(i, 2)).c_str(), "%2x", &v) != 1) return {};
+      auto [end, ec] = std::from_chars(hex.data() + i, hex.data() + i + 2, v, 16);
+      if (ec != std::errc() || end != hex.data() + i + 2) return {};
       binary.push_back(static_cast<char>(v));
     }
   }

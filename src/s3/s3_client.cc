@@ -117,16 +117,6 @@ void S3Client::Execute(std::function<HttpRequest()> build,
 
 namespace {
 
-// A write's If-Match and a copy's x-amz-copy-source-if-match go out
-// unquoted: Ceph RGW 16 compares them with the bare ETag byte for byte, so
-// the quoted form (RFC 9110's) always fails there with 412, while AWS, MinIO
-// and s3rdma-server take either form (tests/compat/test_radosgw_mount.py).
-std::string BareEtag(std::string_view etag) {
-  if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
-    etag = etag.substr(1, etag.size() - 2);
-  return std::string(etag);
-}
-
 // Bodies sent from caller memory are not hashed (UNSIGNED-PAYLOAD): hashing
 // multi-GiB uploads would cost more CPU than sending them; TLS or TCP guards them.
 constexpr const char* kUnsignedPayload = "UNSIGNED-PAYLOAD";
@@ -277,6 +267,10 @@ void AddMetadata(const Metadata& meta, HeaderList* headers) {
     headers->emplace_back(name.rfind(':', 0) == 0 ? name.substr(1) : "x-amz-meta-" + name, value);
 }
 
+// A write's If-Match and a copy's x-amz-copy-source-if-match go out bare:
+// Ceph RGW 16 compares them with the unquoted ETag byte for byte, so the
+// quoted form (RFC 9110's) always fails there with 412, while AWS, MinIO and
+// s3rdma-server take either form (tests/compat/test_radosgw_mount.py).
 void AddCondition(const WriteCondition& c, HeaderList* headers) {
   if (!c.if_match.empty()) headers->emplace_back("If-Match", BareEtag(c.if_match));
   if (c.if_none_match) headers->emplace_back("If-None-Match", "*");

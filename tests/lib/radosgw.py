@@ -129,6 +129,9 @@ rgw thread pool size = 64
                 print(f"radosgw: start failed ({e}); starting afresh", file=sys.stderr)
                 for sub in ("mon", "osd", "run", "rgw"):
                     shutil.rmtree(os.path.join(self.dir, sub), ignore_errors=True)
+                for left in ("monmap", "keyring"):  # remade by the next attempt
+                    if os.path.exists(os.path.join(self.dir, left)):
+                        os.unlink(os.path.join(self.dir, left))
                 self.port, self.mon_port = _free_port(), _free_port()
                 self.endpoint = f"http://127.0.0.1:{self.port}"
 

@@ -12,6 +12,7 @@
 #include <map>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "s3rdmafs/common/result.h"
@@ -92,6 +93,10 @@ struct CompletedPart {
   uint32_t number = 0;
   std::string etag;
 };
+
+// An ETag without its quotes: how ETags are compared, and how write
+// conditions send them (Ceph RGW 16 matches If-Match against the bare form).
+std::string BareEtag(std::string_view etag);
 
 // S3's ETag of a completed multipart upload, unquoted: the MD5 of the parts'
 // binary MD5s, then "-<count>". Empty when a part's ETag is not a plain MD5.
