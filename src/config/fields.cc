@@ -273,6 +273,20 @@ std::vector<Field> MakeFields() {
       "take mode, owner and mtime from x-amz-meta-* (s3fs's headers; one HEAD per file on first "
       "stat). false: fuse.file_mode for all, and `ls -l` of a huge directory is LISTs only",
       [](Config & c) -> auto& { return c.metadata.object_attributes; }));
+  f.push_back(Field{"metadata", "listing", FieldKind::kEnum,
+                    "what a listing (`ls -l`) shows of x-amz-meta-* attributes. \"records\": "
+                    "what the directory's attribute record says, one GET per listing, kept up "
+                    "to date by the mounts that write there; files it does not vouch for (other "
+                    "tools' writes) show the listing's size and mtime until their own lookup, "
+                    "open or stat. \"heads\": a HEAD per listed file",
+                    false,
+                    [](Config& c, const std::string& v) {
+                      if (v != "records" && v != "heads")
+                        return std::string("expected \"records\" or \"heads\", got '" + v + "'");
+                      c.metadata.listing = v;
+                      return std::string();
+                    },
+                    [](const Config& c) { return "\"" + c.metadata.listing + "\""; }});
   f.push_back(Size(
       "metadata", "small_file_read",
       "files this small by their listing come whole, into the cache, with the request that "

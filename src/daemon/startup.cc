@@ -180,6 +180,8 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.cache_wait = std::chrono::milliseconds(c.cache.wait_timeout_ms);
   fo.read_timeout = std::chrono::milliseconds(c.fuse.read_timeout_ms);
   fo.object_attributes = c.metadata.object_attributes;
+  fo.listing = c.metadata.listing == "heads" ? fs::FsOptions::Listing::kHeads
+                                             : fs::FsOptions::Listing::kRecords;
   fo.idle_forget = std::chrono::milliseconds(c.metadata.idle_forget_ms);
   fo.max_inodes = c.metadata.max_inodes;
   fo.small_file_read = c.metadata.small_file_read;

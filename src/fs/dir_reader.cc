@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <future>
 
+#include "dir_records.h"
 #include "handles.h"
 #include "s3rdmafs/common/log.h"
 
@@ -130,7 +132,14 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         if (child.local && child.version.etag.empty() && !child.is_dir)
           d->local_names.push_back(child.name);
     std::sort(d->local_names.begin(), d->local_names.end());
+    // The directory's record comes in alongside the first page.
+    std::promise<meta::DirRecord> record;
+    const bool with_record = plus && records_;
+    if (with_record)
+      records_->ReadAsync(d->prefix,
+                          [&record](meta::DirRecord r) { record.set_value(std::move(r)); });
     auto r = FetchDirPage(d.get());
+    d->record = with_record ? record.get_future().get() : meta::DirRecord{};
     if (!r) return tl::unexpected(r.error());
   }
   for (;;) {
@@ -152,12 +161,27 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         ++offset;
         continue;
       }
+      if (!view->is_dir && !d->record.empty()) {
+        auto rec = d->record.find(item.name);
+        if (rec != d->record.end() &&
+            inodes_.ApplyRecord(ino, rec->second.etag, rec->second.size, rec->second.posix,
+                                rec->second.link_target))
+          view = inodes_.Get(ino);
+      }
+      if (!view) {
+        ++offset;
+        continue;
+      }
       e.attr = ToAttributes(*view);
       if (!view->is_dir) {
         if (auto dirty = DirtyOf(ino)) e.attr.size = dirty->size();
       }
-      // LIST carries no x-amz-meta-*: the kernel should ask (GETATTR -> HEAD).
-      e.attr_provisional = !view->local && options_.object_attributes && !view->version.posix_known;
+      // LIST carries no x-amz-meta-*: with per-file HEADs, the kernel should
+      // ask (GETATTR -> HEAD); with records, what they do not vouch for shows
+      // the listing's attributes until the file's own lookup, open or stat.
+      e.attr_provisional = !view->local && options_.object_attributes &&
+                           options_.listing == FsOptions::Listing::kHeads &&
+                           !view->version.posix_known;
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};

@@ -8,6 +8,7 @@
 #include <future>
 #include <unordered_set>
 
+#include "dir_records.h"
 #include "handles.h"
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
@@ -38,6 +39,12 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
   write_ctx_->max_file_size =
       options_.max_file_size ? std::min(options_.max_file_size, parts_limit) : parts_limit;
   if (!uploader || !buffers) options_.writable = false;
+  if (options_.object_attributes && options_.listing == FsOptions::Listing::kRecords) {
+    DirRecords::Options ro;
+    ro.root_prefix = options_.root_prefix;
+    ro.write = options_.writable;
+    records_ = std::make_unique<DirRecords>(ro, store_, &inodes_);
+  }
   if (options_.idle_forget.count() > 0) {
     const auto period = std::clamp(options_.idle_forget / 4, std::chrono::milliseconds(100),
                                    std::chrono::milliseconds(1000));
@@ -89,7 +96,21 @@ size_t Filesystem::SweepMetadata() {
   return r.dropped;
 }
 
+void Filesystem::FlushMetadata(std::chrono::milliseconds budget) {
+  if (records_) records_->FlushAll(budget);
+}
+
+void Filesystem::RecordChanged(uint64_t ino) {
+  if (!records_) return;
+  if (auto v = inodes_.Get(ino)) records_->Changed(v->parent);
+}
+
+void Filesystem::RecordRemoved(uint64_t parent, std::string_view name) {
+  if (records_) records_->Removed(parent, std::string(name));
+}
+
 Filesystem::~Filesystem() {
+  records_.reset();  // its writer reads the inode table
   if (sweeper_.joinable()) {
     {
       std::lock_guard lock(sweep_mu_);

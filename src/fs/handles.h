@@ -1,6 +1,7 @@
 // Handle state of fs::Filesystem (internal to the fs layer).
 #pragma once
 
+#include "s3rdmafs/meta/dir_record.h"
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -54,6 +55,7 @@ struct Filesystem::DirHandle {
   std::string next_token;
   bool started = false;
   bool done = false;
+  meta::DirRecord record;  // the directory's attribute record, read with the first page
 };
 
 }  // namespace s3rdmafs::fs

@@ -145,6 +145,7 @@ Result<void> Filesystem::Rmdir(uint64_t parent, std::string_view name) {
   if (auto r = CheckEmptyDir(*child); !r) return r;
   if (auto r = store_->Delete(child->key); !r) return r;
   inodes_.Unlink(parent, name);
+  RecordRemoved(parent, name);
   TouchDir(parent);
   return {};
 }
@@ -243,6 +244,8 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
   info.has_meta = v->version.posix_known;
   if (info.has_meta) meta::StorePosixMeta(v->version.posix, &info.meta);
   inodes_.RefreshFile(src->ino, info);
+  RecordRemoved(parent, name);
+  RecordChanged(src->ino);
   if (dirty) dirty->Rekey(to, *etag);
   return {};
 }
@@ -357,6 +360,8 @@ Result<Entry> Filesystem::Symlink(std::string_view target, uint64_t parent, std:
   info.etag = *etag;
   uint64_t ino = inodes_.UpsertFile(parent, name, info);
   inodes_.RefreshFile(ino, info);
+  inodes_.SetLinkTarget(ino, info.etag, std::string(target));
+  RecordChanged(ino);
   TouchDir(parent);
   return MakeEntry(ino);
 }
@@ -366,6 +371,7 @@ Result<std::string> Filesystem::Readlink(uint64_t ino) {
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   if (v->is_dir || (v->version.posix.mode & S_IFMT) != S_IFLNK)
     return MakeError(Errc::kInvalidArgument, "not a symbolic link");
+  if (!v->version.link_target.empty()) return v->version.link_target;  // the record, or ours
   if (v->version.size > 4096) return MakeError(Errc::kNameTooLong, "symlink target too long");
   std::string target(v->version.size, '\0');
   s3::GetRequest get;
@@ -374,6 +380,7 @@ Result<std::string> Filesystem::Readlink(uint64_t ino) {
   get.if_match = v->version.etag;
   get.into.emplace_back(reinterpret_cast<std::byte*>(target.data()), target.size());
   if (auto r = store_->Get(std::move(get)); !r) return tl::unexpected(r.error());
+  inodes_.SetLinkTarget(ino, v->version.etag, target);
   return target;
 }
 

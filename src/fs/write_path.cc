@@ -40,6 +40,7 @@ Result<void> Filesystem::CommitInode(uint64_t ino, DirtyFile* d) {
   info.meta = std::move(meta);
   info.has_meta = true;
   inodes_.RefreshFile(ino, info);
+  RecordChanged(ino);
   LOG_DEBUG("published '%s': %llu bytes, ETag %s", info.key.c_str(),
             static_cast<unsigned long long>(info.size), info.etag.c_str());
   return {};
@@ -216,6 +217,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       info.meta = meta;
       info.has_meta = true;
       inodes_.RefreshFile(ino, info);
+      RecordChanged(ino);
       if (dirty) dirty->Rekey(now->key, *etag);
     }
   }

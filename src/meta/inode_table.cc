@@ -117,6 +117,7 @@ void InodeTable::ApplyInfoLocked(Inode* n, const s3::ObjectInfo& info) {
   if (changed) {
     n->version.id = next_version_++;
     n->version.posix_known = false;
+    n->version.link_target.clear();
   }
   n->version.etag = info.etag;
   n->version.size = info.size;
@@ -163,6 +164,28 @@ void InodeTable::SetPosix(uint64_t ino, const PosixMeta& posix) {
   if (it == inodes_.end()) return;
   it->second->version.posix = posix;
   it->second->version.posix_known = true;
+}
+
+bool InodeTable::ApplyRecord(uint64_t ino, const std::string& bare_etag, uint64_t size,
+                             const PosixMeta& posix, const std::string& link_target) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it == inodes_.end()) return false;
+  Inode& n = *it->second;
+  if (n.is_dir || n.local || n.version.posix_known || n.version.size != size ||
+      s3::BareEtag(n.version.etag) != bare_etag || bare_etag.empty())
+    return false;
+  n.version.posix = posix;
+  n.version.posix_known = true;
+  n.version.link_target = link_target;
+  return true;
+}
+
+void InodeTable::SetLinkTarget(uint64_t ino, const std::string& etag, const std::string& target) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end() && it->second->version.etag == etag)
+    it->second->version.link_target = target;
 }
 
 void InodeTable::TouchMtime(uint64_t ino, int64_t mtime_ns) {

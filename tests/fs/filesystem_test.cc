@@ -38,6 +38,7 @@ class FsTest : public ::testing::Test {
     o.ttls.attr = o.ttls.entry = std::chrono::milliseconds(60000);
     o.object_attributes = object_attributes_;
     o.small_file_read = small_file_read_;
+    o.listing = listing_;
     fs_ = std::make_unique<fs::Filesystem>(o, &store_, fetcher_.get(), cache_.get());
   }
   uint64_t LookupPath(const std::string& path) {
@@ -90,6 +91,7 @@ class FsTest : public ::testing::Test {
 
   bool object_attributes_ = false;  // LIST attributes are enough unless a test says so
   uint64_t small_file_read_ = 0;
+  fs::FsOptions::Listing listing_ = fs::FsOptions::Listing::kRecords;
   FakeStore store_;
   std::vector<std::byte> arena_;
   std::unique_ptr<cache::BlockCache> cache_;
@@ -160,6 +162,7 @@ TEST_F(FsTest, ReadDirStreamsPagesAndSkipsUnusableNames) {
 
 TEST_F(FsTest, ObjectAttributesCostOneHeadPerListedFile) {
   object_attributes_ = true;
+  listing_ = fs::FsOptions::Listing::kHeads;
   Make(256);
   for (int i = 0; i < 5; ++i) store_.Put("d/f" + std::to_string(i), 1);
   uint64_t d = LookupPath("d");
@@ -188,6 +191,7 @@ TEST_F(FsTest, ObjectAttributesCostOneHeadPerListedFile) {
 // request that reads its attributes brings the whole object into the cache.
 TEST_F(FsTest, ASmallListedFileIsOneRequestFromLookupToLastByte) {
   object_attributes_ = true;
+  listing_ = fs::FsOptions::Listing::kHeads;
   small_file_read_ = 64 * 1024;
   Make(256);
   store_.Put("d/small", 5000, 7);

@@ -442,3 +442,81 @@ TEST(UploadJournalTest, ADeadMountsJournalIsHandedOverOnce) {
   EXPECT_TRUE(left.empty()) << "handed over once";
   std::filesystem::remove_all(dir);
 }
+
+// A listing of files this mount wrote costs the LIST and one GET of the
+// directory's record: modes, owners and symlink targets come with it, and a
+// file another tool wrote or rewrote shows the listing's attributes only.
+TEST_F(WritePathTest, ListingTakesAttributesFromTheDirectoryRecord) {
+  for (auto [name, mode] : {std::pair{"a", 0600u}, {"b", 0755u}, {"c", 0640u}}) {
+    uint64_t fh = Create(name, mode);
+    ASSERT_TRUE(WriteAll(fh, std::string(10, 'x')));
+    ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99}));
+    fs_->Release(fh);
+  }
+  ASSERT_TRUE(fs_->Symlink("a", meta::kRootIno, "link", fs::Caller{7, 8, 99}));
+  fs::SetAttrRequest chmod;
+  chmod.mode = 0604;
+  ASSERT_TRUE(fs_->SetAttr(LookupIno("c"), chmod));
+  ASSERT_TRUE(fs_->Unlink(meta::kRootIno, "b"));
+  fs_->FlushMetadata(std::chrono::seconds(5));
+  ASSERT_TRUE(store_.Has(".s3rdmafs-preserved/records/@"));
+  store_.Put("foreign", 3);
+
+  auto list = [this] {
+    Make();  // a fresh mount: it knows only what the store holds
+    std::map<std::string, fs::Attributes> seen;
+    auto dh = fs_->OpenDir(meta::kRootIno);
+    EXPECT_TRUE(fs_->ReadDir(*dh, 0, true, [&](const fs::DirEntry& e) {
+      EXPECT_FALSE(e.attr_provisional) << e.name;
+      seen[std::string(e.name)] = e.attr;
+      return true;
+    }));
+    fs_->ReleaseDir(*dh);
+    return seen;
+  };
+  const uint64_t heads = store_.heads, gets = store_.gets, firsts = store_.head_with_bodies;
+  auto seen = list();
+  EXPECT_EQ(store_.heads - heads, 0u) << "no HEAD per file";
+  EXPECT_EQ(store_.gets - gets + store_.head_with_bodies - firsts, 1u) << "the record, once";
+  EXPECT_EQ(seen["a"].mode, S_IFREG | 0600);
+  EXPECT_EQ(seen["a"].uid, 7u);
+  EXPECT_EQ(seen["a"].gid, 8u);
+  EXPECT_EQ(seen["c"].mode, S_IFREG | 0604) << "the chmod's copy is in the record too";
+  EXPECT_FALSE(seen.count("b"));
+  EXPECT_EQ(seen["link"].mode, S_IFLNK | 0777);
+  EXPECT_EQ(seen["foreign"].mode, S_IFREG | 0444) << "the mount's default: nobody vouches";
+  const uint64_t before_readlink = store_.gets;
+  auto target = fs_->Readlink(seen["link"].ino);
+  ASSERT_TRUE(target);
+  EXPECT_EQ(*target, "a");
+  EXPECT_EQ(store_.gets, before_readlink) << "the target came with the record";
+
+  store_.Put("a", 10);  // rewritten by another tool: a new ETag
+  seen = list();
+  EXPECT_EQ(seen["a"].mode, S_IFREG | 0444) << "the record names the old version";
+  EXPECT_EQ(seen["c"].mode, S_IFREG | 0604);
+}
+
+// Two mounts writing one directory merge their changes into its record
+// (a conditional write; the loser of a race reads the winner's and retries).
+TEST_F(WritePathTest, MountsSharingADirectoryMergeItsRecord) {
+  uint64_t fh = Create("one", 0600);
+  ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99}));
+  fs_->Release(fh);
+  fs_->FlushMetadata(std::chrono::seconds(5));
+  Make();  // the other mount: it has never listed "one"
+  fh = Create("two", 0640);
+  ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99}));
+  fs_->Release(fh);
+  fs_->FlushMetadata(std::chrono::seconds(5));
+  Make();
+  std::map<std::string, uint32_t> modes;
+  auto dh = fs_->OpenDir(meta::kRootIno);
+  ASSERT_TRUE(fs_->ReadDir(*dh, 0, true, [&](const fs::DirEntry& e) {
+    modes[std::string(e.name)] = e.attr.mode;
+    return true;
+  }));
+  fs_->ReleaseDir(*dh);
+  EXPECT_EQ(modes["one"], S_IFREG | 0600u);
+  EXPECT_EQ(modes["two"], S_IFREG | 0640u);
+}

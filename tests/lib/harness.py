@@ -192,7 +192,8 @@ class MountTestCase(unittest.TestCase):
             m.stop()
         for s in self._servers:
             s.stop()
-        if not os.environ.get("S3RDMAFS_KEEP"): shutil.rmtree(self.tmp, ignore_errors=True)
+        if not os.environ.get("S3RDMAFS_KEEP"):  # set it to look at a failed test's files
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def server(self, **kw):
         s = Server(self.root, log=os.path.join(self.tmp, "server.log"), **kw).start()

@@ -430,6 +430,49 @@ class WriteTest(harness.MountTestCase):
             f.write(b"end")
         self.assertTrue(self.stored("ckpt").endswith(b"end"))
 
+    def test_ls_l_of_what_a_mount_wrote_costs_the_listing_and_one_record_get(self):
+        m = self.mnt()
+        d = os.path.join(m.mountpoint, "recs")
+        os.mkdir(d)
+        want = {}
+        for i in range(40):
+            name = f"f{i:02d}"
+            with open(os.path.join(d, name), "wb") as f:
+                f.write(b"x" * i)
+            mode = 0o600 | (i % 8) << 3
+            os.chmod(os.path.join(d, name), mode)
+            want[name] = stat.S_IFREG | mode
+        os.chown(os.path.join(d, "f02"), 1234, 5678)
+        os.symlink("f01", os.path.join(d, "link"))
+        os.mkfifo(os.path.join(d, "fifo"), 0o640)
+        want["fifo"] = stat.S_IFIFO | 0o640
+        m.stop()  # an unmount writes what is pending
+        self.write("recs/foreign", b"by another tool")
+        m = self.mnt(name="again")
+        d = os.path.join(m.mountpoint, "recs")
+        self.assertTrue(os.path.isdir(d))
+        def object_gets():  # GETs but the LISTs
+            with open(self.srv.log, errors="replace") as f:
+                return sum(1 for line in f if " DEBUG GET " in line and "list-type=" not in line)
+        heads, gets = self.srv.requests("HEAD"), object_gets()
+        out = subprocess.run(["ls", "-l", d], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(self.srv.requests("HEAD"), heads, "no HEAD per file")
+        self.assertEqual(object_gets() - gets, 1, "one GET: the directory's record")
+        self.assertIn("link -> f01", out.stdout)
+        self.assertIn("1234 5678", out.stdout)
+        for name, mode in want.items():
+            self.assertEqual(os.lstat(os.path.join(d, name)).st_mode, mode, name)
+        self.assertEqual(os.readlink(os.path.join(d, "link")), "f01")
+        self.assertEqual(os.lstat(os.path.join(d, "f02")).st_uid, 1234)
+        self.assertEqual(os.lstat(os.path.join(d, "foreign")).st_mode, stat.S_IFREG | 0o644,
+                         "nobody vouches for another tool's file: the mount's default")
+        self.assertEqual(self.srv.requests("HEAD"), heads, "the stats were answered from the listing")
+        self.assertEqual(object_gets() - gets, 1, "and the symlink's target came with it")
+        with open(os.path.join(d, "foreign"), "rb") as f:  # its own open asks
+            self.assertEqual(f.read(), b"by another tool")
+        self.assertEqual(self.srv.requests("HEAD"), heads + 1)
+
     def test_read_only_mount(self):
         m = self.mnt(["write.enabled=false"])
         with self.assertRaises(OSError) as e:

@@ -58,6 +58,7 @@ struct MetadataConfig {
   uint64_t entry_ttl_ms = 10000;
   uint64_t negative_ttl_ms = 5000;
   bool object_attributes = true;    // mode/uid/gid/mtime from x-amz-meta-* (a HEAD per file)
+  std::string listing = "records";  // what `ls -l` shows of them: "records" or "heads"
   uint64_t idle_forget_ms = 60000;  // inodes untouched this long are released
   uint64_t max_inodes = 200000;     // and the coldest go early past this many
   uint64_t small_file_read = 0;     // files this small come with their attributes (a GET)

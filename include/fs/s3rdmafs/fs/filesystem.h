@@ -53,6 +53,14 @@ struct FsOptions {
   std::chrono::milliseconds cache_wait{60000};
   std::chrono::milliseconds read_timeout{60000};  // every read answers by then
   bool object_attributes = true;  // mode/uid/gid/mtime from x-amz-meta-* (HEAD per file)
+  // What a listing (readdirplus, `ls -l`) shows of files' x-amz-meta-*:
+  //  kRecords: what the directory's attribute record says (one GET per
+  //    listing, kept up to date by the mounts that write there: src/fs/
+  //    dir_records.h); files it does not vouch for show the listing's own
+  //    attributes until their lookup, open or stat asks with a HEAD.
+  //  kHeads: a HEAD per listed file (in the background, 32 at once).
+  enum class Listing { kRecords, kHeads };
+  Listing listing = Listing::kRecords;
   // Bounded metadata: inodes untouched this long are released, and the
   // coldest early past max_inodes (0: no sweeper thread).
   std::chrono::milliseconds idle_forget{60000};
@@ -138,6 +146,7 @@ struct FsStats {
 inline constexpr uint64_t kUnknownIno = 0xffffffff;
 
 class DirtyFile;
+class DirRecords;
 class StagingArea;
 class UploadJournal;
 struct WriteContext;
@@ -214,6 +223,9 @@ class Filesystem {
   // Returns how many inodes were dropped here.
   size_t SweepMetadata();
   void SetTtls(const meta::Ttls& ttls) { inodes_.SetTtls(ttls); }
+  // Unmount, before the transports stop: writes the directory records that
+  // are still pending, for at most `budget`.
+  void FlushMetadata(std::chrono::milliseconds budget);
   uint64_t staging_bytes() const;  // bytes held in the staging area now
 
  private:
@@ -311,6 +323,10 @@ class Filesystem {
   std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
   void PreserveForReaders(const meta::InodeView& v);
   void TouchDir(uint64_t dir);
+  // The directory record of `ino`'s parent must show what this mount did.
+  void RecordChanged(uint64_t ino);
+  void RecordRemoved(uint64_t parent, std::string_view name);
+  std::unique_ptr<DirRecords> records_;  // null: listings use no records
   std::mutex name_dropped_mu_;
   std::function<void(uint64_t, const std::string&)> name_dropped_;  // guarded by name_dropped_mu_
   // The metadata sweeper thread (stopped first in the destructor).

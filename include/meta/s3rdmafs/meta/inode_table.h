@@ -52,7 +52,8 @@ struct ObjectVersion {
   int64_t mtime_ns = 0;
   uint64_t id = 0;  // page-cache key; new for every (key, etag)
   PosixMeta posix;  // from x-amz-meta-* (files: the object; directories: the "dir/" marker)
-  bool posix_known = false;  // a HEAD (or our own write) told us; LIST never does
+  bool posix_known = false;  // a HEAD, our own write or the directory's record told us
+  std::string link_target;   // a symlink's target, when known without a GET
 };
 
 // A copy of an inode's state, safe to use without the table's lock.
@@ -88,6 +89,13 @@ class InodeTable {
   void MarkStale(uint64_t ino);
   // Attributes we changed ourselves (chmod, a committed write, a marker's HEAD).
   void SetPosix(uint64_t ino, const PosixMeta& posix);
+  // The directory record's word on a file (meta/dir_record.h): taken only
+  // for the version it names (same ETag, quotes aside, and size) and only
+  // where nothing better (a HEAD, our own write) is known. True if taken.
+  bool ApplyRecord(uint64_t ino, const std::string& bare_etag, uint64_t size,
+                   const PosixMeta& posix, const std::string& link_target);
+  // A symlink's target, learnt for the version `etag` (a GET or our write).
+  void SetLinkTarget(uint64_t ino, const std::string& etag, const std::string& target);
   // A write: mtime moves on (one lock, no copy of the inode; every write calls it).
   void TouchMtime(uint64_t ino, int64_t mtime_ns);
   // Pins an inode with uncommitted writes (and its name) against expiry.
