@@ -92,6 +92,11 @@ std::string RenderStats(const Daemon& d) {
     e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",
              d.store->failures(code));
   e.Single("s3rdmafs_s3_retries_total", "counter", "S3 requests retried", d.store->retries());
+  e.Family("s3rdmafs_s3_requests_total", "counter",
+           "S3 requests sent (retries included), by operation");
+  for (size_t k = 0; k < s3::S3Client::kRequestKinds.size(); ++k)
+    e.Sample("s3rdmafs_s3_requests_total",
+             std::string("{op=\"") + s3::S3Client::kRequestKinds[k] + "\"}", d.store->requests(k));
   e.Family("s3rdmafs_rdma_fallbacks_total", "counter", "RDMA requests redone over HTTP, by cause");
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());

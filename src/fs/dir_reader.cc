@@ -14,6 +14,10 @@
 namespace s3rdmafs::fs {
 namespace {
 
+// Files a listing HEADs to learn whether a directory without a record (or
+// with files it does not vouch for) carries x-amz-meta-* at all.
+constexpr uint32_t kMetaSample = 4;
+
 // Names the kernel cannot take: empty (from "a//b"), ".", "..", over 255
 // bytes, or holding a NUL. Logged once per listing page, never fatal.
 bool UsableName(std::string_view name, std::string_view full) {
@@ -168,6 +172,25 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
                                 rec->second.link_target))
           view = inodes_.Get(ino);
       }
+      const bool unknown =
+          !view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
+      if (unknown && records_ && !d->carries_meta && d->sampled < kMetaSample) {
+        // Not vouched for: do this directory's files carry x-amz-meta-*
+        // (s3fs wrote them)? A few HEADs tell; then per-file HEADs, as
+        // without records, else the listing's attributes for the rest.
+        ++d->sampled;
+        std::promise<Result<s3::ObjectInfo>> got;
+        FetchFileAttributes(ino, view->key, view->version.size, options_.small_file_read,
+                            [&got](Result<s3::ObjectInfo> r) { got.set_value(std::move(r)); });
+        auto info = got.get_future().get();
+        if (info && info->has_meta && meta::ParsePosixMeta(info->meta).mode != 0)
+          d->carries_meta = true;
+        view = inodes_.Get(ino);
+      }
+      if (view && view->replaced) {  // the name has a new inode of its real type
+        ino = inodes_.UpsertFile(d->ino, item.name, item.info);
+        view = inodes_.Get(ino);
+      }
       if (!view) {
         ++offset;
         continue;
@@ -179,9 +202,13 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
       // LIST carries no x-amz-meta-*: with per-file HEADs, the kernel should
       // ask (GETATTR -> HEAD); with records, what they do not vouch for shows
       // the listing's attributes until the file's own lookup, open or stat.
-      e.attr_provisional = !view->local && options_.object_attributes &&
-                           options_.listing == FsOptions::Listing::kHeads &&
-                           !view->version.posix_known;
+      const bool still_unknown =
+          !view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
+      // A directory's marker attributes are not in records: its GETATTR asks.
+      const bool dir_unknown =
+          view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
+      e.attr_provisional = dir_unknown || (still_unknown && (!records_ || d->carries_meta));
+      if (still_unknown && !e.attr_provisional) inodes_.MarkTypeGuessed(ino);
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};

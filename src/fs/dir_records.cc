@@ -91,6 +91,40 @@ void DirRecords::ReadAsync(const std::string& dir_key, std::function<void(meta::
   });
 }
 
+void DirRecords::MoveTree(const std::string& old_dir_key, const std::string& new_dir_key) {
+  if (!options_.write) return;
+  const std::string from = KeyFor(old_dir_key), to = KeyFor(new_dir_key);
+  // Records of the tree: "<old>@" and "<old>sub/@", all under "<old>".
+  const std::string old_tree = from.substr(0, from.size() - 1);
+  const std::string new_tree = to.substr(0, to.size() - 1);
+  s3::ListRequest lr;
+  lr.prefix = old_tree;
+  for (;;) {
+    auto page = store_->List(lr);
+    if (!page) {
+      LOG_WARN("directory records under '%s' not moved: %s", old_tree.c_str(),
+               page.error().ToString().c_str());
+      return;
+    }
+    for (const auto& obj : page->objects) {
+      if (obj.key.back() != '@') continue;
+      const std::string dest = new_tree + obj.key.substr(old_tree.size());
+      if (auto c = store_->Copy(obj.key, obj.etag, dest, nullptr); !c) {
+        LOG_WARN("directory record '%s' not moved: %s", obj.key.c_str(),
+                 c.error().ToString().c_str());
+        continue;
+      }
+      (void)store_->Delete(obj.key);
+    }
+    if (page->next_token.empty()) return;
+    lr.continuation_token = page->next_token;
+  }
+}
+
+void DirRecords::Forget(const std::string& dir_key) {
+  if (options_.write) (void)store_->Delete(KeyFor(dir_key));
+}
+
 void DirRecords::MarkLocked(uint64_t dir_ino) {
   auto [it, fresh] = pending_.try_emplace(dir_ino);
   if (!fresh) return;  // already due: the write reads the table then

@@ -55,6 +55,14 @@ class DirRecords {
   // `name` left directory `dir_ino` (unlink, rename away).
   void Removed(uint64_t dir_ino, std::string name);
 
+  // A directory moved from `old_dir_key` to `new_dir_key` (keys, ending in
+  // '/'): its record and those of its subdirectories move with it (server
+  // copies, then deletes). Best effort: a record left behind only costs
+  // requests.
+  void MoveTree(const std::string& old_dir_key, const std::string& new_dir_key);
+  // A directory is gone (rmdir): its record goes too.
+  void Forget(const std::string& dir_key);
+
   // Writes every pending record now (unmount), giving up after `budget`.
   // True when nothing is left pending.
   bool FlushAll(std::chrono::milliseconds budget);

@@ -296,7 +296,7 @@ void Filesystem::StartPrefetches() {
       listed_size = v->version.size;
       ++prefetching_;
     }
-    FetchFileAttributes(next.first, next.second, listed_size,
+    FetchFileAttributes(next.first, next.second, listed_size, options_.small_file_read,
                         [this](const Result<s3::ObjectInfo>&) {
                           {
                             std::lock_guard lock(prefetch_mu_);
@@ -320,7 +320,11 @@ Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {
 
 void Filesystem::Forget(uint64_t ino, uint64_t nlookup) { inodes_.Forget(ino, nlookup); }
 
-Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
+Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v, bool for_read) {
+  // A listing guessed "regular file" and the store said otherwise: the name
+  // has a new inode; ESTALE makes the kernel look it up again.
+  if (v.replaced)
+    return MakeError(Errc::kPreconditionFailed, "'" + v.key + "' is not a regular file");
   if (v.local) return v;
   if (v.is_dir) {
     // A directory's attributes live on its marker object ("dir/"), if any.
@@ -336,6 +340,7 @@ Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
   if (v.attr_fresh && (v.version.posix_known || !options_.object_attributes)) return v;
   std::promise<Result<s3::ObjectInfo>> got;
   FetchFileAttributes(v.ino, v.key, v.version.etag.empty() ? 0 : v.version.size,
+                      for_read ? cache_->block_size() : options_.small_file_read,
                       [&got](Result<s3::ObjectInfo> r) { got.set_value(std::move(r)); });
   auto head = got.get_future().get();
   if (!head) {
@@ -347,6 +352,8 @@ Result<meta::InodeView> Filesystem::Refresh(const meta::InodeView& v) {
   }
   auto fresh = inodes_.Get(v.ino);
   if (!fresh) return MakeError(Errc::kNotFound, "inode forgotten");
+  if (fresh->replaced)
+    return MakeError(Errc::kPreconditionFailed, "'" + v.key + "' is not a regular file");
   return *fresh;
 }
 
@@ -387,16 +394,17 @@ void Filesystem::HeadOrFirstBytes(
 }
 
 void Filesystem::FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
+                                     uint64_t bytes_limit,
                                      const std::function<void(Result<s3::ObjectInfo>)>& done) {
-  const uint64_t limit = std::min<uint64_t>(options_.small_file_read, cache_->block_size());
+  const uint64_t limit = std::min<uint64_t>(bytes_limit, cache_->block_size());
   // The bytes too only for a file small by its listing (room for it a little
   // grown since): a stat of a large file must not move data.
   auto buf =
       std::make_shared<std::vector<std::byte>>(listed_size == 0 || listed_size > limit ? 0 : limit);
   HeadOrFirstBytes(key, *buf, [this, ino, buf, done](Result<s3::ObjectStore::HeadWithBody> r) {
     if (!r) return done(tl::unexpected(r.error()));
-    inodes_.RefreshFile(ino, r->info);
-    CacheFirstBlock(ino, r->info.etag, buf->data(), r->bytes);
+    const uint64_t now_named = inodes_.RefreshFile(ino, r->info);
+    CacheFirstBlock(now_named, r->info.etag, buf->data(), r->bytes);
     done(std::move(r->info));
   });
 }
@@ -432,7 +440,7 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
   if (!dirty) {
     // Close-to-open: an open re-validates attributes whose TTL has run out, so
     // a reader sees the version that existed when it opened.
-    auto r = Refresh(*v);
+    auto r = Refresh(*v, !write);
     if (!r) return tl::unexpected(r.error());
     fresh = *r;
   }

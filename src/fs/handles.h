@@ -1,7 +1,6 @@
 // Handle state of fs::Filesystem (internal to the fs layer).
 #pragma once
 
-#include "s3rdmafs/meta/dir_record.h"
 #include <atomic>
 #include <mutex>
 #include <string>
@@ -10,6 +9,7 @@
 
 #include "dirty_file.h"
 #include "s3rdmafs/fs/filesystem.h"
+#include "s3rdmafs/meta/dir_record.h"
 
 namespace s3rdmafs::fs {
 
@@ -55,7 +55,9 @@ struct Filesystem::DirHandle {
   std::string next_token;
   bool started = false;
   bool done = false;
-  meta::DirRecord record;  // the directory's attribute record, read with the first page
+  meta::DirRecord record;     // the directory's attribute record, read with the first page
+  uint32_t sampled = 0;       // files HEADed to learn whether this directory carries x-amz-meta-*
+  bool carries_meta = false;  // one did: the rest get per-file HEADs
 };
 
 }  // namespace s3rdmafs::fs

@@ -10,6 +10,7 @@
 #include <future>
 #include <unordered_map>
 
+#include "dir_records.h"
 #include "handles.h"
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
@@ -144,8 +145,8 @@ Result<void> Filesystem::Rmdir(uint64_t parent, std::string_view name) {
   if (!child->is_dir) return MakeError(Errc::kNotDir, "not a directory");
   if (auto r = CheckEmptyDir(*child); !r) return r;
   if (auto r = store_->Delete(child->key); !r) return r;
+  if (records_) records_->Forget(child->key);
   inodes_.Unlink(parent, name);
-  RecordRemoved(parent, name);
   TouchDir(parent);
   return {};
 }
@@ -167,6 +168,7 @@ Result<void> Filesystem::Unlink(uint64_t parent, std::string_view name) {
   if (!deferred && !child->version.etag.empty())
     if (auto r = store_->Delete(child->key); !r) return r;
   inodes_.Unlink(parent, name);
+  RecordRemoved(parent, name);
   TouchDir(parent);
   return {};
 }
@@ -197,6 +199,7 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
     if (src->key.empty() || np->key.compare(0, src->key.size(), src->key) == 0)
       return MakeError(Errc::kInvalidArgument, "cannot move a directory into itself");
     if (auto r = RenameDir(*src, np->key + std::string(new_name) + "/"); !r) return r;
+    if (records_) records_->MoveTree(src->key, np->key + std::string(new_name) + "/");
     if (dst && dst->is_dir) (void)store_->Delete(dst->key);  // the replaced empty directory
     inodes_.Rename(parent, name, new_parent, new_name);
     TouchDir(parent);

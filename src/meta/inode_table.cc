@@ -1,5 +1,7 @@
 #include "s3rdmafs/meta/inode_table.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 
 namespace s3rdmafs::meta {
@@ -43,6 +45,7 @@ InodeView InodeTable::ViewLocked(const Inode& n, Clock::time_point now) const {
   v.local = n.local;
   v.attr_fresh = n.is_dir || n.local || n.attr_expiry > now;
   v.last_opened_version = n.last_opened_version;
+  v.replaced = n.replaced;
   return v;
 }
 
@@ -141,12 +144,31 @@ uint64_t InodeTable::UpsertDir(uint64_t parent, std::string_view name) {
   return UpsertLocked(parent, name, true, nullptr);
 }
 
-void InodeTable::RefreshFile(uint64_t ino, const s3::ObjectInfo& info) {
+uint64_t InodeTable::RefreshFile(uint64_t ino, const s3::ObjectInfo& info) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
-  if (it == inodes_.end()) return;
-  ApplyInfoLocked(it->second.get(), info);
-  it->second->attr_expiry = Clock::now() + ttls_.attr;
+  if (it == inodes_.end()) return ino;
+  Inode* n = it->second.get();
+  if (n->type_guessed && info.has_meta) {
+    n->type_guessed = false;
+    const uint32_t type = ParsePosixMeta(info.meta).mode & S_IFMT;
+    if (type != 0 && type != S_IFREG && type != S_IFDIR && !n->replaced) {
+      n->replaced = true;
+      auto name = children_.find(ChildKey(n->parent, n->name));
+      if (name != children_.end() && name->second == ino) children_.erase(name);
+      if (!inodes_.count(n->parent)) return ino;  // the directory is forgotten: nothing to name
+      return UpsertLocked(n->parent, n->name, false, &info);
+    }
+  }
+  ApplyInfoLocked(n, info);
+  n->attr_expiry = Clock::now() + ttls_.attr;
+  return ino;
+}
+
+void InodeTable::MarkTypeGuessed(uint64_t ino) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(ino);
+  if (it != inodes_.end() && !it->second->version.posix_known) it->second->type_guessed = true;
 }
 
 void InodeTable::MarkStale(uint64_t ino) {
@@ -164,6 +186,7 @@ void InodeTable::SetPosix(uint64_t ino, const PosixMeta& posix) {
   if (it == inodes_.end()) return;
   it->second->version.posix = posix;
   it->second->version.posix_known = true;
+  it->second->type_guessed = false;  // ours: whatever we say it is
 }
 
 bool InodeTable::ApplyRecord(uint64_t ino, const std::string& bare_etag, uint64_t size,

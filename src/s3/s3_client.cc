@@ -1,5 +1,9 @@
 #include "s3rdmafs/s3/s3_client.h"
 
+#include <strings.h>
+
+#include <algorithm>
+#include <cstring>
 #include <future>
 #include <random>
 
@@ -86,9 +90,55 @@ S3Client::Target S3Client::MakeTarget(std::string_view key, std::string_view raw
   return t;
 }
 
+namespace {
+
+// Which S3 operation a request is, from its method, query and headers.
+size_t RequestKind(const HttpRequest& req) {
+  auto is = [](const char* name) {
+    const auto& k = S3Client::kRequestKinds;
+    return static_cast<size_t>(
+        std::find_if(k.begin(), k.end(), [name](const char* n) { return !strcmp(n, name); }) -
+        k.begin());
+  };
+  const size_t q = req.url.find('?');
+  const std::string_view query =
+      q == std::string::npos ? std::string_view() : std::string_view(req.url).substr(q + 1);
+  auto has_query = [query](std::string_view p) {
+    for (size_t at = 0; (at = query.find(p, at)) != std::string_view::npos; at += p.size())
+      if (at == 0 || query[at - 1] == '&') return true;
+    return false;
+  };
+  auto has_header = [&req](std::string_view name) {
+    for (const auto& [n, v] : req.headers)
+      if (strcasecmp(n.c_str(), std::string(name).c_str()) == 0) return true;
+    return false;
+  };
+  const bool rdma = has_header("x-amz-rdma-token");
+  if (req.method == "HEAD") return is("head");
+  if (req.method == "GET") {
+    if (has_query("list-type=")) return is("list");
+    return is(rdma ? "rdma_get" : "get");
+  }
+  if (req.method == "PUT") {
+    if (has_header("x-amz-copy-source")) return is(has_query("partNumber=") ? "copy_part" : "copy");
+    if (rdma) return is("rdma_put");
+    return is(has_query("partNumber=") ? "upload_part" : "put");
+  }
+  if (req.method == "POST") {
+    if (has_query("uploads")) return is("create_upload");
+    if (has_query("uploadId=")) return is("complete_upload");
+    if (has_query("rdma-connect")) return is("rdma_connect");
+  }
+  if (req.method == "DELETE") return is(has_query("uploadId=") ? "abort_upload" : "delete");
+  return is("other");
+}
+
+}  // namespace
+
 void S3Client::Execute(std::function<HttpRequest()> build,
                        std::function<void(Result<HttpResponse>)> done, uint32_t attempt) {
   HttpRequest req = build();
+  requests_[RequestKind(req)].fetch_add(1);
   std::string what = req.method + " " + req.url;
   engine_->Submit(std::move(req), [this, build = std::move(build), done = std::move(done), attempt,
                                    what](Result<HttpResponse> r) mutable {

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <map>
 #include <random>
 #include <set>
 #include <thread>
@@ -185,6 +186,47 @@ TEST_F(FsTest, ObjectAttributesCostOneHeadPerListedFile) {
   ASSERT_TRUE(e);
   EXPECT_EQ(store_.heads, heads) << "prefetched";
   EXPECT_TRUE(S_ISREG(e->attr.mode));
+}
+
+// Records mode in a directory no record vouches for: a few HEADs learn
+// that its files carry no x-amz-meta-*, and the rest go out as regular
+// files with the listing's attributes. One that is a symlink after all
+// (another tool's) gets a new inode when its HEAD says so: the kernel never
+// sees an inode change type, and ESTALE sends it to look the name up again.
+TEST_F(FsTest, AListingGuessesRegularFilesAndAWrongGuessGetsANewInode) {
+  object_attributes_ = true;
+  Make(256);
+  for (int i = 1; i <= 5; ++i) store_.Put("d/a" + std::to_string(i), 10);
+  store_.PutWithMeta("d/zlink", "a1", {{"mode", std::to_string(S_IFLNK | 0777)}});
+  uint64_t d = LookupPath("d");
+  const uint64_t heads = store_.heads;
+  std::map<std::string, fs::Attributes> seen;
+  auto dh = fs_->OpenDir(d);
+  ASSERT_TRUE(fs_->ReadDir(*dh, 0, true, [&](const fs::DirEntry& e) {
+    EXPECT_FALSE(e.attr_provisional) << e.name;
+    seen[std::string(e.name)] = e.attr;
+    return true;
+  }));
+  fs_->ReleaseDir(*dh);
+  EXPECT_EQ(store_.heads - heads, 4u) << "the sample, then no more";
+  ASSERT_EQ(seen.size(), 8u);  // . .. a1-a5 zlink
+  EXPECT_TRUE(S_ISREG(seen["a5"].mode));
+  EXPECT_TRUE(S_ISREG(seen["zlink"].mode)) << "guessed";
+  const uint64_t guessed = seen["zlink"].ino;
+  auto a = fs_->GetAttr(guessed);
+  ASSERT_FALSE(a);
+  EXPECT_EQ(a.error().code, Errc::kPreconditionFailed) << "ESTALE: not what the kernel holds";
+  EXPECT_FALSE(fs_->Open(guessed, O_RDONLY));
+  auto e = fs_->Lookup(d, "zlink");
+  ASSERT_TRUE(e);
+  EXPECT_NE(e->attr.ino, guessed);
+  EXPECT_TRUE(S_ISLNK(e->attr.mode));
+  auto target = fs_->Readlink(e->attr.ino);
+  ASSERT_TRUE(target);
+  EXPECT_EQ(*target, "a1");
+  auto r = fs_->GetAttr(seen["a5"].ino);
+  ASSERT_TRUE(r) << "a right guess stays";
+  EXPECT_TRUE(S_ISREG(r->mode));
 }
 
 // A listed small file costs one request from lookup to last byte: the

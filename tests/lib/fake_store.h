@@ -30,6 +30,12 @@ class FakeStore : public s3::ObjectStore {
     std::lock_guard lock(mu_);
     objects_[key] = {size, seed, "\"etag-" + std::to_string(++etag_seq_) + "\"", {}, false, {}};
   }
+  // An object with these bytes and x-amz-meta-* (as another tool wrote it).
+  void PutWithMeta(const std::string& key, const std::string& data, s3::Metadata meta) {
+    std::lock_guard lock(mu_);
+    objects_[key] = {data.size(), 0,    "\"etag-" + std::to_string(++etag_seq_) + "\"",
+                     data,        true, std::move(meta)};
+  }
   // The bytes of an object (ramp or stored), for assertions.
   std::string Bytes(const std::string& key) {
     std::lock_guard lock(mu_);

@@ -147,17 +147,19 @@ class ReadTest(harness.MountTestCase):
             t.join()
         self.assertEqual(errors, [])
 
+    def object_requests(self, prefix="/bucket/d/"):
+        with open(self.srv.log, errors="replace") as f:
+            return [line for line in f if " DEBUG " in line and prefix in line
+                    and not line.rstrip().endswith(prefix)]  # the directory's own marker
+
     def test_a_listed_small_file_costs_one_request_from_lookup_to_last_byte(self):
         files = {f"s{i:02d}": os.urandom(4096 + 13 * i) for i in range(20)}
         files["big"] = os.urandom(3 * BLOCK)
         for name, data in files.items():
             self.write(f"d/{name}", data)
-        m = self.mount(self.srv, options=["metadata.small_file_read=64K"])  # object attributes on
-
-        def object_requests():
-            with open(self.srv.log, errors="replace") as f:
-                return [line for line in f if " DEBUG " in line and "/bucket/d/" in line
-                        and not line.rstrip().endswith("/bucket/d/")]  # the directory's own marker
+        # With a HEAD per listed file: the opt-in small_file_read makes it a GET.
+        m = self.mount(self.srv, options=["metadata.small_file_read=64K", "metadata.listing=heads"])
+        object_requests = self.object_requests
         self.assertEqual(sorted(os.listdir(os.path.join(m.mountpoint, "d"))), sorted(files))
         # The listing starts one attribute request per file in the background.
         harness.wait_for(lambda: len(object_requests()) >= len(files), 10, "attribute requests")
@@ -171,6 +173,45 @@ class ReadTest(harness.MountTestCase):
         self.assertGreaterEqual(len(later), 1)
         self.assertTrue(all("GET /bucket/d/big" in line for line in later),
                         "only the big file's reads go out: " + "".join(later))
+
+    def test_by_default_a_listed_foreign_small_file_costs_one_request_to_its_last_byte(self):
+        files = {f"s{i:02d}": os.urandom(4096 + 13 * i) for i in range(20)}
+        files["big"] = os.urandom(3 * BLOCK)
+        for name, data in files.items():
+            self.write(f"d/{name}", data)  # by another tool: no record, no x-amz-meta-*
+        sock = os.path.join(self.tmp, "metrics.sock")
+        m = self.mount(self.srv, options=["metadata.attr_ttl=1h", "metadata.entry_ttl=1h",
+                                          f"metrics.listen=unix:{sock}"])
+        d = os.path.join(m.mountpoint, "d")
+        out = subprocess.run(["ls", "-l", d], capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        listing = self.object_requests()
+        record = self.object_requests("/bucket/.s3rdmafs-preserved/records/d/")
+        self.assertEqual(len(record), 1, "the directory's record, asked once (there is none)")
+        self.assertEqual(len(listing), 4, "a few HEADs learn that these files carry no "
+                         "x-amz-meta-*; the rest show the listing's attributes:\n" + "".join(listing))
+        sampled = {line.split("/bucket/d/")[1].split()[0] for line in listing}
+        for name, data in files.items():
+            with open(os.path.join(d, name), "rb") as f:
+                self.assertEqual(f.read(), data, name)
+        later = self.object_requests()[len(listing):]
+        per_file = {}
+        for line in later:
+            name = line.split("/bucket/d/")[1].split()[0]
+            per_file[name] = per_file.get(name, 0) + 1
+        for name in files:
+            if name != "big":
+                self.assertEqual(per_file.get(name), 1,
+                                 f"{name} (sampled: {name in sampled}): " + "".join(later))
+        # The mount counts its requests by kind; the server saw the same.
+        got = harness.metrics("unix:" + sock)
+        kind = lambda op: got[f's3rdmafs_s3_requests_total{{op="{op}"}}']  # noqa: E731
+        self.assertEqual(kind("head"), self.srv.requests("HEAD"))
+        self.assertEqual(kind("get") + kind("list"), self.srv.requests("GET"))
+        with open(self.srv.log, errors="replace") as f:
+            lists = sum(1 for line in f if " DEBUG GET " in line and "list-type=" in line)
+        self.assertEqual(kind("list"), lists)
+        self.assertEqual(kind("put"), 0)
 
     def test_warm_reread_is_served_without_refetch(self):
         data = os.urandom(16 * BLOCK)

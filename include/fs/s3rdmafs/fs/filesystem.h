@@ -268,7 +268,10 @@ class Filesystem {
   // fetched meanwhile is skipped.
   void PrefetchAttributes(uint64_t ino, const std::string& key);
   void StartPrefetches();
-  Result<meta::InodeView> Refresh(const meta::InodeView& v);
+  // `for_read`: an open for reading asks, so a small file's bytes may come
+  // with its attributes (a GET of block 0 instead of a HEAD): they are as
+  // fresh as the open, and the read that follows needs no request.
+  Result<meta::InodeView> Refresh(const meta::InodeView& v, bool for_read = false);
   // A file's attributes from the store, recorded in the table; for a file
   // small by its listing, its bytes land in cache block 0 in the same request.
   // Puts an object's first `got` bytes into cache block 0 of the inode's
@@ -280,6 +283,7 @@ class Filesystem {
   void HeadOrFirstBytes(const std::string& key, std::span<std::byte> into,
                         const std::function<void(Result<s3::ObjectStore::HeadWithBody>)>& done);
   void FetchFileAttributes(uint64_t ino, const std::string& key, uint64_t listed_size,
+                           uint64_t bytes_limit,
                            const std::function<void(Result<s3::ObjectInfo>)>& done);
   Result<bool> FetchDirPage(DirHandle* d);
   void SubmitFills(const std::string& key, const meta::ObjectVersion& version,

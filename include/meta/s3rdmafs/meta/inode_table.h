@@ -67,6 +67,9 @@ struct InodeView {
   bool attr_fresh = false;
   bool local = false;  // has writes not yet in the store: never expires, never re-fetched
   uint64_t last_opened_version = 0;
+  // Its name now belongs to another inode: the store showed it is not the
+  // type the kernel was told (see MarkTypeGuessed). Look the name up again.
+  bool replaced = false;
 };
 
 class InodeTable {
@@ -83,8 +86,14 @@ class InodeTable {
   // when the kind is unchanged). Lookup counts are not touched.
   uint64_t UpsertFile(uint64_t parent, std::string_view name, const s3::ObjectInfo& info);
   uint64_t UpsertDir(uint64_t parent, std::string_view name);
-  // A HEAD refreshed a file's attributes.
-  void RefreshFile(uint64_t ino, const s3::ObjectInfo& info);
+  // A HEAD refreshed a file's attributes. Returns the inode that now has the
+  // name: `ino`, or a new one when `ino`'s type was only guessed and the
+  // store says otherwise (the kernel must never see an inode change type).
+  uint64_t RefreshFile(uint64_t ino, const s3::ObjectInfo& info);
+  // A listing told the kernel this file is a regular one without knowing
+  // its x-amz-meta-mode: should a HEAD find a symlink or a special file,
+  // the name moves to a new inode and this one is `replaced`.
+  void MarkTypeGuessed(uint64_t ino);
   // Forget what we know of an inode's attributes (e.g. its ETag no longer matches).
   void MarkStale(uint64_t ino);
   // Attributes we changed ourselves (chmod, a committed write, a marker's HEAD).
@@ -153,6 +162,8 @@ class InodeTable {
     uint64_t nlookup = 0;
     uint64_t last_opened_version = 0;
     bool local = false;
+    bool type_guessed = false;  // told the kernel "regular file" without the object's mode
+    bool replaced = false;
     // Use order (front = coldest); touched by lookups, listings, attribute
     // reads. Mutable: const readers touch it too (under mu_).
     mutable boost::intrusive::list_member_hook<> use_hook;

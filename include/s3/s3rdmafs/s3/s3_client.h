@@ -62,6 +62,15 @@ class S3Client final : public ObjectStore {
   Target MakeTarget(std::string_view key, std::string_view raw_query) const;
 
   uint64_t retries() const { return retries_.load(); }
+  // Requests sent (retries included), by S3 operation: what a server bills
+  // and spends CPU on. kRequestKinds names them (metrics labels).
+  static constexpr std::array<const char*, 15> kRequestKinds = {
+      "head",         "get",           "list",
+      "put",          "upload_part",   "copy",
+      "copy_part",    "create_upload", "complete_upload",
+      "abort_upload", "delete",        "rdma_get",
+      "rdma_put",     "rdma_connect",  "other"};
+  uint64_t requests(size_t kind) const { return requests_[kind].load(); }
   // Requests that failed for good (after retries), by error code.
   uint64_t failures(Errc code) const { return failures_[static_cast<size_t>(code)].load(); }
 
@@ -94,6 +103,7 @@ class S3Client final : public ObjectStore {
   CurlEngine* engine_;
   std::string scheme_, host_port_;
   std::atomic<uint64_t> retries_{0};
+  std::array<std::atomic<uint64_t>, kRequestKinds.size()> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Errc::kProtocol) + 1> failures_{};
 
   S3Client(S3ClientOptions options, CurlEngine* engine)
