@@ -5,6 +5,7 @@ through boto3 and through a second mount."""
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -105,6 +106,45 @@ class RadosgwMountTest(harness.MountTestCase):
         self.assertEqual(os.stat(os.path.join(m2.mountpoint, "d/s2")).st_mode & 0o777, 0o600)
         self.assertEqual(os.readlink(os.path.join(m2.mountpoint, "d/link")), "s3")
         self.assertNotIn("s1", os.listdir(os.path.join(m2.mountpoint, "d")))
+
+    def test_ls_l_of_what_mounts_wrote_comes_from_the_directory_record(self):
+        """Two mounts write one directory; their record writes (If-None-Match,
+        If-Match on RGW) merge, and a third mount's ls -l sends no HEAD."""
+        m = self.rgw_mount()
+        d = os.path.join(m.mountpoint, "d")
+        os.mkdir(d)
+        want = {}
+        for i in range(30):
+            with open(os.path.join(d, f"f{i:02d}"), "wb") as f:
+                f.write(b"x" * i)
+            os.chmod(os.path.join(d, f"f{i:02d}"), 0o600 | i % 8)
+            want[f"f{i:02d}"] = stat.S_IFREG | 0o600 | i % 8
+        os.symlink("f01", os.path.join(d, "link"))
+        m2 = self.rgw_mount(name="mnt2")
+        with open(os.path.join(m2.mountpoint, "d", "other"), "wb") as f:
+            f.write(b"o")
+        os.chmod(os.path.join(m2.mountpoint, "d", "other"), 0o640)
+        want["other"] = stat.S_IFREG | 0o640
+        m.stop()
+        m2.stop()
+        listed = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=self.key(".s3rdmafs-preserved/"))
+        self.assertEqual([o["Key"] for o in listed["Contents"]],
+                         [self.key(".s3rdmafs-preserved/records/d/@")])
+        sock = os.path.join(self.tmp, "metrics.sock")
+        m3 = self.rgw_mount(name="mnt3", options=[f"metrics.listen=unix:{sock}"])
+        self.assertTrue(os.path.isdir(os.path.join(m3.mountpoint, "d")))
+        before = harness.metrics("unix:" + sock)
+        out = subprocess.run(["ls", "-l", os.path.join(m3.mountpoint, "d")], capture_output=True,
+                             text=True)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        after = harness.metrics("unix:" + sock)
+        delta = lambda op: after[f's3rdmafs_s3_requests_total{{op="{op}"}}'] - \
+            before[f's3rdmafs_s3_requests_total{{op="{op}"}}']  # noqa: E731
+        self.assertEqual(delta("head"), 0, out.stdout)
+        self.assertEqual(delta("get"), 1, "the record")
+        self.assertIn("link -> f01", out.stdout)
+        for name, mode in want.items():
+            self.assertEqual(os.lstat(os.path.join(m3.mountpoint, "d", name)).st_mode, mode, name)
 
     def test_fsynced_overwrite_reaches_rgw(self):
         """An overwrite saved by fsync (sqlite's way) carries If-Match, which
