@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
 # Read benchmark: s3rdmafs vs s3fs vs rclone mount vs parallel curl range GETs
-# (the HTTP ceiling), all against the same s3rdma-server on loopback, in one
-# run. Prints a table. Run as root after scripts/build.sh release.
-#   bench/read_bench.sh [--size-gib N] [--small N] [--keys N] [--no-peers]
+# (the HTTP ceiling), all against the same server on loopback, in one run.
+# Prints a table. Run as root after scripts/build.sh release.
+#   bench/read_bench.sh [--size-gib N] [--small N] [--keys N] [--no-peers] [--radosgw]
+# The server is s3rdma-server over a local directory (quick), or with
+# --radosgw a Ceph RGW on bluestore in a temporary directory
+# (tests/lib/radosgw.py), loaded with the same dataset by boto3 each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SIZE_GIB=4 SMALL=10000 KEYS=100000 PEERS=1
+SIZE_GIB=4 SMALL=10000 KEYS=100000 PEERS=1 RADOSGW=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-gib) SIZE_GIB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --no-peers) PEERS=0; shift ;;
+    --radosgw) RADOSGW=1; shift ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -55,17 +59,40 @@ for off in range(0, n, 4096): m[off] = 1
 
 
 # ---- server
-rm -f "$W/port"
-"$REPO/build/server/s3rdma-server" --root "$W/root" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
-  > "$W/server.log" 2>&1 &
-SERVER=$!
+SERVER=
 cleanup() {
   for m in "$W"/mnt/*; do mountpoint -q "$m" 2>/dev/null && { fusermount3 -u "$m" 2>/dev/null || umount -l "$m"; }; done
-  kill $SERVER 2>/dev/null || true
+  [ -n "$SERVER" ] && kill $SERVER 2>/dev/null
+  [ $RADOSGW = 1 ] && pkill -f "$W/rgw/ceph.conf"
+  true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
-EP=http://127.0.0.1:$(cat "$W/port")
+if [ $RADOSGW = 1 ]; then
+  rm -rf "$W/rgw"; mkdir -p "$W/rgw"
+  rgw=$(/usr/bin/python3 tests/lib/radosgw.py "$W/rgw" --bluestore) || exit 1
+  eval "$rgw"
+  AK=$RGW_ACCESS_KEY SK=$RGW_SECRET_KEY EP=$RGW_ENDPOINT
+  export AWS_ACCESS_KEY_ID=$AK AWS_SECRET_ACCESS_KEY=$SK
+  SERVER_NAME="radosgw (Ceph 16, bluestore)"
+  echo "bench: loading the dataset into radosgw" >&2
+  t0=$(date +%s)
+  /usr/bin/python3 bench/s3_load.py "$EP" "$AK" "$SK" "$W/root/bench" bench
+  echo "bench: loaded in $(( $(date +%s) - t0 )) s" >&2
+else
+  rm -f "$W/port"
+  "$REPO/build/server/s3rdma-server" --root "$W/root" --port 0 --port-file "$W/port" --access-key $AK --secret-key $SK \
+    > "$W/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 100); do [ -s "$W/port" ] && break; sleep 0.05; done
+  EP=http://127.0.0.1:$(cat "$W/port")
+  SERVER_NAME="s3rdma-server"
+fi
+# The mount's own count of S3 requests (all kinds), from its metrics socket.
+requests() {
+  curl -s --unix-socket "$W/metrics.sock" http://localhost/metrics |
+    awk '/^s3rdmafs_s3_requests_total/{s += $2} END{printf "%d", s}'
+}
+OURS=$((KEYS / 10))  # files written through s3rdmafs, listed by everyone
 
 now() { date +%s.%N; }
 mbps() { awk -v b="$1" -v t="$2" 'BEGIN{printf "%.0f", b / t / 1e6}'; }
@@ -73,14 +100,14 @@ cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }  # user+system sec
 rss_peak() { awk '/VmHWM/{printf "%.0f", $2/1024}' "/proc/$1/status"; }
 BYTES=$((SIZE_GIB << 30))
 ROWS=()
-row() { ROWS+=("$(printf '%-34s %12s %14s %12s' "$@")"); }
+row() { ROWS+=("$(printf '%-34s %12s %14s %14s' "$@")"); }
 
 # ---- the HTTP ceiling: 8 parallel ranged GETs with curl
 t0=$(now)
 part=$((BYTES / 8))
 pids=()
 for i in $(seq 0 7); do
-  curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" \
+  curl -sf -o /dev/null --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" \
     -r $((i * part))-$(((i + 1) * part - 1)) "$EP/bench/big.bin" &
   pids+=($!)
 done
@@ -104,24 +131,44 @@ ls_keys() {  # $1 = dir; prints seconds
 
 # ---- s3rdmafs
 M=$W/mnt/s3rdmafs; mkdir -p "$M"
-"$REPO/build/src/s3rdmafs" bench "$M" -o "s3.endpoint=$EP,cache.size=1G" --log-file "$W/s3rdmafs.log"
+MOPTS="s3.endpoint=$EP,cache.size=1G,metrics.listen=unix:$W/metrics.sock"
+per_gib() { awk -v a=$1 -v b=$2 -v g=$SIZE_GIB 'BEGIN{printf "%.0f", (b - a) / g}'; }
+"$REPO/build/src/s3rdmafs" bench "$M" -o "$MOPTS" --log-file "$W/s3rdmafs.log"
 PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)
-c0=$(cpu_of $PID); COLD=$(read_file "$M/big.bin"); c1=$(cpu_of $PID)
+c0=$(cpu_of $PID); r0=$(requests); COLD=$(read_file "$M/big.bin"); c1=$(cpu_of $PID); r1=$(requests)
 CPU_GIB=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
-row "s3rdmafs cold sequential read" "$COLD" "$CPU_GIB" "-"
+row "s3rdmafs cold sequential read" "$COLD" "$CPU_GIB" "$(per_gib $r0 $r1)"
 WARM=$(read_file "$M/big.bin")
 row "s3rdmafs warm re-read" "$WARM" "-" "-"
-SMALL_RATE=$(small_files "$M/small")
+r0=$(requests); SMALL_RATE=$(small_files "$M/small"); r1=$(requests)
+SMALL_REQS=$(awk -v a=$r0 -v b=$r1 -v n=$SMALL 'BEGIN{printf "%.2f", (b - a) / n}')
+if [ ! -d "$M/ours" ]; then  # what s3rdmafs wrote: modes and owners in its records
+  echo "bench: writing $OURS files through s3rdmafs" >&2
+  mkdir "$M/ours"
+  /usr/bin/python3 -c "
+import os
+for i in range($OURS):
+    p = '$M/ours/mine-%06d' % i
+    open(p, 'w').close()
+    os.chmod(p, 0o600 + i % 8)"
+fi
 fusermount3 -u "$M"
 # The same cold read with the kernel page cache bypassed (fuse.direct_io: 1 MiB requests).
-"$REPO/build/src/s3rdmafs" bench "$M" -o "s3.endpoint=$EP,cache.size=1G,fuse.direct_io=true" --log-file "$W/s3rdmafs.log"
+"$REPO/build/src/s3rdmafs" bench "$M" -o "$MOPTS,fuse.direct_io=true" --log-file "$W/s3rdmafs.log"
 PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)
-c0=$(cpu_of $PID); DIO=$(read_file "$M/big.bin"); c1=$(cpu_of $PID)
-row "s3rdmafs cold, fuse.direct_io=true" "$DIO" "$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')" "-"
+c0=$(cpu_of $PID); r0=$(requests); DIO=$(read_file "$M/big.bin"); c1=$(cpu_of $PID); r1=$(requests)
+row "s3rdmafs cold, fuse.direct_io=true" "$DIO" "$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')" "$(per_gib $r0 $r1)"
 DIO_WARM=$(read_file "$M/big.bin")
 row "s3rdmafs warm, fuse.direct_io=true" "$DIO_WARM" "-" "-"
 LS=$(ls_keys "$M/flat")
+LS_OURS=$(ls_keys "$M/ours")
 RSS=$(rss_peak $PID)
+fusermount3 -u "$M"
+# The previous default: a HEAD per listed file (metadata.listing = "heads").
+"$REPO/build/src/s3rdmafs" bench "$M" -o "$MOPTS,metadata.listing=heads" --log-file "$W/s3rdmafs.log"
+HEADS_LS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/flat" || echo ">600")
+HEADS_LS_OURS=$(ls_keys "$M/ours")
+HEADS_SMALL=$(small_files "$M/small")
 fusermount3 -u "$M"
 
 # ---- tmpfs reference for the warm re-read
@@ -130,7 +177,8 @@ TMPFS=$(read_file /dev/shm/s3rdmafs-bench.bin)
 rm -f /dev/shm/s3rdmafs-bench.bin
 row "tmpfs re-read (reference)" "$TMPFS" "-" "-"
 
-S3FS_COLD=- S3FS_CPU=- S3FS_SMALL=- S3FS_LS=- S3FS_RSS=- RC_COLD=- RC_CPU=- RC_SMALL=- RC_LS=- RC_RSS=-
+S3FS_COLD=- S3FS_CPU=- S3FS_SMALL=- S3FS_LS=- S3FS_LS_OURS=- S3FS_RSS=-
+RC_COLD=- RC_CPU=- RC_SMALL=- RC_LS=- RC_LS_OURS=- RC_RSS=-
 if [ $PEERS = 1 ]; then
   # ---- s3fs (FUSE, libcurl), its usual tuning for large sequential reads
   M=$W/mnt/s3fs; mkdir -p "$M"
@@ -142,6 +190,7 @@ if [ $PEERS = 1 ]; then
   S3FS_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
   S3FS_SMALL=$(small_files "$M/small")
   S3FS_LS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/flat" || echo ">600")
+  S3FS_LS_OURS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/ours" || echo ">600")
   S3FS_RSS=$(rss_peak $PID)
   fusermount3 -u "$M"
 
@@ -156,6 +205,7 @@ if [ $PEERS = 1 ]; then
   RC_CPU=$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')
   RC_SMALL=$(small_files "$M/small")
   RC_LS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/flat" || echo ">600")
+  RC_LS_OURS=$(timeout 600 bash -c "$(declare -f now ls_keys); ls_keys $M/ours" || echo ">600")
   RC_RSS=$(rss_peak $PID)
   fusermount3 -u "$M"
 fi
@@ -163,14 +213,17 @@ row "s3fs cold sequential read" "$S3FS_COLD" "$S3FS_CPU" "-"
 row "rclone mount cold sequential read" "$RC_COLD" "$RC_CPU" "-"
 
 echo
-echo "Sequential read of a ${SIZE_GIB} GiB object over HTTP on loopback ($(nproc) cores)"
-printf '%-34s %12s %14s\n' "client" "MB/s" "CPU s/GiB"
-for r in "${ROWS[@]}"; do echo "${r% *}"; done
+echo "Sequential read of a ${SIZE_GIB} GiB object over HTTP from $SERVER_NAME on loopback ($(nproc) cores)"
+printf '%-34s %12s %14s %14s\n' "client" "MB/s" "CPU s/GiB" "requests/GiB"
+for r in "${ROWS[@]}"; do echo "$r"; done
 echo
-printf '%-34s %12s %12s %12s\n' "" "s3rdmafs" "s3fs" "rclone"
-printf '%-34s %12s %12s %12s\n' "$SMALL small files, 8 readers (files/s)" "$SMALL_RATE" "$S3FS_SMALL" "$RC_SMALL"
-printf '%-34s %12s %12s %12s\n' "ls -l of $KEYS keys (s)" "$LS" "$S3FS_LS" "$RC_LS"
-printf '%-34s %12s %12s %12s\n' "peak daemon RSS (MiB)" "$RSS" "$S3FS_RSS" "$RC_RSS"
+printf '%-40s %10s %10s %10s %10s\n' "" "s3rdmafs" "(heads)" "s3fs" "rclone"
+printf '%-40s %10s %10s %10s %10s\n' "$SMALL small files, 8 readers (files/s)" "$SMALL_RATE" "$HEADS_SMALL" "$S3FS_SMALL" "$RC_SMALL"
+printf '%-40s %10s %10s %10s %10s\n' "  requests per small file, s3rdmafs" "$SMALL_REQS" "-" "-" "-"
+printf '%-40s %10s %10s %10s %10s\n' "ls -l of $KEYS keys boto3 wrote (s)" "$LS" "$HEADS_LS" "$S3FS_LS" "$RC_LS"
+printf '%-40s %10s %10s %10s %10s\n' "ls -l of $OURS files s3rdmafs wrote (s)" "$LS_OURS" "$HEADS_LS_OURS" "$S3FS_LS_OURS" "$RC_LS_OURS"
+printf '%-40s %10s %10s %10s %10s\n' "peak daemon RSS (MiB)" "$RSS" "-" "$S3FS_RSS" "$RC_RSS"
+echo "(heads): s3rdmafs with metadata.listing = \"heads\", the previous default (a HEAD per listed file)"
 echo
 awk -v c=$COLD -v k=$CURL -v s=$S3FS_COLD -v w=$WARM -v t=$TMPFS 'BEGIN{
   printf "ratios: cold/curl %.2f", c / k; if (s + 0 > 0) printf ", cold/s3fs %.2f", c / s; printf ", warm/tmpfs %.2f\n", w / t }'

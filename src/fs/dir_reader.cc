@@ -124,7 +124,10 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
     DirEntry e{offset == 0 ? "." : "..", dir_attr, offset + 1};
     if (!emit(e)) return {};
   }
+  if (!plus) d->whole_pass = false;
   if (!d->started || offset < d->page_start) {  // first call, or a seek back: restart
+    d->whole_pass = plus;
+    d->removals_at_start = inodes_.RemovalCount(d->ino);
     d->page.clear();
     d->page_start = 2;
     d->next_token.clear();
@@ -148,10 +151,16 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
   }
   for (;;) {
     while (offset >= d->page_start + d->page.size()) {
-      if (d->done) return {};
-      auto more = FetchDirPage(d.get());
-      if (!more) return tl::unexpected(more.error());
-      if (!*more) return {};
+      if (!d->done) {
+        auto more = FetchDirPage(d.get());
+        if (!more) return tl::unexpected(more.error());
+        if (*more) continue;
+      }
+      // The end: with every name of this pass in the table, lookups of
+      // other names need not ask the store for entry_ttl.
+      if (d->whole_pass) inodes_.MarkListed(d->ino, d->removals_at_start);
+      d->whole_pass = false;
+      return {};
     }
     const auto& item = d->page[offset - d->page_start];
     DirEntry e;
@@ -162,6 +171,7 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
                                  : inodes_.UpsertFile(d->ino, item.name, item.info);
       auto view = inodes_.Get(ino);
       if (!view) {  // forgotten by a racing FORGET: list it next time
+        d->whole_pass = false;
         ++offset;
         continue;
       }
@@ -192,6 +202,7 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         view = inodes_.Get(ino);
       }
       if (!view) {
+        d->whole_pass = false;
         ++offset;
         continue;
       }

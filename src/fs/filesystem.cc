@@ -220,6 +220,8 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
     return MakeError(Errc::kNotFound, "the mount's own directory");
   if (auto child = inodes_.FreshChild(parent, name)) return *child;
   if (inodes_.IsNegative(parent, name)) return MakeError(Errc::kNotFound, "cached negative entry");
+  if (inodes_.KnownAbsent(parent, name))
+    return MakeError(Errc::kNotFound, "not in the directory's listing");
 
   // A name is a directory if anything lives under "name/" (directories win
   // over a same-named object, as in other S3 mounts); else a file if the

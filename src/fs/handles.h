@@ -55,7 +55,9 @@ struct Filesystem::DirHandle {
   std::string next_token;
   bool started = false;
   bool done = false;
-  meta::DirRecord record;     // the directory's attribute record, read with the first page
+  meta::DirRecord record;          // the directory's attribute record, read with the first page
+  bool whole_pass = false;         // this pass (readdirplus from 0) has put every name in the table
+  uint64_t removals_at_start = 0;  // InodeTable::RemovalCount when it began
   uint32_t sampled = 0;       // files HEADed to learn whether this directory carries x-amz-meta-*
   bool carries_meta = false;  // one did: the rest get per-file HEADs
 };

@@ -75,6 +75,26 @@ bool InodeTable::IsNegative(uint64_t parent, std::string_view name) const {
   return it != negative_.end() && it->second > Clock::now();
 }
 
+uint64_t InodeTable::RemovalCount(uint64_t dir) const {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(dir);
+  return it == inodes_.end() ? 0 : it->second->removals;
+}
+
+void InodeTable::MarkListed(uint64_t dir, uint64_t since) {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(dir);
+  if (it != inodes_.end() && it->second->is_dir && it->second->removals == since)
+    it->second->listed_until = Clock::now() + ttls_.entry;
+}
+
+bool InodeTable::KnownAbsent(uint64_t parent, std::string_view name) const {
+  std::lock_guard lock(mu_);
+  auto it = inodes_.find(parent);
+  if (it == inodes_.end() || it->second->listed_until <= Clock::now()) return false;
+  return children_.find(ChildKey(parent, name)) == children_.end();
+}
+
 void InodeTable::AddNegative(uint64_t parent, std::string_view name) {
   std::lock_guard lock(mu_);
   if (negative_.size() >= kMaxNegativeEntries) negative_.clear();
@@ -337,8 +357,14 @@ size_t InodeTable::local_count() const {
   return local_count_;
 }
 
-void InodeTable::RemoveLocked(Inode* n) {
+void InodeTable::RemoveLocked(Inode* n, bool relisted_soon) {
   if (n->local) --local_count_;
+  if (auto p = inodes_.find(n->parent); p != inodes_.end()) {
+    p->second->listed_until = {};  // its listing no longer has every name here
+    // A listing that drops an entry the kernel had no room for lists it
+    // again in its next call: that does not spoil the listing in progress.
+    if (!relisted_soon) ++p->second->removals;
+  }
   auto it = children_.find(ChildKey(n->parent, n->name));
   if (it != children_.end() && it->second == n->ino) children_.erase(it);
   use_.erase(use_.iterator_to(*n));
@@ -390,7 +416,7 @@ void InodeTable::DropIfUnreferenced(uint64_t ino) {
   std::lock_guard lock(mu_);
   auto it = inodes_.find(ino);
   if (it != inodes_.end() && ino != kRootIno && it->second->nlookup == 0)
-    RemoveLocked(it->second.get());
+    RemoveLocked(it->second.get(), /*relisted_soon=*/true);
 }
 
 size_t InodeTable::size() const {

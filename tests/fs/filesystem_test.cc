@@ -229,6 +229,42 @@ TEST_F(FsTest, AListingGuessesRegularFilesAndAWrongGuessGetsANewInode) {
   EXPECT_TRUE(S_ISREG(r->mode));
 }
 
+// After a readdirplus pass over the whole directory, a lookup of a name it
+// did not list is answered without a request (for entry_ttl); a child the
+// table drops meanwhile ends that.
+TEST_F(FsTest, ALookupMissAfterAWholeListingAsksNothing) {
+  for (int i = 0; i < 5; ++i) store_.Put("d/f" + std::to_string(i), 1);
+  uint64_t d = LookupPath("d");
+  auto list = [&] {
+    auto dh = fs_->OpenDir(d);
+    EXPECT_TRUE(fs_->ReadDir(*dh, 0, true, [](const fs::DirEntry&) { return true; }));
+    fs_->ReleaseDir(*dh);
+  };
+  list();
+  const uint64_t heads = store_.heads, lists = store_.lists, firsts = store_.head_with_bodies;
+  auto miss = fs_->Lookup(d, "nope");
+  ASSERT_FALSE(miss);
+  EXPECT_EQ(miss.error().code, Errc::kNotFound);
+  EXPECT_EQ(store_.heads + store_.lists + store_.head_with_bodies, heads + lists + firsts)
+      << "the listing said it all";
+  auto f3 = fs_->Lookup(d, "f3");
+  ASSERT_TRUE(f3) << "and what it listed is there";
+  store_.Put("d/late", 1);  // another client's new file: unseen for entry_ttl, as a negative entry
+  EXPECT_FALSE(fs_->Lookup(d, "late"));
+  // A child the table drops (the kernel forgot it) ends the shortcut.
+  fs_->Forget(f3->attr.ino, 2);  // the listing's reference and the lookup's
+  EXPECT_TRUE(fs_->Lookup(d, "late"));
+  EXPECT_GT(store_.lists, lists);
+  // So does entry_ttl.
+  meta::Ttls short_ttls;
+  short_ttls.entry = std::chrono::milliseconds(1);
+  fs_->SetTtls(short_ttls);
+  list();
+  store_.Put("d/later", 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_TRUE(fs_->Lookup(d, "later")) << "past entry_ttl the store is asked again";
+}
+
 // A listed small file costs one request from lookup to last byte: the
 // request that reads its attributes brings the whole object into the cache.
 TEST_F(FsTest, ASmallListedFileIsOneRequestFromLookupToLastByte) {

@@ -92,7 +92,7 @@ mon max pg per osd = 1000
 mon warn on pool no redundancy = false
 osd objectstore = {store}
 memstore device bytes = 4294967296
-bluestore block path = {d}/osd/block
+bluestore block path = {d}/bluestore.block
 bluestore block size = 21474836480
 bluestore block create = true
 bluestore fsck on mkfs = false
@@ -129,7 +129,7 @@ rgw thread pool size = 64
                 print(f"radosgw: start failed ({e}); starting afresh", file=sys.stderr)
                 for sub in ("mon", "osd", "run", "rgw"):
                     shutil.rmtree(os.path.join(self.dir, sub), ignore_errors=True)
-                for left in ("monmap", "keyring"):  # remade by the next attempt
+                for left in ("monmap", "keyring", "bluestore.block"):  # remade by the next attempt
                     if os.path.exists(os.path.join(self.dir, left)):
                         os.unlink(os.path.join(self.dir, left))
                 self.port, self.mon_port = _free_port(), _free_port()

@@ -80,6 +80,13 @@ class InodeTable {
   // The child if its name -> inode mapping is still trusted.
   std::optional<InodeView> FreshChild(uint64_t parent, std::string_view name) const;
   bool IsNegative(uint64_t parent, std::string_view name) const;
+  // A listing of `dir` just went through every name (each one now has an
+  // inode here): for entry_ttl, a name with no inode does not exist. Any
+  // child dropped from the table ends that; `since` (RemovalCount when the
+  // listing began) tells whether one was dropped while it ran.
+  uint64_t RemovalCount(uint64_t dir) const;
+  void MarkListed(uint64_t dir, uint64_t since);
+  bool KnownAbsent(uint64_t parent, std::string_view name) const;
   void AddNegative(uint64_t parent, std::string_view name);
 
   // Records what a LIST or HEAD said; returns the inode number (existing one
@@ -162,7 +169,9 @@ class InodeTable {
     uint64_t nlookup = 0;
     uint64_t last_opened_version = 0;
     bool local = false;
-    bool type_guessed = false;  // told the kernel "regular file" without the object's mode
+    bool type_guessed = false;       // told the kernel "regular file" without the object's mode
+    Clock::time_point listed_until;  // directories: every child is in the table until then
+    uint64_t removals = 0;           // directories: children dropped from the table
     bool replaced = false;
     // Use order (front = coldest); touched by lookups, listings, attribute
     // reads. Mutable: const readers touch it too (under mu_).
@@ -178,7 +187,7 @@ class InodeTable {
   InodeView ViewLocked(const Inode& inode, Clock::time_point now) const;
   uint64_t UpsertLocked(uint64_t parent, std::string_view name, bool is_dir,
                         const s3::ObjectInfo* info);
-  void RemoveLocked(Inode* inode);
+  void RemoveLocked(Inode* inode, bool relisted_soon = false);
   void ApplyInfoLocked(Inode* inode, const s3::ObjectInfo& info);
 
   Ttls ttls_;  // guarded by mu_
