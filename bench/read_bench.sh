@@ -2,18 +2,19 @@
 # Read benchmark: s3rdmafs vs s3fs vs rclone mount vs parallel curl range GETs
 # (the HTTP ceiling), all against the same server on loopback, in one run.
 # Prints a table. Run as root after scripts/build.sh release.
-#   bench/read_bench.sh [--size-gib N] [--small N] [--keys N] [--no-peers] [--radosgw]
+#   bench/read_bench.sh [--size-gib N] [--small N] [--small-kib K] [--keys N] [--no-peers] [--radosgw]
 # The server is s3rdma-server over a local directory (quick), or with
 # --radosgw a Ceph RGW on bluestore in a temporary directory
 # (tests/lib/radosgw.py), loaded with the same dataset by boto3 each run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
-SIZE_GIB=4 SMALL=10000 KEYS=100000 PEERS=1 RADOSGW=0
+SIZE_GIB=4 SMALL=10000 SMALL_KIB=4 KEYS=100000 PEERS=1 RADOSGW=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --size-gib) SIZE_GIB=$2; shift 2 ;;
     --small) SMALL=$2; shift 2 ;;
+    --small-kib) SMALL_KIB=$2; shift 2 ;;
     --keys) KEYS=$2; shift 2 ;;
     --no-peers) PEERS=0; shift ;;
     --radosgw) RADOSGW=1; shift ;;
@@ -31,15 +32,15 @@ if [ "$(stat -c %s "$big" 2>/dev/null || echo 0)" != $((SIZE_GIB << 30)) ]; then
   echo "bench: writing a ${SIZE_GIB} GiB object" >&2
   head -c $((SIZE_GIB << 30)) /dev/urandom > "$big"
 fi
-if [ ! -f "$W/root/bench/small/.done-$SMALL" ]; then
+if [ ! -f "$W/root/bench/small/.done-$SMALL-$SMALL_KIB" ]; then
   rm -rf "$W/root/bench/small"; mkdir -p "$W/root/bench/small"
   /usr/bin/python3 -c "
 import os
 for i in range($SMALL):
     d = '$W/root/bench/small/%03d' % (i // 1000)
     os.makedirs(d, exist_ok=True)
-    open(d + '/f%06d' % i, 'wb').write(os.urandom(4096))"
-  touch "$W/root/bench/small/.done-$SMALL"
+    open(d + '/f%06d' % i, 'wb').write(os.urandom($SMALL_KIB * 1024))"
+  touch "$W/root/bench/small/.done-$SMALL-$SMALL_KIB"
 fi
 if [ ! -f "$W/root/bench/flat/.done-$KEYS" ]; then
   rm -rf "$W/root/bench/flat"; mkdir -p "$W/root/bench/flat"
@@ -218,7 +219,7 @@ printf '%-34s %12s %14s %14s\n' "client" "MB/s" "CPU s/GiB" "requests/GiB"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
 printf '%-40s %10s %10s %10s %10s\n' "" "s3rdmafs" "(heads)" "s3fs" "rclone"
-printf '%-40s %10s %10s %10s %10s\n' "$SMALL small files, 8 readers (files/s)" "$SMALL_RATE" "$HEADS_SMALL" "$S3FS_SMALL" "$RC_SMALL"
+printf '%-40s %10s %10s %10s %10s\n' "$SMALL x $SMALL_KIB KiB files, 8 readers (files/s)" "$SMALL_RATE" "$HEADS_SMALL" "$S3FS_SMALL" "$RC_SMALL"
 printf '%-40s %10s %10s %10s %10s\n' "  requests per small file, s3rdmafs" "$SMALL_REQS" "-" "-" "-"
 printf '%-40s %10s %10s %10s %10s\n' "ls -l of $KEYS keys boto3 wrote (s)" "$LS" "$HEADS_LS" "$S3FS_LS" "$RC_LS"
 printf '%-40s %10s %10s %10s %10s\n' "ls -l of $OURS files s3rdmafs wrote (s)" "$LS_OURS" "$HEADS_LS_OURS" "$S3FS_LS_OURS" "$RC_LS_OURS"

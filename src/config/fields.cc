@@ -313,6 +313,12 @@ std::vector<Field> MakeFields() {
   f.push_back(Uint(
       "fuse", "max_threads", "most FUSE worker threads",
       [](Config & c) -> auto& { return c.fuse.max_threads; }));
+  f.push_back(Size(
+      "fuse", "read_ahead",
+      "the kernel's read-ahead window for this mount (its read_ahead_kb; FUSE's own is 128K): "
+      "page-cache reads then come as 1 MiB requests, several in flight. Needs root; 0: leave "
+      "the kernel's",
+      [](Config & c) -> auto& { return c.fuse.read_ahead; }));
   f.push_back(Duration(
       "fuse", "read_timeout",
       "every read answers within this, with ETIMEDOUT when the data has not come (retries "

@@ -20,6 +20,7 @@
 #include <iostream>
 #include <thread>
 
+#include "kernel_readahead.h"
 #include "metrics_server.h"
 #include "reload.h"
 #include "s3rdmafs/common/errno_text.h"
@@ -172,6 +173,10 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
           close(ready_fd);
         }
         return;
+      }
+      if (c.fuse.read_ahead) {
+        if (auto ra = daemon::SetKernelReadahead(st.st_dev, c.fuse.read_ahead); !ra)
+          LOG_INFO("kernel read-ahead left at its default: %s", ra.error().message.c_str());
       }
       LOG_INFO("mounted %s at %s (endpoint %s)", mo.fsname.c_str(), a.mountpoint.c_str(),
                c.s3.endpoint.c_str());

@@ -213,6 +213,18 @@ class ReadTest(harness.MountTestCase):
         self.assertEqual(kind("list"), lists)
         self.assertEqual(kind("put"), 0)
 
+    def test_the_kernel_reads_ahead_as_far_as_fuse_read_ahead(self):
+        def read_ahead_kb(m):
+            st = os.stat(m.mountpoint)
+            with open(f"/sys/class/bdi/{os.major(st.st_dev)}:{os.minor(st.st_dev)}/read_ahead_kb") as f:
+                return int(f.read())
+        self.assertEqual(read_ahead_kb(self.mount(self.srv)), 4096, "the default, 4 MiB")
+        self.assertEqual(read_ahead_kb(self.mount(self.srv, name="m1",
+                                                  options=["fuse.read_ahead=1M"])), 1024)
+        self.assertEqual(read_ahead_kb(self.mount(self.srv, name="m0",
+                                                  options=["fuse.read_ahead=0"])), 128,
+                         "the kernel's own for FUSE")
+
     def test_warm_reread_is_served_without_refetch(self):
         data = os.urandom(16 * BLOCK)
         self.write("warm.bin", data)

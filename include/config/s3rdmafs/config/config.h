@@ -68,6 +68,8 @@ struct FuseConfig {
   bool allow_other = false;
   bool direct_io = false;
   uint64_t max_threads = 16;
+  uint64_t read_ahead =
+      4ull << 20;  // the kernel's read-ahead window for the mount (0: its default)
   uint64_t read_timeout_ms =
       60000;         // a read answers by then (ETIMEDOUT), whatever the network does
   int64_t uid = -1;  // -1 = the mounting user
