@@ -1,6 +1,8 @@
 #include "fields.h"
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "s3rdmafs/common/size_parse.h"
 
@@ -43,6 +45,31 @@ Field Str(const char* s, const char* k, const char* doc, Get get, bool secret = 
                  return std::string();
                },
                [get](const Config& c) { return Quote(get(const_cast<Config&>(c))); }};
+}
+
+// A string that must be one of `choices` (the error names them all).
+template <typename Get>
+Field OneOf(const char* s, const char* k, const char* doc, const std::vector<std::string>& choices,
+            Get get) {
+  return Field{s,
+               k,
+               FieldKind::kEnum,
+               doc,
+               false,
+               [get, choices](Config& c, const std::string& v) {
+                 if (std::find(choices.begin(), choices.end(), v) != choices.end()) {
+                   get(c) = v;
+                   return std::string();
+                 }
+                 std::string want;
+                 for (size_t i = 0; i < choices.size(); ++i)
+                   want += (i == 0                    ? ""
+                            : i + 1 == choices.size() ? " or "
+                                                      : ", ") +
+                           ("\"" + choices[i] + "\"");
+                 return "expected " + want + ", got '" + v + "'";
+               },
+               [get](const Config& c) { return "\"" + get(const_cast<Config&>(c)) + "\""; }};
 }
 
 template <typename Get>
@@ -273,20 +300,13 @@ std::vector<Field> MakeFields() {
       "take mode, owner and mtime from x-amz-meta-* (s3fs's headers; one HEAD per file on first "
       "stat). false: fuse.file_mode for all, and `ls -l` of a huge directory is LISTs only",
       [](Config & c) -> auto& { return c.metadata.object_attributes; }));
-  f.push_back(Field{"metadata", "listing", FieldKind::kEnum,
-                    "what a listing (`ls -l`) shows of x-amz-meta-* attributes. \"records\": "
-                    "what the directory's attribute record says, one GET per listing, kept up "
-                    "to date by the mounts that write there; files it does not vouch for (other "
-                    "tools' writes) show the listing's size and mtime until their own lookup, "
-                    "open or stat. \"heads\": a HEAD per listed file",
-                    false,
-                    [](Config& c, const std::string& v) {
-                      if (v != "records" && v != "heads")
-                        return std::string("expected \"records\" or \"heads\", got '" + v + "'");
-                      c.metadata.listing = v;
-                      return std::string();
-                    },
-                    [](const Config& c) { return "\"" + c.metadata.listing + "\""; }});
+  f.push_back(OneOf(
+      "metadata", "listing",
+      "what a listing (`ls -l`) shows of x-amz-meta-* attributes. \"records\": what the "
+      "directory's attribute record says, one GET per listing, kept up to date by the mounts "
+      "that write there; files it does not vouch for (other tools' writes) show the listing's "
+      "size and mtime until their own lookup, open or stat. \"heads\": a HEAD per listed file",
+      {"records", "heads"}, [](Config & c) -> auto& { return c.metadata.listing; }));
   f.push_back(Size(
       "metadata", "small_file_read",
       "files this small by their listing come whole, into the cache, with the request that "
@@ -350,18 +370,11 @@ std::vector<Field> MakeFields() {
       "write", "streaming",
       "upload finished parts while a file is written (false: everything at close)",
       [](Config & c) -> auto& { return c.write.streaming; }));
-  f.push_back(Field{"write", "conflict", FieldKind::kEnum,
-                    "\"detect\": a commit over an object sends If-Match with the ETag seen at "
-                    "open, and close fails with ESTALE when another client replaced it; "
-                    "\"overwrite\": the last close wins",
-                    false,
-                    [](Config& c, const std::string& v) {
-                      if (v != "detect" && v != "overwrite")
-                        return std::string("expected \"detect\" or \"overwrite\", got '" + v + "'");
-                      c.write.conflict = v;
-                      return std::string();
-                    },
-                    [](const Config& c) { return "\"" + c.write.conflict + "\""; }});
+  f.push_back(OneOf(
+      "write", "conflict",
+      "\"detect\": a commit over an object sends If-Match with the ETag seen at open, and close "
+      "fails with ESTALE when another client replaced it; \"overwrite\": the last close wins",
+      {"detect", "overwrite"}, [](Config & c) -> auto& { return c.write.conflict; }));
   f.push_back(Str(
       "write", "staging_dir",
       "local directory holding every file being written until it is saved (cleaned at start)",
@@ -375,17 +388,11 @@ std::vector<Field> MakeFields() {
       "write", "max_file_size",
       "largest file a write may make, EFBIG past it (0: 10,000 x write.part_size)",
       [](Config & c) -> auto& { return c.write.max_file_size; }));
-  f.push_back(Field{"rdma", "transport", FieldKind::kEnum,
-                    "\"rc\" (our RC protocol; needs rdma.endpoint) or \"dc\" (mlx5 DC, commercial "
-                    "servers; untested on hardware)",
-                    false,
-                    [](Config& c, const std::string& v) {
-                      if (v != "rc" && v != "dc")
-                        return std::string("expected \"rc\" or \"dc\", got '" + v + "'");
-                      c.rdma.transport = v;
-                      return std::string();
-                    },
-                    [](const Config& c) { return "\"" + c.rdma.transport + "\""; }});
+  f.push_back(OneOf(
+      "rdma", "transport",
+      "\"rc\" (our RC protocol; needs rdma.endpoint) or \"dc\" (mlx5 DC, commercial servers; "
+      "untested on hardware)",
+      {"rc", "dc"}, [](Config & c) -> auto& { return c.rdma.transport; }));
   f.push_back(Str(
       "rdma", "device", "RDMA device for the DC target (empty: the first)",
       [](Config & c) -> auto& { return c.rdma.device; }));

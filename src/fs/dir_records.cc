@@ -21,7 +21,7 @@ struct Fetched {
 
 // The record and its ETag; NoSuchKey is an empty record.
 void Fetch(s3::ObjectStore* store, const std::string& key,
-           std::function<void(Result<Fetched>)> done) {
+           const std::function<void(Result<Fetched>)>& done) {
   auto buf = std::make_shared<std::vector<std::byte>>(kFirstRead);
   store->HeadWithBodyAsync(
       key, *buf, [store, key, buf, done](Result<s3::ObjectStore::HeadWithBody> r) {
@@ -80,7 +80,8 @@ std::string DirRecords::KeyFor(const std::string& dir_key) const {
   return options_.root_prefix + ".s3rdmafs-preserved/records/" + rel + "@";
 }
 
-void DirRecords::ReadAsync(const std::string& dir_key, std::function<void(meta::DirRecord)> done) {
+void DirRecords::ReadAsync(const std::string& dir_key,
+                           const std::function<void(meta::DirRecord)>& done) {
   std::string key = KeyFor(dir_key);
   Fetch(store_, key, [key, done](Result<Fetched> r) {
     if (!r) {

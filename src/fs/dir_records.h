@@ -47,7 +47,7 @@ class DirRecords {
   // The record of directory `dir_key` ("" or ending in '/'), read in the
   // background; `done` gets it (empty when there is none or it cannot be
   // read: a record only saves requests, so its failure is logged, not raised).
-  void ReadAsync(const std::string& dir_key, std::function<void(meta::DirRecord)> done);
+  void ReadAsync(const std::string& dir_key, const std::function<void(meta::DirRecord)>& done);
 
   // A file in directory `dir_ino` was published, renamed in or had its
   // attributes changed by this mount.
