@@ -153,7 +153,7 @@ void DirRecords::Removed(uint64_t dir_ino, std::string name) {
 
 bool DirRecords::FlushAll(std::chrono::milliseconds budget) {
   std::unique_lock lock(mu_);
-  if (!options_.write || pending_.empty()) return true;
+  if (!options_.write || (pending_.empty() && !writing_)) return true;
   flush_now_ = true;
   wake_.notify_all();
   bool done = flushed_.wait_for(lock, budget, [this] { return pending_.empty() && !writing_; });
