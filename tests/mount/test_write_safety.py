@@ -388,6 +388,43 @@ print("nc ok")
             self.assertEqual(f.read(), b"bytes")
 
 
+class DirRecordFaultTest(Base):
+    # A directory's attribute record is a cache: a server that refuses its
+    # writes, or a record that cannot be read, costs requests, never a file
+    # or a mode.
+    def test_a_refused_or_corrupt_directory_record_costs_requests_not_files(self):
+        refused = self.proxy.add("error", method="PUT", target=r"/\.s3rdmafs-preserved/records/",
+                                 times=None, status=503)
+        m = self.mnt()
+        for i in range(6):
+            p = os.path.join(m.mountpoint, f"f{i}")
+            with open(p, "wb") as f:
+                f.write(b"%d" % i)
+            os.chmod(p, 0o600 | i)
+        m.stop()
+        self.assertGreater(refused.hits, 0, "the record writes were refused")
+        for i in range(6):
+            self.assertEqual(self.stored(f"f{i}"), b"%d" % i)
+        self.assertFalse(os.path.exists(self.path(".s3rdmafs-preserved/records/@")))
+        self.proxy.clear()
+        os.makedirs(self.path(".s3rdmafs-preserved/records"))
+        with open(self.path(".s3rdmafs-preserved/records/@"), "wb") as f:
+            f.write(b"not a record\n")
+        m = self.mnt(name="again")
+        self.assertEqual(sorted(os.listdir(m.mountpoint)), [f"f{i}" for i in range(6)])
+        for i in range(6):  # the listing's HEADs learn these carry x-amz-meta-mode
+            self.assertEqual(os.lstat(os.path.join(m.mountpoint, f"f{i}")).st_mode,
+                             stat.S_IFREG | 0o600 | i, f"f{i}")
+        self.assertIn("not used", m.log_text())
+        with open(os.path.join(m.mountpoint, "f6"), "wb") as f:  # a change rewrites it whole
+            f.write(b"6")
+        m.stop()
+        with open(self.path(".s3rdmafs-preserved/records/@"), "rb") as f:
+            record = f.read().decode()
+        self.assertTrue(record.startswith("s3rdmafs-dir-record 1\n"), record)
+        self.assertIn("f6\t", record)
+
+
 class SlowCommitTest(Base):
     """Issue 10: one slow commit does not freeze the mount."""
 
