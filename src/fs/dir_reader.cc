@@ -175,6 +175,10 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         ++offset;
         continue;
       }
+      // x-amz-meta-* not known for this version (LIST never says).
+      auto attrs_unknown = [this](const meta::InodeView& v) {
+        return !v.local && options_.object_attributes && !v.version.posix_known;
+      };
       if (!view->is_dir && !d->record.empty()) {
         auto rec = d->record.find(item.name);
         if (rec != d->record.end() &&
@@ -182,9 +186,8 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
                                 rec->second.link_target))
           view = inodes_.Get(ino);
       }
-      const bool unknown =
-          !view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
-      if (unknown && records_ && !d->carries_meta && d->sampled < kMetaSample) {
+      if (view && !view->is_dir && attrs_unknown(*view) && records_ && !d->carries_meta &&
+          d->sampled < kMetaSample) {
         // Not vouched for: do this directory's files carry x-amz-meta-*
         // (s3fs wrote them)? A few HEADs tell; then per-file HEADs, as
         // without records, else the listing's attributes for the rest.
@@ -213,13 +216,10 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
       // LIST carries no x-amz-meta-*: with per-file HEADs, the kernel should
       // ask (GETATTR -> HEAD); with records, what they do not vouch for shows
       // the listing's attributes until the file's own lookup, open or stat.
-      const bool still_unknown =
-          !view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
       // A directory's marker attributes are not in records: its GETATTR asks.
-      const bool dir_unknown =
-          view->is_dir && !view->local && options_.object_attributes && !view->version.posix_known;
-      e.attr_provisional = dir_unknown || (still_unknown && (!records_ || d->carries_meta));
-      if (still_unknown && !e.attr_provisional) inodes_.MarkTypeGuessed(ino);
+      const bool unknown = attrs_unknown(*view);
+      e.attr_provisional = unknown && (view->is_dir || !records_ || d->carries_meta);
+      if (unknown && !e.attr_provisional) inodes_.MarkTypeGuessed(ino);
       if (!emit(e)) {
         inodes_.DropIfUnreferenced(ino);
         return {};

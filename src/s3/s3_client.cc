@@ -1,9 +1,5 @@
 #include "s3rdmafs/s3/s3_client.h"
 
-#include <strings.h>
-
-#include <algorithm>
-#include <cstring>
 #include <future>
 #include <random>
 
@@ -90,58 +86,13 @@ S3Client::Target S3Client::MakeTarget(std::string_view key, std::string_view raw
   return t;
 }
 
-namespace {
-
-// Which S3 operation a request is, from its method, query and headers.
-size_t RequestKind(const HttpRequest& req) {
-  auto is = [](const char* name) {
-    const auto& k = S3Client::kRequestKinds;
-    return static_cast<size_t>(
-        std::find_if(k.begin(), k.end(), [name](const char* n) { return !strcmp(n, name); }) -
-        k.begin());
-  };
-  const size_t q = req.url.find('?');
-  const std::string_view query =
-      q == std::string::npos ? std::string_view() : std::string_view(req.url).substr(q + 1);
-  auto has_query = [query](std::string_view p) {
-    for (size_t at = 0; (at = query.find(p, at)) != std::string_view::npos; at += p.size())
-      if (at == 0 || query[at - 1] == '&') return true;
-    return false;
-  };
-  auto has_header = [&req](std::string_view name) {
-    for (const auto& [n, v] : req.headers)
-      if (strcasecmp(n.c_str(), std::string(name).c_str()) == 0) return true;
-    return false;
-  };
-  const bool rdma = has_header("x-amz-rdma-token");
-  if (req.method == "HEAD") return is("head");
-  if (req.method == "GET") {
-    if (has_query("list-type=")) return is("list");
-    return is(rdma ? "rdma_get" : "get");
-  }
-  if (req.method == "PUT") {
-    if (has_header("x-amz-copy-source")) return is(has_query("partNumber=") ? "copy_part" : "copy");
-    if (rdma) return is("rdma_put");
-    return is(has_query("partNumber=") ? "upload_part" : "put");
-  }
-  if (req.method == "POST") {
-    if (has_query("uploads")) return is("create_upload");
-    if (has_query("uploadId=")) return is("complete_upload");
-    if (has_query("rdma-connect")) return is("rdma_connect");
-  }
-  if (req.method == "DELETE") return is(has_query("uploadId=") ? "abort_upload" : "delete");
-  return is("other");
-}
-
-}  // namespace
-
-void S3Client::Execute(std::function<HttpRequest()> build,
+void S3Client::Execute(RequestKind kind, std::function<HttpRequest()> build,
                        std::function<void(Result<HttpResponse>)> done, uint32_t attempt) {
   HttpRequest req = build();
-  requests_[RequestKind(req)].fetch_add(1);
+  requests_[static_cast<size_t>(kind)].fetch_add(1);
   std::string what = req.method + " " + req.url;
-  engine_->Submit(std::move(req), [this, build = std::move(build), done = std::move(done), attempt,
-                                   what](Result<HttpResponse> r) mutable {
+  engine_->Submit(std::move(req), [this, kind, build = std::move(build), done = std::move(done),
+                                   attempt, what](Result<HttpResponse> r) mutable {
     Result<HttpResponse> outcome = std::move(r);
     if (outcome && outcome->status >= 300)
       outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
@@ -154,10 +105,10 @@ void S3Client::Execute(std::function<HttpRequest()> build,
       LOG_WARN("retry %u/%u in %llu ms: %s", attempt + 1, options_.max_retries,
                static_cast<unsigned long long>(delay), outcome.error().ToString().c_str());
       retries_.fetch_add(1);
-      engine_->After(std::chrono::milliseconds(delay),
-                     [this, build = std::move(build), done = std::move(done), attempt]() mutable {
-                       Execute(std::move(build), std::move(done), attempt + 1);
-                     });
+      engine_->After(std::chrono::milliseconds(delay), [this, kind, build = std::move(build),
+                                                        done = std::move(done), attempt]() mutable {
+        Execute(kind, std::move(build), std::move(done), attempt + 1);
+      });
       return;
     }
     if (!outcome) ++failures_[static_cast<size_t>(outcome.error().code)];
@@ -218,11 +169,12 @@ ObjectInfo InfoFromHeaders(const std::string& key, const HttpResponse& r) {
 
 void S3Client::HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) {
   Target t = MakeTarget(key, "");
-  Execute([this, t] { return Signed(options_, t, "HEAD", "", {}); },
-          [key, done = std::move(done)](Result<HttpResponse> r) {
-            if (!r) return done(tl::unexpected(r.error()));
-            done(InfoFromHeaders(key, *r));
-          });
+  Execute(
+      RequestKind::kHead, [this, t] { return Signed(options_, t, "HEAD", "", {}); },
+      [key, done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) return done(tl::unexpected(r.error()));
+        done(InfoFromHeaders(key, *r));
+      });
 }
 
 void S3Client::HeadWithBodyAsync(const std::string& key, std::span<std::byte> into,
@@ -232,6 +184,7 @@ void S3Client::HeadWithBodyAsync(const std::string& key, std::span<std::byte> in
   HeaderList extra;
   extra.emplace_back("Range", "bytes=0-" + std::to_string(into.size() - 1));
   Execute(
+      RequestKind::kGet,
       [this, t, extra, into] {
         HttpRequest req = Signed(options_, t, "GET", "", extra);
         req.sink = {into};
@@ -267,11 +220,12 @@ void S3Client::ListAsync(const ListRequest& request, std::function<void(Result<L
   if (!request.continuation_token.empty())
     q += "&continuation-token=" + UriEncode(request.continuation_token, true);
   Target t = MakeTarget("", q);
-  Execute([this, t, q] { return Signed(options_, t, "GET", q, {}); },
-          [done = std::move(done)](Result<HttpResponse> r) {
-            if (!r) return done(tl::unexpected(r.error()));
-            done(ParseListObjectsV2(r->body));
-          });
+  Execute(
+      RequestKind::kList, [this, t, q] { return Signed(options_, t, "GET", q, {}); },
+      [done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) return done(tl::unexpected(r.error()));
+        done(ParseListObjectsV2(r->body));
+      });
 }
 
 void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) {
@@ -283,6 +237,7 @@ void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>
   if (!request.if_match.empty()) extra.emplace_back("If-Match", request.if_match);
   auto shared = std::make_shared<GetRequest>(std::move(request));
   Execute(
+      RequestKind::kGet,
       [this, t, extra, shared] {
         HttpRequest req = Signed(options_, t, "GET", "", extra);
         req.sink = shared->into;
@@ -365,6 +320,7 @@ void S3Client::PutAsync(PutRequest request, std::function<void(Result<std::strin
   if (!part) AddCondition(request.condition, &extra);
   auto shared = std::make_shared<PutRequest>(std::move(request));
   Execute(
+      part ? RequestKind::kUploadPart : RequestKind::kPut,
       [this, t, q, extra, shared] {
         HttpRequest req = Signed(options_, t, "PUT", q, extra, "", true);
         req.upload = shared->body;
@@ -379,8 +335,10 @@ void S3Client::CreateUploadAsync(const std::string& key, const Metadata& meta,
   Target t = MakeTarget(key, "uploads");
   HeaderList extra;
   AddMetadata(meta, &extra);
-  Execute([this, t, extra] { return Signed(options_, t, "POST", "uploads", extra); },
-          ExpectField("InitiateMultipartUploadResult", "UploadId", std::move(done)));
+  Execute(
+      RequestKind::kCreateUpload,
+      [this, t, extra] { return Signed(options_, t, "POST", "uploads", extra); },
+      ExpectField("InitiateMultipartUploadResult", "UploadId", std::move(done)));
 }
 
 void S3Client::CopyPartAsync(const CopyPartRequest& request,
@@ -394,8 +352,9 @@ void S3Client::CopyPartAsync(const CopyPartRequest& request,
                          std::to_string(request.offset + request.length - 1));
   if (!request.source_if_match.empty())
     extra.emplace_back("x-amz-copy-source-if-match", BareEtag(request.source_if_match));
-  Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
-          ExpectField("CopyPartResult", "ETag", std::move(done)));
+  Execute(
+      RequestKind::kCopyPart, [this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+      ExpectField("CopyPartResult", "ETag", std::move(done)));
 }
 
 void S3Client::CompleteUploadAsync(const std::string& key, const std::string& upload_id,
@@ -411,6 +370,7 @@ void S3Client::CompleteUploadAsync(const std::string& key, const std::string& up
   // object then has the ETag S3's rule makes of the parts (tested against
   // radosgw), and that is what the caller gets.
   Execute(
+      RequestKind::kCompleteUpload,
       [this, t, q, body, extra] { return Signed(options_, t, "POST", q, extra, body); },
       [parts, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) return done(tl::unexpected(r.error()));
@@ -430,11 +390,12 @@ void S3Client::AbortUploadAsync(const std::string& key, const std::string& uploa
                                 std::function<void(Result<void>)> done) {
   std::string q = "uploadId=" + UriEncode(upload_id, true);
   Target t = MakeTarget(key, q);
-  Execute([this, t, q] { return Signed(options_, t, "DELETE", q, {}); },
-          [done = std::move(done)](Result<HttpResponse> r) {
-            if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
-            done({});
-          });
+  Execute(
+      RequestKind::kAbortUpload, [this, t, q] { return Signed(options_, t, "DELETE", q, {}); },
+      [done = std::move(done)](Result<HttpResponse> r) {
+        if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
+        done({});
+      });
 }
 
 void S3Client::CopyAsync(const std::string& source_key, const std::string& source_if_match,
@@ -447,28 +408,32 @@ void S3Client::CopyAsync(const std::string& source_key, const std::string& sourc
     extra.emplace_back("x-amz-copy-source-if-match", BareEtag(source_if_match));
   extra.emplace_back("x-amz-metadata-directive", replace ? "REPLACE" : "COPY");
   if (replace) AddMetadata(*replace, &extra);
-  Execute([this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
-          ExpectField("CopyObjectResult", "ETag", std::move(done)));
+  Execute(
+      RequestKind::kCopy, [this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
+      ExpectField("CopyObjectResult", "ETag", std::move(done)));
 }
 
 void S3Client::DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) {
   Target t = MakeTarget(key, "");
-  Execute([this, t] { return Signed(options_, t, "DELETE", "", {}); },
-          [done = std::move(done)](Result<HttpResponse> r) {
-            if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
-            done({});
-          });
+  Execute(
+      RequestKind::kDelete, [this, t] { return Signed(options_, t, "DELETE", "", {}); },
+      [done = std::move(done)](Result<HttpResponse> r) {
+        if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
+        done({});
+      });
 }
 
 Result<std::string> S3Client::RdmaConnect(const std::string& body) {
   Target t = MakeTarget("", "rdma-connect");
   std::promise<Result<std::string>> promise;
   auto future = promise.get_future();
-  Execute([this, t, body] { return Signed(options_, t, "POST", "rdma-connect", {}, body); },
-          [&promise](Result<HttpResponse> r) {
-            if (!r) return promise.set_value(tl::unexpected(r.error()));
-            promise.set_value(r->body);
-          });
+  Execute(
+      RequestKind::kRdmaConnect,
+      [this, t, body] { return Signed(options_, t, "POST", "rdma-connect", {}, body); },
+      [&promise](Result<HttpResponse> r) {
+        if (!r) return promise.set_value(tl::unexpected(r.error()));
+        promise.set_value(r->body);
+      });
   return future.get();
 }
 
@@ -495,22 +460,23 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
   if (!crc32c.empty()) extra.emplace_back("x-amz-checksum-crc32c", crc32c);
   if (!part) AddMetadata(request.meta, &extra);
   if (!part) AddCondition(request.condition, &extra);
-  Execute([this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
-          [done = std::move(done)](Result<HttpResponse> r) {
-            if (!r) {
-              if (r.error().http_status == 501)
-                return done(RdmaGetReply{true, r.error().message, 0, ""});
-              return done(tl::unexpected(r.error()));
-            }
-            const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
-            const std::string* etag = r->Header("etag");
-            // A server that ignored the token stored an empty body: say declined,
-            // so the caller sends the bytes over HTTP (replacing that object).
-            if (!moved && !r->Header("x-amz-rdma-reply"))
-              return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
-            done(RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
-                              etag ? *etag : ""});
-          });
+  Execute(
+      RequestKind::kRdmaPut, [this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+      [done = std::move(done)](Result<HttpResponse> r) {
+        if (!r) {
+          if (r.error().http_status == 501)
+            return done(RdmaGetReply{true, r.error().message, 0, ""});
+          return done(tl::unexpected(r.error()));
+        }
+        const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
+        const std::string* etag = r->Header("etag");
+        // A server that ignored the token stored an empty body: say declined,
+        // so the caller sends the bytes over HTTP (replacing that object).
+        if (!moved && !r->Header("x-amz-rdma-reply"))
+          return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+        done(RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
+                          etag ? *etag : ""});
+      });
 }
 
 void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
@@ -523,7 +489,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
   if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
   extra.emplace_back("x-amz-rdma-token", token);
   Execute(
-      [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
+      RequestKind::kRdmaGet, [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501)

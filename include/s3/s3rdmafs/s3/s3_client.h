@@ -63,13 +63,30 @@ class S3Client final : public ObjectStore {
 
   uint64_t retries() const { return retries_.load(); }
   // Requests sent (retries included), by S3 operation: what a server bills
-  // and spends CPU on. kRequestKinds names them (metrics labels).
-  static constexpr std::array<const char*, 15> kRequestKinds = {
+  // and spends CPU on. Each method names its own; kRequestKinds are the
+  // metrics labels, in enum order.
+  enum class RequestKind : size_t {
+    kHead,
+    kGet,
+    kList,
+    kPut,
+    kUploadPart,
+    kCopy,
+    kCopyPart,
+    kCreateUpload,
+    kCompleteUpload,
+    kAbortUpload,
+    kDelete,
+    kRdmaGet,
+    kRdmaPut,
+    kRdmaConnect
+  };
+  static constexpr std::array<const char*, 14> kRequestKinds = {
       "head",         "get",           "list",
       "put",          "upload_part",   "copy",
       "copy_part",    "create_upload", "complete_upload",
       "abort_upload", "delete",        "rdma_get",
-      "rdma_put",     "rdma_connect",  "other"};
+      "rdma_put",     "rdma_connect"};
   uint64_t requests(size_t kind) const { return requests_[kind].load(); }
   // Requests that failed for good (after retries), by error code.
   uint64_t failures(Errc code) const { return failures_[static_cast<size_t>(code)].load(); }
@@ -109,8 +126,8 @@ class S3Client final : public ObjectStore {
   S3Client(S3ClientOptions options, CurlEngine* engine)
       : options_(std::move(options)), engine_(engine) {}
   // Signs (fresh date each attempt) and sends; retries per policy.
-  void Execute(std::function<HttpRequest()> build, std::function<void(Result<HttpResponse>)> done,
-               uint32_t attempt = 0);
+  void Execute(RequestKind kind, std::function<HttpRequest()> build,
+               std::function<void(Result<HttpResponse>)> done, uint32_t attempt = 0);
 };
 
 }  // namespace s3rdmafs::s3
