@@ -9,6 +9,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "exchange.h"
 #include "s3rdmafs/common/result.h"
@@ -38,6 +40,33 @@ struct WantedChecksum {
   std::string expected;  // base64; "" = compute only
 };
 s3rdmafs::Result<std::optional<WantedChecksum>> ChecksumOf(const Request& req);
+
+// A multipart upload's checksum (CreateMultipartUpload's
+// x-amz-checksum-algorithm and -type): the algorithm every part carries, and
+// how the object's checksum is made from the parts' ones. COMPOSITE: the
+// algorithm over the parts' raw digests, then "-<count>". FULL_OBJECT: the
+// CRC of all the object's bytes, combined from the parts' CRCs and sizes
+// (only CRCs combine).
+struct UploadChecksum {
+  std::string algorithm;  // lowercase, as Checksum::Named takes it: "crc32", ...
+  bool full_object = false;
+  std::string TypeName() const { return full_object ? "FULL_OBJECT" : "COMPOSITE"; }
+};
+
+// The request's x-amz-checksum-algorithm and x-amz-checksum-type; nullopt
+// when it names neither. The type defaults as on S3 (CRC64NVME: FULL_OBJECT,
+// others: COMPOSITE). InvalidRequest for an unknown algorithm or type, a type
+// without an algorithm, or a pair S3 does not have (SHA-1 and SHA-256 are
+// composite only, CRC64NVME full-object only).
+s3rdmafs::Result<std::optional<UploadChecksum>> UploadChecksumOf(const Request& req);
+
+// The object's checksum from its parts' (base64 value, size), in order.
+// InvalidPart when a value is not the base64 of one of this algorithm's digests.
+s3rdmafs::Result<std::string> CombinePartChecksums(
+    const UploadChecksum& upload, const std::vector<std::pair<std::string, uint64_t>>& parts);
+
+// The XML element S3 names an algorithm's value with: "crc32" -> "ChecksumCRC32".
+std::string ChecksumElement(const std::string& algorithm);
 
 // Base64 of `n` raw bytes, as S3 writes digests (Content-MD5, x-amz-checksum-*).
 std::string Base64Of(const unsigned char* raw, int n);

@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* kEtagXattr = "user.s3rdma.etag";
 constexpr const char* kMetaXattr = "user.s3rdma.meta";
-constexpr const char* kPartsXattr = "user.s3rdma.parts";        // part sizes, "n,n,...,"
+constexpr const char* kPartsXattr = "user.s3rdma.parts";        // LocalBackend::SetParts
 constexpr const char* kCreatedXattr = "user.s3rdma.created";    // on a bucket: ns since 1970
 constexpr const char* kLocationXattr = "user.s3rdma.location";  // its LocationConstraint
 constexpr size_t kDirCacheMax = 64;
@@ -130,21 +130,48 @@ std::string LocalBackend::ProbeMetadataSupport() const {
   return why;
 }
 
-void LocalBackend::SetPartSizes(int fd, const std::string& sizes) {
-  fsetxattr(fd, kPartsXattr, sizes.data(), sizes.size(), 0);
+// "size[*count][:checksum]," per part or run of parts.
+void LocalBackend::SetParts(int fd, const std::vector<PartRecord>& parts) {
+  std::string full;
+  for (const auto& p : parts) {
+    full += std::to_string(p.size);
+    if (!p.checksum.empty()) full += ":" + p.checksum;
+    full += ",";
+  }
+  if (fsetxattr(fd, kPartsXattr, full.data(), full.size(), 0) == 0) return;
+  std::string compact;  // without the checksums, equal sizes as runs
+  for (size_t i = 0; i < parts.size();) {
+    size_t n = 1;
+    while (i + n < parts.size() && parts[i + n].size == parts[i].size) ++n;
+    compact += std::to_string(parts[i].size) + (n > 1 ? "*" + std::to_string(n) : "") + ",";
+    i += n;
+  }
+  fsetxattr(fd, kPartsXattr, compact.data(), compact.size(), 0);
 }
 
-std::vector<uint64_t> LocalBackend::PartSizes(int fd, uint64_t size) {
-  char buf[65536];
-  ssize_t n = fgetxattr(fd, kPartsXattr, buf, sizeof buf);
-  std::vector<uint64_t> parts;
+std::vector<LocalBackend::PartRecord> LocalBackend::Parts(int fd, uint64_t size) {
+  std::string buf(65536, '\0');
+  ssize_t n = fgetxattr(fd, kPartsXattr, buf.data(), buf.size());
+  buf.resize(n > 0 ? n : 0);
+  std::vector<PartRecord> parts;
   uint64_t sum = 0;
-  for (ssize_t i = 0, start = 0; i < n; ++i)
-    if (buf[i] == ',') {
-      parts.push_back(strtoull(std::string(buf + start, i - start).c_str(), nullptr, 10));
-      sum += parts.back();
-      start = i + 1;
+  for (size_t start = 0, end; (end = buf.find(',', start)) != std::string::npos; start = end + 1) {
+    std::string entry = buf.substr(start, end - start);
+    PartRecord p;
+    if (size_t colon = entry.find(':'); colon != std::string::npos) {
+      p.checksum = entry.substr(colon + 1);
+      entry.resize(colon);
     }
+    uint64_t count = 1;
+    if (size_t star = entry.find('*'); star != std::string::npos) {
+      count = strtoull(entry.c_str() + star + 1, nullptr, 10);
+      entry.resize(star);
+    }
+    p.size = strtoull(entry.c_str(), nullptr, 10);
+    if (count > 10000 || parts.size() + count > 10000) return {};
+    for (uint64_t i = 0; i < count; ++i) parts.push_back(p);
+    sum += p.size * count;
+  }
   if (sum != size) parts.clear();
   return parts;
 }

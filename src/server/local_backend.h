@@ -75,11 +75,20 @@ class LocalBackend {
   std::string ProbeMetadataSupport() const;
 
   static bool ValidBucketName(const std::string& bucket);
-  // Records a multipart object's part sizes ("n,n,...,") on its file.
-  static void SetPartSizes(int fd, const std::string& sizes);
-  // Those sizes, when they still add up to `size` (else the file was
-  // rewritten, or is no multipart object): empty. Read only for ?partNumber.
-  static std::vector<uint64_t> PartSizes(int fd, uint64_t size);
+  // A multipart object's parts, for GET ?partNumber=N: each one's size and
+  // the x-amz-checksum value it was uploaded with ("" none).
+  struct PartRecord {
+    uint64_t size = 0;
+    std::string checksum;
+    bool operator==(const PartRecord&) const = default;
+  };
+  // Records them on the object's file (best effort, as the ETag xattr: an
+  // xattr is at most a block, so the checksums of many parts may not fit;
+  // runs of equal sizes then still do).
+  static void SetParts(int fd, const std::vector<PartRecord>& parts);
+  // Those parts, when their sizes still add up to `size` (else the file was
+  // rewritten, or is no multipart object): empty.
+  static std::vector<PartRecord> Parts(int fd, uint64_t size);
   static bool ValidKey(const std::string& key);
 
   struct BucketInfo {

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "checksums.h"
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdma::server {
@@ -116,7 +117,8 @@ Result<std::vector<MultipartUploads::UploadInfo>> MultipartUploads::List(
 }
 
 Result<std::string> MultipartUploads::Create(const std::string& bucket, const std::string& key,
-                                             const UserMeta& user) {
+                                             const UserMeta& user,
+                                             const std::optional<UploadChecksum>& checksum) {
   if (auto r = backend_->BucketExists(bucket); !r) return tl::unexpected(r.error());
   if (!LocalBackend::ValidKey(key) || key.back() == '/')
     return MakeError(Errc::kInvalidArgument, "key '" + key + "' cannot be stored by this server");
@@ -128,11 +130,34 @@ Result<std::string> MultipartUploads::Create(const std::string& bucket, const st
   if (mkdir(dir.c_str(), 0700) != 0) return tl::unexpected(ErrorFromErrno(errno, "mkdir " + dir));
   std::string info = s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n";
   for (auto& [k, v] : user) info += s3::HexEncode(k) + "\n" + s3::HexEncode(v) + "\n";
-  if (auto w = WriteSmallFile(dir + "/upload", info); !w) {
+  // "checksum" first: an upload whose "upload" exists is whole.
+  auto w = checksum ? WriteSmallFile(dir + "/checksum",
+                                     checksum->algorithm + " " + checksum->TypeName())
+                    : Result<void>{};
+  if (w) w = WriteSmallFile(dir + "/upload", info);
+  if (!w) {
+    unlink((dir + "/checksum").c_str());
     rmdir(dir.c_str());
     return tl::unexpected(w.error());
   }
   return std::string(id);
+}
+
+Result<std::optional<UploadChecksum>> MultipartUploads::ChecksumIn(const std::string& dir) const {
+  std::string text;
+  if (!ReadWhole(dir + "/checksum", &text)) return std::nullopt;
+  size_t space = text.find(' ');
+  if (space == std::string::npos)
+    return MakeError(Errc::kInternal, "corrupt checksum record in " + dir);
+  return UploadChecksum{text.substr(0, space), text.substr(space + 1) == "FULL_OBJECT"};
+}
+
+Result<std::optional<UploadChecksum>> MultipartUploads::ChecksumOf(const std::string& bucket,
+                                                                   const std::string& key,
+                                                                   const std::string& id) const {
+  auto dir = DirOf(bucket, key, id);
+  if (!dir) return tl::unexpected(dir.error());
+  return ChecksumIn(*dir);
 }
 
 Result<std::string> MultipartUploads::DirOf(const std::string& bucket, const std::string& key,
@@ -147,7 +172,7 @@ Result<std::string> MultipartUploads::DirOf(const std::string& bucket, const std
 
 Result<PartInfo> MultipartUploads::StorePart(
     const std::string& dir, uint32_t number,
-    const std::function<Result<std::string>(int fd)>& write_body) {
+    const std::function<Result<std::pair<std::string, PartChecksum>>(int fd)>& write_body) {
   if (number < 1 || number > kMaxParts)
     return MakeError(Errc::kInvalidArgument, "Part number must be an integer between 1 and 10000");
   static std::atomic<uint64_t> seq{0};
@@ -156,13 +181,18 @@ Result<PartInfo> MultipartUploads::StorePart(
   int fd = open(tmp.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (fd < 0 && errno == ENOENT) return MakeError(Errc::kNoSuchUpload, "NoSuchUpload");  // aborted
   if (fd < 0) return tl::unexpected(ErrorFromErrno(errno, "create " + tmp));
-  auto etag = write_body(fd);
+  auto written = write_body(fd);
   close(fd);
   std::string path = PartPath(dir, number);
-  // The ETag file is written first: a part whose data file exists is complete.
-  if (etag) {
-    if (auto w = WriteSmallFile(path + ".etag", *etag); !w) etag = tl::unexpected(w.error());
-  }
+  // The ETag and checksum files are written first: a part whose data file
+  // exists is complete.
+  Result<void> etag = written ? Result<void>{} : tl::unexpected(written.error());
+  if (etag && !written->second.value.empty())
+    etag = WriteSmallFile(path + ".checksum",
+                          written->second.algorithm + " " + written->second.value);
+  else if (etag)
+    unlink((path + ".checksum").c_str());  // an earlier upload of this number had one
+  if (etag) etag = WriteSmallFile(path + ".etag", written->first);
   if (!etag || rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     unlink(tmp.c_str());
@@ -184,6 +214,9 @@ Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t num
   PartInfo p;
   p.number = number;
   p.etag = "\"" + etag + "\"";
+  std::string checksum;
+  if (ReadWhole(path + ".checksum", &checksum) && checksum.find(' ') != std::string::npos)
+    p.checksum = {checksum.substr(0, checksum.find(' ')), checksum.substr(checksum.find(' ') + 1)};
   p.size = static_cast<uint64_t>(st.st_size);
   p.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
   return p;
@@ -191,15 +224,16 @@ Result<PartInfo> MultipartUploads::ReadPart(const std::string& dir, uint32_t num
 
 Result<PartInfo> MultipartUploads::UploadPart(
     const std::string& bucket, const std::string& key, const std::string& id, uint32_t number,
-    const std::function<bool(const LocalBackend::Writer&)>& fill,
-    const LocalBackend::Verifier& verify, bool want_sha256) {
+    const std::function<bool(const LocalBackend::Writer&)>& fill, const PartVerifier& verify,
+    bool want_sha256) {
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
-  return StorePart(*dir, number, [&](int fd) -> Result<std::string> {
+  return StorePart(*dir, number, [&](int fd) -> Result<std::pair<std::string, PartChecksum>> {
     auto digests = WriteDigested(fd, fill, want_sha256);
     if (!digests) return tl::unexpected(digests.error());
-    if (auto v = verify(digests->first, digests->second); !v) return tl::unexpected(v.error());
-    return digests->first;
+    auto checksum = verify(digests->first, digests->second);
+    if (!checksum) return tl::unexpected(checksum.error());
+    return std::make_pair(digests->first, *checksum);
   });
 }
 
@@ -208,7 +242,11 @@ Result<PartInfo> MultipartUploads::CopyPart(const std::string& bucket, const std
                                             uint64_t offset, uint64_t length) {
   auto dir = DirOf(bucket, key, id);
   if (!dir) return tl::unexpected(dir.error());
-  return StorePart(*dir, number, [&](int fd) -> Result<std::string> {
+  auto upload_checksum = ChecksumIn(*dir);
+  if (!upload_checksum) return tl::unexpected(upload_checksum.error());
+  std::unique_ptr<Checksum> sum;
+  if (*upload_checksum) sum = Checksum::Named((*upload_checksum)->algorithm);
+  return StorePart(*dir, number, [&](int fd) -> Result<std::pair<std::string, PartChecksum>> {
     if (auto c = CopyRange(src_fd, offset, length, fd); !c) return tl::unexpected(c.error());
     // A part's ETag is the MD5 of its bytes; read them back from the page cache.
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
@@ -221,19 +259,24 @@ Result<PartInfo> MultipartUploads::CopyPart(const std::string& bucket, const std
         return tl::unexpected(ErrorFromErrno(n < 0 ? errno : EIO, "read back part"));
       }
       EVP_DigestUpdate(ctx, buf.data(), n);
+      if (sum) sum->Update(buf.data(), n);
       at += n;
     }
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, md, &len);
     EVP_MD_CTX_free(ctx);
-    return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len));
+    PartChecksum checksum;
+    if (sum) checksum = {(*upload_checksum)->algorithm, sum->Base64()};
+    return std::make_pair(s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)),
+                          checksum);
   });
 }
 
 Result<ObjectMeta> MultipartUploads::Complete(
     const std::string& bucket, const std::string& key, const std::string& id,
-    const std::vector<std::pair<uint32_t, std::string>>& parts, const WriteCondition& condition) {
+    const std::vector<CompletedPart>& parts, const WriteCondition& condition,
+    const Claim& claimed) {
   auto dir = DirOf(bucket, key, id);
   if (!dir && dir.error().code == Errc::kNoSuchUpload) {
     // Completed already? Then this is a retry: the same answer, while the
@@ -252,25 +295,72 @@ Result<ObjectMeta> MultipartUploads::Complete(
     return s3rdmafs::MakeS3Error(400, "MalformedXML", "a multipart upload needs a part");
   // A part number named twice in a row names that part once (as radosgw
   // and S3 take it); any other step back is out of order.
-  std::vector<std::pair<uint32_t, std::string>> named;
+  std::vector<CompletedPart> named;
   for (const auto& p : parts) {
-    if (!named.empty() && p.first == named.back().first) continue;
-    if (!named.empty() && p.first < named.back().first)
+    if (!named.empty() && p.number == named.back().number) continue;
+    if (!named.empty() && p.number < named.back().number)
       return s3rdmafs::MakeS3Error(400, "InvalidPartOrder", "part numbers must ascend");
     named.push_back(p);
   }
+  auto upload_checksum = ChecksumIn(*dir);
+  if (!upload_checksum) return tl::unexpected(upload_checksum.error());
   std::vector<PartInfo> chosen;
   for (size_t i = 0; i < named.size(); ++i) {
-    auto p = ReadPart(*dir, named[i].first);
+    const std::string number = std::to_string(named[i].number);
+    auto p = ReadPart(*dir, named[i].number);
     if (!p) return tl::unexpected(p.error());
-    if (Unquote(p->etag) != Unquote(named[i].second))
-      return s3rdmafs::MakeS3Error(
-          400, "InvalidPart", "part " + std::to_string(named[i].first) + " has ETag " + p->etag);
+    if (Unquote(p->etag) != Unquote(named[i].etag))
+      return s3rdmafs::MakeS3Error(400, "InvalidPart", "part " + number + " has ETag " + p->etag);
     if (i + 1 < named.size() && p->size < kMinPartSize)
+      return s3rdmafs::MakeS3Error(400, "EntityTooSmall",
+                                   "part " + number + " is smaller than 5 MiB and not the last");
+    // A part checksum the request names must be the one the part came with.
+    const PartChecksum& told = named[i].checksum;
+    if (*upload_checksum && !told.value.empty() &&
+        (told.algorithm != p->checksum.algorithm || told.value != p->checksum.value))
       return s3rdmafs::MakeS3Error(
-          400, "EntityTooSmall",
-          "part " + std::to_string(named[i].first) + " is smaller than 5 MiB and not the last");
+          400, "InvalidPart",
+          "part " + number + " was uploaded with " +
+              (p->checksum.value.empty() ? std::string("no checksum")
+                                         : ChecksumElement(p->checksum.algorithm) + " " +
+                                               p->checksum.value) +
+              ", not the " + ChecksumElement(told.algorithm) + " " + told.value + " named");
+    if (*upload_checksum && p->checksum.algorithm != (*upload_checksum)->algorithm)
+      return s3rdmafs::MakeS3Error(400, "InvalidPart",
+                                   "part " + number + " carries no " +
+                                       ChecksumElement((*upload_checksum)->algorithm));
     chosen.push_back(*p);
+  }
+  // The object's checksum, from the parts', checked against the one claimed.
+  std::string object_checksum;
+  if (!claimed.type.empty() &&
+      (!*upload_checksum || claimed.type != (*upload_checksum)->TypeName()))
+    return s3rdmafs::MakeS3Error(
+        400, "InvalidRequest",
+        "x-amz-checksum-type " + claimed.type + " is not the upload's (" +
+            (*upload_checksum ? (*upload_checksum)->TypeName() : std::string("none")) + ")");
+  if (*upload_checksum) {
+    std::vector<std::pair<std::string, uint64_t>> sums;
+    for (const auto& p : chosen) sums.emplace_back(p.checksum.value, p.size);
+    auto combined = CombinePartChecksums(**upload_checksum, sums);
+    if (!combined) return tl::unexpected(combined.error());
+    object_checksum = *combined;
+  }
+  if (!claimed.checksum.value.empty()) {
+    if (!*upload_checksum || claimed.checksum.algorithm != (*upload_checksum)->algorithm)
+      return s3rdmafs::MakeS3Error(
+          400, "InvalidRequest",
+          "x-amz-checksum-" + claimed.checksum.algorithm + " names another algorithm than the " +
+              (*upload_checksum ? (*upload_checksum)->algorithm : std::string("none")) +
+              " the upload was created with");
+    // A composite value may be claimed with or without its "-<count>".
+    const std::string bare = object_checksum.substr(0, object_checksum.find('-'));
+    if (claimed.checksum.value != object_checksum && claimed.checksum.value != bare)
+      return s3rdmafs::MakeS3Error(
+          400, "BadDigest",
+          "The x-amz-checksum-" + claimed.checksum.algorithm + " you specified (" +
+              claimed.checksum.value + ") did not match the calculated checksum (" +
+              object_checksum + ")");
   }
   std::string info;
   ReadWhole(*dir + "/upload", &info);
@@ -286,6 +376,10 @@ Result<ObjectMeta> MultipartUploads::Complete(
       name = decoded;
     else
       user.emplace_back(name, decoded);
+  }
+  if (*upload_checksum) {
+    user.emplace_back("x-amz-checksum-" + (*upload_checksum)->algorithm, object_checksum);
+    user.emplace_back("x-amz-checksum-type", (*upload_checksum)->TypeName());
   }
   auto published = backend_->Publish(
       bucket, key, user,
@@ -305,10 +399,9 @@ Result<ObjectMeta> MultipartUploads::Complete(
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned int len = 0;
         EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
-        // The part sizes, for GET ?partNumber=N (best effort, as the ETag xattr).
-        std::string sizes;
-        for (auto& p : chosen) sizes += std::to_string(p.size) + ",";
-        LocalBackend::SetPartSizes(fd, sizes);
+        std::vector<LocalBackend::PartRecord> records;
+        for (auto& p : chosen) records.push_back({p.size, *upload_checksum ? p.checksum.value : ""});
+        LocalBackend::SetParts(fd, records);
         return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
                std::to_string(chosen.size());
       },

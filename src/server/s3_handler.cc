@@ -599,13 +599,6 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   }
   // Checksums go out when asked for (x-amz-checksum-mode: ENABLED), as on S3.
   const bool checksums = strcasecmp(req.Header("x-amz-checksum-mode").c_str(), "ENABLED") == 0;
-  bool typed = false;
-  for (auto& [k, v] : shown) {
-    if (!checksums && k.rfind("x-amz-checksum-", 0) == 0) continue;
-    h.emplace_back(k, v);
-    typed |= k == "content-type";
-  }
-  if (!typed) h.emplace_back("Content-Type", "application/octet-stream");
   uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
   bool ranged = false;
   if (query.count("partNumber")) {
@@ -614,19 +607,26 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
     uint64_t n = v.empty() || v.size() > 5 || v.find_first_not_of("0123456789") != std::string::npos
                      ? 0
                      : std::stoul(v);
-    const std::vector<uint64_t> part_sizes = LocalBackend::PartSizes(fd, meta.size);
-    const size_t parts = part_sizes.empty() ? 1 : part_sizes.size();
+    const std::vector<LocalBackend::PartRecord> records = LocalBackend::Parts(fd, meta.size);
+    const size_t parts = records.empty() ? 1 : records.size();
     if (n == 0 || n > 10000)
       return SendError(ex, 400, "InvalidArgument",
                        "Part number must be an integer between 1 and 10000", resource);
     if (n > parts)
       return SendError(ex, 416, "InvalidPartNumber", "The requested partnumber is not satisfiable",
                        resource);
-    if (!part_sizes.empty()) {
+    if (!records.empty()) {
       first = 0;
-      for (size_t i = 0; i + 1 < n; ++i) first += part_sizes[i];
-      last = first + part_sizes[n - 1] - 1;
-      ranged = part_sizes[n - 1] > 0;
+      for (size_t i = 0; i + 1 < n; ++i) first += records[i].size;
+      last = first + records[n - 1].size - 1;
+      ranged = records[n - 1].size > 0;
+      // The part's own checksum stands for the object's (none when not kept).
+      for (auto& [k, value] : shown)
+        if (k.rfind("x-amz-checksum-", 0) == 0 && k != "x-amz-checksum-type")
+          value = records[n - 1].checksum;
+      std::erase_if(shown, [](const auto& kv) {
+        return kv.first.rfind("x-amz-checksum-", 0) == 0 && kv.second.empty();
+      });
     }
     h.emplace_back("x-amz-mp-parts-count", std::to_string(parts));
   } else {
@@ -636,6 +636,13 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
     if (unsatisfiable)
       return SendError(ex, 416, "InvalidRange", "The requested range is not satisfiable", resource);
   }
+  bool typed = false;
+  for (auto& [k, v] : shown) {
+    if (!checksums && k.rfind("x-amz-checksum-", 0) == 0) continue;
+    h.emplace_back(k, v);
+    typed |= k == "content-type";
+  }
+  if (!typed) h.emplace_back("Content-Type", "application/octet-stream");
   uint64_t length = meta.size == 0 ? 0 : last - first + 1;
   int status = 200;
   if (ranged) {

@@ -3,9 +3,11 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <pugixml.hpp>
 #include <string>
 
+#include "checksums.h"
 #include "exchange.h"
 #include "local_backend.h"
 #include "multipart.h"
@@ -47,11 +49,15 @@ class S3Handler {
                const std::string& key, const s3rdmafs::rdma::RcToken& token);
   void CopyObject(Exchange& ex, const std::string& bucket, const std::string& key);
   // `user`: what is kept with a new object; read once the body is in (the
-  // verifier may add the checksum it computed).
+  // verifier may add the checksum it computed). `checksum`: the one the
+  // request carries, which `fill` feeds and `verify` checks; for a part of an
+  // upload created with a checksum it must be that algorithm, and is set to
+  // it (computed and kept) when the request names none.
   s3rdmafs::Result<std::string> StoreBody(
       const std::string& bucket, const std::string& key, const Request& req, const UserMeta& user,
       const std::function<bool(const LocalBackend::Writer&)>& fill,
-      const LocalBackend::Verifier& verify, bool want_sha256);
+      const LocalBackend::Verifier& verify, bool want_sha256,
+      std::optional<WantedChecksum>& checksum);
   void CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key);
   void CompleteUpload(Exchange& ex, const std::string& bucket, const std::string& key);
   void ListUploadParts(Exchange& ex, const std::string& bucket, const std::string& key);

@@ -97,14 +97,32 @@ uint32_t PartNumberOf(const std::map<std::string, std::string>& q) {
 s3rdmafs::Result<std::string> S3Handler::StoreBody(
     const std::string& bucket, const std::string& key, const Request& req, const UserMeta& user,
     const std::function<bool(const LocalBackend::Writer&)>& fill,
-    const LocalBackend::Verifier& verify, bool want_sha256) {
+    const LocalBackend::Verifier& verify, bool want_sha256,
+    std::optional<WantedChecksum>& checksum) {
   auto query = ParseQuery(req.raw_query);
   if (query.count("uploadId")) {
     uint32_t part = PartNumberOf(query);
     if (part == 0)
       return s3rdmafs::MakeError(Errc::kInvalidArgument,
                                  "Part number must be an integer between 1 and 10000");
-    auto r = uploads_.UploadPart(bucket, key, query["uploadId"], part, fill, verify, want_sha256);
+    auto upload = uploads_.ChecksumOf(bucket, key, query["uploadId"]);
+    if (!upload) return tl::unexpected(upload.error());
+    if (*upload) {
+      auto wanted = Checksum::Named((*upload)->algorithm);
+      if (checksum && checksum->sum->header() != wanted->header())
+        return s3rdmafs::MakeS3Error(400, "InvalidRequest",
+                                     "The upload was created with " + wanted->header() +
+                                         "; this part carries " + checksum->sum->header());
+      if (!checksum) checksum = WantedChecksum{std::move(wanted), ""};
+    }
+    auto r = uploads_.UploadPart(
+        bucket, key, query["uploadId"], part, fill,
+        [&](const std::string& md5, const std::string& sha) -> s3rdmafs::Result<PartChecksum> {
+          if (auto v = verify(md5, sha); !v) return tl::unexpected(v.error());
+          if (!checksum) return PartChecksum{};
+          return PartChecksum{checksum->sum->header().substr(15), checksum->expected};
+        },
+        want_sha256);
     if (!r) return tl::unexpected(r.error());
     return r->etag;
   }
@@ -189,10 +207,11 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
       (*checksum)->expected = chunked->trailers().at((*checksum)->sum->header());
     if (auto r = CheckDigest(**checksum); !r) return r;
     user.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
+    user.emplace_back("x-amz-checksum-type", "FULL_OBJECT");
     return {};
   };
   const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
-  auto stored = StoreBody(bucket, key, req, user, fill, verify, want_sha);
+  auto stored = StoreBody(bucket, key, req, user, fill, verify, want_sha, *checksum);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (etag.empty()) {
@@ -238,9 +257,10 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
     if (!*checksum) return {};
     if (auto r = CheckDigest(**checksum); !r) return r;  // a mis-read never becomes data
     user.emplace_back((*checksum)->sum->header(), (*checksum)->expected);
+    user.emplace_back("x-amz-checksum-type", "FULL_OBJECT");
     return {};
   };
-  auto stored = StoreBody(bucket, key, req, user, fill, verify, false);
+  auto stored = StoreBody(bucket, key, req, user, fill, verify, false, *checksum);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
   if (transfer_failed) {
@@ -307,6 +327,8 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
     auto root = Root(doc, "CopyPartResult");
     Text(root, "LastModified", Iso8601(r->mtime_ns));
     Text(root, "ETag", r->etag);
+    if (!r->checksum.value.empty())
+      Text(root, ChecksumElement(r->checksum.algorithm).c_str(), r->checksum.value);
     Headers h = CommonHeaders();
     h.emplace_back("Content-Type", "application/xml");
     return ex.Send(200, h, ToXml(doc));
@@ -334,7 +356,9 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
 }
 
 void S3Handler::CreateUpload(Exchange& ex, const std::string& bucket, const std::string& key) {
-  auto id = uploads_.Create(bucket, key, UserMetaOf(ex.request()));
+  auto checksum = UploadChecksumOf(ex.request());
+  if (!checksum) return SendBackendError(ex, checksum.error(), "/" + bucket + "/" + key);
+  auto id = uploads_.Create(bucket, key, UserMetaOf(ex.request()), *checksum);
   if (!id) return SendBackendError(ex, id.error(), "/" + bucket + "/" + key);
   pugi::xml_document doc;
   auto root = Root(doc, "InitiateMultipartUploadResult");
@@ -343,6 +367,10 @@ void S3Handler::CreateUpload(Exchange& ex, const std::string& bucket, const std:
   Text(root, "UploadId", *id);
   Headers h = CommonHeaders();
   h.emplace_back("Content-Type", "application/xml");
+  if (*checksum) {
+    h.emplace_back("x-amz-checksum-algorithm", ChecksumElement((*checksum)->algorithm).substr(8));
+    h.emplace_back("x-amz-checksum-type", (*checksum)->TypeName());
+  }
   ex.Send(200, h, ToXml(doc));
 }
 
@@ -350,11 +378,26 @@ void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const st
   std::string resource = "/" + bucket + "/" + key;
   pugi::xml_document in;
   if (!ReadXmlBody(ex, resource, &in)) return;
-  std::vector<std::pair<uint32_t, std::string>> parts;
-  for (auto p : in.child("CompleteMultipartUpload").children("Part"))
-    parts.emplace_back(p.child("PartNumber").text().as_uint(), p.child_value("ETag"));
+  std::vector<CompletedPart> parts;
+  for (auto p : in.child("CompleteMultipartUpload").children("Part")) {
+    CompletedPart part{p.child("PartNumber").text().as_uint(), p.child_value("ETag"), {}};
+    for (auto c : p.children()) {
+      std::string name = c.name();
+      if (name.rfind("Checksum", 0) != 0 || name == "ChecksumType") continue;
+      for (char& ch : name) ch = static_cast<char>(tolower(static_cast<unsigned char>(ch)));
+      part.checksum = {name.substr(8), c.text().get()};
+    }
+    parts.push_back(std::move(part));
+  }
+  MultipartUploads::Claim claim;
+  auto claimed = ChecksumOf(ex.request());
+  if (!claimed) return SendBackendError(ex, claimed.error(), resource);
+  if (*claimed && !(*claimed)->expected.empty())
+    claim.checksum = {(*claimed)->sum->header().substr(15), (*claimed)->expected};
+  claim.type = ex.request().Header("x-amz-checksum-type");
   auto query = ParseQuery(ex.request().raw_query);
-  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts, ConditionOf(ex.request()));
+  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts, ConditionOf(ex.request()),
+                             claim);
   if (!r) return SendBackendError(ex, r.error(), resource);
   pugi::xml_document doc;
   auto root = Root(doc, "CompleteMultipartUploadResult");
@@ -362,6 +405,12 @@ void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const st
   Text(root, "Bucket", bucket);
   Text(root, "Key", key);
   Text(root, "ETag", r->etag);
+  // The object's checksum, also for a retried Complete (it is the object's).
+  for (const auto& [name, value] : r->user)
+    if (name.rfind("x-amz-checksum-", 0) == 0 && name != "x-amz-checksum-type")
+      Text(root, ChecksumElement(name.substr(15)).c_str(), value);
+    else if (name == "x-amz-checksum-type")
+      Text(root, "ChecksumType", value);
   Headers h = CommonHeaders();
   h.emplace_back("Content-Type", "application/xml");
   ex.Send(200, h, ToXml(doc));
@@ -376,6 +425,10 @@ void S3Handler::ListUploadParts(Exchange& ex, const std::string& bucket, const s
   Text(root, "Bucket", bucket);
   Text(root, "Key", key);
   Text(root, "UploadId", query["uploadId"]);
+  if (auto c = uploads_.ChecksumOf(bucket, key, query["uploadId"]); c && *c) {
+    Text(root, "ChecksumAlgorithm", ChecksumElement((*c)->algorithm).substr(8));
+    Text(root, "ChecksumType", (*c)->TypeName());
+  }
   Text(root, "IsTruncated", "false");
   for (auto& p : *parts) {
     auto node = root.append_child("Part");
@@ -383,6 +436,8 @@ void S3Handler::ListUploadParts(Exchange& ex, const std::string& bucket, const s
     Text(node, "LastModified", Iso8601(p.mtime_ns));
     Text(node, "ETag", p.etag);
     Text(node, "Size", std::to_string(p.size));
+    if (!p.checksum.value.empty())
+      Text(node, ChecksumElement(p.checksum.algorithm).c_str(), p.checksum.value);
   }
   Headers h = CommonHeaders();
   h.emplace_back("Content-Type", "application/xml");

@@ -1,5 +1,6 @@
 // The reference server's parsers and its directory backend, without sockets.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 
 #include "auth.h"
 #include "aws_chunked.h"
+#include "checksums.h"
 #include "local_backend.h"
 #include "multipart.h"
 #include "s3_handler.h"
@@ -245,8 +247,10 @@ namespace {
 std::function<bool(const LocalBackend::Writer&)> Body(const std::string& data) {
   return [data](const LocalBackend::Writer& w) { return w(data.data(), data.size()); };
 }
-LocalBackend::Verifier NoCheck() {
-  return [](const std::string&, const std::string&) -> s3rdmafs::Result<void> { return {}; };
+PartVerifier NoCheck() {
+  return [](const std::string&, const std::string&) -> s3rdmafs::Result<PartChecksum> {
+    return PartChecksum{};
+  };
 }
 std::string FileText(const stdfs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -292,9 +296,9 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
   EXPECT_EQ(again->etag, done->etag);
   auto opened = backend.Open("bkt", "obj");
   ASSERT_TRUE(opened);
-  auto parts = LocalBackend::PartSizes(opened->first, opened->second.size);
+  auto parts = LocalBackend::Parts(opened->first, opened->second.size);
   close(opened->first);
-  EXPECT_EQ(parts, (std::vector<uint64_t>{big.size(), tail.size()}));
+  EXPECT_EQ(parts, (std::vector<LocalBackend::PartRecord>{{big.size(), ""}, {tail.size(), ""}}));
   EXPECT_FALSE(uploads.Complete("bkt", "other", *id, {{1, p1->etag}, {2, p2->etag}}))
       << "the record answers for its own key only";
 
@@ -330,6 +334,126 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
   for (const auto& e : stdfs::directory_iterator(root / ".s3rdma-multipart"))
     EXPECT_EQ(e.path().extension(), ".completed")
         << e.path() << ": nothing but the records of completed uploads is left behind";
+  stdfs::remove_all(root);
+}
+
+namespace {
+std::string SumOf(const std::string& algorithm, const std::string& data) {
+  auto sum = Checksum::Named(algorithm);
+  sum->Update(data.data(), data.size());
+  return sum->Base64();
+}
+}  // namespace
+
+TEST(ServerChecksums, PartCrcsCombineIntoTheCrcOfTheWholeObject) {
+  std::mt19937 rng(7);
+  std::string data(3 << 20, '\0');
+  for (char& c : data) c = static_cast<char>(rng());
+  for (const char* algorithm : {"crc32", "crc32c", "crc64nvme"}) {
+    for (int trial = 0; trial < 4; ++trial) {
+      // Cut points anywhere, including parts of one byte.
+      std::vector<size_t> cuts{0, data.size()};
+      for (int i = 0; i < 1 + trial * 3; ++i) cuts.push_back(rng() % data.size());
+      if (trial == 3) cuts.push_back(1);
+      std::sort(cuts.begin(), cuts.end());
+      cuts.erase(std::unique(cuts.begin(), cuts.end()), cuts.end());
+      std::vector<std::pair<std::string, uint64_t>> parts;
+      for (size_t i = 0; i + 1 < cuts.size(); ++i)
+        parts.emplace_back(SumOf(algorithm, data.substr(cuts[i], cuts[i + 1] - cuts[i])),
+                           cuts[i + 1] - cuts[i]);
+      auto combined = CombinePartChecksums({algorithm, true}, parts);
+      ASSERT_TRUE(combined) << combined.error().ToString();
+      EXPECT_EQ(*combined, SumOf(algorithm, data)) << algorithm << ", " << parts.size() << " parts";
+    }
+  }
+  auto bad = CombinePartChecksums({"crc32", true}, {{"AAAAAAAAAAA=", 1}});
+  ASSERT_FALSE(bad) << "an 8-byte value is no CRC32";
+  EXPECT_EQ(bad.error().s3_code, "InvalidPart");
+  EXPECT_NE(bad.error().message.find("ChecksumCRC32"), std::string::npos) << bad.error().message;
+  EXPECT_FALSE(CombinePartChecksums({"sha256", false}, {{"not base64!", 1}}));
+}
+
+TEST(ServerMultipart, AnUploadsChecksumIsCheckedKeptAndCombined) {
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-mpc-" + std::to_string(getpid()));
+  stdfs::create_directories(root / "bkt");
+  LocalBackend backend(root.string());
+  if (!backend.ProbeMetadataSupport().empty()) GTEST_SKIP() << "no user xattrs under /tmp here";
+  MultipartUploads uploads(&backend, root.string());
+  const std::string one(MultipartUploads::kMinPartSize, 'A'), two = "the tail";
+  auto id = uploads.Create("bkt", "obj", {}, UploadChecksum{"crc32c", false});
+  ASSERT_TRUE(id);
+  auto kept = uploads.ChecksumOf("bkt", "obj", *id);
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->TypeName(), "COMPOSITE");
+  auto with = [](const std::string& data) -> PartVerifier {
+    return [data](const std::string&, const std::string&) -> s3rdmafs::Result<PartChecksum> {
+      return PartChecksum{"crc32c", SumOf("crc32c", data)};
+    };
+  };
+  auto p1 = uploads.UploadPart("bkt", "obj", *id, 1, Body(one), with(one));
+  auto p2 = uploads.UploadPart("bkt", "obj", *id, 2, Body(two), with(two));
+  ASSERT_TRUE(p1 && p2);
+  auto listed = uploads.ListParts("bkt", "obj", *id);
+  ASSERT_TRUE(listed && listed->size() == 2);
+  EXPECT_EQ((*listed)[1].checksum.value, SumOf("crc32c", two));
+
+  const CompletedPart good1{1, p1->etag, {"crc32c", SumOf("crc32c", one)}};
+  auto wrong_part =
+      uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {"crc32c", SumOf("crc32c", one)}}});
+  ASSERT_FALSE(wrong_part);
+  EXPECT_EQ(wrong_part.error().s3_code, "InvalidPart");
+  // The composite: CRC32C over the parts' raw CRCs, then "-2".
+  std::string raws;
+  for (const auto* part : {&one, &two}) {
+    std::string b64 = SumOf("crc32c", *part);
+    unsigned char raw[8];
+    int n = EVP_DecodeBlock(raw, reinterpret_cast<const unsigned char*>(b64.data()), 8);
+    ASSERT_EQ(n, 6);
+    raws.append(reinterpret_cast<char*>(raw), 4);
+  }
+  const std::string composite = SumOf("crc32c", raws) + "-2";
+  MultipartUploads::Claim lie{{"crc32c", SumOf("crc32c", "other")}, ""};
+  auto bad = uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {}, lie);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().s3_code, "BadDigest");
+  auto bad_type = uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {},
+                                   {{}, "FULL_OBJECT"});
+  ASSERT_FALSE(bad_type);
+  EXPECT_EQ(bad_type.error().s3_code, "InvalidRequest");
+  EXPECT_FALSE(backend.Stat("bkt", "obj")) << "a refused Complete publishes nothing";
+
+  MultipartUploads::Claim truth{{"crc32c", composite}, "COMPOSITE"};
+  auto done = uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {}, truth);
+  ASSERT_TRUE(done) << done.error().ToString();
+  auto stat = backend.Stat("bkt", "obj");
+  ASSERT_TRUE(stat);
+  EXPECT_EQ(stat->user, (UserMeta{{"x-amz-checksum-crc32c", composite},
+                                  {"x-amz-checksum-type", "COMPOSITE"}}));
+  auto opened = backend.Open("bkt", "obj");
+  ASSERT_TRUE(opened);
+  auto parts = LocalBackend::Parts(opened->first, opened->second.size);
+  close(opened->first);
+  EXPECT_EQ(parts, (std::vector<LocalBackend::PartRecord>{{one.size(), SumOf("crc32c", one)},
+                                                          {two.size(), SumOf("crc32c", two)}}));
+
+  // A full-object CRC32: the CRC of all the bytes, also for a copied part.
+  auto id2 = uploads.Create("bkt", "full", {}, UploadChecksum{"crc32", true});
+  auto src = backend.Open("bkt", "obj");
+  ASSERT_TRUE(id2 && src);
+  auto c1 = uploads.CopyPart("bkt", "full", *id2, 1, src->first, 0, one.size());
+  close(src->first);
+  auto c2 = uploads.UploadPart("bkt", "full", *id2, 2, Body(two),
+                               [&](const std::string&, const std::string&) {
+                                 return s3rdmafs::Result<PartChecksum>(
+                                     PartChecksum{"crc32", SumOf("crc32", two)});
+                               });
+  ASSERT_TRUE(c1 && c2);
+  EXPECT_EQ(c1->checksum.value, SumOf("crc32", one)) << "a copied part gets the upload's checksum";
+  auto full = uploads.Complete("bkt", "full", *id2, {{1, c1->etag, {}}, {2, c2->etag, {}}});
+  ASSERT_TRUE(full) << full.error().ToString();
+  EXPECT_EQ(backend.Stat("bkt", "full")->user,
+            (UserMeta{{"x-amz-checksum-crc32", SumOf("crc32", one + two)},
+                      {"x-amz-checksum-type", "FULL_OBJECT"}}));
   stdfs::remove_all(root);
 }
 
