@@ -158,9 +158,9 @@ s3rdmafs::Result<std::optional<UploadChecksum>> UploadChecksumOf(const Request& 
   else if (type == "COMPOSITE")
     u.full_object = false;
   else if (!type.empty())
-    return s3rdmafs::MakeS3Error(400, "InvalidRequest",
-                                 "unknown x-amz-checksum-type '" + type +
-                                     "' (COMPOSITE, FULL_OBJECT)");
+    return s3rdmafs::MakeS3Error(
+        400, "InvalidRequest",
+        "unknown x-amz-checksum-type '" + type + "' (COMPOSITE, FULL_OBJECT)");
   const bool crc = algorithm.rfind("crc", 0) == 0;
   if ((u.full_object && !crc) || (!u.full_object && algorithm == "crc64nvme"))
     return s3rdmafs::MakeS3Error(400, "InvalidRequest",

@@ -131,9 +131,9 @@ Result<std::string> MultipartUploads::Create(const std::string& bucket, const st
   std::string info = s3::HexEncode(bucket) + "\n" + s3::HexEncode(key) + "\n";
   for (auto& [k, v] : user) info += s3::HexEncode(k) + "\n" + s3::HexEncode(v) + "\n";
   // "checksum" first: an upload whose "upload" exists is whole.
-  auto w = checksum ? WriteSmallFile(dir + "/checksum",
-                                     checksum->algorithm + " " + checksum->TypeName())
-                    : Result<void>{};
+  auto w = checksum
+               ? WriteSmallFile(dir + "/checksum", checksum->algorithm + " " + checksum->TypeName())
+               : Result<void>{};
   if (w) w = WriteSmallFile(dir + "/upload", info);
   if (!w) {
     unlink((dir + "/checksum").c_str());
@@ -188,8 +188,8 @@ Result<PartInfo> MultipartUploads::StorePart(
   // exists is complete.
   Result<void> etag = written ? Result<void>{} : tl::unexpected(written.error());
   if (etag && !written->second.value.empty())
-    etag = WriteSmallFile(path + ".checksum",
-                          written->second.algorithm + " " + written->second.value);
+    etag =
+        WriteSmallFile(path + ".checksum", written->second.algorithm + " " + written->second.value);
   else if (etag)
     unlink((path + ".checksum").c_str());  // an earlier upload of this number had one
   if (etag) etag = WriteSmallFile(path + ".etag", written->first);
@@ -273,10 +273,11 @@ Result<PartInfo> MultipartUploads::CopyPart(const std::string& bucket, const std
   });
 }
 
-Result<ObjectMeta> MultipartUploads::Complete(
-    const std::string& bucket, const std::string& key, const std::string& id,
-    const std::vector<CompletedPart>& parts, const WriteCondition& condition,
-    const Claim& claimed) {
+Result<ObjectMeta> MultipartUploads::Complete(const std::string& bucket, const std::string& key,
+                                              const std::string& id,
+                                              const std::vector<CompletedPart>& parts,
+                                              const WriteCondition& condition,
+                                              const Claim& claimed) {
   auto dir = DirOf(bucket, key, id);
   if (!dir && dir.error().code == Errc::kNoSuchUpload) {
     // Completed already? Then this is a retry: the same answer, while the
@@ -321,14 +322,14 @@ Result<ObjectMeta> MultipartUploads::Complete(
       return s3rdmafs::MakeS3Error(
           400, "InvalidPart",
           "part " + number + " was uploaded with " +
-              (p->checksum.value.empty() ? std::string("no checksum")
-                                         : ChecksumElement(p->checksum.algorithm) + " " +
-                                               p->checksum.value) +
+              (p->checksum.value.empty()
+                   ? std::string("no checksum")
+                   : ChecksumElement(p->checksum.algorithm) + " " + p->checksum.value) +
               ", not the " + ChecksumElement(told.algorithm) + " " + told.value + " named");
     if (*upload_checksum && p->checksum.algorithm != (*upload_checksum)->algorithm)
-      return s3rdmafs::MakeS3Error(400, "InvalidPart",
-                                   "part " + number + " carries no " +
-                                       ChecksumElement((*upload_checksum)->algorithm));
+      return s3rdmafs::MakeS3Error(
+          400, "InvalidPart",
+          "part " + number + " carries no " + ChecksumElement((*upload_checksum)->algorithm));
     chosen.push_back(*p);
   }
   // The object's checksum, from the parts', checked against the one claimed.
@@ -356,11 +357,11 @@ Result<ObjectMeta> MultipartUploads::Complete(
     // A composite value may be claimed with or without its "-<count>".
     const std::string bare = object_checksum.substr(0, object_checksum.find('-'));
     if (claimed.checksum.value != object_checksum && claimed.checksum.value != bare)
-      return s3rdmafs::MakeS3Error(
-          400, "BadDigest",
-          "The x-amz-checksum-" + claimed.checksum.algorithm + " you specified (" +
-              claimed.checksum.value + ") did not match the calculated checksum (" +
-              object_checksum + ")");
+      return s3rdmafs::MakeS3Error(400, "BadDigest",
+                                   "The x-amz-checksum-" + claimed.checksum.algorithm +
+                                       " you specified (" + claimed.checksum.value +
+                                       ") did not match the calculated checksum (" +
+                                       object_checksum + ")");
   }
   std::string info;
   ReadWhole(*dir + "/upload", &info);
@@ -400,7 +401,8 @@ Result<ObjectMeta> MultipartUploads::Complete(
         unsigned int len = 0;
         EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
         std::vector<LocalBackend::PartRecord> records;
-        for (auto& p : chosen) records.push_back({p.size, *upload_checksum ? p.checksum.value : ""});
+        for (auto& p : chosen)
+          records.push_back({p.size, *upload_checksum ? p.checksum.value : ""});
         LocalBackend::SetParts(fd, records);
         return s3::HexEncode(std::string_view(reinterpret_cast<char*>(md), len)) + "-" +
                std::to_string(chosen.size());

@@ -396,8 +396,8 @@ void S3Handler::CompleteUpload(Exchange& ex, const std::string& bucket, const st
     claim.checksum = {(*claimed)->sum->header().substr(15), (*claimed)->expected};
   claim.type = ex.request().Header("x-amz-checksum-type");
   auto query = ParseQuery(ex.request().raw_query);
-  auto r = uploads_.Complete(bucket, key, query["uploadId"], parts, ConditionOf(ex.request()),
-                             claim);
+  auto r =
+      uploads_.Complete(bucket, key, query["uploadId"], parts, ConditionOf(ex.request()), claim);
   if (!r) return SendBackendError(ex, r.error(), resource);
   pugi::xml_document doc;
   auto root = Root(doc, "CompleteMultipartUploadResult");

@@ -416,8 +416,8 @@ TEST(ServerMultipart, AnUploadsChecksumIsCheckedKeptAndCombined) {
   auto bad = uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {}, lie);
   ASSERT_FALSE(bad);
   EXPECT_EQ(bad.error().s3_code, "BadDigest");
-  auto bad_type = uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {},
-                                   {{}, "FULL_OBJECT"});
+  auto bad_type =
+      uploads.Complete("bkt", "obj", *id, {good1, {2, p2->etag, {}}}, {}, {{}, "FULL_OBJECT"});
   ASSERT_FALSE(bad_type);
   EXPECT_EQ(bad_type.error().s3_code, "InvalidRequest");
   EXPECT_FALSE(backend.Stat("bkt", "obj")) << "a refused Complete publishes nothing";
@@ -427,8 +427,8 @@ TEST(ServerMultipart, AnUploadsChecksumIsCheckedKeptAndCombined) {
   ASSERT_TRUE(done) << done.error().ToString();
   auto stat = backend.Stat("bkt", "obj");
   ASSERT_TRUE(stat);
-  EXPECT_EQ(stat->user, (UserMeta{{"x-amz-checksum-crc32c", composite},
-                                  {"x-amz-checksum-type", "COMPOSITE"}}));
+  EXPECT_EQ(stat->user,
+            (UserMeta{{"x-amz-checksum-crc32c", composite}, {"x-amz-checksum-type", "COMPOSITE"}}));
   auto opened = backend.Open("bkt", "obj");
   ASSERT_TRUE(opened);
   auto parts = LocalBackend::Parts(opened->first, opened->second.size);
@@ -442,11 +442,10 @@ TEST(ServerMultipart, AnUploadsChecksumIsCheckedKeptAndCombined) {
   ASSERT_TRUE(id2 && src);
   auto c1 = uploads.CopyPart("bkt", "full", *id2, 1, src->first, 0, one.size());
   close(src->first);
-  auto c2 = uploads.UploadPart("bkt", "full", *id2, 2, Body(two),
-                               [&](const std::string&, const std::string&) {
-                                 return s3rdmafs::Result<PartChecksum>(
-                                     PartChecksum{"crc32", SumOf("crc32", two)});
-                               });
+  auto c2 = uploads.UploadPart(
+      "bkt", "full", *id2, 2, Body(two), [&](const std::string&, const std::string&) {
+        return s3rdmafs::Result<PartChecksum>(PartChecksum{"crc32", SumOf("crc32", two)});
+      });
   ASSERT_TRUE(c1 && c2);
   EXPECT_EQ(c1->checksum.value, SumOf("crc32", one)) << "a copied part gets the upload's checksum";
   auto full = uploads.Complete("bkt", "full", *id2, {{1, c1->etag, {}}, {2, c2->etag, {}}});
