@@ -1,5 +1,7 @@
-// SigV4 verification of incoming requests (Authorization header form),
-// using the same canonicalisation code the client signs with.
+// SigV4 verification of incoming requests, in both of its forms: the
+// Authorization header, and the query string of a presigned URL
+// (X-Amz-Algorithm, -Credential, -Date, -Expires, -SignedHeaders,
+// -Signature). Uses the same canonicalisation code the client signs with.
 #pragma once
 
 #include <ctime>
@@ -12,6 +14,10 @@ namespace s3rdma::server {
 
 struct AuthResult {
   bool ok = false;
+  // Unsigned (no Authorization, no X-Amz-Signature) and this server does not
+  // take anonymous requests: what an ACL may still admit (acl.h).
+  bool anonymous = false;
+  bool presigned = false;  // query-string form: the payload is never signed
   std::string access_key;  // who signed it ("" when anonymous)
   std::string error_code;  // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
   std::string message;

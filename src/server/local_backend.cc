@@ -27,6 +27,7 @@ constexpr const char* kMetaXattr = "user.s3rdma.meta";
 constexpr const char* kPartsXattr = "user.s3rdma.parts";        // LocalBackend::SetParts
 constexpr const char* kCreatedXattr = "user.s3rdma.created";    // on a bucket: ns since 1970
 constexpr const char* kLocationXattr = "user.s3rdma.location";  // its LocationConstraint
+constexpr const char* kAclXattr = "user.s3rdma.acl";            // on a bucket: its canned ACL
 constexpr size_t kDirCacheMax = 64;
 
 int64_t Ns(const timespec& t) { return static_cast<int64_t>(t.tv_sec) * 1000000000 + t.tv_nsec; }
@@ -235,6 +236,8 @@ Result<LocalBackend::BucketInfo> LocalBackend::GetBucket(const std::string& buck
   }
   if (ssize_t n = getxattr(path.c_str(), kLocationXattr, buf, sizeof buf - 1); n > 0)
     b.location.assign(buf, n);
+  if (ssize_t n = getxattr(path.c_str(), kAclXattr, buf, sizeof buf - 1); n > 0)
+    b.acl.assign(buf, n);
   return b;
 }
 
@@ -246,7 +249,8 @@ Result<void> LocalBackend::BucketExists(const std::string& bucket) const {
   return {};
 }
 
-Result<void> LocalBackend::CreateBucket(const std::string& bucket, const std::string& location) {
+Result<void> LocalBackend::CreateBucket(const std::string& bucket, const std::string& location,
+                                        const std::string& acl) {
   if (!ValidBucketName(bucket))
     return s3rdmafs::MakeS3Error(400, "InvalidBucketName",
                                  "The specified bucket is not valid: 3 to 63 letters, digits, "
@@ -265,6 +269,38 @@ Result<void> LocalBackend::CreateBucket(const std::string& bucket, const std::st
   setxattr(path.c_str(), kCreatedXattr, created.data(), created.size(), 0);
   if (!location.empty())
     setxattr(path.c_str(), kLocationXattr, location.data(), location.size(), 0);
+  if (!acl.empty()) return SetBucketAcl(bucket, acl);
+  return {};
+}
+
+Result<void> LocalBackend::SetBucketAcl(const std::string& bucket, const std::string& acl) {
+  if (auto r = BucketExists(bucket); !r) return r;
+  const std::string path = PathOf(bucket, "");
+  int rc = acl == "private" || acl.empty()
+               ? removexattr(path.c_str(), kAclXattr)
+               : setxattr(path.c_str(), kAclXattr, acl.data(), acl.size(), 0);
+  if (rc != 0 && errno != ENODATA) return FromErrno(errno, "set the ACL of bucket " + bucket);
+  return {};
+}
+
+Result<void> LocalBackend::SetObjectAcl(const std::string& bucket, const std::string& key,
+                                        const std::string& acl) {
+  if (auto r = BucketExists(bucket); !r) return r;
+  if (!ValidKey(key)) return MakeError(Errc::kNoSuchKey, "no such key");
+  std::shared_lock layout(layout_mu_);
+  std::string path = PathOf(bucket, key);
+  if (key.back() == '/') path += kMarkerName;
+  int fd = open(ObjectPathOf(path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return FromErrno(errno, "open " + key);
+  UserMeta user = ReadUserMeta(fd);
+  std::erase_if(user, [](const auto& kv) { return kv.first == "x-amz-acl"; });
+  if (acl != "private" && !acl.empty()) user.emplace_back("x-amz-acl", acl);
+  std::string blob = EncodeUserMeta(user);
+  int rc = blob.empty() ? fremovexattr(fd, kMetaXattr)
+                        : fsetxattr(fd, kMetaXattr, blob.data(), blob.size(), 0);
+  int err = errno;
+  close(fd);
+  if (rc != 0 && err != ENODATA) return FromErrno(err, "set the ACL of " + key);
   return {};
 }
 
@@ -696,19 +732,20 @@ Result<void> LocalBackend::ObjectToDirectory(const std::string& path) {
   return {};
 }
 
-Result<ObjectMeta> LocalBackend::Copy(const std::string& src_bucket, const std::string& src_key,
-                                      const std::function<Result<void>(const ObjectMeta&)>& admit,
-                                      const std::string& bucket, const std::string& key,
-                                      const UserMeta* replace) {
+Result<ObjectMeta> LocalBackend::Copy(
+    const std::string& src_bucket, const std::string& src_key,
+    const std::function<Result<UserMeta>(const ObjectMeta&)>& admit, const std::string& bucket,
+    const std::string& key) {
   auto src = Open(src_bucket, src_key);
   if (!src) return tl::unexpected(src.error());
   int in = src->first;
   ObjectMeta from = src->second;
-  if (auto ok = admit(from); !ok) {
+  auto user = admit(from);
+  if (!user) {
     close(in);
-    return tl::unexpected(ok.error());
+    return tl::unexpected(user.error());
   }
-  auto r = Publish(bucket, key, replace ? *replace : from.user, [&](int fd) -> Result<std::string> {
+  auto r = Publish(bucket, key, *user, [&](int fd) -> Result<std::string> {
     if (auto c = CopyRange(in, 0, from.size, fd); !c) return tl::unexpected(c.error());
     // Same bytes, same ETag (a multipart source keeps its "-N" form).
     return from.etag.substr(1, from.etag.size() - 2);

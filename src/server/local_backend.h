@@ -95,11 +95,18 @@ class LocalBackend {
     std::string name;
     int64_t created_ns = 0;  // kept in an xattr; else the directory's birth time
     std::string location;    // the LocationConstraint it was created with ("" = none)
+    std::string acl;         // its canned ACL (acl.h); "" = private
   };
   Result<std::vector<BucketInfo>> ListBuckets() const;  // sorted by name
   Result<BucketInfo> GetBucket(const std::string& bucket) const;
   Result<void> BucketExists(const std::string& bucket) const;
-  Result<void> CreateBucket(const std::string& bucket, const std::string& location = "");
+  Result<void> CreateBucket(const std::string& bucket, const std::string& location = "",
+                            const std::string& acl = "");
+  Result<void> SetBucketAcl(const std::string& bucket, const std::string& acl);
+  // An object's canned ACL lives in its metadata as x-amz-acl ("private":
+  // none); set in place, as S3 changes no other metadata for it.
+  Result<void> SetObjectAcl(const std::string& bucket, const std::string& key,
+                            const std::string& acl);
   Result<void> DeleteBucket(const std::string& bucket);
 
   // Opens an object for reading; returns an fd the caller closes.
@@ -127,12 +134,12 @@ class LocalBackend {
                              const UserMeta& user, const FileWriter& write,
                              const WriteCondition& condition = {});
 
-  // CopyObject: `admit` may refuse the source (its conditions); `replace`
-  // set = x-amz-metadata-directive REPLACE.
+  // CopyObject: `admit` may refuse the source (its conditions), else says
+  // what metadata the copy carries (the source's, or what the request
+  // replaces it with, and the copy's own ACL).
   Result<ObjectMeta> Copy(const std::string& src_bucket, const std::string& src_key,
-                          const std::function<Result<void>(const ObjectMeta&)>& admit,
-                          const std::string& bucket, const std::string& key,
-                          const UserMeta* replace);
+                          const std::function<Result<UserMeta>(const ObjectMeta&)>& admit,
+                          const std::string& bucket, const std::string& key);
   Result<void> Delete(const std::string& bucket, const std::string& key);
 
  private:

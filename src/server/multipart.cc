@@ -294,11 +294,15 @@ Result<ObjectMeta> MultipartUploads::Complete(const std::string& bucket, const s
   if (!dir) return tl::unexpected(dir.error());
   if (parts.empty())
     return s3rdmafs::MakeS3Error(400, "MalformedXML", "a multipart upload needs a part");
-  // A part number named twice in a row names that part once (as radosgw
-  // and S3 take it); any other step back is out of order.
+  // A part number named twice in a row names that part once, by its last
+  // entry (as radosgw takes it: a part uploaded again supersedes the ETag a
+  // client listed first); any other step back is out of order.
   std::vector<CompletedPart> named;
   for (const auto& p : parts) {
-    if (!named.empty() && p.number == named.back().number) continue;
+    if (!named.empty() && p.number == named.back().number) {
+      named.back() = p;
+      continue;
+    }
     if (!named.empty() && p.number < named.back().number)
       return s3rdmafs::MakeS3Error(400, "InvalidPartOrder", "part numbers must ascend");
     named.push_back(p);

@@ -44,18 +44,21 @@ bool ParseRange(const std::string& h, uint64_t size, uint64_t* first, uint64_t* 
   return true;
 }
 
-bool ParseCopyRange(const std::string& h, uint64_t size, uint64_t* first, uint64_t* last) {
-  if (h.rfind("bytes=", 0) != 0) return false;
+CopySourceRange ParseCopyRange(const std::string& h, uint64_t size, uint64_t* first,
+                               uint64_t* last) {
+  if (h.rfind("bytes=", 0) != 0) return CopySourceRange::kMalformed;
   std::string spec = h.substr(6);
   size_t dash = spec.find('-');
-  if (dash == std::string::npos || dash == 0 || dash + 1 == spec.size()) return false;
+  if (dash == std::string::npos || dash == 0 || dash + 1 == spec.size())
+    return CopySourceRange::kMalformed;
   std::string a = spec.substr(0, dash), b = spec.substr(dash + 1);
   if (a.find_first_not_of("0123456789") != std::string::npos || a.size() > 19 ||
       b.find_first_not_of("0123456789") != std::string::npos || b.size() > 19)
-    return false;
+    return CopySourceRange::kMalformed;
   *first = strtoull(a.c_str(), nullptr, 10);
   *last = strtoull(b.c_str(), nullptr, 10);
-  return *first <= *last && *last < size;
+  if (*first > *last) return CopySourceRange::kMalformed;
+  return *last < size ? CopySourceRange::kOk : CopySourceRange::kOutside;
 }
 
 }  // namespace s3rdma::server

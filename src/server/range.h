@@ -13,7 +13,11 @@ bool ParseRange(const std::string& header, uint64_t size, uint64_t* first, uint6
                 bool* unsatisfiable);
 
 // x-amz-copy-source-range: exactly "bytes=first-last", both within `size`
-// (S3 clamps nothing here).
-bool ParseCopyRange(const std::string& header, uint64_t size, uint64_t* first, uint64_t* last);
+// (S3 clamps nothing here). A header that is not of that form is the
+// client's bug (400 InvalidArgument); a well-formed range outside the source
+// is 416 InvalidRange, as S3 tells the two apart.
+enum class CopySourceRange { kOk, kMalformed, kOutside };
+CopySourceRange ParseCopyRange(const std::string& header, uint64_t size, uint64_t* first,
+                               uint64_t* last);
 
 }  // namespace s3rdma::server

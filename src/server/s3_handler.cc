@@ -10,6 +10,7 @@
 #include <sstream>
 #include <variant>
 
+#include "acl.h"
 #include "auth.h"
 #include "conditions.h"
 #include "rdma_endpoint.h"
@@ -94,10 +95,14 @@ void S3Handler::Handle(Exchange& ex) {
   std::string path;
   if (!s3::UriDecode(req.path, &path))
     return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
+  if (req.method == "OPTIONS") return Preflight(ex);
   AuthResult auth =
       Authenticate(req, config_.keys, config_.region, config_.anonymous, std::time(nullptr));
-  if (!auth.ok) {
-    int status = auth.error_code == "AuthorizationHeaderMalformed" ? 400 : 403;
+  if (!auth.ok && !auth.anonymous) {  // an unsigned request waits for the ACLs, below
+    int status = auth.error_code == "AuthorizationHeaderMalformed" ||
+                         auth.error_code == "AuthorizationQueryParametersError"
+                     ? 400
+                     : 403;
     LOG_INFO("%s %s: denied: %s", req.method.c_str(), req.target.c_str(), auth.error_code.c_str());
     return SendError(ex, status, auth.error_code, auth.message, path);
   }
@@ -120,6 +125,12 @@ void S3Handler::Handle(Exchange& ex) {
   }
   auto query = ParseQuery(req.raw_query);
   const std::string& m = req.method;
+  if (auth.anonymous) {
+    if (auto admitted = AdmitAnonymous(req, bucket, key, query); !admitted)
+      return SendBackendError(ex, admitted.error(), path);
+    auth.ok = true;
+  }
+  if (auto acl = RequestedAcl(req); !acl) return SendBackendError(ex, acl.error(), path);
 
   if (bucket.empty()) {
     if (m == "GET") return ListBuckets(ex);
@@ -127,6 +138,7 @@ void S3Handler::Handle(Exchange& ex) {
                      "The specified method is not allowed against this resource.", "/");
   }
   if (m == "GET" && query.count("acl")) return SendAcl(ex, bucket, key);
+  if (m == "PUT" && query.count("acl")) return PutAcl(ex, bucket, key);
   for (const char* sub :
        {"tagging", "retention", "legal-hold", "torrent", "attributes", "versionId"})
     if (!key.empty() && query.count(sub))
@@ -172,6 +184,11 @@ void S3Handler::Handle(Exchange& ex) {
       h.emplace_back("x-amz-bucket-region", config_.region);
       return ex.SendHeadersOnly(200, h, 0);
     }
+    // Any other bucket subresource (versioning, policy, cors, lifecycle,
+    // ...) is not kept here: saying so beats taking it for CreateBucket.
+    if ((m == "PUT" || m == "DELETE") && !query.empty())
+      return SendError(ex, 501, "NotImplemented",
+                       "?" + query.begin()->first + " is not implemented on buckets", path);
     if (m == "PUT") {
       std::string location;
       if (req.HasHeader("content-length") && req.Header("content-length") != "0") {
@@ -179,7 +196,11 @@ void S3Handler::Handle(Exchange& ex) {
         if (!ReadXmlBody(ex, path, &config)) return;
         location = config.child("CreateBucketConfiguration").child_value("LocationConstraint");
       }
-      if (auto r = backend_->CreateBucket(bucket, location); !r)
+      auto acl = RequestedAcl(req);
+      auto r = backend_->CreateBucket(bucket, location, NameOf(*acl));
+      // us-east-1 answers a re-create by the owner with 200 and keeps the
+      // bucket as it is (S3's legacy rule; every other region answers 409).
+      if (!r && !(r.error().s3_code == "BucketAlreadyOwnedByYou" && config_.region == "us-east-1"))
         return SendBackendError(ex, r.error(), path);
       Headers h = CommonHeaders();
       h.emplace_back("Location", "/" + bucket);
@@ -320,32 +341,6 @@ void S3Handler::RdmaConnect(Exchange& ex, const AuthResult& auth, const std::str
   ex.Send(200, headers, s3rdmafs::rdma::FormatHandshakeReply(*h));
 }
 
-// One owner, full control: the only ACL this server has.
-void S3Handler::SendAcl(Exchange& ex, const std::string& bucket, const std::string& key) {
-  std::string resource = "/" + bucket + (key.empty() ? "" : "/" + key);
-  if (key.empty()) {
-    if (auto r = backend_->BucketExists(bucket); !r)
-      return SendBackendError(ex, r.error(), resource);
-  } else if (auto r = backend_->Stat(bucket, key); !r) {
-    return SendBackendError(ex, r.error(), resource);
-  }
-  pugi::xml_document doc;
-  auto root = Root(doc, "AccessControlPolicy");
-  auto owner = root.append_child("Owner");
-  Text(owner, "ID", "s3rdma");
-  Text(owner, "DisplayName", "s3rdma");
-  auto grant = root.append_child("AccessControlList").append_child("Grant");
-  auto grantee = grant.append_child("Grantee");
-  grantee.append_attribute("xmlns:xsi") = "http://www.w3.org/2001/XMLSchema-instance";
-  grantee.append_attribute("xsi:type") = "CanonicalUser";
-  Text(grantee, "ID", "s3rdma");
-  Text(grantee, "DisplayName", "s3rdma");
-  Text(grant, "Permission", "FULL_CONTROL");
-  Headers h = CommonHeaders();
-  h.emplace_back("Content-Type", "application/xml");
-  ex.Send(200, h, ToXml(doc));
-}
-
 // ListBuckets, paged as S3 pages it since 2024: max-buckets (1-10000) and an
 // opaque continuation-token (here the last name of the page, encoded).
 void S3Handler::ListBuckets(Exchange& ex) {
@@ -367,9 +362,7 @@ void S3Handler::ListBuckets(Exchange& ex) {
   if (!buckets) return SendBackendError(ex, buckets.error(), "/");
   pugi::xml_document doc;
   auto root = Root(doc, "ListAllMyBucketsResult");
-  auto owner = root.append_child("Owner");
-  Text(owner, "ID", "s3rdma");
-  Text(owner, "DisplayName", "s3rdma");
+  AppendOwner(root);
   auto list = root.append_child("Buckets");
   size_t listed = 0;
   std::string last;
@@ -425,7 +418,9 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, Listing kin
   pugi::xml_document doc;
   auto root = Root(doc, versions ? "ListVersionsResult" : "ListBucketResult");
   Text(root, "Name", bucket);
-  Text(root, "Prefix", enc(q.prefix));
+  // ListObjects v1 echoes its Prefix as given, even with encoding-type=url
+  // (S3 encodes Key, Marker, NextMarker and Delimiter only; SDKs decode those).
+  Text(root, "Prefix", v2 || versions ? enc(q.prefix) : q.prefix);
   if (versions) {
     Text(root, "KeyMarker", enc(q.start_after));
     Text(root, "VersionIdMarker", query["version-id-marker"]);
@@ -460,12 +455,8 @@ void S3Handler::ListObjects(Exchange& ex, const std::string& bucket, Listing kin
     Text(c, "LastModified", Iso8601(e.meta.mtime_ns));
     Text(c, "ETag", e.meta.etag);
     Text(c, "Size", std::to_string(e.meta.size));
+    if (!v2 || query["fetch-owner"] == "true") AppendOwner(c);
     Text(c, "StorageClass", "STANDARD");
-    if (versions) {
-      auto owner = c.append_child("Owner");
-      Text(owner, "ID", "s3rdma");
-      Text(owner, "DisplayName", "s3rdma");
-    }
   }
   for (auto& e : out->entries) {
     if (!e.is_prefix) continue;
@@ -535,11 +526,7 @@ void S3Handler::ListUploads(Exchange& ex, const std::string& bucket) {
     auto node = root.append_child("Upload");
     Text(node, "Key", enc(u.key));
     Text(node, "UploadId", u.id);
-    for (const char* who : {"Initiator", "Owner"}) {
-      auto o = node.append_child(who);
-      Text(o, "ID", "s3rdma");
-      Text(o, "DisplayName", "s3rdma");
-    }
+    for (const char* who : {"Initiator", "Owner"}) AppendOwner(node, who);
     Text(node, "StorageClass", "STANDARD");
     Text(node, "Initiated", Iso8601(u.initiated_ns));
     ++listed;
@@ -639,6 +626,7 @@ void S3Handler::GetObject(Exchange& ex, const std::string& bucket, const std::st
   bool typed = false;
   for (auto& [k, v] : shown) {
     if (!checksums && k.rfind("x-amz-checksum-", 0) == 0) continue;
+    if (k == "x-amz-acl") continue;  // kept for ?acl (acl.h), no header of the object
     h.emplace_back(k, v);
     typed |= k == "content-type";
   }

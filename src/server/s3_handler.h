@@ -36,7 +36,14 @@ class S3Handler {
                    const std::string& key);
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
   void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
+  // Access (s3_handler_access.cc): canned ACLs, what an anonymous request
+  // may do, CORS preflights.
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
+  void PutAcl(Exchange& ex, const std::string& bucket, const std::string& key);
+  s3rdmafs::Result<void> AdmitAnonymous(const Request& req, const std::string& bucket,
+                                        const std::string& key,
+                                        const std::map<std::string, std::string>& query);
+  void Preflight(Exchange& ex);
   enum class Listing { kV1, kV2, kVersions };  // ?versions: every object is its one "null" version
   void ListObjects(Exchange& ex, const std::string& bucket, Listing kind);
   void ListUploads(Exchange& ex, const std::string& bucket);

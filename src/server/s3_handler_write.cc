@@ -1,10 +1,12 @@
 // The writing half of the S3 handler: PutObject/UploadPart (HTTP body or RDMA
 // READ), CopyObject, UploadPartCopy, and the multipart life cycle.
 #include <openssl/evp.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <pugixml.hpp>
 
+#include "acl.h"
 #include "auth.h"
 #include "aws_chunked.h"
 #include "checksums.h"
@@ -33,10 +35,29 @@ UserMeta UserMetaOf(const Request& req) {
   for (auto& [name, value] : req.headers) {
     std::string n = name;
     for (char& c : n) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
-    if (n.rfind("x-amz-meta-", 0) == 0 ||
-        std::find(std::begin(kKept), std::end(kKept), n) != std::end(kKept))
+    if (n == "content-encoding") {
+      // aws-chunked is how this request's body was framed, not what the
+      // object is: S3 keeps the other codings (gzip) and drops it.
+      std::string kept;
+      for (size_t pos = 0; pos <= value.size();) {
+        size_t comma = value.find(',', pos);
+        std::string coding = value.substr(pos, comma == std::string::npos ? comma : comma - pos);
+        coding.erase(0, coding.find_first_not_of(' '));
+        coding.erase(coding.find_last_not_of(' ') + 1);
+        if (!coding.empty() && strcasecmp(coding.c_str(), "aws-chunked") != 0)
+          kept += (kept.empty() ? "" : ", ") + coding;
+        if (comma == std::string::npos) break;
+        pos = comma + 1;
+      }
+      if (!kept.empty()) user.emplace_back(n, kept);
+    } else if (n.rfind("x-amz-meta-", 0) == 0 ||
+               std::find(std::begin(kKept), std::end(kKept), n) != std::end(kKept)) {
       user.emplace_back(n, value);
+    }
   }
+  // The object's ACL (Handle has refused a bad x-amz-acl already).
+  if (auto acl = RequestedAcl(req); acl && *acl != CannedAcl::kPrivate)
+    user.emplace_back("x-amz-acl", NameOf(*acl));
   return user;
 }
 
@@ -314,12 +335,22 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
     const ObjectMeta& meta = src->second;
     if (auto ok = admit(meta); !ok) return SendBackendError(ex, ok.error(), resource);
     uint64_t first = 0, last = meta.size ? meta.size - 1 : 0;
-    if (req.HasHeader("x-amz-copy-source-range") &&
-        !ParseCopyRange(req.Header("x-amz-copy-source-range"), meta.size, &first, &last))
-      return SendError(ex, 416, "InvalidRange",
-                       "The x-amz-copy-source-range must be bytes=first-last within the source (" +
-                           std::to_string(meta.size) + " bytes)",
-                       resource);
+    if (req.HasHeader("x-amz-copy-source-range")) {
+      const std::string& range = req.Header("x-amz-copy-source-range");
+      switch (ParseCopyRange(range, meta.size, &first, &last)) {
+        case CopySourceRange::kOk:
+          break;
+        case CopySourceRange::kMalformed:
+          return SendError(ex, 400, "InvalidArgument",
+                           "x-amz-copy-source-range '" + range + "' is not bytes=first-last",
+                           resource);
+        case CopySourceRange::kOutside:
+          return SendError(ex, 416, "InvalidRange",
+                           "x-amz-copy-source-range '" + range + "' is outside the source (" +
+                               std::to_string(meta.size) + " bytes)",
+                           resource);
+      }
+    }
     uint64_t length = meta.size == 0 ? 0 : last - first + 1;
     auto r = uploads_.CopyPart(bucket, key, query["uploadId"], part, src->first, first, length);
     if (!r) return SendBackendError(ex, r.error(), resource);
@@ -342,9 +373,19 @@ void S3Handler::CopyObject(Exchange& ex, const std::string& bucket, const std::s
                      "This copy request is illegal because it is trying to copy an object to "
                      "itself without changing the object's metadata.",
                      resource);
-  UserMeta replace = UserMetaOf(req);
-  auto r = backend_->Copy(src_bucket, src_key, admit, bucket, key,
-                          directive == "REPLACE" ? &replace : nullptr);
+  // The copy carries the source's metadata or the request's (REPLACE), and
+  // in both cases the ACL this request names: S3 copies no ACL.
+  auto copy_admit = [&](const ObjectMeta& source) -> s3rdmafs::Result<UserMeta> {
+    if (auto ok = admit(source); !ok) return tl::unexpected(ok.error());
+    UserMeta user = UserMetaOf(req);
+    if (directive == "REPLACE") return user;
+    UserMeta kept = source.user;
+    std::erase_if(kept, [](const auto& kv) { return kv.first == "x-amz-acl"; });
+    for (auto& kv : user)
+      if (kv.first == "x-amz-acl") kept.push_back(kv);
+    return kept;
+  };
+  auto r = backend_->Copy(src_bucket, src_key, copy_admit, bucket, key);
   if (!r) return SendBackendError(ex, r.error(), resource);
   pugi::xml_document doc;
   auto root = Root(doc, "CopyObjectResult");

@@ -311,18 +311,19 @@ TEST(ServerMultipart, LifecycleRulesAndAtomicPublish) {
   ASSERT_TRUE(cp);
   ASSERT_TRUE(uploads.Complete("bkt", "copy", *id2, {{1, cp->etag}}));
   EXPECT_EQ(FileText(root / "bkt" / "copy"), "aatail");
-  auto any = [](const ObjectMeta&) -> s3rdmafs::Result<void> { return {}; };
-  auto kept = backend.Copy("bkt", "obj", any, "bkt", "kept", nullptr);
+  auto same = [](const ObjectMeta& m) -> s3rdmafs::Result<UserMeta> { return m.user; };
+  auto kept = backend.Copy("bkt", "obj", same, "bkt", "kept");
   ASSERT_TRUE(kept);
   EXPECT_EQ(backend.Stat("bkt", "kept")->user, stat->user);
   UserMeta replace{{"x-amz-meta-mode", "33261"}};
-  ASSERT_TRUE(backend.Copy("bkt", "obj", any, "bkt", "obj", &replace));
+  auto replacing = [&](const ObjectMeta&) -> s3rdmafs::Result<UserMeta> { return replace; };
+  ASSERT_TRUE(backend.Copy("bkt", "obj", replacing, "bkt", "obj"));
   EXPECT_EQ(backend.Stat("bkt", "obj")->user, replace);
   EXPECT_EQ(FileText(root / "bkt" / "obj"), big + tail);
-  auto refuse = [](const ObjectMeta&) -> s3rdmafs::Result<void> {
+  auto refuse = [](const ObjectMeta&) -> s3rdmafs::Result<UserMeta> {
     return s3rdmafs::MakeS3Error(412, "PreconditionFailed", "no");
   };
-  auto stale = backend.Copy("bkt", "obj", refuse, "bkt", "x", nullptr);
+  auto stale = backend.Copy("bkt", "obj", refuse, "bkt", "x");
   ASSERT_FALSE(stale);
   EXPECT_EQ(stale.error().s3_code, "PreconditionFailed");
   EXPECT_FALSE(backend.Stat("bkt", "x")) << "a refused copy writes nothing";
