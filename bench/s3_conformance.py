@@ -50,12 +50,13 @@ MARKERS = "not fails_on_aws and not lifecycle and not versioning and not encrypt
 AK, SK = "S3TESTSACCESSKEY", "s3tests/secret"
 
 
-def conf(path, endpoint, ak, sk):
+def conf(path, endpoint, ak, sk, user):
     host, port = endpoint.split("//")[1].split(":")
     c = configparser.ConfigParser()
     c["DEFAULT"] = {"host": host, "port": port, "is_secure": "False", "ssl_verify": "False"}
     c["fixtures"] = {"bucket prefix": "s3t-{random}-"}
-    who = {"display_name": "tester", "user_id": "tester", "email": "tester@example.com",
+    # The user as each server names it: radosgw's "tester", s3rdma-server's one owner.
+    who = {"display_name": user, "user_id": user, "email": "tester@example.com",
            "access_key": ak, "secret_key": sk}
     for section in ("s3 main", "s3 alt", "iam", "iam root", "iam alt root"):
         c[section] = dict(who)
@@ -106,8 +107,8 @@ def main():
             time.sleep(0.05)
         ours_ep = f"http://127.0.0.1:{open(port_file).read().strip()}"
         gw.start()
-        conf(os.path.join(work, "ours.conf"), ours_ep, AK, SK)
-        conf(os.path.join(work, "rgw.conf"), gw.endpoint, radosgw.ACCESS_KEY, radosgw.SECRET_KEY)
+        conf(os.path.join(work, "ours.conf"), ours_ep, AK, SK, "s3rdma")
+        conf(os.path.join(work, "rgw.conf"), gw.endpoint, radosgw.ACCESS_KEY, radosgw.SECRET_KEY, "tester")
         t0 = time.time()
         ours = run_suite(a.suite, os.path.join(work, "ours.conf"), select,
                          os.path.join(work, "ours.xml"), os.path.join(work, "ours.log"))

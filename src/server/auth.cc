@@ -128,7 +128,7 @@ AuthResult AuthenticatePresigned(const Request& req, const std::map<std::string,
   const std::string& expires = q["X-Amz-Expires"];
   if (expires.size() > 7 || expires.find_first_not_of("0123456789") != std::string::npos ||
       std::stol(expires) < 1 || std::stol(expires) > 604800)
-    return Deny("AuthorizationQueryParametersError",
+    return Deny("AccessDenied",  // 403, as radosgw and s3-tests have it
                 "X-Amz-Expires must be between 1 and 604800 seconds, not '" + expires + "'");
   std::time_t t = ParseAmzDate(q["X-Amz-Date"]);
   if (t < 0) return Deny("AuthorizationQueryParametersError", "bad X-Amz-Date");

@@ -131,6 +131,14 @@ void S3Handler::Handle(Exchange& ex) {
     auth.ok = true;
   }
   if (auto acl = RequestedAcl(req); !acl) return SendBackendError(ex, acl.error(), path);
+  // x-amz-expected-bucket-owner guards against writing into a bucket that
+  // changed hands; every bucket here is kOwnerId's.
+  for (const char* guard : {"x-amz-expected-bucket-owner", "x-amz-source-expected-bucket-owner"})
+    if (req.HasHeader(guard) && req.Header(guard) != kOwnerId)
+      return SendError(
+          ex, 403, "AccessDenied",
+          std::string(guard) + " '" + req.Header(guard) + "' is not the owner '" + kOwnerId + "'",
+          path);
 
   if (bucket.empty()) {
     if (m == "GET") return ListBuckets(ex);

@@ -517,6 +517,10 @@ class S3SemanticsTest(harness.MountTestCase):
         self.assertEqual(self.anonymous("DELETE", "/sem/anon")[0], 204)
         self.assertEqual(self.anonymous("GET", "/sem", headers={})[0], 200)
         self.assertEqual(self.anonymous("GET", "/sem?acl")[0], 403, "an ACL is the owner's to read")
+        # Every bucket here is the one owner's.
+        self.s3.list_objects(Bucket="sem", ExpectedBucketOwner="s3rdma")
+        self.assertEqual(self.code_of(self.s3.list_objects, Bucket="sem", ExpectedBucketOwner="other"),
+                         "AccessDenied")
         # Grants to other users, and names that are no canned ACL, say so.
         self.assertEqual(self.code_of(self.put, "g", GrantRead='id="someone"'), "NotImplemented")
         self.assertEqual(self.code_of(self.put, "g", ACL="everyone"), "InvalidArgument")
@@ -569,8 +573,8 @@ class S3SemanticsTest(harness.MountTestCase):
         long = self.s3.generate_presigned_url("get_object", Params={"Bucket": "sem", "Key": "shared"},
                                               ExpiresIn=604801)
         status, body = self.anonymous("GET", long[len(self.srv.endpoint):])
-        self.assertEqual(status, 400, body)
-        self.assertIn(b"AuthorizationQueryParametersError", body)
+        self.assertEqual(status, 403, body)
+        self.assertIn(b"X-Amz-Expires must be between 1 and 604800", body)
         # CORS preflights: none allowed (no bucket has a CORS configuration).
         self.assertEqual(self.anonymous("OPTIONS", target)[0], 400)
         self.assertEqual(self.anonymous("OPTIONS", "/sem/shared", headers={
