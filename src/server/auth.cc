@@ -132,7 +132,7 @@ AuthResult AuthenticatePresigned(const Request& req, const std::map<std::string,
                 "X-Amz-Expires must be between 1 and 604800 seconds, not '" + expires + "'");
   std::time_t t = ParseAmzDate(q["X-Amz-Date"]);
   if (t < 0) return Deny("AuthorizationQueryParametersError", "bad X-Amz-Date");
-  if (t - now > 15 * 60) return Deny("AccessDenied", "Request is not valid yet");
+  if (t - now > std::time_t{15} * 60) return Deny("AccessDenied", "Request is not valid yet");
   if (now > t + std::stol(expires)) return Deny("AccessDenied", "Request has expired");
   SignedParts in{q["X-Amz-Credential"], q["X-Amz-SignedHeaders"],        q["X-Amz-Signature"],
                  q["X-Amz-Date"],       WithoutSignature(req.raw_query), "UNSIGNED-PAYLOAD"};

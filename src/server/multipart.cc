@@ -346,6 +346,7 @@ Result<ObjectMeta> MultipartUploads::Complete(const std::string& bucket, const s
             (*upload_checksum ? (*upload_checksum)->TypeName() : std::string("none")) + ")");
   if (*upload_checksum) {
     std::vector<std::pair<std::string, uint64_t>> sums;
+    sums.reserve(chosen.size());
     for (const auto& p : chosen) sums.emplace_back(p.checksum.value, p.size);
     auto combined = CombinePartChecksums(**upload_checksum, sums);
     if (!combined) return tl::unexpected(combined.error());
@@ -405,6 +406,7 @@ Result<ObjectMeta> MultipartUploads::Complete(const std::string& bucket, const s
         unsigned int len = 0;
         EVP_Digest(digests.data(), digests.size(), md, &len, EVP_md5(), nullptr);
         std::vector<LocalBackend::PartRecord> records;
+        records.reserve(chosen.size());
         for (auto& p : chosen)
           records.push_back({p.size, *upload_checksum ? p.checksum.value : ""});
         LocalBackend::SetParts(fd, records);
