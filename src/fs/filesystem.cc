@@ -186,6 +186,7 @@ Attributes Filesystem::ToAttributes(const meta::InodeView& v) const {
   a.gid = *p.gid;
   a.mtime_ns = p.mtime_ns;
   a.ctime_ns = p.ctime_ns ? p.ctime_ns : p.mtime_ns;
+  a.atime_ns = p.atime_ns ? p.atime_ns : p.mtime_ns;
   a.rdev = p.rdev;
   if (v.is_dir) {
     a.mode = S_IFDIR | (a.mode & 07777);  // a marker's mode cannot make a directory a file
@@ -214,8 +215,10 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
   if (!p->is_dir) return MakeError(Errc::kNotDir, "parent is not a directory");
+  // No such key can exist: looking it up finds nothing (ENOENT, as for any
+  // absent name); only making it is ENAMETOOLONG (ParentForNew, Create).
   if (p->key.size() + name.size() > kMaxKey)
-    return MakeError(Errc::kNameTooLong, "the key would be longer than S3's 1,024 bytes");
+    return MakeError(Errc::kNotFound, "no key is longer than S3's 1,024 bytes");
   if (parent == meta::kRootIno && name == kPreservedDir)
     return MakeError(Errc::kNotFound, "the mount's own directory");
   if (auto child = inodes_.FreshChild(parent, name)) return *child;

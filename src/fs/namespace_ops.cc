@@ -99,6 +99,8 @@ Result<meta::InodeView> Filesystem::ParentForNew(uint64_t parent, std::string_vi
   if (existing.error().code != Errc::kNotFound) return tl::unexpected(existing.error());
   auto p = inodes_.Get(parent);
   if (!p) return MakeError(Errc::kNotFound, "stale parent inode");
+  if (p->key.size() + name.size() > kMaxKey)
+    return MakeError(Errc::kNameTooLong, "the key would be longer than S3's 1,024 bytes");
   return *p;
 }
 
@@ -187,6 +189,8 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
   if (parent == new_parent && name == new_name) return {};
   auto dst = Resolve(new_parent, new_name);
   if (!dst && dst.error().code != Errc::kNotFound) return tl::unexpected(dst.error());
+  if (np->key.size() + new_name.size() > kMaxKey)
+    return MakeError(Errc::kNameTooLong, "the new key would be longer than S3's 1,024 bytes");
   if (dst) {
     if (flags & RENAME_NOREPLACE) return MakeError(Errc::kExists, "target exists");
     if (dst->is_dir && !src->is_dir) return MakeError(Errc::kIsDir, "target is a directory");

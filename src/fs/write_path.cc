@@ -151,7 +151,7 @@ Result<void> Filesystem::Fsync(uint64_t fh) { return Flush(fh); }
 Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
   auto v = inodes_.Get(ino);
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
-  bool changes = req.size || req.mode || req.uid || req.gid || req.mtime_ns;
+  bool changes = req.size || req.mode || req.uid || req.gid || req.mtime_ns || req.atime_ns;
   if (changes && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   std::shared_ptr<DirtyFile> dirty = DirtyOf(ino);
   if (req.size) {
@@ -172,7 +172,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       if (auto r = CommitInode(ino, &temp); !r) return tl::unexpected(r.error());
     }
   }
-  if (req.mode || req.uid || req.gid || req.mtime_ns) {
+  if (req.mode || req.uid || req.gid || req.mtime_ns || req.atime_ns) {
     auto now = inodes_.Get(ino);
     if (!now) return MakeError(Errc::kNotFound, "stale inode");
     meta::PosixMeta p = EffectivePosix(*now);
@@ -180,6 +180,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
     if (req.uid) p.uid = *req.uid;
     if (req.gid) p.gid = *req.gid;
     if (req.mtime_ns) p.mtime_ns = *req.mtime_ns;
+    if (req.atime_ns) p.atime_ns = *req.atime_ns;
     p.ctime_ns = RealtimeNs();  // every attribute change is a status change
     inodes_.SetPosix(ino, p);
     now = inodes_.Get(ino);

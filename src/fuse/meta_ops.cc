@@ -21,7 +21,8 @@ struct stat ToStat(const fs::Attributes& a) {
   st.st_blksize = 1 << 20;  // encourage large reads from tools that honour it (cp, cat)
   st.st_mtim.tv_sec = a.mtime_ns / 1000000000;
   st.st_mtim.tv_nsec = a.mtime_ns % 1000000000;
-  st.st_atim = st.st_mtim;
+  st.st_atim.tv_sec = a.atime_ns / 1000000000;
+  st.st_atim.tv_nsec = a.atime_ns % 1000000000;
   st.st_ctim.tv_sec = a.ctime_ns / 1000000000;
   st.st_ctim.tv_nsec = a.ctime_ns % 1000000000;
   st.st_rdev = static_cast<dev_t>(a.rdev);

@@ -55,7 +55,13 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
   } else if (to_set & FUSE_SET_ATTR_MTIME) {
     r.mtime_ns = static_cast<int64_t>(attr->st_mtim.tv_sec) * 1000000000 + attr->st_mtim.tv_nsec;
   }
-  // atime and ctime are not kept (like s3fs's default): accepted, not stored.
+  // atime is kept as utimensat sets it (x-amz-meta-atime, as s3fs); reads
+  // never move it. ctime is the mount's to set.
+  if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+    r.atime_ns = RealtimeNs();
+  } else if (to_set & FUSE_SET_ATTR_ATIME) {
+    r.atime_ns = static_cast<int64_t>(attr->st_atim.tv_sec) * 1000000000 + attr->st_atim.tv_nsec;
+  }
   auto a = Fs(req)->SetAttr(ino, r);
   if (!a) return ReplyError(req, a.error(), "setattr");
   struct stat st = ToStat(*a);

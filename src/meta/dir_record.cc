@@ -69,7 +69,7 @@ std::string EncodeDirRecord(const DirRecord& record) {
     out += '\t' + std::to_string(e.posix.mtime_ns) + '\t' + std::to_string(e.posix.ctime_ns) +
            '\t' + std::to_string(e.posix.rdev) + '\t';
     Escape(e.link_target, &out);
-    out.push_back('\n');
+    out += '\t' + std::to_string(e.posix.atime_ns) + '\n';
   }
   return out;
 }
@@ -90,14 +90,14 @@ Result<DirRecord> DecodeDirRecord(std::string_view text) {
                        "directory record: line " + std::to_string(line_no) + " is cut short");
     std::string_view line = text.substr(pos, end - pos);
     pos = end + 1;
-    constexpr size_t kFields = 10;
+    constexpr size_t kFields = 11;
     std::array<std::string_view, kFields> f;
     size_t n = 0;
     for (size_t start = 0;;) {
       size_t tab = line.find('\t', start);
       if (n == kFields)
         return MakeError(Errc::kProtocol, "directory record: line " + std::to_string(line_no) +
-                                              " has more than 10 fields");
+                                              " has more than 11 fields");
       f[n++] = line.substr(start, tab == std::string_view::npos ? tab : tab - start);
       if (tab == std::string_view::npos) break;
       start = tab + 1;
@@ -106,7 +106,7 @@ Result<DirRecord> DecodeDirRecord(std::string_view text) {
       return MakeError(Errc::kProtocol,
                        "directory record: line " + std::to_string(line_no) + ": bad " + what);
     };
-    if (n != kFields) return bad("field count (want 10)");
+    if (n != kFields && n != kFields - 1) return bad("field count (want 10 or 11)");
     auto name = Unescape(f[0]);
     if (!name || name->empty()) return bad("name");
     auto etag = Unescape(f[1]);
@@ -127,6 +127,7 @@ Result<DirRecord> DecodeDirRecord(std::string_view text) {
     auto target = Unescape(f[9]);
     if (!target) return bad("link_target");
     e.link_target = std::move(*target);
+    if (n == kFields && !Number(f[10], &e.posix.atime_ns)) return bad("atime_ns");
     out.insert_or_assign(std::move(*name), std::move(e));
   }
   return out;

@@ -55,6 +55,7 @@ PosixMeta ParsePosixMeta(const s3::Metadata& meta) {
     p.gid = static_cast<uint32_t>(v);
   if (auto it = meta.find("mtime"); it != meta.end()) ParseTime(it->second, &p.mtime_ns);
   if (auto it = meta.find("ctime"); it != meta.end()) ParseTime(it->second, &p.ctime_ns);
+  if (auto it = meta.find("atime"); it != meta.end()) ParseTime(it->second, &p.atime_ns);
   if (auto it = meta.find("rdev"); it != meta.end()) ParseUint(it->second, ~uint64_t{0}, &p.rdev);
   return p;
 }
@@ -65,6 +66,7 @@ void StorePosixMeta(const PosixMeta& p, s3::Metadata* meta) {
   if (p.gid) (*meta)["gid"] = std::to_string(*p.gid);
   if (p.mtime_ns) (*meta)["mtime"] = FormatTime(p.mtime_ns);
   if (p.ctime_ns) (*meta)["ctime"] = FormatTime(p.ctime_ns);
+  if (p.atime_ns) (*meta)["atime"] = FormatTime(p.atime_ns);
   if (p.rdev) (*meta)["rdev"] = std::to_string(p.rdev);
 }
 

@@ -328,6 +328,31 @@ print("nc ok")
             change()
             self.assertGreater(os.stat(p).st_ctime_ns, before)
 
+    def test_atime_is_kept_as_utimensat_sets_it_on_every_kind_of_file(self):
+        m = self.mnt()
+        d = m.mountpoint
+        open(os.path.join(d, "f"), "wb").close()
+        os.mkdir(os.path.join(d, "dir"))
+        os.mkfifo(os.path.join(d, "fifo"))
+        os.symlink("f", os.path.join(d, "link"))
+        for name in ("f", "dir", "fifo"):
+            os.utime(os.path.join(d, name), (1900000000, 1950000000))
+        os.utime(os.path.join(d, "link"), (1960000000, 1970000000), follow_symlinks=False)
+        for name, (a, mt) in (("f", (1900000000, 1950000000)), ("dir", (1900000000, 1950000000)),
+                              ("fifo", (1900000000, 1950000000)), ("link", (1960000000, 1970000000))):
+            st = os.lstat(os.path.join(d, name))
+            self.assertEqual((st.st_atime, st.st_mtime), (a, mt), name)
+        with open(os.path.join(d, "f"), "rb") as f:
+            f.read()
+        self.assertEqual(os.stat(os.path.join(d, "f")).st_atime, 1900000000, "reads never move atime")
+        h = self.s3api("head-object", "--bucket", "bucket", "--key", "f")["Metadata"]
+        self.assertEqual(int(float(h["atime"])), 1900000000, "x-amz-meta-atime, as s3fs keeps it")
+        m.stop()
+        m2 = self.mnt(name="again")
+        for name in ("f", "dir/", "fifo"):
+            self.assertEqual(os.lstat(os.path.join(m2.mountpoint, name.rstrip("/"))).st_atime, 1900000000, name)
+        self.assertEqual(os.lstat(os.path.join(m2.mountpoint, "link")).st_atime, 1960000000)
+
     def test_fifo_socket_and_device_nodes_are_kept_as_s3fs_keeps_them(self):
         import socket
         m = self.mnt()
@@ -376,6 +401,21 @@ print("nc ok")
             os.mkdir(d)
         with self.assertRaises(OSError) as e:
             open(os.path.join(d, "f" * 30), "wb").close()
+        self.assertEqual(e.exception.errno, errno.ENAMETOOLONG)
+        # Such a key cannot exist: looking it up finds nothing (pjdfstest's
+        # rmdir/03 and unlink/03); only making it is ENAMETOOLONG.
+        long = os.path.join(d, "g" * 30)
+        for look in (os.stat, os.unlink, os.rmdir):
+            with self.assertRaises(OSError) as e:
+                look(long)
+            self.assertEqual(e.exception.errno, errno.ENOENT, look.__name__)
+        for make in (lambda: os.mkdir(long), lambda: os.symlink("x", long), lambda: os.mkfifo(long)):
+            with self.assertRaises(OSError) as e:
+                make()
+            self.assertEqual(e.exception.errno, errno.ENAMETOOLONG)
+        open(os.path.join(d, "short"), "wb").close()
+        with self.assertRaises(OSError) as e:
+            os.rename(os.path.join(d, "short"), long)
         self.assertEqual(e.exception.errno, errno.ENAMETOOLONG)
 
     def test_unlinked_open_file_has_no_links(self):

@@ -17,6 +17,7 @@ TEST(DirRecord, RoundTripsEveryFieldAndAwkwardNames) {
   a.posix.gid = 0;
   a.posix.mtime_ns = 1'700'000'000'123'456'789;
   a.posix.ctime_ns = 1'700'000'001'000'000'000;
+  a.posix.atime_ns = 1'900'000'000'000'000'007;
   r["plain.txt"] = a;
   meta::RecordEntry link;
   link.etag = "abc-3";
@@ -39,8 +40,13 @@ TEST(DirRecord, RoundTripsEveryFieldAndAwkwardNames) {
 
 TEST(DirRecord, MalformedRecordsNameWhatIsWrong) {
   const std::string head = "s3rdmafs-dir-record 1\n";
-  const std::string good = "f\te\t1\t33188\t0\t0\t5\t5\t0\t\n";
+  const std::string good = "f\te\t1\t33188\t0\t0\t5\t5\t0\t\t7\n";
   ASSERT_TRUE(DecodeDirRecord(head + good));
+  // A line from before atime_ns (10 fields) still reads: atime not stored.
+  auto older = DecodeDirRecord(head + "f\te\t1\t33188\t0\t0\t5\t5\t0\t\n");
+  ASSERT_TRUE(older) << older.error().message;
+  EXPECT_EQ(older->at("f").posix.atime_ns, 0);
+  EXPECT_EQ(DecodeDirRecord(head + good)->at("f").posix.atime_ns, 7);
   struct Case {
     std::string text, want;
   } cases[] = {
@@ -48,7 +54,8 @@ TEST(DirRecord, MalformedRecordsNameWhatIsWrong) {
       {"s3rdmafs-dir-record 2\n" + good, "first line"},
       {head + "f\te\t1\t33188\t0\t0\t5\t5\t0\t", "line 2 is cut short"},
       {head + good + "f\te\t1\t33188\t0\t0\t5\t5\t0\n", "line 3: bad field count"},
-      {head + "f\te\t1\t33188\t0\t0\t5\t5\t0\t\t\n", "more than 10 fields"},
+      {head + "f\te\t1\t33188\t0\t0\t5\t5\t0\t\t7\t\n", "more than 11 fields"},
+      {head + "f\te\t1\t33188\t0\t0\t5\t5\t0\t\tx\n", "bad atime_ns"},
       {head + "\te\t1\t33188\t0\t0\t5\t5\t0\t\n", "bad name"},
       {head + "f%4\te\t1\t33188\t0\t0\t5\t5\t0\t\n", "bad name"},
       {head + "f%zz\te\t1\t33188\t0\t0\t5\t5\t0\t\n", "bad name"},

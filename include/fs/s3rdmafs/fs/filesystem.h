@@ -95,7 +95,7 @@ struct SetAttrRequest {
   std::optional<uint32_t> mode;  // permission bits
   std::optional<uint32_t> uid, gid;
   std::optional<uint64_t> size;
-  std::optional<int64_t> mtime_ns;
+  std::optional<int64_t> mtime_ns, atime_ns;
 };
 
 struct Attributes {
@@ -104,6 +104,7 @@ struct Attributes {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   int64_t ctime_ns = 0;
+  int64_t atime_ns = 0;
   uint32_t mode = 0;  // including the type (S_IFDIR, S_IFREG, S_IFLNK, S_IFIFO, ...)
   uint64_t rdev = 0;
   uint32_t uid = 0, gid = 0;

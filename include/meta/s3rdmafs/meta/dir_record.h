@@ -11,7 +11,8 @@
 //
 // Text, one entry per line after a header, fields separated by tabs:
 //   s3rdmafs-dir-record 1
-//   name  etag  size  mode  uid  gid  mtime_ns  ctime_ns  rdev  link_target
+//   name  etag  size  mode  uid  gid  mtime_ns  ctime_ns  rdev  link_target  atime_ns
+// (atime_ns came later: a line without it reads as atime_ns 0, not stored).
 // Names and targets are %-escaped ('%', tab, newline, carriage return and
 // other control bytes); an absent uid or gid is "-". Pure functions;
 // thread-safe.
