@@ -227,6 +227,12 @@ class ModelTest(harness.MountTestCase):
         wrong = [p for p in model.files if p in seen_files and seen_files[p] != bytes(model.files[p])]
         if missing_dirs or extra_dirs or extra_files or missing_files or wrong:
             print("\n".join(log[-20:]), file=sys.stderr)
+            for p in wrong:  # where they part: a lost tail, a stale block, a mix?
+                got, want = seen_files[p], bytes(model.files[p])
+                at = next((i for i in range(min(len(got), len(want))) if got[i] != want[i]),
+                          min(len(got), len(want)))
+                print(f"{p}: {len(got)} bytes seen, {len(want)} in the model, first difference at {at}",
+                      file=sys.stderr)
             self.fail(f"{where}: missing dirs {sorted(missing_dirs)}, extra dirs {sorted(extra_dirs)}, "
                       f"extra files {sorted(extra_files)}, "
                       f"missing files {sorted(missing_files)}, wrong bytes {sorted(wrong)}")
