@@ -59,11 +59,21 @@ void AppendGrant(pugi::xml_node list, const char* type, const std::string& who,
   xml_util::Text(grant, "Permission", permission);
 }
 
+constexpr const char* kGrantHeaders[] = {"x-amz-grant-read", "x-amz-grant-write",
+                                         "x-amz-grant-read-acp", "x-amz-grant-write-acp",
+                                         "x-amz-grant-full-control"};
+
 }  // namespace
 
+bool NamesAcl(const Request& request) {
+  if (request.HasHeader("x-amz-acl")) return true;
+  for (const char* grant : kGrantHeaders)
+    if (request.HasHeader(grant)) return true;
+  return false;
+}
+
 Result<CannedAcl> RequestedAcl(const Request& request) {
-  for (const char* grant : {"x-amz-grant-read", "x-amz-grant-write", "x-amz-grant-read-acp",
-                            "x-amz-grant-write-acp", "x-amz-grant-full-control"})
+  for (const char* grant : kGrantHeaders)
     if (request.HasHeader(grant))
       return MakeS3Error(501, "NotImplemented",
                          std::string(grant) + ": this server keeps canned ACLs only (x-amz-acl)");

@@ -30,6 +30,8 @@ enum class CannedAcl { kPrivate, kPublicRead, kPublicReadWrite, kAuthenticatedRe
 // are private here (the bucket's owner is every object's); x-amz-grant-*
 // headers are NotImplemented; any other name is InvalidArgument.
 s3rdmafs::Result<CannedAcl> RequestedAcl(const Request& request);
+// Whether the request names an ACL in its headers (x-amz-acl or x-amz-grant-*).
+bool NamesAcl(const Request& request);
 // The body of PUT ?acl, when its grants are those of a canned ACL.
 s3rdmafs::Result<CannedAcl> AclFromPolicy(const pugi::xml_node& access_control_policy);
 

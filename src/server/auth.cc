@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "checksums.h"  // Base64Of
 #include "s3rdmafs/s3/sigv4.h"
 #include "xml_util.h"
 
@@ -136,9 +137,7 @@ AuthResult AuthenticatePresigned(const Request& req, const std::map<std::string,
   if (now > t + std::stol(expires)) return Deny("AccessDenied", "Request has expired");
   SignedParts in{q["X-Amz-Credential"], q["X-Amz-SignedHeaders"],        q["X-Amz-Signature"],
                  q["X-Amz-Date"],       WithoutSignature(req.raw_query), "UNSIGNED-PAYLOAD"};
-  AuthResult r = Verify(req, in, keys, region);
-  r.presigned = r.ok;
-  return r;
+  return Verify(req, in, keys, region);
 }
 
 // A SigV2 presigned URL (AWSAccessKeyId, Expires, Signature): what boto3's
@@ -195,14 +194,14 @@ AuthResult AuthenticatePresignedV2(const Request& req,
   unsigned int mac_len = 0;
   HMAC(EVP_sha1(), key->second.data(), static_cast<int>(key->second.size()),
        reinterpret_cast<const unsigned char*>(sts.data()), sts.size(), mac, &mac_len);
-  unsigned char b64[64];
-  int n = EVP_EncodeBlock(b64, mac, static_cast<int>(mac_len));
+  const std::string expected = Base64Of(mac, static_cast<int>(mac_len));
   const std::string& given = q["Signature"];
-  if (given.size() != static_cast<size_t>(n) || CRYPTO_memcmp(given.data(), b64, n) != 0)
+  if (given.size() != expected.size() ||
+      CRYPTO_memcmp(given.data(), expected.data(), expected.size()) != 0)
     return Deny("SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.");
   AuthResult r;
-  r.ok = r.presigned = true;
+  r.ok = true;
   r.access_key = key->first;
   r.payload_hash = "UNSIGNED-PAYLOAD";
   r.secret_key = key->second;

@@ -17,7 +17,6 @@ struct AuthResult {
   // Unsigned (no Authorization, no X-Amz-Signature) and this server does not
   // take anonymous requests: what an ACL may still admit (acl.h).
   bool anonymous = false;
-  bool presigned = false;  // query-string form: the payload is never signed
   std::string access_key;  // who signed it ("" when anonymous)
   std::string error_code;  // S3 code when !ok: AccessDenied, SignatureDoesNotMatch, ...
   std::string message;

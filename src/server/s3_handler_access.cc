@@ -95,11 +95,7 @@ void S3Handler::PutAcl(Exchange& ex, const std::string& bucket, const std::strin
   std::string resource = "/" + bucket + (key.empty() ? "" : "/" + key);
   const Request& req = ex.request();
   s3rdmafs::Result<CannedAcl> acl = CannedAcl::kPrivate;
-  const bool in_headers =
-      req.HasHeader("x-amz-acl") || req.HasHeader("x-amz-grant-read") ||
-      req.HasHeader("x-amz-grant-write") || req.HasHeader("x-amz-grant-read-acp") ||
-      req.HasHeader("x-amz-grant-write-acp") || req.HasHeader("x-amz-grant-full-control");
-  if (in_headers) {
+  if (NamesAcl(req)) {
     acl = RequestedAcl(req);
   } else {
     pugi::xml_document body;
