@@ -83,6 +83,7 @@ Result<void> DirtyFile::Write(uint64_t offset, std::span<const std::byte> data) 
   if (auto r = CheckKept(offset, end, "write"); !r) return r;
   if (auto r = StagedWrite(offset, data); !r) return r;
   dirty_ = true;
+  close_failed_ = false;
   if (ctx_->streaming) ShipPassedParts(offset, end);
   return {};
 }
@@ -230,6 +231,7 @@ Result<void> DirtyFile::Truncate(uint64_t n) {
   }
   size_ = n;
   dirty_ = true;
+  close_failed_ = false;
   return {};
 }
 

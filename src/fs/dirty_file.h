@@ -106,6 +106,10 @@ class DirtyFile {
   uint64_t size() const { return size_.load(); }
   bool dirty() const { return dirty_.load(); }
   bool discarded() const { return discarded_.load(); }
+  // The opener's close (or fsync) reported that these bytes were not saved:
+  // no later release may save them behind its back. A new change clears it.
+  void SetCloseFailed(bool failed) { close_failed_ = failed; }
+  bool close_failed() const { return close_failed_.load(); }
 
  private:
   struct Sent {
@@ -149,6 +153,7 @@ class DirtyFile {
   std::atomic<uint64_t> size_{0};
   std::atomic<bool> dirty_{false};
   std::atomic<bool> discarded_{false};
+  std::atomic<bool> close_failed_{false};
   s3::Metadata meta_;  // for an upload started while writing
   s3::WriteCondition condition_;
   // Staged bytes.

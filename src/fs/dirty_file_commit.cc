@@ -265,6 +265,7 @@ CommitResult DirtyFile::Published(std::string etag) {
   base_etag_ = std::move(etag);
   base_limit_ = size_;
   dirty_ = false;
+  close_failed_ = false;
   if (ctx_->detect_conflicts)
     condition_ = s3::WriteCondition{base_etag_, false};  // ours, until someone else's
   else

@@ -434,18 +434,102 @@ std::shared_ptr<DirtyFile> Filesystem::DirtyOf(uint64_t ino) {
   return it == writes_.end() ? nullptr : it->second;
 }
 
+std::shared_ptr<DirtyFile> Filesystem::Hold(uint64_t ino) {
+  std::lock_guard lock(handles_mu_);
+  ++open_count_[ino];
+  auto it = writes_.find(ino);
+  return it == writes_.end() ? nullptr : it->second;
+}
+
+Result<void> Filesystem::DropHold(uint64_t ino, bool may_save) {
+  std::optional<Error> failed;
+  std::shared_ptr<DirtyFile> dropped;
+  std::optional<std::pair<std::string, std::string>> deferred;
+  for (;;) {
+    std::shared_ptr<DirtyFile> save;
+    {
+      std::lock_guard lock(handles_mu_);
+      auto n = open_count_.find(ino);
+      if (n == open_count_.end()) return {};
+      if (n->second > 1) {
+        --n->second;  // another hold saves or drops it
+        return {};
+      }
+      auto w = writes_.find(ino);
+      const bool unsaved = w != writes_.end() && w->second->dirty() && !w->second->discarded() &&
+                           !w->second->close_failed();
+      if (unsaved && may_save && !failed) {
+        save = w->second;  // keep the hold across the commit: nobody drops it meanwhile
+      } else {
+        open_count_.erase(n);
+        if (w != writes_.end()) {
+          dropped = std::move(w->second);
+          writes_.erase(w);
+        }
+        preserved_.erase(ino);
+        auto d = deferred_deletes_.find(ino);
+        if (d != deferred_deletes_.end()) {
+          deferred = d->second;
+          deferred_deletes_.erase(d);
+        }
+        break;
+      }
+    }
+    // Changed since the last commit (a truncate while the last handle
+    // closed): save it, then look again.
+    if (auto r = CommitInode(ino, save.get()); !r) failed = r.error();
+  }
+  if (dropped) {
+    inodes_.SetLocal(ino, false);
+    // A new file whose every commit failed has no object: its name goes too,
+    // or this mount would show a file no one else can see.
+    if (auto v = inodes_.Get(ino); v && v->version.etag.empty() && !v->is_dir)
+      if (auto named = inodes_.FreshChild(v->parent, v->name); named && named->ino == ino) {
+        inodes_.Unlink(v->parent, v->name);
+        std::function<void(uint64_t, const std::string&)> tell;
+        {
+          std::lock_guard lock(name_dropped_mu_);
+          tell = name_dropped_;
+        }
+        if (tell)  // not from this request's thread: the kernel may hold the directory
+          read_deadlines_.After(std::chrono::milliseconds(0),
+                                [tell, parent = v->parent, name = v->name] { tell(parent, name); });
+      }
+  }
+  if (deferred) {
+    // Only if the name still holds what was unlinked (not a newer file).
+    auto head = store_->Head(deferred->first);
+    if (head && head->etag == deferred->second) {
+      if (auto r = store_->Delete(deferred->first); !r)
+        LOG_WARN("deferred delete of '%s' failed: %s", deferred->first.c_str(),
+                 r.error().ToString().c_str());
+    }
+  }
+  if (failed) return tl::unexpected(*failed);
+  return {};
+}
+
 Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
   const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   if (write && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   auto v = inodes_.Get(ino);
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
-  std::shared_ptr<DirtyFile> dirty = DirtyOf(ino);
-  meta::InodeView fresh = *v;
+  // The hold keeps a write state found here alive until the handle owns it.
+  auto opened = OpenHeld(*v, flags, who, Hold(ino));
+  if (!opened) (void)DropHold(ino);
+  return opened;
+}
+
+Result<OpenResult> Filesystem::OpenHeld(const meta::InodeView& v, int flags, Caller who,
+                                        std::shared_ptr<DirtyFile> dirty) {
+  const uint64_t ino = v.ino;
+  const bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  meta::InodeView fresh = v;
   if (!dirty) {
     // Close-to-open: an open re-validates attributes whose TTL has run out, so
     // a reader sees the version that existed when it opened.
-    auto r = Refresh(*v, !write);
+    auto r = Refresh(v, !write);
     if (!r) return tl::unexpected(r.error());
     fresh = *r;
   }
@@ -486,8 +570,7 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
     weak = h->read_state;
   }
   out.fh = next_fh_++;
-  ++open_count_[ino];
-  files_.emplace(out.fh, std::move(h));
+  files_.emplace(out.fh, std::move(h));  // the handle owns the hold now
   return out;
 }
 
@@ -498,62 +581,31 @@ void Filesystem::Release(uint64_t fh) {
     auto it = files_.find(fh);
     if (it == files_.end()) return;
     h = it->second;
+    files_.erase(it);
   }
   // The last chance to save what was written (a close whose flush failed, a
   // writable mmap): try once more; the error can only be logged now.
-  if (h->close_failed)
+  bool may_save = true;
+  if (h->writable && h->dirty && h->dirty->close_failed()) {
     LOG_ERROR(
         "'%s' was not saved: its close reported the failure; the server keeps its "
         "previous version",
         h->key.c_str());
-  else if (h->writable && h->dirty && h->dirty->dirty() && !h->dirty->discarded())
-    if (auto r = CommitInode(h->ino, h->dirty.get()); !r)
+  } else if (h->writable && h->dirty && h->dirty->dirty() && !h->dirty->discarded()) {
+    if (auto r = CommitInode(h->ino, h->dirty.get()); !r) {
       LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(),
                 r.error().ToString().c_str());
-  std::optional<std::pair<std::string, std::string>> deferred;
-  bool drop_write_state = false;
+      may_save = false;  // tried just now
+    }
+  }
   {
     std::lock_guard lock(handles_mu_);
-    files_.erase(fh);
+    h->read_state.reset();
     auto rs = read_states_.find(h->version.id);
     if (rs != read_states_.end() && rs->second.expired()) read_states_.erase(rs);
-    if (--open_count_[h->ino] == 0) {
-      open_count_.erase(h->ino);
-      drop_write_state = writes_.erase(h->ino) > 0;
-      preserved_.erase(h->ino);
-      auto d = deferred_deletes_.find(h->ino);
-      if (d != deferred_deletes_.end()) {
-        deferred = d->second;
-        deferred_deletes_.erase(d);
-      }
-    }
   }
-  if (drop_write_state) {
-    inodes_.SetLocal(h->ino, false);
-    // A new file whose every commit failed has no object: its name goes too,
-    // or this mount would show a file no one else can see.
-    if (auto v = inodes_.Get(h->ino); v && v->version.etag.empty() && !v->is_dir)
-      if (auto named = inodes_.FreshChild(v->parent, v->name); named && named->ino == h->ino) {
-        inodes_.Unlink(v->parent, v->name);
-        std::function<void(uint64_t, const std::string&)> tell;
-        {
-          std::lock_guard lock(name_dropped_mu_);
-          tell = name_dropped_;
-        }
-        if (tell)  // not from this request's thread: the kernel may hold the directory
-          read_deadlines_.After(std::chrono::milliseconds(0),
-                                [tell, parent = v->parent, name = v->name] { tell(parent, name); });
-      }
-  }
-  if (deferred) {
-    // Only if the name still holds what was unlinked (not a newer file).
-    auto head = store_->Head(deferred->first);
-    if (head && head->etag == deferred->second) {
-      if (auto r = store_->Delete(deferred->first); !r)
-        LOG_WARN("deferred delete of '%s' failed: %s", deferred->first.c_str(),
-                 r.error().ToString().c_str());
-    }
-  }
+  if (auto r = DropHold(h->ino, may_save); !r)
+    LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(), r.error().ToString().c_str());
 }
 
 void Filesystem::SetNameDropped(std::function<void(uint64_t, const std::string&)> fn) {

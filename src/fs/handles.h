@@ -32,9 +32,8 @@ struct Filesystem::FileHandle {
   // Set while the inode has a write state: reads see its bytes, writes go to it.
   std::shared_ptr<DirtyFile> dirty;
   bool writable = false;
-  uint32_t opener = 0;                    // process (thread group) that opened it
-  std::atomic<bool> has_read{false};      // a read returned bytes: no version switch after that
-  std::atomic<bool> close_failed{false};  // its opener's close (or fsync) reported a failed commit
+  uint32_t opener = 0;                // process (thread group) that opened it
+  std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
 };
 
 struct Filesystem::DirHandle {

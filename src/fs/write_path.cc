@@ -123,7 +123,6 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
   if (!h->writable || !h->dirty)
     return MakeError(Errc::kInvalidArgument, "file handle not open for writing");
   if (auto r = h->dirty->Write(offset, data); !r) return tl::unexpected(r.error());
-  h->close_failed = false;
   inodes_.TouchMtime(h->ino, RealtimeNs());  // stored with the object at commit
   return data.size();
 }
@@ -142,18 +141,29 @@ Result<void> Filesystem::Flush(uint64_t fh, Caller who) {
   // opener's close publishes.
   if (who.process && h->opener && who.process != h->opener) return {};
   auto r = CommitInode(h->ino, h->dirty.get());
-  h->close_failed = !r;  // said to the writer: the last release must not save it behind its back
+  h->dirty->SetCloseFailed(!r);  // said to the writer: no release saves it behind its back
   return r;
 }
 
 Result<void> Filesystem::Fsync(uint64_t fh) { return Flush(fh); }
 
 Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) {
-  auto v = inodes_.Get(ino);
-  if (!v) return MakeError(Errc::kNotFound, "stale inode");
+  if (!inodes_.Get(ino)) return MakeError(Errc::kNotFound, "stale inode");
   bool changes = req.size || req.mode || req.uid || req.gid || req.mtime_ns || req.atime_ns;
   if (changes && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
-  std::shared_ptr<DirtyFile> dirty = DirtyOf(ino);
+  // Held, so that a change to a write state is saved by whoever holds it
+  // last - this call, when the last handle closed meanwhile.
+  auto changed = SetAttrHeld(ino, req, Hold(ino));
+  auto saved = DropHold(ino);
+  if (!changed) return tl::unexpected(changed.error());
+  if (!saved) return tl::unexpected(saved.error());
+  return GetAttr(ino);
+}
+
+Result<void> Filesystem::SetAttrHeld(uint64_t ino, const SetAttrRequest& req,
+                                     const std::shared_ptr<DirtyFile>& dirty) {
+  auto v = inodes_.Get(ino);
+  if (!v) return MakeError(Errc::kNotFound, "stale inode");
   if (req.size) {
     if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
     if (dirty) {
@@ -222,7 +232,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
       if (dirty) dirty->Rekey(now->key, *etag);
     }
   }
-  return GetAttr(ino);
+  return {};
 }
 
 Result<ReadReply> Filesystem::ReadDirty(DirtyFile* d, uint64_t offset, size_t size) {

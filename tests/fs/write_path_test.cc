@@ -521,3 +521,36 @@ TEST_F(WritePathTest, MountsSharingADirectoryMergeItsRecord) {
   EXPECT_EQ(modes["one"], S_IFREG | 0600u);
   EXPECT_EQ(modes["two"], S_IFREG | 0640u);
 }
+
+// The kernel sends RELEASE after close(2) returns, so a truncate(2) by path
+// can run while the last release drops the write state. The truncation must
+// still reach the server (it was lost: fuse.model seed 777, "wrong bytes").
+TEST_F(WritePathTest, TruncateDuringTheLastReleaseIsSaved) {
+  for (int round = 0; round < 400; ++round) {
+    const std::string name = "f" + std::to_string(round);
+    store_.Put(name, 64, static_cast<uint32_t>(round));
+    const uint64_t ino = LookupIno(name);
+    uint64_t fh = OpenPath(name, O_WRONLY);
+    ASSERT_TRUE(fs_->Write(fh, 0, Bytes("abcdefgh")));
+    ASSERT_TRUE(fs_->Flush(fh, fs::Caller{0, 0, 99}));
+    std::atomic<int> ready{0};
+    std::thread closer([&] {
+      ++ready;
+      while (ready.load() < 2) {
+      }
+      fs_->Release(fh);
+    });
+    ++ready;
+    while (ready.load() < 2) {
+    }
+    fs::SetAttrRequest shrink;
+    shrink.size = 3;
+    auto a = fs_->SetAttr(ino, shrink);
+    closer.join();
+    ASSERT_TRUE(a) << a.error().ToString();
+    ASSERT_EQ(store_.Bytes(name), "abc") << "round " << round;
+    auto attr = fs_->GetAttr(ino);
+    ASSERT_TRUE(attr);
+    ASSERT_EQ(attr->size, 3u) << "round " << round;
+  }
+}

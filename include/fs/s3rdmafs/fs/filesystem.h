@@ -252,6 +252,17 @@ class Filesystem {
   meta::PosixMeta EffectivePosix(const meta::InodeView& v) const;
   s3::Metadata MetaFor(const meta::InodeView& v) const;
   std::shared_ptr<DirtyFile> DirtyOf(uint64_t ino);
+  // Every open handle, and an open or setattr in progress, holds its inode;
+  // the write state lives while any hold does. The last hold to go saves
+  // what is unsaved, unless a close already reported it as not saved, and
+  // the check and the drop are one step under handles_mu_: a truncate(2)
+  // racing the kernel's (asynchronous) RELEASE is never dropped unsaved.
+  std::shared_ptr<DirtyFile> Hold(uint64_t ino);
+  Result<void> DropHold(uint64_t ino, bool may_save = true);
+  Result<OpenResult> OpenHeld(const meta::InodeView& v, int flags, Caller who,
+                              std::shared_ptr<DirtyFile> dirty);
+  Result<void> SetAttrHeld(uint64_t ino, const SetAttrRequest& req,
+                           const std::shared_ptr<DirtyFile>& dirty);
   Result<void> CommitInode(uint64_t ino, DirtyFile* d);
   // CopyObject, or a multipart copy above 5 GiB; `replace`: new metadata.
   Result<std::string> CopyObject(const std::string& from, const std::string& etag, uint64_t size,
@@ -314,7 +325,7 @@ class Filesystem {
   std::unique_ptr<UploadJournal> journal_;
   std::unique_ptr<WriteContext> write_ctx_;
   std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;  // guarded by handles_mu_
-  std::unordered_map<uint64_t, uint32_t> open_count_;                // guarded by handles_mu_
+  std::unordered_map<uint64_t, uint32_t> open_count_;  // holds (see Hold); guarded by handles_mu_
   // Objects unlinked (or renamed away) while open: deleted at the last close,
   // so a reader keeps reading what it opened. ino -> (key, etag).
   std::unordered_map<uint64_t, std::pair<std::string, std::string>>
