@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "fields.h"
+#include "s3rdmafs/common/endpoint_list.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::config {
@@ -136,8 +137,15 @@ std::optional<uint16_t> ParsePort(const std::string& host_port) {
 
 Result<void> Validate(const Config& c) {
   std::vector<std::string> p;
-  if (c.s3.endpoint.rfind("http://", 0) != 0 && c.s3.endpoint.rfind("https://", 0) != 0)
-    p.push_back("s3.endpoint: must start with http:// or https://, got '" + c.s3.endpoint + "'");
+  // One URL, or several (gateways in front of one store).
+  const auto endpoints = SplitEndpointList(c.s3.endpoint);
+  if (endpoints.empty()) p.push_back("s3.endpoint: must start with http:// or https://, got ''");
+  for (const std::string& one : endpoints)
+    if (one.rfind("http://", 0) != 0 && one.rfind("https://", 0) != 0) {
+      p.push_back("s3.endpoint: must start with http:// or https://, got '" + one + "'" +
+                  (one == c.s3.endpoint ? "" : " in '" + c.s3.endpoint + "'"));
+      break;
+    }
   if (c.s3.bucket.empty()) p.push_back("s3.bucket: no bucket given (config or command line)");
   if (c.s3.region.empty()) p.push_back("s3.region: must not be empty");
   if (c.s3.max_in_flight < 1 || c.s3.max_in_flight > 1024)

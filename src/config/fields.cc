@@ -187,7 +187,9 @@ Field Mode(const char* s, const char* k, const char* doc, Get get) {
 std::vector<Field> MakeFields() {
   std::vector<Field> f;
   f.push_back(Str(
-      "s3", "endpoint", "S3 endpoint URL, http:// or https://",
+      "s3", "endpoint",
+      "S3 endpoint URL, http:// or https://; several, separated by ';' (gateways in "
+      "front of one store), spread requests over them and fail over",
       [](Config & c) -> auto& { return c.s3.endpoint; }));
   f.push_back(Str(
       "s3", "region", "region used for SigV4 signing",

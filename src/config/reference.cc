@@ -11,7 +11,7 @@ namespace {
 // Rules that Validate() enforces beyond the type, stated once for the page.
 const std::map<std::string, const char*>& Rules() {
   static const std::map<std::string, const char*> rules = {
-      {"s3.endpoint", "must start with http:// or https://"},
+      {"s3.endpoint", "each (';'-separated) must start with http:// or https://"},
       {"s3.bucket", "required (here or as BUCKET on the command line)"},
       {"s3.region", "not empty"},
       {"s3.max_in_flight", "1..1024"},

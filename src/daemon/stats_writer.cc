@@ -92,6 +92,9 @@ std::string RenderStats(const Daemon& d) {
     e.Sample("s3rdmafs_request_errors_total", std::string("{cause=\"") + ErrcName(code) + "\"}",
              d.store->failures(code));
   e.Single("s3rdmafs_s3_retries_total", "counter", "S3 requests retried", d.store->retries());
+  e.Single("s3rdmafs_s3_endpoint_failovers_total", "counter",
+           "S3 requests sent to another endpoint because theirs did not answer",
+           d.store->failovers());
   e.Family("s3rdmafs_s3_requests_total", "counter",
            "S3 requests sent (retries included), by operation");
   for (size_t k = 0; k < s3::S3Client::kRequestKinds.size(); ++k)

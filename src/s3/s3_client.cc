@@ -1,8 +1,11 @@
 #include "s3rdmafs/s3/s3_client.h"
 
+#include <chrono>
+#include <functional>
 #include <future>
 #include <random>
 
+#include "s3rdmafs/common/endpoint_list.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/s3/xml.h"
 
@@ -53,67 +56,122 @@ bool IsRetryable(const Error& e) {
   }
 }
 
+namespace {
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 Result<std::unique_ptr<S3Client>> S3Client::Create(S3ClientOptions options, CurlEngine* engine) {
-  std::string_view ep = options.endpoint;
-  size_t sep = ep.find("://");
-  if (sep == std::string_view::npos)
-    return MakeError(Errc::kConfig, "endpoint '" + options.endpoint + "' has no scheme");
+  std::vector<std::unique_ptr<Endpoint>> endpoints;
+  for (const std::string& one : SplitEndpointList(options.endpoint)) {
+    std::string_view ep = one;
+    size_t sep = ep.find("://");
+    if (sep == std::string_view::npos)
+      return MakeError(Errc::kConfig, "endpoint '" + std::string(ep) + "' has no scheme");
+    auto e = std::make_unique<Endpoint>();
+    e->scheme = std::string(ep.substr(0, sep));
+    std::string_view rest = ep.substr(sep + 3);
+    while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+    if (rest.find('/') != std::string_view::npos)
+      return MakeError(Errc::kConfig, "endpoint '" + std::string(ep) + "' must not have a path");
+    if (rest.empty())
+      return MakeError(Errc::kConfig, "endpoint '" + std::string(ep) + "' has no host");
+    e->host_port = std::string(rest);
+    endpoints.push_back(std::move(e));
+  }
+  if (endpoints.empty()) return MakeError(Errc::kConfig, "no endpoint given");
   std::unique_ptr<S3Client> c(new S3Client(std::move(options), engine));
-  c->scheme_ = std::string(ep.substr(0, sep));
-  std::string_view rest = ep.substr(sep + 3);
-  while (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
-  if (rest.find('/') != std::string_view::npos)
-    return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' must not have a path");
-  if (rest.empty())
-    return MakeError(Errc::kConfig, "endpoint '" + c->options_.endpoint + "' has no host");
-  c->host_port_ = std::string(rest);
+  c->endpoints_ = std::move(endpoints);
   return c;
 }
 
 S3Client::Target S3Client::MakeTarget(std::string_view key, std::string_view raw_query) const {
   Target t;
   std::string path = "/";
-  if (options_.virtual_hosted) {
-    t.host = options_.bucket + "." + host_port_;
-  } else {
-    t.host = host_port_;
-    path += UriEncode(options_.bucket, true) + "/";
-  }
+  if (!options_.virtual_hosted) path += UriEncode(options_.bucket, true) + "/";
   path += UriEncode(key, false);
   t.canonical_uri = path;
-  t.url = scheme_ + "://" + t.host + path;
-  if (!raw_query.empty()) t.url += "?" + std::string(raw_query);
+  if (!raw_query.empty()) t.query = "?" + std::string(raw_query);
+  t.affinity = std::hash<std::string_view>()(key);
+  t.url = At(t, 0).url;
+  t.host = At(t, 0).host;
   return t;
 }
 
-void S3Client::Execute(RequestKind kind, std::function<HttpRequest()> build,
+S3Client::Target S3Client::At(const Target& t, size_t endpoint) const {
+  Target out = t;
+  const Endpoint& e = *endpoints_[endpoint];
+  out.host = options_.virtual_hosted ? options_.bucket + "." + e.host_port : e.host_port;
+  out.url = e.scheme + "://" + out.host + t.canonical_uri + t.query;
+  return out;
+}
+
+uint64_t S3Client::Spread(uint64_t affinity, uint64_t offset) {
+  return affinity ^ ((offset / kSpreadBytes) * 0x9E3779B97F4A7C15ull);
+}
+
+size_t S3Client::Pick(RequestKind kind, uint64_t affinity, uint32_t attempt) const {
+  const size_t n = endpoints_.size();
+  // The RDMA data path belongs to the first endpoint: its connection and
+  // tokens live on that server (rdma.endpoint names its listener).
+  if (n == 1 || kind == RequestKind::kRdmaGet || kind == RequestKind::kRdmaPut ||
+      kind == RequestKind::kRdmaConnect)
+    return 0;
+  const int64_t now = NowMs();
+  const size_t first = (affinity + attempt) % n;
+  for (size_t i = 0; i < n; ++i) {
+    size_t at = (first + i) % n;
+    if (endpoints_[at]->down_until_ms.load() <= now) return at;
+  }
+  return first;  // all of them failed lately: keep trying in turn
+}
+
+void S3Client::Execute(RequestKind kind, uint64_t affinity,
+                       std::function<HttpRequest(size_t)> build,
                        std::function<void(Result<HttpResponse>)> done, uint32_t attempt) {
-  HttpRequest req = build();
+  const size_t endpoint = Pick(kind, affinity, attempt);
+  HttpRequest req = build(endpoint);
   requests_[static_cast<size_t>(kind)].fetch_add(1);
   std::string what = req.method + " " + req.url;
-  engine_->Submit(std::move(req), [this, kind, build = std::move(build), done = std::move(done),
-                                   attempt, what](Result<HttpResponse> r) mutable {
-    Result<HttpResponse> outcome = std::move(r);
-    if (outcome && outcome->status >= 300)
-      outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
-    if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
-      // Full jitter: uniform in [0, min(max, base * 2^attempt)].
-      thread_local std::mt19937_64 rng{std::random_device{}()};
-      uint64_t cap = std::min(options_.retry_max_delay_ms,
-                              options_.retry_base_delay_ms << std::min(attempt, 20u));
-      uint64_t delay = std::uniform_int_distribution<uint64_t>(cap / 2, cap)(rng);
-      LOG_WARN("retry %u/%u in %llu ms: %s", attempt + 1, options_.max_retries,
-               static_cast<unsigned long long>(delay), outcome.error().ToString().c_str());
-      retries_.fetch_add(1);
-      engine_->After(std::chrono::milliseconds(delay), [this, kind, build = std::move(build),
-                                                        done = std::move(done), attempt]() mutable {
-        Execute(kind, std::move(build), std::move(done), attempt + 1);
+  engine_->Submit(
+      std::move(req), [this, kind, affinity, endpoint, build = std::move(build),
+                       done = std::move(done), attempt, what](Result<HttpResponse> r) mutable {
+        Result<HttpResponse> outcome = std::move(r);
+        if (outcome && outcome->status >= 300)
+          outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
+        if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
+          uint64_t delay = 0;
+          const Errc code = outcome.error().code;
+          const bool unreachable = code == Errc::kConnection || code == Errc::kTimedOut ||
+                                   outcome.error().http_status == 503;
+          if (unreachable && endpoints_.size() > 1) {
+            // Another endpoint takes over at once; this one rests a while.
+            endpoints_[endpoint]->down_until_ms.store(NowMs() + kEndpointRestMs);
+            failovers_.fetch_add(1);
+          }
+          if (Pick(kind, affinity, attempt + 1) == endpoint) {
+            // Full jitter: uniform in [0, min(max, base * 2^attempt)].
+            thread_local std::mt19937_64 rng{std::random_device{}()};
+            uint64_t cap = std::min(options_.retry_max_delay_ms,
+                                    options_.retry_base_delay_ms << std::min(attempt, 20u));
+            delay = std::uniform_int_distribution<uint64_t>(cap / 2, cap)(rng);
+          }
+          LOG_WARN("retry %u/%u in %llu ms: %s", attempt + 1, options_.max_retries,
+                   static_cast<unsigned long long>(delay), outcome.error().ToString().c_str());
+          retries_.fetch_add(1);
+          engine_->After(std::chrono::milliseconds(delay),
+                         [this, kind, affinity, build = std::move(build), done = std::move(done),
+                          attempt]() mutable {
+                           Execute(kind, affinity, std::move(build), std::move(done), attempt + 1);
+                         });
+          return;
+        }
+        if (!outcome) ++failures_[static_cast<size_t>(outcome.error().code)];
+        done(std::move(outcome));
       });
-      return;
-    }
-    if (!outcome) ++failures_[static_cast<size_t>(outcome.error().code)];
-    done(std::move(outcome));
-  });
 }
 
 namespace {
@@ -170,7 +228,8 @@ ObjectInfo InfoFromHeaders(const std::string& key, const HttpResponse& r) {
 void S3Client::HeadAsync(const std::string& key, std::function<void(Result<ObjectInfo>)> done) {
   Target t = MakeTarget(key, "");
   Execute(
-      RequestKind::kHead, [this, t] { return Signed(options_, t, "HEAD", "", {}); },
+      RequestKind::kHead, t.affinity,
+      [this, t](size_t e) { return Signed(options_, At(t, e), "HEAD", "", {}); },
       [key, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) return done(tl::unexpected(r.error()));
         done(InfoFromHeaders(key, *r));
@@ -184,9 +243,9 @@ void S3Client::HeadWithBodyAsync(const std::string& key, std::span<std::byte> in
   HeaderList extra;
   extra.emplace_back("Range", "bytes=0-" + std::to_string(into.size() - 1));
   Execute(
-      RequestKind::kGet,
-      [this, t, extra, into] {
-        HttpRequest req = Signed(options_, t, "GET", "", extra);
+      RequestKind::kGet, t.affinity,
+      [this, t, extra, into](size_t e) {
+        HttpRequest req = Signed(options_, At(t, e), "GET", "", extra);
         req.sink = {into};
         return req;
       },
@@ -221,7 +280,8 @@ void S3Client::ListAsync(const ListRequest& request, std::function<void(Result<L
     q += "&continuation-token=" + UriEncode(request.continuation_token, true);
   Target t = MakeTarget("", q);
   Execute(
-      RequestKind::kList, [this, t, q] { return Signed(options_, t, "GET", q, {}); },
+      RequestKind::kList, t.affinity,
+      [this, t, q](size_t e) { return Signed(options_, At(t, e), "GET", q, {}); },
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r) return done(tl::unexpected(r.error()));
         done(ParseListObjectsV2(r->body));
@@ -231,15 +291,16 @@ void S3Client::ListAsync(const ListRequest& request, std::function<void(Result<L
 void S3Client::GetAsync(GetRequest request, std::function<void(Result<GetResult>)> done) {
   if (request.length == 0) return done(GetResult{});
   Target t = MakeTarget(request.key, "");
+  t.affinity = Spread(t.affinity, request.offset);  // one file's ranges from several endpoints
   HeaderList extra;
   extra.emplace_back("Range", "bytes=" + std::to_string(request.offset) + "-" +
                                   std::to_string(request.offset + request.length - 1));
   if (!request.if_match.empty()) extra.emplace_back("If-Match", request.if_match);
   auto shared = std::make_shared<GetRequest>(std::move(request));
   Execute(
-      RequestKind::kGet,
-      [this, t, extra, shared] {
-        HttpRequest req = Signed(options_, t, "GET", "", extra);
+      RequestKind::kGet, t.affinity,
+      [this, t, extra, shared](size_t e) {
+        HttpRequest req = Signed(options_, At(t, e), "GET", "", extra);
         req.sink = shared->into;
         return req;
       },
@@ -320,9 +381,9 @@ void S3Client::PutAsync(PutRequest request, std::function<void(Result<std::strin
   if (!part) AddCondition(request.condition, &extra);
   auto shared = std::make_shared<PutRequest>(std::move(request));
   Execute(
-      part ? RequestKind::kUploadPart : RequestKind::kPut,
-      [this, t, q, extra, shared] {
-        HttpRequest req = Signed(options_, t, "PUT", q, extra, "", true);
+      part ? RequestKind::kUploadPart : RequestKind::kPut, t.affinity,
+      [this, t, q, extra, shared](size_t e) {
+        HttpRequest req = Signed(options_, At(t, e), "PUT", q, extra, "", true);
         req.upload = shared->body;
         req.upload_file = shared->body_file;
         return req;
@@ -336,8 +397,8 @@ void S3Client::CreateUploadAsync(const std::string& key, const Metadata& meta,
   HeaderList extra;
   AddMetadata(meta, &extra);
   Execute(
-      RequestKind::kCreateUpload,
-      [this, t, extra] { return Signed(options_, t, "POST", "uploads", extra); },
+      RequestKind::kCreateUpload, t.affinity,
+      [this, t, extra](size_t e) { return Signed(options_, At(t, e), "POST", "uploads", extra); },
       ExpectField("InitiateMultipartUploadResult", "UploadId", std::move(done)));
 }
 
@@ -353,7 +414,8 @@ void S3Client::CopyPartAsync(const CopyPartRequest& request,
   if (!request.source_if_match.empty())
     extra.emplace_back("x-amz-copy-source-if-match", BareEtag(request.source_if_match));
   Execute(
-      RequestKind::kCopyPart, [this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+      RequestKind::kCopyPart, t.affinity,
+      [this, t, q, extra](size_t e) { return Signed(options_, At(t, e), "PUT", q, extra); },
       ExpectField("CopyPartResult", "ETag", std::move(done)));
 }
 
@@ -370,8 +432,10 @@ void S3Client::CompleteUploadAsync(const std::string& key, const std::string& up
   // object then has the ETag S3's rule makes of the parts (tested against
   // radosgw), and that is what the caller gets.
   Execute(
-      RequestKind::kCompleteUpload,
-      [this, t, q, body, extra] { return Signed(options_, t, "POST", q, extra, body); },
+      RequestKind::kCompleteUpload, t.affinity,
+      [this, t, q, body, extra](size_t e) {
+        return Signed(options_, At(t, e), "POST", q, extra, body);
+      },
       [parts, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) return done(tl::unexpected(r.error()));
         auto etag = ParseResultField(r->body, "CompleteMultipartUploadResult", "ETag",
@@ -391,7 +455,8 @@ void S3Client::AbortUploadAsync(const std::string& key, const std::string& uploa
   std::string q = "uploadId=" + UriEncode(upload_id, true);
   Target t = MakeTarget(key, q);
   Execute(
-      RequestKind::kAbortUpload, [this, t, q] { return Signed(options_, t, "DELETE", q, {}); },
+      RequestKind::kAbortUpload, t.affinity,
+      [this, t, q](size_t e) { return Signed(options_, At(t, e), "DELETE", q, {}); },
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
         done({});
@@ -409,14 +474,16 @@ void S3Client::CopyAsync(const std::string& source_key, const std::string& sourc
   extra.emplace_back("x-amz-metadata-directive", replace ? "REPLACE" : "COPY");
   if (replace) AddMetadata(*replace, &extra);
   Execute(
-      RequestKind::kCopy, [this, t, extra] { return Signed(options_, t, "PUT", "", extra); },
+      RequestKind::kCopy, t.affinity,
+      [this, t, extra](size_t e) { return Signed(options_, At(t, e), "PUT", "", extra); },
       ExpectField("CopyObjectResult", "ETag", std::move(done)));
 }
 
 void S3Client::DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) {
   Target t = MakeTarget(key, "");
   Execute(
-      RequestKind::kDelete, [this, t] { return Signed(options_, t, "DELETE", "", {}); },
+      RequestKind::kDelete, t.affinity,
+      [this, t](size_t e) { return Signed(options_, At(t, e), "DELETE", "", {}); },
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r && r.error().code != Errc::kNoSuchKey) return done(tl::unexpected(r.error()));
         done({});
@@ -428,8 +495,10 @@ Result<std::string> S3Client::RdmaConnect(const std::string& body) {
   std::promise<Result<std::string>> promise;
   auto future = promise.get_future();
   Execute(
-      RequestKind::kRdmaConnect,
-      [this, t, body] { return Signed(options_, t, "POST", "rdma-connect", {}, body); },
+      RequestKind::kRdmaConnect, t.affinity,
+      [this, t, body](size_t e) {
+        return Signed(options_, At(t, e), "POST", "rdma-connect", {}, body);
+      },
       [&promise](Result<HttpResponse> r) {
         if (!r) return promise.set_value(tl::unexpected(r.error()));
         promise.set_value(r->body);
@@ -461,7 +530,8 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
   if (!part) AddMetadata(request.meta, &extra);
   if (!part) AddCondition(request.condition, &extra);
   Execute(
-      RequestKind::kRdmaPut, [this, t, q, extra] { return Signed(options_, t, "PUT", q, extra); },
+      RequestKind::kRdmaPut, t.affinity,
+      [this, t, q, extra](size_t e) { return Signed(options_, At(t, e), "PUT", q, extra); },
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501)
@@ -489,7 +559,8 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
   if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
   extra.emplace_back("x-amz-rdma-token", token);
   Execute(
-      RequestKind::kRdmaGet, [this, t, extra] { return Signed(options_, t, "GET", "", extra); },
+      RequestKind::kRdmaGet, t.affinity,
+      [this, t, extra](size_t e) { return Signed(options_, At(t, e), "GET", "", extra); },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501)

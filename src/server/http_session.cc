@@ -50,28 +50,39 @@ class BeastExchange final : public Exchange {
   }
 
   bool ReadBody(const std::function<bool(const char*, size_t)>& sink) override {
-    if (beast::iequals(req_.Header("expect"), "100-continue")) {
+    static thread_local std::vector<char> chunk(1 << 20);
+    for (;;) {
+      long got = ReadSome(chunk.data(), chunk.size());
+      if (got < 0) return false;
+      if (got == 0) return true;
+      if (!sink(chunk.data(), static_cast<size_t>(got))) return broken_ = true, false;
+    }
+  }
+
+  long ReadSome(char* into, size_t cap) override {
+    if (broken_) return -1;
+    if (!continued_ && beast::iequals(req_.Header("expect"), "100-continue")) {
+      continued_ = true;
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
       beast::error_code ec;
       net::write(sock_, net::buffer(kContinue, sizeof kContinue - 1), ec);
-      if (ec) return broken_ = true, false;
+      if (ec) return broken_ = true, -1;
     }
-    static thread_local std::vector<char> chunk(1 << 20);
     while (!parser_.is_done()) {
-      parser_.get().body().data = chunk.data();
-      parser_.get().body().size = chunk.size();
+      parser_.get().body().data = into;
+      parser_.get().body().size = cap;
       beast::error_code ec;
       http::read(sock_, buf_, parser_, ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         LOG_WARN("%s %s: reading the body failed: %s", req_.method.c_str(), req_.target.c_str(),
                  ec.message().c_str());
-        return broken_ = true, false;
+        return broken_ = true, -1;
       }
-      size_t got = chunk.size() - parser_.get().body().size;
-      if (got && !sink(chunk.data(), got)) return broken_ = true, false;
+      size_t got = cap - parser_.get().body().size;
+      if (got) return static_cast<long>(got);
     }
-    return true;
+    return 0;
   }
 
   void Send(int status, const Headers& headers, std::string_view body) override {
@@ -114,6 +125,20 @@ class BeastExchange final : public Exchange {
     }
   }
 
+  void BeginBody(int status, const Headers& headers, uint64_t content_length) override {
+    SendHeadersOnly(status, headers, content_length);
+  }
+
+  bool SendBodyPart(const char* data, size_t n) override {
+    if (broken_) return false;
+    beast::error_code ec;
+    net::write(sock_, net::buffer(data, n), ec);
+    if (ec) broken_ = true;
+    return !broken_;
+  }
+
+  void Abandon() override { broken_ = true; }
+
   bool broken() const { return broken_; }
 
  private:
@@ -123,6 +148,7 @@ class BeastExchange final : public Exchange {
   Request req_;
   bool keep_alive_ = true;
   bool broken_ = false;
+  bool continued_ = false;  // "100 Continue" sent
 };
 
 // A request whose header cannot be parsed cannot be framed either: it gets

@@ -15,6 +15,7 @@
 #include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
 #include "server_config.h"
+#include "upstream.h"
 
 using namespace s3rdma::server;
 
@@ -31,6 +32,13 @@ static int Main(int argc, char** argv) {
   app.add_option("--access-key", access_key, "accept this access key ...");
   app.add_option("--secret-key", secret_key, "... with this secret key");
   app.add_flag("--anonymous", anonymous, "accept unsigned requests");
+  std::string upstream, upstream_region, upstream_profile;
+  app.add_option("--upstream", upstream,
+                 "gateway mode: forward every S3 request to this http(s)://host[:port] (Ceph "
+                 "RGW, MinIO, AWS), serving only the RDMA data path here; --root is not used");
+  app.add_option("--upstream-region", upstream_region, "region to sign upstream requests for");
+  app.add_option("--upstream-profile", upstream_profile,
+                 "profile of the shared credentials files for the upstream");
   std::string domain, rdma_listen;
   app.add_option("--rdma-listen", rdma_listen,
                  "serve the RC RDMA data path on ADDR:PORT (an RDMA device's IP)");
@@ -57,6 +65,9 @@ static int Main(int argc, char** argv) {
   if (!domain.empty()) c.domain = domain;
   if (!rdma_listen.empty()) c.rdma_listen = rdma_listen;
   if (!log_level.empty()) c.log_level = log_level;
+  if (!upstream.empty()) c.upstream.endpoint = upstream;
+  if (!upstream_region.empty()) c.upstream.region = upstream_region;
+  if (!upstream_profile.empty()) c.upstream.profile = upstream_profile;
   if (!access_key.empty() || !secret_key.empty()) {
     if (access_key.empty() || secret_key.empty()) {
       fprintf(stderr, "s3rdma-server: --access-key and --secret-key go together\n");
@@ -65,7 +76,7 @@ static int Main(int argc, char** argv) {
     c.keys[access_key] = secret_key;
   }
   struct stat st;
-  if (c.root.empty() || stat(c.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (!c.gateway() && (c.root.empty() || stat(c.root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))) {
     fprintf(stderr, "s3rdma-server: --root must name an existing directory (got '%s')\n",
             c.root.c_str());
     return 2;
@@ -84,8 +95,18 @@ static int Main(int argc, char** argv) {
   s3rdmafs::SetLogLevel(level);
   signal(SIGPIPE, SIG_IGN);
 
+  std::unique_ptr<Upstream> gateway_upstream;
+  if (c.gateway()) {
+    auto u = Upstream::Create(c.upstream);
+    if (!u) {
+      fprintf(stderr, "s3rdma-server: %s\n", u.error().message.c_str());
+      return 2;
+    }
+    gateway_upstream = std::move(*u);
+    c.root.clear();  // a gateway keeps nothing
+  }
   LocalBackend backend(c.root);
-  if (std::string why = backend.ProbeMetadataSupport(); !why.empty())
+  if (std::string why = c.gateway() ? "" : backend.ProbeMetadataSupport(); !why.empty())
     LOG_WARN(
         "%s: object metadata (x-amz-meta-*) cannot be kept here: PUTs that carry it are "
         "refused with 501 (use a root on ext4, xfs, btrfs or tmpfs >= 6.6)",
@@ -106,11 +127,12 @@ static int Main(int argc, char** argv) {
     }
     rdma = std::move(*ep);
   }
-  S3Handler handler(c, &backend, rdma.get());
+  S3Handler handler(c, c.gateway() ? nullptr : &backend, rdma.get(), gateway_upstream.get());
   std::string err =
       RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
-        LOG_INFO("s3rdma-server listening on http://%s:%u, root %s, region %s", c.listen.c_str(),
-                 bound, c.root.c_str(), c.region.c_str());
+        LOG_INFO("s3rdma-server listening on http://%s:%u, %s %s, region %s", c.listen.c_str(),
+                 bound, c.gateway() ? "gateway to" : "root",
+                 c.gateway() ? c.upstream.endpoint.c_str() : c.root.c_str(), c.region.c_str());
         sd_notifyf(0, "READY=1\nSTATUS=listening on %s:%u", c.listen.c_str(), bound);
         if (!port_file.empty()) {
           std::string tmp = port_file + ".tmp";

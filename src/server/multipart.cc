@@ -65,7 +65,8 @@ std::string Unquote(const std::string& etag) {
 }  // namespace
 
 MultipartUploads::MultipartUploads(LocalBackend* backend, const std::string& root)
-    : backend_(backend), dir_(root + "/.s3rdma-multipart") {
+    : backend_(backend), dir_(root.empty() ? "" : root + "/.s3rdma-multipart") {
+  if (dir_.empty()) return;  // a gateway: its upstream keeps the uploads
   mkdir(dir_.c_str(), 0700);
   DropOldRecords();
 }

@@ -359,4 +359,64 @@ Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rd
   return done;
 }
 
+Result<std::unique_ptr<RdmaEndpoint::Stream>> RdmaEndpoint::OpenStream(const std::string& principal,
+                                                                       const rdma::RcToken& token) {
+  auto c = Authorize(principal, token);
+  if (!c) return tl::unexpected(c.error());
+  std::unique_ptr<Stream> s(new Stream());
+  s->ep_ = this;
+  s->c_ = *c;
+  s->slot_ = std::make_unique<Slot>(**c);
+  if (s->slot_->index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
+  s->token_ = token;
+  return s;
+}
+
+RdmaEndpoint::Stream::~Stream() = default;
+
+Result<void> RdmaEndpoint::Stream::Write(const char* data, size_t n) {
+  while (n > 0) {
+    if (done_ + staged_ + n > token_.size)
+      return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
+    size_t take = std::min<uint64_t>(n, kStagingBytes - staged_);
+    memcpy(slot_->data() + staged_, data, take);
+    staged_ += take;
+    data += take;
+    n -= take;
+    if (staged_ == kStagingBytes)
+      if (auto r = Flush(); !r) return tl::unexpected(r.error());
+  }
+  return {};
+}
+
+Result<uint64_t> RdmaEndpoint::Stream::Flush() {
+  if (staged_ > 0) {
+    if (auto r = ep_->PostAndWait(*c_, *slot_, IBV_WR_RDMA_WRITE, token_.addr + done_, token_.rkey,
+                                  static_cast<uint32_t>(staged_));
+        !r)
+      return tl::unexpected(r.error());
+    done_ += staged_;
+    staged_ = 0;
+  }
+  return done_;
+}
+
+Result<size_t> RdmaEndpoint::Stream::Read(char* into, size_t cap) {
+  if (taken_ == staged_) {
+    if (done_ == token_.size) return 0;
+    uint64_t n = std::min<uint64_t>(kStagingBytes, token_.size - done_);
+    if (auto r = ep_->PostAndWait(*c_, *slot_, IBV_WR_RDMA_READ, token_.addr + done_, token_.rkey,
+                                  static_cast<uint32_t>(n));
+        !r)
+      return tl::unexpected(r.error());
+    done_ += n;
+    staged_ = n;
+    taken_ = 0;
+  }
+  size_t give = std::min<uint64_t>(cap, staged_ - taken_);
+  memcpy(into, slot_->data() + taken_, give);
+  taken_ += give;
+  return give;
+}
+
 }  // namespace s3rdma::server

@@ -52,15 +52,44 @@ class RdmaEndpoint {
   Result<uint64_t> ReadToSink(const std::string& principal, const s3rdmafs::rdma::RcToken& token,
                               const std::function<bool(const char*, size_t)>& sink);
 
- private:
+  class Slot;
   struct Connection;
+  // A token's window used as a stream (the gateway: bytes from or to an
+  // upstream as they arrive). Holds one staging slot of its connection.
+  class Stream {
+   public:
+    ~Stream();
+    // Appends to the window; each full staging slot goes out by RDMA WRITE.
+    Result<void> Write(const char* data, size_t n);
+    // Writes what is staged; returns the bytes written in all. Every WRITE
+    // has completed when it returns: the HTTP reply after it is the fence.
+    Result<uint64_t> Flush();
+    // The window's next bytes, RDMA READ a staging slot at a time; 0 at its end.
+    Result<size_t> Read(char* into, size_t cap);
+    uint64_t window() const { return token_.size; }
+
+   private:
+    friend class RdmaEndpoint;
+    Stream() = default;
+    RdmaEndpoint* ep_ = nullptr;
+    std::shared_ptr<Connection> c_;
+    std::unique_ptr<Slot> slot_;
+    s3rdmafs::rdma::RcToken token_;
+    uint64_t staged_ = 0;  // bytes in the slot not yet written (or read, not yet handed out)
+    uint64_t taken_ = 0;   // of those read, handed out
+    uint64_t done_ = 0;    // window bytes moved by RDMA
+  };
+  // Same errors as WriteFromFile.
+  Result<std::unique_ptr<Stream>> OpenStream(const std::string& principal,
+                                             const s3rdmafs::rdma::RcToken& token);
+
+ private:
   RdmaEndpoint() = default;
   void EventLoop();
   std::shared_ptr<Connection> Find(uint64_t id);
   // Checks the token against its connection; returns the connection.
   Result<std::shared_ptr<Connection>> Authorize(const std::string& principal,
                                                 const s3rdmafs::rdma::RcToken& token);
-  class Slot;
   // Posts one RDMA operation from `slot`'s staging buffer and waits for its completion.
   Result<void> PostAndWait(Connection& c, const Slot& slot, int opcode, uint64_t remote,
                            uint32_t rkey, uint32_t length);

@@ -123,6 +123,7 @@ void S3Handler::Handle(Exchange& ex) {
     bucket = std::string(p.substr(0, slash));
     key = slash == std::string_view::npos ? "" : std::string(p.substr(slash + 1));
   }
+  if (upstream_) return Gateway(ex, auth, bucket, key);
   auto query = ParseQuery(req.raw_query);
   const std::string& m = req.method;
   if (auth.anonymous) {
@@ -263,6 +264,20 @@ void S3Handler::RdmaDecline(Exchange& ex, const std::string& why, const std::str
   ex.Send(501, h, ToXml(doc));
 }
 
+void S3Handler::SendRdmaFailure(Exchange& ex, const s3rdmafs::Error& e,
+                                const std::string& resource) {
+  switch (e.code) {
+    case Errc::kNotFound:
+      return RdmaDecline(ex, e.message, resource);
+    case Errc::kAccessDenied:
+    case Errc::kInvalidArgument:
+      return SendError(ex, 400, "InvalidRDMAToken", e.message, resource);
+    default:
+      LOG_WARN("RDMA %s %s: %s", ex.request().method.c_str(), resource.c_str(), e.message.c_str());
+      return SendError(ex, 500, "RDMATransferFailed", e.message, resource);
+  }
+}
+
 void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                             const std::string& key) {
   const std::string resource = "/" + bucket + "/" + key;
@@ -275,6 +290,9 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
   auto* rc = std::get_if<s3rdmafs::rdma::RcToken>(&*token);
   if (!rc) return RdmaDecline(ex, "this endpoint does not serve DC RDMA tokens", resource);
   if (!rdma_) return RdmaDecline(ex, "this endpoint has no RDMA listener", resource);
+  if (upstream_)
+    return req.method == "PUT" ? GatewayRdmaPut(ex, auth, bucket, key, *rc)
+                               : GatewayRdmaGet(ex, auth, bucket, key, *rc);
   if (req.method == "PUT") return RdmaPut(ex, auth, bucket, key, *rc);
 
   auto opened = backend_->Open(bucket, key);
@@ -298,18 +316,7 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
   uint64_t moved = 0;
   if (length > 0) {
     auto r = rdma_->WriteFromFile(auth.access_key, *rc, fd, first, length);
-    if (!r) {
-      switch (r.error().code) {
-        case Errc::kNotFound:
-          return RdmaDecline(ex, r.error().message, resource);
-        case Errc::kAccessDenied:
-        case Errc::kInvalidArgument:
-          return SendError(ex, 400, "InvalidRDMAToken", r.error().message, resource);
-        default:
-          LOG_WARN("RDMA GET %s: %s", resource.c_str(), r.error().message.c_str());
-          return SendError(ex, 500, "RDMATransferFailed", r.error().message, resource);
-      }
-    }
+    if (!r) return SendRdmaFailure(ex, r.error(), resource);
     moved = *r;
   }
   // Every RDMA WRITE of this request has completed: this reply is the fence.
@@ -341,7 +348,9 @@ void S3Handler::RdmaConnect(Exchange& ex, const AuthResult& auth, const std::str
                      "The provided 'x-amz-content-sha256' header does not match what was computed.",
                      resource);
   if (!rdma_) return RdmaDecline(ex, "this endpoint has no RDMA listener", resource);
-  if (auto b = backend_->BucketExists(bucket); !b) return SendBackendError(ex, b.error(), resource);
+  if (!upstream_)  // a gateway's upstream says at the first request
+    if (auto b = backend_->BucketExists(bucket); !b)
+      return SendBackendError(ex, b.error(), resource);
   auto h = rdma_->Prepare(auth.access_key, body);
   if (!h) return SendError(ex, 400, "InvalidArgument", h.error().message, resource);
   Headers headers = CommonHeaders();

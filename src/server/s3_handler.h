@@ -18,13 +18,21 @@
 namespace s3rdma::server {
 
 class RdmaEndpoint;
+class Upstream;
 struct AuthResult;
 
 class S3Handler {
  public:
   // `rdma` (optional) is the RC data path; without it RDMA tokens are declined.
-  S3Handler(const ServerConfig& config, LocalBackend* backend, RdmaEndpoint* rdma = nullptr)
-      : config_(config), backend_(backend), uploads_(backend, config.root), rdma_(rdma) {}
+  // `upstream` (gateway mode): every request but the RDMA data path goes
+  // there, and `backend` is not used.
+  S3Handler(const ServerConfig& config, LocalBackend* backend, RdmaEndpoint* rdma = nullptr,
+            Upstream* upstream = nullptr)
+      : config_(config),
+        backend_(backend),
+        uploads_(backend, config.root),
+        rdma_(rdma),
+        upstream_(upstream) {}
   void Handle(Exchange& ex);
 
  private:
@@ -36,6 +44,18 @@ class S3Handler {
                    const std::string& key);
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
   void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
+  // A token the data path could not serve: declined, refused or failed.
+  void SendRdmaFailure(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
+  // Gateway mode (s3_handler_gateway.cc).
+  void Gateway(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+               const std::string& key);
+  void Forward(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+               const std::string& key);
+  void GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                      const std::string& key, const s3rdmafs::rdma::RcToken& token);
+  void GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::string& bucket,
+                      const std::string& key, const s3rdmafs::rdma::RcToken& token);
+  void SendUpstreamFailure(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
   // Access (s3_handler_access.cc): canned ACLs, what an anonymous request
   // may do, CORS preflights.
   void SendAcl(Exchange& ex, const std::string& bucket, const std::string& key);
@@ -78,6 +98,7 @@ class S3Handler {
   LocalBackend* backend_;
   MultipartUploads uploads_;
   RdmaEndpoint* rdma_;
+  Upstream* upstream_;
   std::atomic<uint64_t> request_seq_{0};
 };
 

@@ -284,17 +284,7 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
   auto stored = StoreBody(bucket, key, req, user, fill, verify, false, *checksum);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";
-  if (transfer_failed) {
-    switch (transfer_error.code) {
-      case Errc::kNotFound:
-        return RdmaDecline(ex, transfer_error.message, resource);
-      case Errc::kAccessDenied:
-      case Errc::kInvalidArgument:
-        return SendError(ex, 400, "InvalidRDMAToken", transfer_error.message, resource);
-      default:
-        return SendError(ex, 500, "RDMATransferFailed", transfer_error.message, resource);
-    }
-  }
+  if (transfer_failed) return SendRdmaFailure(ex, transfer_error, resource);
   if (etag.empty()) {
     return SendBackendError(ex, error, resource);
   }

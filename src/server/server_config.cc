@@ -50,6 +50,29 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
         else
           c.keys[*ak] = *sk;
       }
+    } else if (key == "upstream" && v.is_table()) {
+      for (auto&& [uk, uv] : *v.as_table()) {
+        std::string name(uk.str());
+        UpstreamConfig& u = c.upstream;
+        std::string* text = name == "endpoint"        ? &u.endpoint
+                            : name == "region"        ? &u.region
+                            : name == "access_key"    ? &u.access_key
+                            : name == "secret_key"    ? &u.secret_key
+                            : name == "session_token" ? &u.session_token
+                            : name == "profile"       ? &u.profile
+                            : name == "ca_bundle"     ? &u.ca_bundle
+                                                      : nullptr;
+        if (text && uv.is_string())
+          *text = uv.as_string()->get();
+        else if (name == "anonymous" && uv.is_boolean())
+          u.anonymous = uv.as_boolean()->get();
+        else if (name == "connect_timeout_ms" && uv.is_integer() && uv.as_integer()->get() > 0)
+          u.connect_timeout_ms = static_cast<unsigned>(uv.as_integer()->get());
+        else if (name == "stall_timeout_s" && uv.is_integer() && uv.as_integer()->get() > 0)
+          u.stall_timeout_s = static_cast<unsigned>(uv.as_integer()->get());
+        else
+          problems.push_back("upstream." + name + ": unknown key or wrong type");
+      }
     } else {
       problems.push_back(key + ": unknown key or wrong type");
     }

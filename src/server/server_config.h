@@ -8,6 +8,20 @@
 
 namespace s3rdma::server {
 
+// Gateway mode: every S3 request is forwarded to this endpoint, re-signed
+// with the gateway's own credentials; only the RDMA data path is served here.
+struct UpstreamConfig {
+  std::string endpoint;  // http(s)://host[:port]; "" = serve `root` instead
+  std::string region = "us-east-1";
+  // Credentials, found as the mount finds its own (s3rdmafs/s3/credentials.h):
+  // these, else AWS_ACCESS_KEY_ID/..., else the shared credentials files.
+  std::string access_key, secret_key, session_token, profile;
+  bool anonymous = false;  // send unsigned requests upstream
+  std::string ca_bundle;   // for an https upstream with a private CA
+  unsigned connect_timeout_ms = 5000;
+  unsigned stall_timeout_s = 30;  // a transfer with no byte for this long fails
+};
+
 struct ServerConfig {
   std::string listen = "127.0.0.1";
   uint16_t port = 9000;
@@ -19,6 +33,8 @@ struct ServerConfig {
   unsigned max_connections = 1024;
   std::string rdma_listen;         // "ADDR:PORT" of the RC RDMA listener; "" = HTTP only
   std::string log_level = "info";  // debug, info, warn or error
+  UpstreamConfig upstream;
+  bool gateway() const { return !upstream.endpoint.empty(); }
 };
 
 s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path);

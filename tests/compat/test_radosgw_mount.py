@@ -45,6 +45,8 @@ class RadosgwMountTest(harness.MountTestCase):
             shutil.rmtree(cls.rgw_dir, ignore_errors=True)
 
     def rgw_mount(self, name="mnt", options=()):
+        """A mount of this test's prefix, straight on RGW (a subclass may put
+        gateways between)."""
         return self.mount(self.rgw.endpoint, source=f"{BUCKET}:/{self._testMethodName}", name=name,
                           access_key=radosgw.ACCESS_KEY, secret_key=radosgw.SECRET_KEY,
                           options=list(options))

@@ -104,6 +104,7 @@ class FaultProxy:
         self.upstream = (host, upstream_port)
         self.rules, self.lock = [], threading.Lock()
         self.requests = []  # (method, target) of every request seen
+        self.bytes_down = 0  # reply body bytes relayed to clients
         self.listener = socket.socket()
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, 0))
@@ -225,7 +226,10 @@ class FaultProxy:
                     except ConnectionAbortedError:
                         pass
                     return
-                leftover = _read_body(upstream, rfields, rest, client.sendall)
+                def relay(b):
+                    client.sendall(b)
+                    self.bytes_down += len(b)
+                leftover = _read_body(upstream, rfields, rest, relay)
                 if leftover:
                     return  # the server sent more than one reply: give up on this connection
                 if rfields.get("connection", "").lower() == "close":

@@ -90,23 +90,32 @@ def checked_reader(path, data, step, wrong, errors):
 
 
 class Server:
-    """s3rdma-server over `root` (buckets = its subdirectories)."""
+    """s3rdma-server over `root` (buckets = its subdirectories), or, given
+    `upstream` = (endpoint, access key, secret key), a gateway in front of
+    that S3; its own clients sign with ACCESS_KEY/SECRET_KEY either way."""
 
-    def __init__(self, root, port=0, anonymous=False, log=None, extra=()):
+    def __init__(self, root, port=0, anonymous=False, log=None, extra=(), upstream=None):
         self.root, self.port, self.anonymous, self.extra = root, port, anonymous, list(extra)
+        self.upstream = upstream
         self.log = log or os.path.join(root, "..", "server.log")
         self.proc = None
 
     def start(self):
         port_file = tempfile.mktemp(prefix="s3rdma-port-")
-        args = [SERVER_BIN, "--root", self.root, "--port", str(self.port), "--port-file", port_file,
+        env = dict(os.environ)
+        if self.upstream:
+            where = ["--upstream", self.upstream[0]]
+            env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = self.upstream[1:]
+        else:
+            where = ["--root", self.root]
+        args = [SERVER_BIN, *where, "--port", str(self.port), "--port-file", port_file,
                 "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]
         if self.anonymous:
             args.append("--anonymous")
         args += ["--log-level", "debug"]  # an access log: tests count requests in it
         args += self.extra
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+            self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, env=env)
         wait_for(lambda: os.path.exists(port_file) or self.proc.poll() is not None, what="server start")
         if self.proc.poll() is not None:
             raise AssertionError("s3rdma-server failed to start: " + open(self.log).read()[-2000:])

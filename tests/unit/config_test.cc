@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "s3rdmafs/common/endpoint_list.h"
 #include "s3rdmafs/common/size_parse.h"
 
 using namespace s3rdmafs;
@@ -81,6 +82,23 @@ TEST(Config, ValidateCollectsCrossFieldProblems) {
   EXPECT_NE(m.find("s3.bucket"), std::string::npos);
   EXPECT_NE(m.find("cache.block_size"), std::string::npos);
   EXPECT_NE(m.find("s3.access_key and s3.secret_key"), std::string::npos);
+}
+
+// Several endpoints (gateways): ';' in -o and fstab, commas or spaces in a file.
+TEST(Config, EndpointListsAreCheckedOneByOne) {
+  EXPECT_EQ(SplitEndpointList("http://a:1;http://b:2, http://c:3 ;;"),
+            (std::vector<std::string>{"http://a:1", "http://b:2", "http://c:3"}));
+  config::Config c;
+  c.s3.bucket = "b";
+  c.s3.endpoint = "http://a:1;http://b:2";
+  EXPECT_TRUE(config::Validate(c));
+  c.s3.endpoint = "http://a:1;ftp://b";
+  auto v = config::Validate(c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("got 'ftp://b' in 'http://a:1;ftp://b'"), std::string::npos)
+      << v.error().message;
+  c.s3.endpoint = " ; ";
+  EXPECT_FALSE(config::Validate(c));
 }
 
 TEST(Config, OverridesUseTheSameParsers) {

@@ -17,6 +17,7 @@
 #include "s3_handler.h"
 #include "s3rdmafs/s3/sigv4.h"
 #include "server_config.h"
+#include "upstream.h"
 
 using namespace s3rdma::server;
 namespace stdfs = std::filesystem;
@@ -160,6 +161,16 @@ class RecordingExchange : public Exchange {
   explicit RecordingExchange(Request r) : req_(std::move(r)) {}
   const Request& request() const override { return req_; }
   bool ReadBody(const std::function<bool(const char*, size_t)>&) override { return true; }
+  long ReadSome(char*, size_t) override { return 0; }
+  void BeginBody(int status, const Headers& headers, uint64_t) override {
+    status_ = status;
+    headers_ = headers;
+  }
+  bool SendBodyPart(const char* d, size_t n) override {
+    body_.append(d, n);
+    return true;
+  }
+  void Abandon() override {}
   void Send(int status, const Headers& headers, std::string_view body) override {
     status_ = status;
     headers_ = headers;
@@ -475,7 +486,46 @@ TEST(ServerConfigFile, EveryKeyAndTheErrors) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("prot: unknown key"), std::string::npos);
   EXPECT_NE(bad.error().message.find("port: unknown key or wrong type"), std::string::npos);
+  std::ofstream(f) << "[upstream]\nendpoint = \"http://rgw:7480\"\nregion = \"eu-2\"\n"
+                      "profile = \"gw\"\nstall_timeout_s = 9\n";
+  auto gw = LoadServerConfig(f.string());
+  ASSERT_TRUE(gw) << gw.error().ToString();
+  EXPECT_TRUE(gw->gateway());
+  EXPECT_EQ(gw->upstream.endpoint, "http://rgw:7480");
+  EXPECT_EQ(gw->upstream.region, "eu-2");
+  EXPECT_EQ(gw->upstream.profile, "gw");
+  EXPECT_EQ(gw->upstream.stall_timeout_s, 9u);
+  std::ofstream(f) << "[upstream]\nendpont = \"x\"\nconnect_timeout_ms = -1\n";
+  bad = LoadServerConfig(f.string());
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("upstream.endpont: unknown key"), std::string::npos);
+  EXPECT_NE(bad.error().message.find("upstream.connect_timeout_ms: unknown key or wrong type"),
+            std::string::npos);
   stdfs::remove(f);
+}
+
+// What a gateway sends on: the client's end-to-end headers and query, never
+// its signature, framing or presigned-URL parameters (made again for the
+// upstream).
+TEST(Gateway, DropsTheClientsAuthAndFraming) {
+  using s3rdma::server::IsGatewayOwnedHeader;
+  using s3rdma::server::WithoutAuthParameters;
+  for (const char* owned : {"authorization", "x-amz-date", "x-amz-content-sha256", "host",
+                            "content-length", "connection", "transfer-encoding", "expect",
+                            "x-amz-security-token", "x-amz-rdma-token", "proxy-authorization"})
+    EXPECT_TRUE(IsGatewayOwnedHeader(owned)) << owned;
+  for (const char* kept : {"range", "if-match", "x-amz-meta-a", "content-type", "content-md5",
+                           "x-amz-copy-source", "x-amz-checksum-crc32", "x-amz-acl"})
+    EXPECT_FALSE(IsGatewayOwnedHeader(kept)) << kept;
+  EXPECT_EQ(WithoutAuthParameters("X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=a%2Fb&"
+                                  "X-Amz-Date=1&X-Amz-Expires=60&X-Amz-SignedHeaders=host&"
+                                  "X-Amz-Signature=ff&response-content-type=text%2Fplain"),
+            "response-content-type=text%2Fplain");
+  EXPECT_EQ(WithoutAuthParameters("AWSAccessKeyId=a&Expires=1&Signature=x"), "");
+  EXPECT_EQ(WithoutAuthParameters("uploadId=u&partNumber=2"), "uploadId=u&partNumber=2");
+  EXPECT_EQ(WithoutAuthParameters("list-type=2&prefix=&delimiter=%2F"),
+            "list-type=2&prefix=&delimiter=%2F");
+  EXPECT_EQ(WithoutAuthParameters(""), "");
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "s3rdmafs/s3/curl_engine.h"
 #include "s3rdmafs/s3/object_store.h"
@@ -15,7 +16,10 @@
 namespace s3rdmafs::s3 {
 
 struct S3ClientOptions {
-  std::string endpoint;  // http(s)://host[:port]
+  // http(s)://host[:port], or several (common/endpoint_list.h): requests
+  // spread over them by object and range, and one that fails to answer
+  // rests while the others take its requests.
+  std::string endpoint;
   std::string region = "us-east-1";
   std::string bucket;
   bool virtual_hosted = false;
@@ -53,13 +57,24 @@ class S3Client final : public ObjectStore {
                  std::function<void(Result<std::string>)> done) override;
   void DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) override;
 
-  // The URL a request for `key` (with `raw_query`) goes to, and its canonical URI.
+  // The URL a request for `key` (with `raw_query`) goes to at the first
+  // endpoint, and its canonical URI; `affinity` picks the endpoint.
   struct Target {
     std::string url;
     std::string host;
     std::string canonical_uri;
+    std::string query;  // "?..." or ""
+    uint64_t affinity = 0;
   };
   Target MakeTarget(std::string_view key, std::string_view raw_query) const;
+  Target At(const Target& t, size_t endpoint) const;
+  // Ranges of one object spread over the endpoints in pieces of this size.
+  static constexpr uint64_t kSpreadBytes = 8ull << 20;
+  static constexpr int64_t kEndpointRestMs = 2000;
+  static uint64_t Spread(uint64_t affinity, uint64_t offset);
+  size_t endpoints() const { return endpoints_.size(); }
+  // Requests moved to another endpoint because theirs did not answer.
+  uint64_t failovers() const { return failovers_.load(); }
 
   uint64_t retries() const { return retries_.load(); }
   // Requests sent (retries included), by S3 operation: what a server bills
@@ -116,17 +131,25 @@ class S3Client final : public ObjectStore {
                     std::function<void(Result<RdmaGetReply>)> done);
 
  private:
+  struct Endpoint {
+    std::string scheme, host_port;
+    std::atomic<int64_t> down_until_ms{0};  // failed to answer: others first until then
+  };
   S3ClientOptions options_;
   CurlEngine* engine_;
-  std::string scheme_, host_port_;
+  std::vector<std::unique_ptr<Endpoint>> endpoints_;
   std::atomic<uint64_t> retries_{0};
+  std::atomic<uint64_t> failovers_{0};
   std::array<std::atomic<uint64_t>, kRequestKinds.size()> requests_{};
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Errc::kProtocol) + 1> failures_{};
 
   S3Client(S3ClientOptions options, CurlEngine* engine)
       : options_(std::move(options)), engine_(engine) {}
-  // Signs (fresh date each attempt) and sends; retries per policy.
-  void Execute(RequestKind kind, std::function<HttpRequest()> build,
+  // The endpoint an attempt goes to: by affinity, skipping resting ones.
+  size_t Pick(RequestKind kind, uint64_t affinity, uint32_t attempt) const;
+  // Signs (fresh date each attempt) for the endpoint it picks and sends;
+  // retries per policy, on another endpoint when this one did not answer.
+  void Execute(RequestKind kind, uint64_t affinity, std::function<HttpRequest(size_t)> build,
                std::function<void(Result<HttpResponse>)> done, uint32_t attempt = 0);
 };
 

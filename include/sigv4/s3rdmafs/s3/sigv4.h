@@ -1,6 +1,6 @@
-// AWS Signature Version 4, shared by the client (signing) and the reference
-// server (verification), so both sides canonicalise in exactly one place.
-// Pure functions; thread-safe.
+// AWS Signature Version 4 (and the credentials chain, credentials.h), shared by the client
+// (signing) and the reference server (verification), so both sides canonicalise in exactly one
+// place. Pure functions; thread-safe.
 #pragma once
 
 #include <ctime>
