@@ -35,9 +35,11 @@ add_custom_target(debian_changelog ALL DEPENDS ${CMAKE_BINARY_DIR}/changelog.Deb
 
 set(S3RDMAFS_UNIT_DIR /lib/systemd/system CACHE PATH "where systemd units go")
 install(FILES ${CMAKE_SOURCE_DIR}/systemd/s3rdmafs@.service ${CMAKE_SOURCE_DIR}/systemd/s3rdma-server.service
+              ${CMAKE_SOURCE_DIR}/systemd/s3rdma-gateway.service
         DESTINATION ${S3RDMAFS_UNIT_DIR})
 install(PROGRAMS ${CMAKE_SOURCE_DIR}/packaging/mount.s3rdmafs DESTINATION ${CMAKE_INSTALL_SBINDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/example.toml ${CMAKE_SOURCE_DIR}/packaging/server.toml.example
+              ${CMAKE_SOURCE_DIR}/packaging/gateway.toml.example
         DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/s3rdmafs)
 install(FILES ${CMAKE_SOURCE_DIR}/packaging/debian/copyright ${CMAKE_BINARY_DIR}/changelog.Debian.gz
         DESTINATION ${CMAKE_INSTALL_DOCDIR})
@@ -83,7 +85,8 @@ set(CPACK_RPM_PACKAGE_GROUP "System Environment/Base")
 set(CPACK_RPM_PACKAGE_DESCRIPTION "${long_description}")
 set(CPACK_RPM_PACKAGE_REQUIRES "fuse3")
 set(CPACK_RPM_USER_FILELIST "%config(noreplace) /etc/s3rdmafs/example.toml"
-                            "%config(noreplace) /etc/s3rdmafs/server.toml.example")
+                            "%config(noreplace) /etc/s3rdmafs/server.toml.example"
+                            "%config(noreplace) /etc/s3rdmafs/gateway.toml.example")
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION /etc /lib /lib/systemd /lib/systemd/system
     /usr/share/man/man5 /usr/share/man/man7 /usr/share/man/man8 /usr/share/doc /usr/share/lintian
     /usr/share/lintian/overrides /usr/sbin /usr/share/man /var /var/cache)

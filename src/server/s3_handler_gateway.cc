@@ -330,6 +330,8 @@ void S3Handler::GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::
   // Every RDMA WRITE of this request has completed: this reply is the fence.
   answer.emplace_back("x-amz-rdma-reply", std::to_string(status));
   answer.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(*moved));
+  LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE, from the upstream", resource.c_str(),
+            static_cast<unsigned long long>(*moved));
   ex.Send(status, answer, "");
 }
 
@@ -397,6 +399,8 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
   if (status / 100 != 2) return ex.Send(status, answer, body);
   answer.emplace_back("x-amz-rdma-reply", std::to_string(status));
   answer.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(moved));
+  LOG_DEBUG("RDMA PUT %s: %llu bytes by RDMA READ, to the upstream", resource.c_str(),
+            static_cast<unsigned long long>(moved));
   ex.Send(status, answer, "");
 }
 

@@ -50,6 +50,7 @@ class PackageTest(unittest.TestCase):
         files = run("rpm", "-qpl", self.rpm).stdout.split()
         for f in ["/usr/bin/s3rdmafs", "/usr/bin/s3rdma-server", "/usr/bin/s3rdmafs-probe",
                   "/usr/sbin/mount.s3rdmafs", "/lib/systemd/system/s3rdmafs@.service",
+                  "/lib/systemd/system/s3rdma-gateway.service", "/etc/s3rdmafs/gateway.toml.example",
                   "/usr/share/man/man5/s3rdmafs.toml.5.gz", "/etc/s3rdmafs/example.toml"]:
             self.assertIn(f, files)
         self.assertNotIn("/usr/bin", files, "the package must not own system directories")
@@ -85,8 +86,10 @@ class PackageTest(unittest.TestCase):
             os.makedirs(units)
             shutil.copy("/lib/systemd/system/s3rdmafs@.service", os.path.join(units, "s3rdmafs@demo.service"))
             shutil.copy("/lib/systemd/system/s3rdma-server.service", units)
+            shutil.copy("/lib/systemd/system/s3rdma-gateway.service", units)
             r = run("systemd-analyze", "verify", "--man=no", os.path.join(units, "s3rdmafs@demo.service"),
-                    os.path.join(units, "s3rdma-server.service"), check=False)
+                    os.path.join(units, "s3rdma-server.service"),
+                    os.path.join(units, "s3rdma-gateway.service"), check=False)
             self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
             # The installed server, mounted through mount(8) and the installed helper.

@@ -10,9 +10,10 @@ log=$(mktemp)
 set +e
 # Temporary trees live on the shared build directory: the guest's own /tmp is
 # tmpfs under overlayfs (kernel 6.1), which has no user xattrs, and the
-# reference server keeps object metadata in them.
+# reference server keeps object metadata in them. 3 GiB: rdma.gateway runs a
+# Ceph cluster (monitor, memstore OSD, radosgw) in the guest.
 mkdir -p "$BUILD/guest-tmp"
-tests/rdma/rxe-vm.sh --timeout 1200 --rw "$BUILD" --env S3RDMAFS_REQUIRE_RDMA=1 --env S3RDMAFS_BUILD="$BUILD" \
+tests/rdma/rxe-vm.sh --timeout 1200 --mem 3072 --rw "$BUILD" --env S3RDMAFS_REQUIRE_RDMA=1 --env S3RDMAFS_BUILD="$BUILD" \
   --env TMPDIR="$BUILD/guest-tmp" -- \
   ctest --test-dir "$BUILD" -L '^rdma$' --output-on-failure 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
