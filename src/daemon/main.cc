@@ -21,12 +21,12 @@
 #include <thread>
 
 #include "kernel_readahead.h"
-#include "metrics_server.h"
 #include "reload.h"
 #include "s3rdmafs/common/errno_text.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fuse/fuse_mount.h"
+#include "s3rdmafs/metrics/metrics_server.h"
 #include "startup.h"
 #include "stats_writer.h"
 
@@ -133,10 +133,10 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
     auto ok = daemon::CheckEndpoint(c, (*d)->store.get());
     if (!ok) return report_failure(ok.error().message);
   }
-  std::unique_ptr<daemon::MetricsServer> metrics;
+  std::unique_ptr<metrics::MetricsServer> metrics;
   if (!c.metrics.listen.empty()) {
     const daemon::Daemon* dp = d->get();
-    auto m = daemon::MetricsServer::Start(c.metrics.listen, [dp] { return RenderStats(*dp); });
+    auto m = metrics::MetricsServer::Start(c.metrics.listen, [dp] { return RenderStats(*dp); });
     if (!m) return report_failure(m.error().message);
     metrics = std::move(*m);
     LOG_INFO("metrics at %s (GET /metrics)", metrics->where().c_str());

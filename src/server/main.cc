@@ -14,6 +14,7 @@
 #include "local_backend.h"
 #include "rdma_endpoint.h"
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/metrics/metrics_server.h"
 #include "server_config.h"
 #include "upstream.h"
 
@@ -44,6 +45,9 @@ static int Main(int argc, char** argv) {
                  "serve the RC RDMA data path on ADDR:PORT (an RDMA device's IP)");
   app.add_option("--domain", domain, "serve virtual-hosted requests: Host <bucket>.DOMAIN");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "serve GET /metrics (Prometheus text) on 127.0.0.1:PORT or unix:PATH");
   app.add_option("--log-level", log_level, "debug, info, warn or error");
   app.set_version_flag("--version", std::string("s3rdma-server ") + S3RDMAFS_VERSION);
   CLI11_PARSE(app, argc, argv);
@@ -65,6 +69,7 @@ static int Main(int argc, char** argv) {
   if (!domain.empty()) c.domain = domain;
   if (!rdma_listen.empty()) c.rdma_listen = rdma_listen;
   if (!log_level.empty()) c.log_level = log_level;
+  if (!metrics_listen.empty()) c.metrics_listen = metrics_listen;
   if (!upstream.empty()) c.upstream.endpoint = upstream;
   if (!upstream_region.empty()) c.upstream.region = upstream_region;
   if (!upstream_profile.empty()) c.upstream.profile = upstream_profile;
@@ -127,7 +132,21 @@ static int Main(int argc, char** argv) {
     }
     rdma = std::move(*ep);
   }
-  S3Handler handler(c, c.gateway() ? nullptr : &backend, rdma.get(), gateway_upstream.get());
+  ServerStats stats;
+  std::unique_ptr<s3rdmafs::metrics::MetricsServer> metrics;
+  if (!c.metrics_listen.empty()) {
+    auto m = s3rdmafs::metrics::MetricsServer::Start(
+        c.metrics_listen,
+        [&stats, &c, &rdma] { return stats.Render(c.gateway(), rdma ? rdma->established() : 0); },
+        "metrics_listen");
+    if (!m) {
+      fprintf(stderr, "s3rdma-server: %s\n", m.error().message.c_str());
+      return 2;
+    }
+    metrics = std::move(*m);
+  }
+  S3Handler handler(c, c.gateway() ? nullptr : &backend, rdma.get(), gateway_upstream.get(),
+                    &stats);
   std::string err =
       RunHttpServer(c.listen, c.port, c.max_connections, &handler, [&](uint16_t bound) {
         LOG_INFO("s3rdma-server listening on http://%s:%u, %s %s, region %s", c.listen.c_str(),

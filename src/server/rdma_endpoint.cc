@@ -359,6 +359,13 @@ Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rd
   return done;
 }
 
+uint64_t RdmaEndpoint::established() const {
+  std::lock_guard lock(mu_);
+  uint64_t n = 0;
+  for (auto& [id, c] : connections_) n += c->established && !c->broken;
+  return n;
+}
+
 Result<std::unique_ptr<RdmaEndpoint::Stream>> RdmaEndpoint::OpenStream(const std::string& principal,
                                                                        const rdma::RcToken& token) {
   auto c = Authorize(principal, token);

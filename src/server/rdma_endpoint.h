@@ -82,6 +82,8 @@ class RdmaEndpoint {
   // Same errors as WriteFromFile.
   Result<std::unique_ptr<Stream>> OpenStream(const std::string& principal,
                                              const s3rdmafs::rdma::RcToken& token);
+  // Connections bound to a client (for the metrics).
+  uint64_t established() const;
 
  private:
   RdmaEndpoint() = default;
@@ -98,7 +100,7 @@ class RdmaEndpoint {
   rdma_cm_id* listen_id_ = nullptr;
   ibv_pd* pd_ = nullptr;
   std::thread events_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::map<uint64_t, std::shared_ptr<Connection>> connections_;  // guarded by mu_
 };
 

@@ -92,6 +92,7 @@ void S3Handler::Handle(Exchange& ex) {
   const Request& req = ex.request();
   LOG_DEBUG("%s %s%s%s", req.method.c_str(), req.target.c_str(),
             req.HasHeader("range") ? " range=" : "", req.Header("range").c_str());
+  stats_->CountRequest(req.method);
   std::string path;
   if (!s3::UriDecode(req.path, &path))
     return SendError(ex, 400, "InvalidURI", "bad %-escape in path", req.path);
@@ -318,6 +319,7 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
     auto r = rdma_->WriteFromFile(auth.access_key, *rc, fd, first, length);
     if (!r) return SendRdmaFailure(ex, r.error(), resource);
     moved = *r;
+    stats_->rdma_written += moved;
   }
   // Every RDMA WRITE of this request has completed: this reply is the fence.
   int status = ranged ? 206 : 200;

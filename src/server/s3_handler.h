@@ -14,6 +14,7 @@
 #include "range.h"
 #include "s3rdmafs/protocol/token.h"
 #include "server_config.h"
+#include "server_stats.h"
 
 namespace s3rdma::server {
 
@@ -26,13 +27,15 @@ class S3Handler {
   // `rdma` (optional) is the RC data path; without it RDMA tokens are declined.
   // `upstream` (gateway mode): every request but the RDMA data path goes
   // there, and `backend` is not used.
+  // `stats` (optional) is counted into.
   S3Handler(const ServerConfig& config, LocalBackend* backend, RdmaEndpoint* rdma = nullptr,
-            Upstream* upstream = nullptr)
+            Upstream* upstream = nullptr, ServerStats* stats = nullptr)
       : config_(config),
         backend_(backend),
         uploads_(backend, config.root),
         rdma_(rdma),
-        upstream_(upstream) {}
+        upstream_(upstream),
+        stats_(stats ? stats : &own_stats_) {}
   void Handle(Exchange& ex);
 
  private:
@@ -99,6 +102,8 @@ class S3Handler {
   MultipartUploads uploads_;
   RdmaEndpoint* rdma_;
   Upstream* upstream_;
+  ServerStats own_stats_;  // when main keeps none
+  ServerStats* stats_;
   std::atomic<uint64_t> request_seq_{0};
 };
 

@@ -146,6 +146,7 @@ void S3Handler::Gateway(Exchange& ex, const AuthResult& auth, const std::string&
 void S3Handler::SendUpstreamFailure(Exchange& ex, const s3rdmafs::Error& e,
                                     const std::string& resource) {
   LOG_WARN("%s %s: %s", ex.request().method.c_str(), resource.c_str(), e.message.c_str());
+  ++stats_->upstream_unanswered;
   // 503: every S3 client retries it, and the next gateway may be up.
   SendError(ex, 503, "ServiceUnavailable", e.message, resource);
 }
@@ -235,7 +236,11 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
   BodyPump pump(ex, chunked ? &*chunked : nullptr, length, std::move(*checksum));
   if (req.method != "GET" && req.method != "HEAD") {
     call.body_length = length;
-    call.read_body = [&pump](char* into, size_t cap) { return pump.Pull(into, cap); };
+    call.read_body = [&pump, this](char* into, size_t cap) {
+      long got = pump.Pull(into, cap);
+      if (got > 0) stats_->upstream_up += static_cast<uint64_t>(got);
+      return got;
+    };
   }
 
   bool streaming = false, buffering = false;
@@ -258,6 +263,7 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
     return true;
   };
   call.on_body = [&](const char* d, size_t n) {
+    stats_->upstream_down += n;
     if (streaming) return ex.SendBodyPart(d, n);
     if (body.size() + n > kMaxBufferedAnswer) return false;
     body.append(d, n);
@@ -273,6 +279,7 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
       return SendUpstreamFailure(ex, sent.error(), resource);
     LOG_WARN("%s %s: %s", req.method.c_str(), resource.c_str(), sent.error().message.c_str());
     if (buffering) return SendUpstreamFailure(ex, sent.error(), resource);
+    ++stats_->upstream_broken;
     return ex.Abandon();  // a short body: the client sees the transfer broke
   }
   if (buffering) ex.Send(status, WithoutLength(answer), body);
@@ -315,6 +322,7 @@ void S3Handler::GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::
       error_body.append(d, n);
       return true;
     }
+    stats_->upstream_down += n;
     if (auto r = (*stream)->Write(d, n); !r) {
       rdma_error = r.error();
       return false;
@@ -330,6 +338,7 @@ void S3Handler::GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::
   // Every RDMA WRITE of this request has completed: this reply is the fence.
   answer.emplace_back("x-amz-rdma-reply", std::to_string(status));
   answer.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(*moved));
+  stats_->rdma_written += *moved;
   LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE, from the upstream", resource.c_str(),
             static_cast<unsigned long long>(*moved));
   ex.Send(status, answer, "");
@@ -370,6 +379,7 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
     }
     if (*checksum) (*checksum)->sum->Update(into, *got);
     moved += *got;
+    stats_->upstream_up += *got;
     if (moved == token.size && *checksum && !(*checksum)->expected.empty())
       if (auto r = CheckDigest(**checksum); !r) {
         refused = r.error();
@@ -399,6 +409,7 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
   if (status / 100 != 2) return ex.Send(status, answer, body);
   answer.emplace_back("x-amz-rdma-reply", std::to_string(status));
   answer.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(moved));
+  stats_->rdma_read += moved;
   LOG_DEBUG("RDMA PUT %s: %llu bytes by RDMA READ, to the upstream", resource.c_str(),
             static_cast<unsigned long long>(moved));
   ex.Send(status, answer, "");

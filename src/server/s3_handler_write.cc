@@ -288,6 +288,7 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
   if (etag.empty()) {
     return SendBackendError(ex, error, resource);
   }
+  stats_->rdma_read += token.size;
   Headers h = CommonHeaders();
   h.emplace_back("ETag", etag);
   h.emplace_back("x-amz-rdma-reply", "200");

@@ -40,6 +40,8 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
       c.rdma_listen = v.as_string()->get();
     else if (key == "log_level" && v.is_string())
       c.log_level = v.as_string()->get();
+    else if (key == "metrics_listen" && v.is_string())
+      c.metrics_listen = v.as_string()->get();
     else if (key == "keys" && v.is_array_of_tables()) {
       for (auto& entry : *v.as_array()) {
         auto* e = entry.as_table();

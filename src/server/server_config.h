@@ -33,6 +33,7 @@ struct ServerConfig {
   unsigned max_connections = 1024;
   std::string rdma_listen;         // "ADDR:PORT" of the RC RDMA listener; "" = HTTP only
   std::string log_level = "info";  // debug, info, warn or error
+  std::string metrics_listen;      // "127.0.0.1:9465" or "unix:/run/x.sock"; "" = none
   UpstreamConfig upstream;
   bool gateway() const { return !upstream.endpoint.empty(); }
 };

@@ -239,13 +239,35 @@ class GatewayTest(harness.MountTestCase):
 
     def test_an_upstream_that_is_down_is_503_and_names_it(self):
         port = harness.free_port()
+        sock = os.path.join(self.tmp, "gw-metrics.sock")
         gw = harness.Server(None, log=os.path.join(self.tmp, "gw-down.log"),
+                            extra=["--metrics-listen", f"unix:{sock}"],
                             upstream=(f"http://127.0.0.1:{port}", "a", "b")).start()
         self._servers.append(gw)
         status, reply = self._get(gw, f"/{self.bucket}/x")
         self.assertEqual(status, 503)
         self.assertIn(b"ServiceUnavailable", reply)
         self.assertIn(f"127.0.0.1:{port}".encode(), reply)
+        mt = harness.metrics("unix:" + sock)
+        self.assertEqual(mt['s3rdma_server_upstream_failures_total{kind="unanswered"}'], 1)
+        self.assertEqual(mt["s3rdma_server_gateway"], 1)
+
+    def test_metrics_count_requests_and_the_bytes_moved_upstream(self):
+        sock = os.path.join(self.tmp, "gw-metrics.sock")
+        gw = start_gateway(os.path.join(self.tmp, "gw-metrics.log"), extra=["--metrics-listen", f"unix:{sock}"])
+        self._servers.append(gw)
+        s3 = gateway_client(gw)
+        body = os.urandom(300000)
+        s3.put_object(Bucket=self.bucket, Key="m", Body=body)
+        self.assertEqual(s3.get_object(Bucket=self.bucket, Key="m")["Body"].read(), body)
+        s3.head_object(Bucket=self.bucket, Key="m")
+        mt = harness.metrics("unix:" + sock)
+        self.assertEqual(mt['s3rdma_server_requests_total{method="PUT"}'], 1)
+        self.assertEqual(mt['s3rdma_server_requests_total{method="GET"}'], 1)
+        self.assertEqual(mt['s3rdma_server_requests_total{method="HEAD"}'], 1)
+        self.assertEqual(mt['s3rdma_server_upstream_bytes_total{direction="up"}'], len(body))
+        self.assertEqual(mt['s3rdma_server_upstream_bytes_total{direction="down"}'], len(body))
+        self.assertEqual(mt['s3rdma_server_upstream_failures_total{kind="unanswered"}'], 0)
 
     def _get(self, gw, path):
         from botocore.auth import S3SigV4Auth

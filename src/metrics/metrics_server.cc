@@ -1,4 +1,4 @@
-#include "metrics_server.h"
+#include "s3rdmafs/metrics/metrics_server.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -11,7 +11,7 @@
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/config/config.h"
 
-namespace s3rdmafs::daemon {
+namespace s3rdmafs::metrics {
 namespace {
 
 namespace asio = boost::asio;
@@ -86,9 +86,10 @@ bool SplitHostPort(const std::string& listen, std::string* host, std::string* po
 }  // namespace
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
-                                                            std::function<std::string()> render) {
+                                                            std::function<std::string()> render,
+                                                            const std::string& setting) {
   if (std::string why = config::CheckMetricsListen(listen); !why.empty())
-    return MakeError(Errc::kConfig, "metrics.listen '" + listen + "': " + why);
+    return MakeError(Errc::kConfig, setting + " '" + listen + "': " + why);
   try {
     if (listen.rfind("unix:", 0) == 0) {
       std::string path = listen.substr(5);
@@ -104,8 +105,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& l
         asio::ip::tcp::endpoint(addr, static_cast<uint16_t>(std::stoi(port))), listen,
         std::move(render)));
   } catch (const std::exception& e) {
-    return MakeError(Errc::kConfig, "metrics.listen '" + listen + "': " + e.what());
+    return MakeError(Errc::kConfig, setting + " '" + listen + "': " + e.what());
   }
 }
 
-}  // namespace s3rdmafs::daemon
+}  // namespace s3rdmafs::metrics
