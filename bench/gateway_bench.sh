@@ -64,10 +64,10 @@ now() { date +%s.%N; }
 cpu_of() { awk '{print ($14 + $15) / 100}' "/proc/$1/stat"; }  # user+system seconds (USER_HZ 100)
 gw_cpu() { local s=0; for p in "${GW_PIDS[@]}"; do s=$(echo "$s + $(cpu_of "$p")" | bc); done; echo "$s"; }
 per_gib() { awk -v a="$1" -v b="$2" -v g="$SIZE_GIB" 'BEGIN{printf "%.2f", (b - a) / g}'; }
-ROWS=()
-# measure NAME ENDPOINTS AK SK GATEWAYS(0|1): a fresh mount, one cold dd of the object
+# measure ENDPOINTS AK SK: a fresh mount, one cold dd of the object; prints
+# "MB/s daemon-CPU-s/GiB gateway-CPU-s/GiB" (gateway CPU: all three summed).
 measure() {
-  local name=$1 eps=$2 ak=$3 sk=$4 gws=$5 m=$W/mnt/m$RANDOM pid c0 c1 g0 g1 t0 t1 mbps gwcol
+  local eps=$1 ak=$2 sk=$3 m=$W/mnt/m$RANDOM pid c0 c1 g0 g1 t0 t1
   mkdir -p "$m"
   AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk "$REPO/build/src/s3rdmafs" bench "$m" \
     -o "s3.endpoint=$eps,cache.size=1G" --log-file "$W/mount.log"
@@ -75,18 +75,37 @@ measure() {
   c0=$(cpu_of "$pid"); g0=$(gw_cpu); t0=$(now)
   dd if="$m/big.bin" of=/dev/null bs=1M status=none
   t1=$(now); c1=$(cpu_of "$pid"); g1=$(gw_cpu)
-  mbps=$(awk -v b=$BYTES -v t="$(echo "$t1 - $t0" | bc)" 'BEGIN{printf "%.0f", b / t / 1e6}')
-  gwcol=-; [ "$gws" = 1 ] && gwcol=$(per_gib "$g0" "$g1")
-  ROWS+=("$(printf '%-40s %8s %16s %16s' "$name" "$mbps" "$(per_gib "$c0" "$c1")" "$gwcol")")
   fusermount3 -u "$m"
+  echo "$(awk -v b=$BYTES -v t="$(echo "$t1 - $t0" | bc)" 'BEGIN{printf "%.0f", b / t / 1e6}')" \
+    "$(per_gib "$c0" "$c1")" "$(per_gib "$g0" "$g1")"
 }
-measure "mount straight on radosgw (HTTP)" "$RGW_ENDPOINT" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY" 0
-measure "mount through 1 gateway" "${GW_EPS[0]}" $GK $GS 1
-measure "mount through 2 gateways" "${GW_EPS[0]};${GW_EPS[1]}" $GK $GS 1
-measure "mount through 3 gateways" "${GW_EPS[0]};${GW_EPS[1]};${GW_EPS[2]}" $GK $GS 1
-
+median() { sort -n | awk '{v[NR] = $1} END{print v[int((NR + 1) / 2)]}'; }
+# RGW's speed drifts for minutes after a load (a first read ran at half the
+# speed of a later one): rounds interleave the four paths, and each row is
+# the median of its rounds.
+ROUNDS=3
+NAMES=("mount straight on radosgw (HTTP)" "mount through 1 gateway" "mount through 2 gateways"
+       "mount through 3 gateways")
+EPS=("$RGW_ENDPOINT" "${GW_EPS[0]}" "${GW_EPS[0]};${GW_EPS[1]}" "${GW_EPS[0]};${GW_EPS[1]};${GW_EPS[2]}")
+declare -A OUT
+for r in $(seq $ROUNDS); do
+  for i in 0 1 2 3; do
+    if [ $i = 0 ]; then OUT[$i,$r]=$(measure "${EPS[$i]}" "$RGW_ACCESS_KEY" "$RGW_SECRET_KEY")
+    else OUT[$i,$r]=$(measure "${EPS[$i]}" $GK $GS); fi
+  done
+done
+col() {  # $1 = path index, $2 = column: the median over the rounds
+  for r in $(seq $ROUNDS); do echo "${OUT[$1,$r]}" | awk -v c="$2" '{print $c}'; done | median
+}
+ROWS=()
+for i in 0 1 2 3; do
+  all=$(for r in $(seq $ROUNDS); do echo "${OUT[$i,$r]}" | awk '{print $1}'; done | paste -sd/)
+  gw=$(col $i 3); [ $i = 0 ] && gw=-
+  ROWS+=("$(printf '%-34s %8s %-16s %16s %18s' "${NAMES[$i]}" "$(col $i 1)" "($all)" "$(col $i 2)" "$gw")")
+done
 echo
 KIND=memstore; [ -n "$STORE" ] && KIND=bluestore
 echo "cold sequential read of a ${SIZE_GIB} GiB object, radosgw (Ceph 16, $KIND), $(nproc) cores"
-printf '%-40s %8s %16s %16s\n' "path" "MB/s" "daemon CPU s/GiB" "gateway CPU s/GiB"
+echo "medians of $ROUNDS interleaved rounds (each round's MB/s in brackets)"
+printf '%-34s %8s %-16s %16s %18s\n' "path" "MB/s" "(rounds)" "daemon CPU s/GiB" "gateway CPU s/GiB"
 printf '%s\n' "${ROWS[@]}"

@@ -235,7 +235,8 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
     checksum->reset();  // x-amz-sdk-checksum-algorithm alone: the upstream's to compute
   BodyPump pump(ex, chunked ? &*chunked : nullptr, length, std::move(*checksum));
   if (req.method != "GET" && req.method != "HEAD") {
-    call.body_length = length;
+    // No Content-Length and no chunked body (a bare DELETE): an empty body.
+    call.body_length = length || req.HasHeader("transfer-encoding") ? length : 0;
     call.read_body = [&pump, this](char* into, size_t cap) {
       long got = pump.Pull(into, cap);
       if (got > 0) stats_->upstream_up += static_cast<uint64_t>(got);

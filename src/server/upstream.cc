@@ -139,6 +139,7 @@ s3rdmafs::Result<std::unique_ptr<Upstream>> Upstream::Create(const UpstreamConfi
                      "upstream.endpoint must be http(s)://host[:port] with no "
                      "path (buckets map one to one), got '" +
                          e + "'");
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any connection thread makes a handle
   std::unique_ptr<Upstream> u(new Upstream(config));
   u->host_ = host;
   u->config_.endpoint = e.substr(0, scheme_end + 3) + host;
@@ -210,8 +211,9 @@ s3rdmafs::Result<void> Upstream::Send(UpstreamCall& call) {
     curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
     curl_easy_setopt(c, CURLOPT_READFUNCTION, OnRead);
     curl_easy_setopt(c, CURLOPT_READDATA, &t);
+    // No length: the client sent its body chunked, and so does the gateway.
     curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
-                     static_cast<curl_off_t>(call.body_length.value_or(0)));
+                     call.body_length ? static_cast<curl_off_t>(*call.body_length) : -1);
     curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1L << 19);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, call.method.c_str());
   }

@@ -16,6 +16,8 @@ BUILD = os.environ.get("S3RDMAFS_BUILD", os.path.join(os.path.dirname(__file__),
 SERVER_BIN = os.path.join(BUILD, "server", "s3rdma-server")
 # The daemon may come from another build (the ThreadSanitizer smoke test).
 FS_BIN = os.environ.get("S3RDMAFS_FS_BIN", os.path.join(BUILD, "src", "s3rdmafs"))
+# Every mount test through a gateway in front of its server (ctest gateway.*).
+VIA_GATEWAY = bool(os.environ.get("S3RDMAFS_VIA_GATEWAY"))
 ACCESS_KEY = "TESTACCESSKEY"
 SECRET_KEY = "test/secret+key"
 
@@ -205,9 +207,25 @@ class MountTestCase(unittest.TestCase):
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def server(self, **kw):
+        if VIA_GATEWAY:
+            return self.gateway_server(**kw)
         s = Server(self.root, log=os.path.join(self.tmp, "server.log"), **kw).start()
         self._servers.append(s)
         return s
+
+    def gateway_server(self, extra=(), **kw):
+        """S3RDMAFS_VIA_GATEWAY=1: the server a test asked for, with a gateway
+        (s3rdma-server --upstream) in front that the test gets instead: every
+        request of the test's mounts then goes through the gateway, while
+        the test still seeds and checks the directory behind it. The
+        gateway's log is "server.log" (requests are counted there)."""
+        back = Server(self.root, log=os.path.join(self.tmp, "backend.log"), **kw).start()
+        self._servers.append(back)
+        gw = Server(None, log=os.path.join(self.tmp, "server.log"), extra=extra,
+                    anonymous=kw.get("anonymous", False),
+                    upstream=(back.endpoint, ACCESS_KEY, SECRET_KEY)).start()
+        self._servers.append(gw)
+        return gw
 
     def mount(self, server_or_endpoint, source="bucket", name="mnt", **kw):
         endpoint = server_or_endpoint if isinstance(server_or_endpoint, str) else server_or_endpoint.endpoint
