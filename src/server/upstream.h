@@ -27,7 +27,7 @@ struct UpstreamCall {
   // What the signature covers: the client's SHA-256 of the body (the
   // upstream checks it), UNSIGNED-PAYLOAD, or empty for "no body".
   std::string payload_hash;
-  bool sign = true;  // false: an anonymous client, sent on unsigned
+  bool sign = true;                     // false: an anonymous client, sent on unsigned
   std::optional<uint64_t> body_length;  // nullopt: sent chunked (the client's was)
   // Pulls body bytes: > 0 bytes, 0 at the end, < 0 aborts (nothing is stored).
   std::function<long(char*, size_t)> read_body;
