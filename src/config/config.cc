@@ -177,9 +177,19 @@ Result<void> Validate(const Config& c) {
     p.push_back(
         "write.max_file_size: more than 10,000 parts of write.part_size; raise "
         "write.part_size or lower write.max_file_size");
-  if (!c.rdma.endpoint.empty() && !ParsePort(c.rdma.endpoint))
-    p.push_back("rdma.endpoint: must be ADDR:PORT with a port from 1 to 65535, got '" +
-                c.rdma.endpoint + "'");
+  // One RDMA listener (reached through the first S3 endpoint), or one per
+  // S3 endpoint in the same order (gateways, each with its own listener).
+  const auto rdma_endpoints = SplitEndpointList(c.rdma.endpoint);
+  for (const std::string& one : rdma_endpoints)
+    if (!ParsePort(one)) {
+      p.push_back("rdma.endpoint: must be ADDR:PORT with a port from 1 to 65535, got '" + one +
+                  "'" + (one == c.rdma.endpoint ? "" : " in '" + c.rdma.endpoint + "'"));
+      break;
+    }
+  if (rdma_endpoints.size() > 1 && rdma_endpoints.size() != endpoints.size())
+    p.push_back("rdma.endpoint: " + std::to_string(rdma_endpoints.size()) + " RDMA listeners for " +
+                std::to_string(endpoints.size()) +
+                " s3.endpoint URLs; give one, or one per s3.endpoint in the same order");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
   if (std::string why = CheckMetricsListen(c.metrics.listen); !why.empty())

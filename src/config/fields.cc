@@ -405,7 +405,9 @@ std::vector<Field> MakeFields() {
       "rdma", "dc_suffixed_token", "send the older 9-field DC token form (some servers and SDKs)",
       [](Config & c) -> auto& { return c.rdma.dc_suffixed_token; }));
   f.push_back(Str(
-      "rdma", "endpoint", "ADDR:PORT of the server's RDMA (RC) listener; empty: HTTP only",
+      "rdma", "endpoint",
+      "ADDR:PORT of the server's RDMA (RC) listener, or one per s3.endpoint (';'); "
+      "empty: HTTP only",
       [](Config & c) -> auto& { return c.rdma.endpoint; }));
   f.push_back(Bool(
       "rdma", "required", "fail the mount when RDMA cannot be set up, instead of using HTTP",

@@ -28,7 +28,7 @@ const std::map<std::string, const char*>& Rules() {
       {"write.buffer_memory", ">= 2 x write.part_size"},
       {"write.staging_dir", "an absolute path"},
       {"write.max_file_size", "<= 10,000 x write.part_size"},
-      {"rdma.endpoint", "ADDR:PORT"},
+      {"rdma.endpoint", "ADDR:PORT, or one per s3.endpoint in its order"},
       {"rdma.required", "needs rdma.endpoint when rdma.transport is \"rc\""},
       {"log.level", "debug, info, warn or error"},
       {"metrics.listen",

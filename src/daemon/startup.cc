@@ -7,6 +7,7 @@
 #include <fstream>
 #include <future>
 
+#include "s3rdmafs/common/endpoint_list.h"
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/rdma/dc_target.h"
 #include "s3rdmafs/s3/credentials.h"
@@ -16,7 +17,7 @@ namespace s3rdmafs::daemon {
 Daemon::~Daemon() {
   fs.reset();
   engine.reset();  // cancels in-flight fetches; their blocks are still ours
-  if (rdma)
+  if (!rdma.empty())
     LOG_INFO(
         "transport totals: %llu bytes by RDMA, %llu by HTTP, %llu declined and %llu failed RDMA "
         "jobs",
@@ -28,7 +29,7 @@ Daemon::~Daemon() {
   http_fetcher.reset();
   rdma_uploader.reset();
   http_uploader.reset();
-  rdma.reset();  // deregisters the arena before it is unmapped
+  rdma.clear();  // deregisters the arena before it is unmapped
   store.reset();
   cache.reset();
   write_buffers.reset();
@@ -40,6 +41,73 @@ std::string NormalizePrefix(std::string_view p) {
   while (!p.empty() && p.back() == '/') p.remove_suffix(1);
   return p.empty() ? std::string() : std::string(p) + "/";
 }
+
+namespace {
+
+// One RC connection to `where` (ADDR:PORT), bound by a handshake sent to S3
+// endpoint `endpoint` (the server that owns that listener).
+Result<std::shared_ptr<rdma::TokenSource>> ConnectRc(const std::string& where, size_t endpoint,
+                                                     Daemon& d) {
+  size_t colon = where.rfind(':');
+  std::string host = where.substr(0, colon);
+  uint16_t port = config::ParsePort(where).value_or(0);  // Validate checked it
+  s3::S3Client* store = d.store.get();
+  auto conn = rdma::RcConnection::Connect(
+      host, port, d.arena->base(), d.arena->size(),
+      [store, endpoint](const std::string& body) -> Result<rdma::Handshake> {
+        auto reply = store->RdmaConnect(body, endpoint);
+        if (!reply) return tl::unexpected(reply.error());
+        return rdma::ParseHandshakeReply(*reply);
+      });
+  if (!conn) return tl::unexpected(conn.error());
+  return std::shared_ptr<rdma::TokenSource>(std::move(*conn));
+}
+
+// The mount's RDMA data path: the DC target, or one RC connection per
+// rdma.endpoint (one for all, or one per S3 endpoint in its order). An
+// endpoint whose connection fails reads over HTTP, unless RDMA is required.
+Result<std::vector<std::shared_ptr<rdma::TokenSource>>> ConnectRdma(const config::Config& c,
+                                                                    Daemon& d) {
+  std::vector<std::shared_ptr<rdma::TokenSource>> out;
+  std::vector<std::string> wheres;
+  std::vector<Result<std::shared_ptr<rdma::TokenSource>>> made;
+  if (c.rdma.transport == "dc") {
+    rdma::DcOptions o;
+    o.device = c.rdma.device;
+    o.access_key = c.rdma.dc_access_key;
+    o.suffixed_tokens = c.rdma.dc_suffixed_token;
+    auto dc = rdma::DcTarget::Create(o, d.arena->base(), d.arena->size());
+    wheres.emplace_back("DC target");
+    if (dc)
+      made.emplace_back(std::shared_ptr<rdma::TokenSource>(std::move(*dc)));
+    else
+      made.emplace_back(tl::unexpected(dc.error()));
+  } else {
+    wheres = SplitEndpointList(c.rdma.endpoint);
+    for (size_t i = 0; i < wheres.size(); ++i) made.push_back(ConnectRc(wheres[i], i, d));
+  }
+  size_t up = 0;
+  for (size_t i = 0; i < made.size(); ++i) {
+    const std::string& where = wheres[i];
+    if (made[i]) {
+      ++up;
+      LOG_INFO("RDMA data path: %s (%s), arena registered", (*made[i])->Describe().c_str(),
+               where.c_str());
+      out.push_back(*made[i]);
+      continue;
+    }
+    const Error& e = made[i].error();
+    if (c.rdma.required)
+      return MakeError(e.code, "RDMA is required but unavailable (" + where + "): " + e.message);
+    LOG_WARN("RDMA UNAVAILABLE (%s): %s: %s over HTTP", where.c_str(), e.message.c_str(),
+             made.size() == 1 ? "reading" : "this endpoint's share goes");
+    out.push_back(nullptr);
+  }
+  if (up == 0) out.clear();  // HTTP only: no RDMA fetcher at all
+  return out;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   auto d = std::make_unique<Daemon>();
@@ -102,52 +170,12 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
     d->write_buffers = std::make_unique<mem::SlotPool>(d->arena->base() + c.cache.size, write_bytes,
                                                        c.write.part_size);
   d->http_fetcher = fetch::MakeHttpRangeFetcher(d->store.get());
-  Result<std::shared_ptr<rdma::TokenSource>> tokens = MakeError(Errc::kNotFound, "off");
-  std::string where;
-  if (c.rdma.transport == "dc") {
-    where = "DC target";
-    rdma::DcOptions o;
-    o.device = c.rdma.device;
-    o.access_key = c.rdma.dc_access_key;
-    o.suffixed_tokens = c.rdma.dc_suffixed_token;
-    auto dc = rdma::DcTarget::Create(o, d->arena->base(), d->arena->size());
-    if (dc)
-      tokens = std::shared_ptr<rdma::TokenSource>(std::move(*dc));
-    else
-      tokens = tl::unexpected(dc.error());
-  } else if (!c.rdma.endpoint.empty()) {
-    where = c.rdma.endpoint;
-    size_t colon = c.rdma.endpoint.rfind(':');
-    std::string host = c.rdma.endpoint.substr(0, colon);
-    uint16_t port = config::ParsePort(c.rdma.endpoint).value_or(0);  // Validate checked it
-    s3::S3Client* store = d->store.get();
-    auto conn =
-        rdma::RcConnection::Connect(host, port, d->arena->base(), d->arena->size(),
-                                    [store](const std::string& body) -> Result<rdma::Handshake> {
-                                      auto reply = store->RdmaConnect(body);
-                                      if (!reply) return tl::unexpected(reply.error());
-                                      return rdma::ParseHandshakeReply(*reply);
-                                    });
-    if (conn)
-      tokens = std::shared_ptr<rdma::TokenSource>(std::move(*conn));
-    else
-      tokens = tl::unexpected(conn.error());
-  }
-  if (!where.empty()) {
-    if (tokens) {
-      d->rdma = *tokens;
-      LOG_INFO("RDMA data path: %s (%s), arena registered", d->rdma->Describe().c_str(),
-               where.c_str());
-    } else if (c.rdma.required) {
-      return MakeError(tokens.error().code, "RDMA is required but unavailable (" + where +
-                                                "): " + tokens.error().message);
-    } else {
-      LOG_WARN("RDMA UNAVAILABLE (%s): %s: reading over HTTP", where.c_str(),
-               tokens.error().message.c_str());
-    }
-  }
   d->http_uploader = fetch::MakeHttpPartUploader(d->store.get());
-  if (d->rdma) {
+  if (auto rdma = ConnectRdma(c, *d); !rdma)
+    return tl::unexpected(rdma.error());
+  else
+    d->rdma = std::move(*rdma);
+  if (!d->rdma.empty()) {
     d->rdma_fetcher =
         fetch::MakeRdmaRangeFetcher(d->store.get(), d->rdma, d->http_fetcher.get(), &d->counters,
                                     std::chrono::milliseconds(c.rdma.declined_backoff_ms));

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/config/config.h"
@@ -27,7 +28,9 @@ struct Daemon {
   std::unique_ptr<s3::S3Client> store;
   std::unique_ptr<cache::BlockCache> cache;      // the arena's first cache.size bytes
   std::unique_ptr<mem::SlotPool> write_buffers;  // the rest: write part buffers
-  std::shared_ptr<rdma::TokenSource> rdma;       // RC connection or DC target; null when HTTP only
+  // RC connections (one, or one per S3 endpoint: null where it failed) or
+  // the DC target; empty when HTTP only.
+  std::vector<std::shared_ptr<rdma::TokenSource>> rdma;
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
   std::unique_ptr<fetch::RangeFetcher> rdma_fetcher;  // RDMA, HTTP fallback; null when HTTP only

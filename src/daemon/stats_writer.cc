@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -105,8 +106,10 @@ std::string RenderStats(const Daemon& d) {
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());
   e.Single("s3rdmafs_rdma_connections_retired_total", "counter",
            "RDMA registrations torn down after a lost reply", t.connections_retired.load());
-  e.Single("s3rdmafs_rdma_connected", "gauge", "1 while the RDMA data path is up",
-           d.rdma && !d.rdma->retired() ? 1 : 0);
+  e.Single("s3rdmafs_rdma_connected", "gauge",
+           "RDMA connections up now (1 per RDMA endpoint; 0: HTTP only)",
+           std::count_if(d.rdma.begin(), d.rdma.end(),
+                         [](const auto& t) { return t && !t->retired(); }));
   e.Single("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block",
            c.hits);
   e.Single("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch",

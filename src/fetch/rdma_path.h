@@ -11,6 +11,8 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "s3rdmafs/common/log.h"
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
@@ -61,6 +63,35 @@ class RdmaPath {
   TransportCounters* counters_;
   std::chrono::milliseconds backoff_;
   std::atomic<int64_t> declined_until_{0};
+};
+
+// The RDMA endpoints of a mount. With one, every request uses it (through
+// the S3 endpoint its handshake went to, the first). With one per S3
+// endpoint (gateways, each with its own listener), a request takes the path
+// of the endpoint its bytes go to, so one file's blocks come by RDMA from
+// several gateways; an endpoint whose connection could not be made has none.
+class RdmaPaths {
+ public:
+  RdmaPaths(const std::vector<std::shared_ptr<rdma::TokenSource>>& conns,
+            TransportCounters* counters, std::chrono::milliseconds backoff)
+      : counters_(counters) {
+    for (auto& c : conns)
+      paths_.push_back(c ? std::make_unique<RdmaPath>(c, counters, backoff) : nullptr);
+  }
+  struct Route {
+    RdmaPath* path;  // null: no RDMA there
+    size_t endpoint;
+  };
+  Route For(const s3::S3Client& client, std::string_view key, uint64_t offset) const {
+    if (paths_.size() == 1) return {paths_[0].get(), 0};
+    size_t e = client.EndpointFor(key, offset);
+    return {e < paths_.size() ? paths_[e].get() : nullptr, e};
+  }
+  TransportCounters* counters() const { return counters_; }
+
+ private:
+  TransportCounters* counters_;
+  std::vector<std::unique_ptr<RdmaPath>> paths_;
 };
 
 }  // namespace s3rdmafs::fetch

@@ -109,17 +109,22 @@ S3Client::Target S3Client::At(const Target& t, size_t endpoint) const {
   return out;
 }
 
+size_t S3Client::EndpointFor(std::string_view key, uint64_t offset) const {
+  return Pick(RequestKind::kGet, Spread(std::hash<std::string_view>()(key), offset), 0);
+}
+
 uint64_t S3Client::Spread(uint64_t affinity, uint64_t offset) {
   return affinity ^ ((offset / kSpreadBytes) * 0x9E3779B97F4A7C15ull);
 }
 
 size_t S3Client::Pick(RequestKind kind, uint64_t affinity, uint32_t attempt) const {
   const size_t n = endpoints_.size();
-  // The RDMA data path belongs to the first endpoint: its connection and
-  // tokens live on that server (rdma.endpoint names its listener).
-  if (n == 1 || kind == RequestKind::kRdmaGet || kind == RequestKind::kRdmaPut ||
+  if (n == 1) return 0;
+  // An RDMA request belongs to one endpoint, whose connection its token
+  // names: its affinity is that endpoint's index, and it never moves.
+  if (kind == RequestKind::kRdmaGet || kind == RequestKind::kRdmaPut ||
       kind == RequestKind::kRdmaConnect)
-    return 0;
+    return affinity % n;
   const int64_t now = NowMs();
   const size_t first = (affinity + attempt) % n;
   for (size_t i = 0; i < n; ++i) {
@@ -490,8 +495,9 @@ void S3Client::DeleteAsync(const std::string& key, std::function<void(Result<voi
       });
 }
 
-Result<std::string> S3Client::RdmaConnect(const std::string& body) {
+Result<std::string> S3Client::RdmaConnect(const std::string& body, size_t endpoint) {
   Target t = MakeTarget("", "rdma-connect");
+  t.affinity = endpoint;
   std::promise<Result<std::string>> promise;
   auto future = promise.get_future();
   Execute(
@@ -519,10 +525,11 @@ Result<S3Client::RdmaGetReply> S3Client::PutRdma(const std::string& key, const s
 
 void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
                             const std::string& crc32c,
-                            std::function<void(Result<RdmaGetReply>)> done) {
+                            std::function<void(Result<RdmaGetReply>)> done, size_t endpoint) {
   bool part = !request.upload_id.empty();
   std::string q = part ? PartQuery(request.part_number, request.upload_id) : "";
   Target t = MakeTarget(request.key, q);
+  t.affinity = endpoint;
   HeaderList extra;
   extra.emplace_back("Content-Length", "0");
   extra.emplace_back("x-amz-rdma-token", token);
@@ -551,8 +558,9 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
 
 void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                             const std::string& if_match, const std::string& token,
-                            std::function<void(Result<RdmaGetReply>)> done) {
+                            std::function<void(Result<RdmaGetReply>)> done, size_t endpoint) {
   Target t = MakeTarget(key, "");
+  t.affinity = endpoint;
   HeaderList extra;
   extra.emplace_back("Range",
                      "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));

@@ -113,6 +113,45 @@ class RdmaGatewayTest(harness.MountTestCase):
         m.stop()
         self.assertEqual(logged_bytes(self.gw.log, "bytes by RDMA READ, to the upstream"), by_rdma)
 
+    def test_two_gateways_each_serve_their_share_by_rdma(self):
+        # Each gateway has its own RDMA listener; the mount holds one RC
+        # connection per gateway and sends a block's request (and its token)
+        # to the gateway its S3 request goes to.
+        port2 = harness.free_port()
+        gw2 = harness.Server(None, log=os.path.join(self.tmp, "gateway2.log"),
+                             upstream=(self.rgw.endpoint, radosgw.ACCESS_KEY, radosgw.SECRET_KEY),
+                             extra=["--rdma-listen", f"{RXE_IP}:{port2}"]).start()
+        self._servers.append(gw2)
+        size = 16 * BLOCK + 7
+        data = os.urandom(size)
+        self.s3.put_object(Bucket=BUCKET, Key=f"{self._testMethodName}/big", Body=data)
+        m = self.mount(f"{self.gw.endpoint};{gw2.endpoint}", source=f"{BUCKET}:/{self._testMethodName}",
+                       options=[f"rdma.endpoint={RXE_IP}:{self.port};{RXE_IP}:{port2}", "rdma.required=true",
+                                "log.level=debug", f"log.stats_file={self.stats}", "cache.size=64M",
+                                f"write.part_size={PART}", f"write.buffer_memory={4 * PART}",
+                                f"write.staging_dir={os.path.join(self.tmp, 'staging')}"])
+        with open(os.path.join(m.mountpoint, "big"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        written = os.urandom(2 * PART + 5000)  # 3 parts, each >= 4 KiB: all by RDMA
+        with open(os.path.join(m.mountpoint, "out"), "wb") as f:
+            f.write(written)
+        got = self.s3.get_object(Bucket=BUCKET, Key=f"{self._testMethodName}/out")["Body"].read()
+        self.assertEqual(got, written)
+        self.stats_show('s3rdmafs_data_bytes_total{transport="rdma"} %d' % size, "the RDMA bytes")
+        self.stats_show("s3rdmafs_rdma_connected 2", "two RDMA connections")
+        text = open(self.stats).read()
+        self.assertIn('s3rdmafs_data_bytes_total{transport="http_fallback"} 0', text)
+        self.assertIn('s3rdmafs_upload_bytes_total{transport="http_fallback"} 0', text)
+        m.stop()
+        read1 = logged_bytes(self.gw.log, "bytes by RDMA WRITE, from the upstream")
+        read2 = logged_bytes(gw2.log, "bytes by RDMA WRITE, from the upstream")
+        self.assertEqual(read1 + read2, size)
+        self.assertGreater(read1, 0, "gateway 1 wrote no blocks by RDMA")
+        self.assertGreater(read2, 0, "gateway 2 wrote no blocks by RDMA")
+        sent = logged_bytes(self.gw.log, "bytes by RDMA READ, to the upstream") + \
+            logged_bytes(gw2.log, "bytes by RDMA READ, to the upstream")
+        self.assertEqual(sent, len(written))
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -101,6 +101,27 @@ TEST(Config, EndpointListsAreCheckedOneByOne) {
   EXPECT_FALSE(config::Validate(c));
 }
 
+TEST(Config, RdmaEndpointsAreOneOrOnePerS3Endpoint) {
+  config::Config c;
+  c.s3.bucket = "b";
+  c.s3.endpoint = "http://a:1;http://b:2";
+  c.rdma.endpoint = "10.0.0.1:7471";  // one listener, through the first endpoint
+  EXPECT_TRUE(config::Validate(c));
+  c.rdma.endpoint = "10.0.0.1:7471;10.0.0.2:7471";
+  EXPECT_TRUE(config::Validate(c));
+  c.rdma.endpoint = "10.0.0.1:7471;10.0.0.2";
+  auto v = config::Validate(c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("got '10.0.0.2' in '10.0.0.1:7471;10.0.0.2'"), std::string::npos)
+      << v.error().message;
+  c.s3.endpoint = "http://a:1;http://b:2;http://c:3";
+  c.rdma.endpoint = "10.0.0.1:7471;10.0.0.2:7471";
+  v = config::Validate(c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("2 RDMA listeners for 3 s3.endpoint URLs"), std::string::npos)
+      << v.error().message;
+}
+
 TEST(Config, OverridesUseTheSameParsers) {
   config::Config c;
   ASSERT_TRUE(config::ApplyOverride(&c, "cache.size=64M"));

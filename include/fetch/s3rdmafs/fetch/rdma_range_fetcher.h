@@ -14,6 +14,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <vector>
 
 #include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
@@ -32,18 +33,19 @@ struct TransportCounters {
   std::atomic<uint64_t> connections_retired{0};
 };
 
-std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
-                                                   std::shared_ptr<rdma::TokenSource> tokens,
-                                                   RangeFetcher* http, TransportCounters* counters,
-                                                   std::chrono::milliseconds declined_backoff);
+// `tokens`: one RDMA endpoint (used for every request), or one per S3
+// endpoint of `client`, in its order (null where there is none): a job goes
+// by RDMA to the endpoint its bytes go to (S3Client::EndpointFor).
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(
+    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
+    RangeFetcher* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff);
 
 // PartUploader over RDMA-S3 (PUT/UploadPart with a token; the server RDMA-READs
 // the span) with the same fallback rules as the fetcher: declined -> HTTP for
 // `declined_backoff`; failed with a reply -> this upload over HTTP; no reply
 // -> the connection is retired first (a late READ must not see reused memory).
-std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
-                                                   std::shared_ptr<rdma::TokenSource> tokens,
-                                                   PartUploader* http, TransportCounters* counters,
-                                                   std::chrono::milliseconds declined_backoff);
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(
+    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
+    PartUploader* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff);
 
 }  // namespace s3rdmafs::fetch

@@ -73,6 +73,9 @@ class S3Client final : public ObjectStore {
   static constexpr int64_t kEndpointRestMs = 2000;
   static uint64_t Spread(uint64_t affinity, uint64_t offset);
   size_t endpoints() const { return endpoints_.size(); }
+  // The endpoint a request for these bytes goes to now (by affinity, skipping
+  // resting ones): where the RDMA data path sends it too.
+  size_t EndpointFor(std::string_view key, uint64_t offset) const;
   // Requests moved to another endpoint because theirs did not answer.
   uint64_t failovers() const { return failovers_.load(); }
 
@@ -108,7 +111,9 @@ class S3Client final : public ObjectStore {
 
   // RDMA-S3 (docs/PROTOCOL.md). The handshake that binds an RC connection:
   // POST /bucket?rdma-connect with `body`, signed; returns the reply body.
-  Result<std::string> RdmaConnect(const std::string& body);
+  // The RDMA calls go to one endpoint, by index (each gateway holds its own
+  // connections and tokens): the one RdmaConnect bound the connection at.
+  Result<std::string> RdmaConnect(const std::string& body, size_t endpoint = 0);
   // A ranged GET carrying x-amz-rdma-token (signed): the server RDMA-writes the
   // bytes and answers with an empty body. `declined` when the server answered
   // 501 or ignored the token (no x-amz-rdma-reply): retry over HTTP.
@@ -125,10 +130,10 @@ class S3Client final : public ObjectStore {
   // PUT or UploadPart (request.upload_id set) with the body in the token's
   // window; request.body is ignored.
   void PutRdmaAsync(const PutRequest& request, const std::string& token, const std::string& crc32c,
-                    std::function<void(Result<RdmaGetReply>)> done);
+                    std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
   void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
                     const std::string& if_match, const std::string& token,
-                    std::function<void(Result<RdmaGetReply>)> done);
+                    std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
 
  private:
   struct Endpoint {
