@@ -190,6 +190,9 @@ Result<void> Validate(const Config& c) {
     p.push_back("rdma.endpoint: " + std::to_string(rdma_endpoints.size()) + " RDMA listeners for " +
                 std::to_string(endpoints.size()) +
                 " s3.endpoint URLs; give one, or one per s3.endpoint in the same order");
+  if (c.rdma.reconnect_min_ms < 10 || c.rdma.reconnect_max_ms < c.rdma.reconnect_min_ms)
+    p.push_back(
+        "rdma.reconnect_min and rdma.reconnect_max: need 10ms <= reconnect_min <= reconnect_max");
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
   if (std::string why = CheckMetricsListen(c.metrics.listen); !why.empty())

@@ -415,6 +415,13 @@ std::vector<Field> MakeFields() {
   f.push_back(Duration(
       "rdma", "declined_backoff", "after a server declines RDMA, use HTTP for this long",
       [](Config & c) -> auto& { return c.rdma.declined_backoff_ms; }));
+  f.push_back(Duration(
+      "rdma", "reconnect_min",
+      "a lost RDMA connection is remade in the background after this pause, doubling per failure",
+      [](Config & c) -> auto& { return c.rdma.reconnect_min_ms; }));
+  f.push_back(Duration(
+      "rdma", "reconnect_max", "longest pause between RDMA reconnect attempts",
+      [](Config & c) -> auto& { return c.rdma.reconnect_max_ms; }));
   f.push_back(Str(
       "log", "level", "debug, info, warn or error",
       [](Config & c) -> auto& { return c.log.level; }));

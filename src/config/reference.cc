@@ -29,6 +29,8 @@ const std::map<std::string, const char*>& Rules() {
       {"write.staging_dir", "an absolute path"},
       {"write.max_file_size", "<= 10,000 x write.part_size"},
       {"rdma.endpoint", "ADDR:PORT, or one per s3.endpoint in its order"},
+      {"rdma.reconnect_min", ">= 10ms"},
+      {"rdma.reconnect_max", ">= rdma.reconnect_min"},
       {"rdma.required", "needs rdma.endpoint when rdma.transport is \"rc\""},
       {"log.level", "debug, info, warn or error"},
       {"metrics.listen",

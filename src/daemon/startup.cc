@@ -15,9 +15,11 @@
 namespace s3rdmafs::daemon {
 
 Daemon::~Daemon() {
+  // First: the reconnect thread uses the store, the engine and the arena.
+  if (rdma) rdma->Stop();
   fs.reset();
   engine.reset();  // cancels in-flight fetches; their blocks are still ours
-  if (!rdma.empty())
+  if (rdma)
     LOG_INFO(
         "transport totals: %llu bytes by RDMA, %llu by HTTP, %llu declined and %llu failed RDMA "
         "jobs",
@@ -29,7 +31,7 @@ Daemon::~Daemon() {
   http_fetcher.reset();
   rdma_uploader.reset();
   http_uploader.reset();
-  rdma.clear();  // deregisters the arena before it is unmapped
+  rdma.reset();  // deregisters the arena before it is unmapped
   store.reset();
   cache.reset();
   write_buffers.reset();
@@ -65,46 +67,47 @@ Result<std::shared_ptr<rdma::TokenSource>> ConnectRc(const std::string& where, s
 
 // The mount's RDMA data path: the DC target, or one RC connection per
 // rdma.endpoint (one for all, or one per S3 endpoint in its order). An
-// endpoint whose connection fails reads over HTTP, unless RDMA is required.
-Result<std::vector<std::shared_ptr<rdma::TokenSource>>> ConnectRdma(const config::Config& c,
-                                                                    Daemon& d) {
-  std::vector<std::shared_ptr<rdma::TokenSource>> out;
-  std::vector<std::string> wheres;
-  std::vector<Result<std::shared_ptr<rdma::TokenSource>>> made;
+// endpoint whose connection fails reads over HTTP until the background
+// reconnect makes it, unless RDMA is required. Null: no RDMA configured.
+Result<std::shared_ptr<fetch::RdmaLinks>> ConnectRdma(const config::Config& c, Daemon& d) {
+  std::vector<fetch::RdmaLinks::Link> links;
   if (c.rdma.transport == "dc") {
     rdma::DcOptions o;
     o.device = c.rdma.device;
     o.access_key = c.rdma.dc_access_key;
     o.suffixed_tokens = c.rdma.dc_suffixed_token;
-    auto dc = rdma::DcTarget::Create(o, d.arena->base(), d.arena->size());
-    wheres.emplace_back("DC target");
-    if (dc)
-      made.emplace_back(std::shared_ptr<rdma::TokenSource>(std::move(*dc)));
-    else
-      made.emplace_back(tl::unexpected(dc.error()));
+    mem::Arena* arena = d.arena.get();
+    links.push_back({"DC target", [o, arena]() -> Result<std::shared_ptr<rdma::TokenSource>> {
+                       auto dc = rdma::DcTarget::Create(o, arena->base(), arena->size());
+                       if (!dc) return tl::unexpected(dc.error());
+                       return std::shared_ptr<rdma::TokenSource>(std::move(*dc));
+                     }});
   } else {
-    wheres = SplitEndpointList(c.rdma.endpoint);
-    for (size_t i = 0; i < wheres.size(); ++i) made.push_back(ConnectRc(wheres[i], i, d));
+    const auto wheres = SplitEndpointList(c.rdma.endpoint);
+    for (size_t i = 0; i < wheres.size(); ++i)
+      links.push_back({wheres[i], [where = wheres[i], i, &d] { return ConnectRc(where, i, d); }});
   }
-  size_t up = 0;
-  for (size_t i = 0; i < made.size(); ++i) {
-    const std::string& where = wheres[i];
-    if (made[i]) {
-      ++up;
-      LOG_INFO("RDMA data path: %s (%s), arena registered", (*made[i])->Describe().c_str(),
-               where.c_str());
-      out.push_back(*made[i]);
+  if (links.empty()) return std::shared_ptr<fetch::RdmaLinks>();
+  for (auto& link : links) {
+    auto made = link.connect();
+    if (made) {
+      LOG_INFO("RDMA data path: %s (%s), arena registered", (*made)->Describe().c_str(),
+               link.name.c_str());
+      link.first = *made;
       continue;
     }
-    const Error& e = made[i].error();
+    const Error& e = made.error();
     if (c.rdma.required)
-      return MakeError(e.code, "RDMA is required but unavailable (" + where + "): " + e.message);
-    LOG_WARN("RDMA UNAVAILABLE (%s): %s: %s over HTTP", where.c_str(), e.message.c_str(),
-             made.size() == 1 ? "reading" : "this endpoint's share goes");
-    out.push_back(nullptr);
+      return MakeError(e.code,
+                       "RDMA is required but unavailable (" + link.name + "): " + e.message);
+    LOG_WARN("RDMA UNAVAILABLE (%s): %s: %s over HTTP until a connection can be made",
+             link.name.c_str(), e.message.c_str(),
+             links.size() == 1 ? "reading" : "this endpoint's share goes");
   }
-  if (up == 0) out.clear();  // HTTP only: no RDMA fetcher at all
-  return out;
+  fetch::RdmaLinks::Options o;
+  o.first_retry = std::chrono::milliseconds(c.rdma.reconnect_min_ms);
+  o.max_retry = std::chrono::milliseconds(c.rdma.reconnect_max_ms);
+  return std::make_shared<fetch::RdmaLinks>(std::move(links), o);
 }
 
 }  // namespace
@@ -175,7 +178,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
     return tl::unexpected(rdma.error());
   else
     d->rdma = std::move(*rdma);
-  if (!d->rdma.empty()) {
+  if (d->rdma) {
     d->rdma_fetcher =
         fetch::MakeRdmaRangeFetcher(d->store.get(), d->rdma, d->http_fetcher.get(), &d->counters,
                                     std::chrono::milliseconds(c.rdma.declined_backoff_ms));

@@ -9,6 +9,7 @@
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/config/config.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/fetch/rdma_links.h"
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
 #include "s3rdmafs/fs/filesystem.h"
 #include "s3rdmafs/mem/arena.h"
@@ -28,9 +29,9 @@ struct Daemon {
   std::unique_ptr<s3::S3Client> store;
   std::unique_ptr<cache::BlockCache> cache;      // the arena's first cache.size bytes
   std::unique_ptr<mem::SlotPool> write_buffers;  // the rest: write part buffers
-  // RC connections (one, or one per S3 endpoint: null where it failed) or
-  // the DC target; empty when HTTP only.
-  std::vector<std::shared_ptr<rdma::TokenSource>> rdma;
+  // RC connections (one, or one per S3 endpoint) or the DC target, and the
+  // thread that remakes them; null when HTTP only.
+  std::shared_ptr<fetch::RdmaLinks> rdma;
   fetch::TransportCounters counters;
   std::unique_ptr<fetch::RangeFetcher> http_fetcher;
   std::unique_ptr<fetch::RangeFetcher> rdma_fetcher;  // RDMA, HTTP fallback; null when HTTP only

@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 #include <fstream>
 
@@ -108,8 +107,10 @@ std::string RenderStats(const Daemon& d) {
            "RDMA registrations torn down after a lost reply", t.connections_retired.load());
   e.Single("s3rdmafs_rdma_connected", "gauge",
            "RDMA connections up now (1 per RDMA endpoint; 0: HTTP only)",
-           std::count_if(d.rdma.begin(), d.rdma.end(),
-                         [](const auto& t) { return t && !t->retired(); }));
+           d.rdma ? d.rdma->connected() : 0);
+  e.Single("s3rdmafs_rdma_reconnects_total", "counter",
+           "RDMA connections made in the background after one ended (or failed at mount)",
+           d.rdma ? d.rdma->reconnects() : 0);
   e.Single("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block",
            c.hits);
   e.Single("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch",

@@ -6,10 +6,9 @@ namespace {
 
 class RdmaPartUploader final : public PartUploader {
  public:
-  RdmaPartUploader(s3::S3Client* client,
-                   const std::vector<std::shared_ptr<rdma::TokenSource>>& conns, PartUploader* http,
+  RdmaPartUploader(s3::S3Client* client, std::shared_ptr<RdmaLinks> links, PartUploader* http,
                    TransportCounters* counters, std::chrono::milliseconds backoff)
-      : client_(client), paths_(conns, counters, backoff), http_(http) {}
+      : client_(client), paths_(std::move(links), counters, backoff), http_(http) {}
 
   const char* name() const override { return "rdma"; }
   bool needs_registered_memory() const override { return true; }
@@ -19,10 +18,10 @@ class RdmaPartUploader final : public PartUploader {
     // The parts of one upload spread like ranges of a read (gateways are stateless).
     const RdmaPaths::Route route =
         paths_.For(*client_, job.key, uint64_t{job.part_number} * s3::S3Client::kSpreadBytes);
-    if (job.data.size() < kSmallestRdmaUpload || !route.path || !route.path->Usable())
+    if (job.data.size() < kSmallestRdmaUpload || !route.path)
       return OverHttp(std::move(job), std::move(done));
     RdmaPath* path = route.path;
-    auto token = path->TokenFor(job.data.data(), job.data.size());
+    auto token = route.conn->TokenFor(job.data.data(), job.data.size());
     if (!token) return OverHttp(std::move(job), std::move(done));
     s3::PutRequest put;
     put.key = job.key;
@@ -33,15 +32,18 @@ class RdmaPartUploader final : public PartUploader {
     auto shared = std::make_shared<UploadJob>(std::move(job));
     client_->PutRdmaAsync(
         put, *token, "",
-        [this, path, shared, done = std::move(done)](Result<s3::S3Client::RdmaGetReply> r) mutable {
+        [this, path, conn = route.conn, shared,
+         done = std::move(done)](Result<s3::S3Client::RdmaGetReply> r) mutable {
           if (r && !r->declined) {
             paths_.counters()->bytes_rdma_sent += shared->data.size();
             return done(r->etag);
           }
-          if (r)
+          if (r && r->connection_unknown)
+            path->Gone(conn, Error(Errc::kConnection, r->why), "PUT");
+          else if (r)
             path->Declined(r->why, "PUT");
           else if (r.error().http_status == 0)  // the server may still READ this span
-            path->LostReply(r.error(), "PUT");
+            path->LostReply(conn, r.error(), "PUT");
           else
             path->Failed(r.error(), "PUT");
           OverHttp(std::move(*shared), std::move(done));
@@ -68,10 +70,12 @@ class RdmaPartUploader final : public PartUploader {
 
 }  // namespace
 
-std::unique_ptr<PartUploader> MakeRdmaPartUploader(
-    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
-    PartUploader* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff) {
-  return std::make_unique<RdmaPartUploader>(client, tokens, http, counters, declined_backoff);
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
+                                                   std::shared_ptr<RdmaLinks> links,
+                                                   PartUploader* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff) {
+  return std::make_unique<RdmaPartUploader>(client, std::move(links), http, counters,
+                                            declined_backoff);
 }
 
 }  // namespace s3rdmafs::fetch

@@ -3,7 +3,8 @@
 // a request can end badly. A decline (501, or a server that ignored the token)
 // sends everything over HTTP for `backoff`; a failure with a reply redoes that
 // one request over HTTP; a request with no reply may still be followed by a
-// late RDMA operation on its window, so the registration is retired first.
+// late RDMA operation on its window, so the connection is retired first (and
+// RdmaLinks remakes it in the background).
 // Thread-safety: all methods may be called from any thread.
 #pragma once
 
@@ -15,25 +16,31 @@
 #include <vector>
 
 #include "s3rdmafs/common/log.h"
+#include "s3rdmafs/fetch/rdma_links.h"
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
 
 namespace s3rdmafs::fetch {
 
 class RdmaPath {
  public:
-  RdmaPath(std::shared_ptr<rdma::TokenSource> conn, TransportCounters* counters,
+  RdmaPath(RdmaLinks* links, size_t link, TransportCounters* counters,
            std::chrono::milliseconds backoff)
-      : conn_(std::move(conn)), counters_(counters), backoff_(backoff) {}
+      : links_(links), link_(link), counters_(counters), backoff_(backoff) {}
 
-  bool Usable() const {
-    return !conn_->retired() && Clock::now().time_since_epoch().count() >= declined_until_.load();
-  }
-  Result<std::string> TokenFor(const void* addr, uint64_t size) const {
-    return conn_->TokenFor(addr, size);
+  // The connection to use now, or null: none live, or the server declined
+  // RDMA on this one (a new connection clears that).
+  std::shared_ptr<rdma::TokenSource> Usable() const {
+    auto conn = links_->Current(link_);
+    if (!conn) return nullptr;
+    if (links_->generation(link_) == declined_generation_.load() &&
+        Clock::now().time_since_epoch().count() < declined_until_.load())
+      return nullptr;
+    return conn;
   }
   // `what`: "GET" or "PUT", for the log.
   void Declined(const std::string& why, const char* what) {
     ++counters_->fallbacks_declined;
+    declined_generation_ = links_->generation(link_);
     declined_until_ = (Clock::now() + backoff_).time_since_epoch().count();
     LOG_WARN(
         "RDMA %s declined by the server (%s): HTTP for the next %lld s", what, why.c_str(),
@@ -43,25 +50,39 @@ class RdmaPath {
     ++counters_->fallbacks_failed;
     LOG_WARN("RDMA %s failed (%s): retrying over HTTP", what, e.ToString().c_str());
   }
-  void LostReply(const Error& e, const char* what) {
-    if (!conn_->retired()) {
+  // No reply: the server may still be working on the token. `conn` is
+  // retired before anything else touches the request's memory.
+  void LostReply(const std::shared_ptr<rdma::TokenSource>& conn, const Error& e, const char* what) {
+    if (links_->Lost(link_, conn)) {
       if (e.code == Errc::kCancelled)
         LOG_INFO("RDMA requests cancelled at shutdown: retiring the RDMA connection");
       else
-        LOG_ERROR("RDMA %s lost its reply (%s): retiring the RDMA connection, continuing over HTTP",
-                  what, e.ToString().c_str());
-      conn_->Retire();
+        LOG_ERROR(
+            "RDMA %s lost its reply (%s): retired the RDMA connection; HTTP until it is remade",
+            what, e.ToString().c_str());
       ++counters_->connections_retired;
     }
     ++counters_->fallbacks_failed;
+  }
+  // The server answered that it does not know `conn` (it restarted): the
+  // request is redone over HTTP and the connection remade, with no backoff.
+  void Gone(const std::shared_ptr<rdma::TokenSource>& conn, const Error& e, const char* what) {
+    ++counters_->fallbacks_failed;
+    if (links_->Lost(link_, conn))
+      LOG_WARN(
+          "RDMA %s: the server no longer knows this connection (%s): reconnecting, HTTP "
+          "meanwhile",
+          what, e.message.c_str());
   }
   TransportCounters* counters() const { return counters_; }
 
  private:
   using Clock = std::chrono::steady_clock;
-  std::shared_ptr<rdma::TokenSource> conn_;
+  RdmaLinks* links_;
+  size_t link_;
   TransportCounters* counters_;
   std::chrono::milliseconds backoff_;
+  std::atomic<uint64_t> declined_generation_{0};
   std::atomic<int64_t> declined_until_{0};
 };
 
@@ -69,27 +90,30 @@ class RdmaPath {
 // the S3 endpoint its handshake went to, the first). With one per S3
 // endpoint (gateways, each with its own listener), a request takes the path
 // of the endpoint its bytes go to, so one file's blocks come by RDMA from
-// several gateways; an endpoint whose connection could not be made has none.
+// several gateways; an endpoint without a live connection goes over HTTP.
 class RdmaPaths {
  public:
-  RdmaPaths(const std::vector<std::shared_ptr<rdma::TokenSource>>& conns,
-            TransportCounters* counters, std::chrono::milliseconds backoff)
-      : counters_(counters) {
-    for (auto& c : conns)
-      paths_.push_back(c ? std::make_unique<RdmaPath>(c, counters, backoff) : nullptr);
+  RdmaPaths(std::shared_ptr<RdmaLinks> links, TransportCounters* counters,
+            std::chrono::milliseconds backoff)
+      : links_(std::move(links)), counters_(counters) {
+    for (size_t i = 0; i < links_->size(); ++i)
+      paths_.push_back(std::make_unique<RdmaPath>(links_.get(), i, counters, backoff));
   }
   struct Route {
-    RdmaPath* path;  // null: no RDMA there
+    RdmaPath* path;                           // null: no RDMA there
+    std::shared_ptr<rdma::TokenSource> conn;  // what the request's token names
     size_t endpoint;
   };
   Route For(const s3::S3Client& client, std::string_view key, uint64_t offset) const {
-    if (paths_.size() == 1) return {paths_[0].get(), 0};
-    size_t e = client.EndpointFor(key, offset);
-    return {e < paths_.size() ? paths_[e].get() : nullptr, e};
+    size_t e = paths_.size() == 1 ? 0 : client.EndpointFor(key, offset);
+    if (e >= paths_.size()) return {nullptr, nullptr, e};
+    auto conn = paths_[e]->Usable();
+    return {conn ? paths_[e].get() : nullptr, std::move(conn), e};
   }
   TransportCounters* counters() const { return counters_; }
 
  private:
+  std::shared_ptr<RdmaLinks> links_;
   TransportCounters* counters_;
   std::vector<std::unique_ptr<RdmaPath>> paths_;
 };

@@ -11,34 +11,25 @@ namespace {
 
 class RdmaRangeFetcher final : public RangeFetcher {
  public:
-  RdmaRangeFetcher(s3::S3Client* client,
-                   const std::vector<std::shared_ptr<rdma::TokenSource>>& conns, RangeFetcher* http,
+  RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<RdmaLinks> links, RangeFetcher* http,
                    TransportCounters* counters, std::chrono::milliseconds backoff)
-      : client_(client), paths_(conns, counters, backoff), http_(http) {}
+      : client_(client), paths_(std::move(links), counters, backoff), http_(http) {}
 
   const char* name() const override { return "rdma"; }
 
   void Fetch(FetchJob job, std::function<void(Result<uint64_t>)> done) override {
     const RdmaPaths::Route route = paths_.For(*client_, job.key, job.offset);
-    if (!route.path || !route.path->Usable()) return OverHttp(std::move(job), std::move(done));
+    if (!route.path) return OverHttp(std::move(job), std::move(done));
     // One RDMA GET per span; the job completes when all have answered.
-    struct State {
-      RdmaPath* path;
-      FetchJob job;
-      std::function<void(Result<uint64_t>)> done;
-      std::atomic<size_t> remaining{0};
-      std::mutex mu;
-      bool declined = false, replied_failure = false, lost = false;  // guarded by mu
-      std::optional<Error> error;                                    // guarded by mu
-    };
     auto st = std::make_shared<State>();
     st->path = route.path;
+    st->conn = route.conn;
     st->job = std::move(job);
     st->done = std::move(done);
     st->remaining = st->job.into.size();
     uint64_t offset = st->job.offset;
     for (auto& span : st->job.into) {
-      auto token = route.path->TokenFor(span.data(), span.size());
+      auto token = route.conn->TokenFor(span.data(), span.size());
       uint64_t this_offset = offset;
       offset += span.size();
       auto finish_one = [this, st](Result<s3::S3Client::RdmaGetReply> r) {
@@ -52,17 +43,14 @@ class RdmaRangeFetcher final : public RangeFetcher {
               st->lost = true;
             if (!st->error) st->error = r.error();
           } else if (r->declined) {
-            st->declined = true;
+            (r->connection_unknown ? st->gone : st->declined) = true;
             if (!st->error) st->error = Error(Errc::kConnection, r->why);
           }
         }
-        if (st->remaining.fetch_sub(1) == 1)
-          Settle(*st->path, st->job, st->done, st->declined, st->replied_failure, st->lost,
-                 st->error);
+        if (st->remaining.fetch_sub(1) == 1) Settle(*st);
       };
-      if (!token) {
-        finish_one(Result<s3::S3Client::RdmaGetReply>(
-            s3::S3Client::RdmaGetReply{true, token.error().message, 0, ""}));
+      if (!token) {  // the connection ended just now: nothing was sent
+        finish_one(tl::unexpected(Error(token.error().code, token.error().message, 400)));
         continue;
       }
       client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag, *token,
@@ -71,23 +59,40 @@ class RdmaRangeFetcher final : public RangeFetcher {
   }
 
  private:
-  void Settle(RdmaPath& path, FetchJob& job, std::function<void(Result<uint64_t>)>& done,
-              bool declined, bool replied_failure, bool lost, const std::optional<Error>& error) {
-    if (!declined && !replied_failure && !lost) {
-      paths_.counters()->bytes_rdma += job.length;
-      return done(job.length);
+  struct State {
+    RdmaPath* path;
+    std::shared_ptr<rdma::TokenSource> conn;
+    FetchJob job;
+    std::function<void(Result<uint64_t>)> done;
+    std::atomic<size_t> remaining{0};
+    std::mutex mu;
+    // How the spans ended, worst first: a lost reply, a server that no
+    // longer knows the connection, a decline, a failure it answered.
+    bool lost = false, gone = false, declined = false, replied_failure = false;  // guarded by mu
+    std::optional<Error> error;                                                  // guarded by mu
+  };
+
+  // Every span has answered: no RDMA of this job is outstanding (or the
+  // connection is retired first), so the blocks may be written by HTTP.
+  void Settle(State& st) {
+    if (!st.lost && !st.gone && !st.declined && !st.replied_failure) {
+      paths_.counters()->bytes_rdma += st.job.length;
+      return st.done(st.job.length);
     }
-    Error why = error ? *error : Error(Errc::kConnection, "RDMA request lost");
-    if (lost) {
-      // A late WRITE could still land: retire the region before these blocks go back to the cache.
-      path.LostReply(why, "GET");
-      return done(tl::unexpected(why));
+    Error why = st.error ? *st.error : Error(Errc::kConnection, "RDMA request lost");
+    if (st.lost) {
+      // A late WRITE could still land: the connection is retired (its
+      // registration gone) before these blocks are written again, by HTTP.
+      st.path->LostReply(st.conn, why, "GET");
+      if (why.code == Errc::kCancelled) return st.done(tl::unexpected(why));
+    } else if (st.gone) {
+      st.path->Gone(st.conn, why, "GET");
+    } else if (st.declined) {
+      st.path->Declined(why.message, "GET");
+    } else {
+      st.path->Failed(why, "GET");
     }
-    if (declined)
-      path.Declined(why.message, "GET");
-    else
-      path.Failed(why, "GET");
-    OverHttp(std::move(job), std::move(done));
+    OverHttp(std::move(st.job), std::move(st.done));
   }
 
   void OverHttp(FetchJob job, std::function<void(Result<uint64_t>)> done) {
@@ -105,10 +110,12 @@ class RdmaRangeFetcher final : public RangeFetcher {
 
 }  // namespace
 
-std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(
-    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
-    RangeFetcher* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff) {
-  return std::make_unique<RdmaRangeFetcher>(client, tokens, http, counters, declined_backoff);
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+                                                   std::shared_ptr<RdmaLinks> links,
+                                                   RangeFetcher* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff) {
+  return std::make_unique<RdmaRangeFetcher>(client, std::move(links), http, counters,
+                                            declined_backoff);
 }
 
 }  // namespace s3rdmafs::fetch

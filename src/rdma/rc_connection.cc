@@ -120,6 +120,24 @@ void RcConnection::Retire() {
   mr_ = nullptr;
 }
 
+bool RcConnection::Healthy() {
+  std::lock_guard lock(retire_mu_);
+  if (retired_ || disconnected_) return false;
+  pollfd p{channel_->fd, POLLIN, 0};
+  while (poll(&p, 1, 0) > 0) {
+    rdma_cm_event* ev = nullptr;
+    if (rdma_get_cm_event(channel_, &ev) != 0) break;
+    rdma_cm_event_type got = ev->event;
+    rdma_ack_cm_event(ev);
+    if (got == RDMA_CM_EVENT_DISCONNECTED || got == RDMA_CM_EVENT_DEVICE_REMOVAL ||
+        got == RDMA_CM_EVENT_TIMEWAIT_EXIT || got == RDMA_CM_EVENT_ADDR_CHANGE) {
+      disconnected_ = true;
+      break;
+    }
+  }
+  return !disconnected_;
+}
+
 Result<std::string> RcConnection::TokenFor(const void* addr, uint64_t size) const {
   auto t = Token(addr, size);
   if (!t) return tl::unexpected(t.error());

@@ -33,6 +33,8 @@ Error ErrorFromResponse(const HttpResponse& r, const std::string& what) {
     code = Errc::kSlowDown;
   else if (c == "InvalidRange" || r.status == 416)
     code = Errc::kInvalidRange;
+  else if (r.status == 501)  // NotImplemented: asking again changes nothing
+    code = Errc::kNotSupported;
   else if (r.status >= 500)
     code = Errc::kServerError;
   else if (r.status == 404)
@@ -41,7 +43,9 @@ Error ErrorFromResponse(const HttpResponse& r, const std::string& what) {
     code = Errc::kAccessDenied;
   else if (r.status == 412)
     code = Errc::kPreconditionFailed;
-  return Error(code, detail, r.status);
+  Error e(code, detail, r.status);
+  e.s3_code = body.code;
+  return e;
 }
 
 bool IsRetryable(const Error& e) {
@@ -147,7 +151,16 @@ void S3Client::Execute(RequestKind kind, uint64_t affinity,
         Result<HttpResponse> outcome = std::move(r);
         if (outcome && outcome->status >= 300)
           outcome = tl::unexpected(ErrorFromResponse(*outcome, what));
-        if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
+        // An RDMA request that got no answer may still be queued on the
+        // server with its token: sent again, two transfers would share one
+        // window, and the late one could land after the caller reused it.
+        // It goes back to the caller, which quarantines the window first.
+        const bool rdma = kind == RequestKind::kRdmaGet || kind == RequestKind::kRdmaPut;
+        const bool unanswered = !outcome && outcome.error().http_status == 0;
+        if (!outcome && IsRetryable(outcome.error()) && rdma && unanswered) {
+          if (endpoints_.size() > 1)  // its S3 requests move at once; this one rests a while
+            endpoints_[endpoint]->down_until_ms.store(NowMs() + kEndpointRestMs);
+        } else if (!outcome && IsRetryable(outcome.error()) && attempt < options_.max_retries) {
           uint64_t delay = 0;
           const Errc code = outcome.error().code;
           const bool unreachable = code == Errc::kConnection || code == Errc::kTimedOut ||
@@ -495,6 +508,19 @@ void S3Client::DeleteAsync(const std::string& key, std::function<void(Result<voi
       });
 }
 
+namespace {
+// A 501 to an RDMA request. RDMAConnectionUnknown (docs/PROTOCOL.md): the
+// server no longer knows the token's connection (it restarted), so the
+// caller remakes the connection instead of giving up on RDMA for a while.
+S3Client::RdmaGetReply Declined(const Error& e) {
+  S3Client::RdmaGetReply r;
+  r.declined = true;
+  r.why = e.message;
+  r.connection_unknown = e.s3_code == "RDMAConnectionUnknown";
+  return r;
+}
+}  // namespace
+
 Result<std::string> S3Client::RdmaConnect(const std::string& body, size_t endpoint) {
   Target t = MakeTarget("", "rdma-connect");
   t.affinity = endpoint;
@@ -541,8 +567,7 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
       [this, t, q, extra](size_t e) { return Signed(options_, At(t, e), "PUT", q, extra); },
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
-          if (r.error().http_status == 501)
-            return done(RdmaGetReply{true, r.error().message, 0, ""});
+          if (r.error().http_status == 501) return done(Declined(r.error()));
           return done(tl::unexpected(r.error()));
         }
         const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
@@ -571,8 +596,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
       [this, t, extra](size_t e) { return Signed(options_, At(t, e), "GET", "", extra); },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
-          if (r.error().http_status == 501)
-            return done(RdmaGetReply{true, r.error().message, 0, ""});
+          if (r.error().http_status == 501) return done(Declined(r.error()));
           return done(tl::unexpected(r.error()));
         }
         const std::string* reply = r->Header("x-amz-rdma-reply");

@@ -253,10 +253,11 @@ void S3Handler::Handle(Exchange& ex) {
 // InvalidRDMAToken. A well-formed token this endpoint cannot serve (DC forms,
 // no RDMA listener, a connection that is gone) is declined with 501 and
 // x-amz-rdma-reply: 501; the client retries the same request over HTTP.
-void S3Handler::RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource) {
+void S3Handler::RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource,
+                            const char* code) {
   pugi::xml_document doc;
   auto e = doc.append_child("Error");
-  Text(e, "Code", "NotImplemented");
+  Text(e, "Code", code);
   Text(e, "Message", why + "; retry without the token");
   Text(e, "Resource", resource);
   Headers h = CommonHeaders();
@@ -268,8 +269,8 @@ void S3Handler::RdmaDecline(Exchange& ex, const std::string& why, const std::str
 void S3Handler::SendRdmaFailure(Exchange& ex, const s3rdmafs::Error& e,
                                 const std::string& resource) {
   switch (e.code) {
-    case Errc::kNotFound:
-      return RdmaDecline(ex, e.message, resource);
+    case Errc::kNotFound:  // no such connection (this server restarted): the client reconnects
+      return RdmaDecline(ex, e.message, resource, "RDMAConnectionUnknown");
     case Errc::kAccessDenied:
     case Errc::kInvalidArgument:
       return SendError(ex, 400, "InvalidRDMAToken", e.message, resource);

@@ -46,7 +46,9 @@ class S3Handler {
   void RdmaRequest(Exchange& ex, const AuthResult& auth, const std::string& bucket,
                    const std::string& key);
   void RdmaConnect(Exchange& ex, const AuthResult& auth, const std::string& bucket);
-  void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource);
+  // 501 with x-amz-rdma-reply: 501; `code` is the S3 error code (docs/PROTOCOL.md).
+  void RdmaDecline(Exchange& ex, const std::string& why, const std::string& resource,
+                   const char* code = "NotImplemented");
   // A token the data path could not serve: declined, refused or failed.
   void SendRdmaFailure(Exchange& ex, const s3rdmafs::Error& e, const std::string& resource);
   // Gateway mode (s3_handler_gateway.cc).

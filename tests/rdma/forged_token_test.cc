@@ -151,6 +151,16 @@ TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
   ASSERT_FALSE(r3);
   EXPECT_EQ(r3.error().http_status, 400);
 
+  // A connection this server does not know (as after a restart): declined,
+  // saying so, so that the client reconnects instead of backing off.
+  rdma::RcToken stale = *token;
+  stale.connection ^= 0x5a5a5a5a5a5a5a5aull;
+  auto r4 = alice.Get(stale, 1 << 20);
+  ASSERT_TRUE(r4) << r4.error().ToString();
+  EXPECT_TRUE(r4->declined);
+  EXPECT_TRUE(r4->connection_unknown) << r4->why;
+  EXPECT_FALSE(ok->connection_unknown);
+
   // B's memory was never written.
   std::string zeros(4 << 20, '\0');
   EXPECT_EQ(memcmp((*arena_b)->base(), zeros.data(), zeros.size()), 0);

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -150,6 +151,57 @@ TEST(S3Client, ConnectionErrorsAreRetriedThenReported) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Errc::kConnection);
   EXPECT_EQ(peer.requests(), 4) << "one try and max_retries retries";
+}
+
+namespace {
+Result<s3::S3Client::RdmaGetReply> RdmaGet(Client& c) {
+  std::promise<Result<s3::S3Client::RdmaGetReply>> p;
+  auto f = p.get_future();
+  c.client->GetRdmaAsync("k", 0, 4, "", "TOKEN", [&p](auto r) { p.set_value(std::move(r)); });
+  return f.get();
+}
+}  // namespace
+
+// A retry would reuse the token while the first attempt may still be queued
+// on the server: a late WRITE could then land in blocks already reused.
+TEST(S3Client, RdmaRequestsWithoutAnAnswerAreNeverSentAgain) {
+  ScriptedPeer peer({"CLOSE", "CLOSE", "CLOSE", "CLOSE"});
+  Client c(peer.port());
+  auto r = RdmaGet(c);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Errc::kConnection);
+  EXPECT_EQ(r.error().http_status, 0);
+  EXPECT_EQ(peer.requests(), 1);
+  EXPECT_EQ(c.client->retries(), 0u);
+}
+
+// An answer means the server is done with the token: a 503 is retried.
+TEST(S3Client, RdmaRequestsAnsweredWithABusyServerAreRetried) {
+  ScriptedPeer peer(
+      {ErrorReply(503, "SlowDown"),
+       Reply(206, "",
+             "x-amz-rdma-reply: 1\r\nx-amz-rdma-bytes-transferred: 4\r\nETag: \"e\"\r\n")});
+  Client c(peer.port());
+  auto r = RdmaGet(c);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_FALSE(r->declined);
+  EXPECT_EQ(r->bytes, 4u);
+  EXPECT_EQ(peer.requests(), 2);
+}
+
+// 501 is a decline, never retried; RDMAConnectionUnknown says the server
+// lost the connection (restarted), which the caller answers by reconnecting.
+TEST(S3Client, RdmaDeclinesAreNotRetriedAndNameAnUnknownConnection) {
+  for (auto [code, unknown] :
+       {std::pair{"NotImplemented", false}, std::pair{"RDMAConnectionUnknown", true}}) {
+    ScriptedPeer peer({ErrorReply(501, code), ErrorReply(501, code)});
+    Client c(peer.port());
+    auto r = RdmaGet(c);
+    ASSERT_TRUE(r) << r.error().ToString();
+    EXPECT_TRUE(r->declined) << code;
+    EXPECT_EQ(r->connection_unknown, unknown) << code;
+    EXPECT_EQ(peer.requests(), 1) << code;
+  }
 }
 
 TEST(S3Client, RangedGetIsSignedAndLandsInTheSpans) {

@@ -98,6 +98,10 @@ struct RdmaConfig {
   bool dc_suffixed_token = false;
   bool required = false;  // fail the mount instead of falling back to HTTP
   uint64_t declined_backoff_ms = 60000;
+  // A lost connection (or one that failed at mount) is remade in the
+  // background: first after reconnect_min, then at doubling pauses up to reconnect_max.
+  uint64_t reconnect_min_ms = 1000;
+  uint64_t reconnect_max_ms = 30000;
 };
 
 struct LogConfig {

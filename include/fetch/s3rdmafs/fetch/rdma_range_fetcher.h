@@ -6,8 +6,9 @@
 //    retried over plain HTTP into the same blocks; declines also switch the
 //    endpoint to HTTP for `declined_backoff`.
 //  - A request with no reply at all (connection lost, timeout) may still be
-//    followed by a late RDMA WRITE: the connection is retired (its region
-//    deregistered) before the job fails, and everything goes over HTTP.
+//    followed by a late RDMA WRITE: it is never sent again with its token;
+//    the connection is retired (its region deregistered), the job is redone
+//    over HTTP, and RdmaLinks makes a new connection in the background.
 // Thread-safety: Fetch may be called from any thread.
 #pragma once
 
@@ -18,6 +19,7 @@
 
 #include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
+#include "s3rdmafs/fetch/rdma_links.h"
 #include "s3rdmafs/rdma/token_source.h"
 #include "s3rdmafs/s3/s3_client.h"
 
@@ -33,19 +35,21 @@ struct TransportCounters {
   std::atomic<uint64_t> connections_retired{0};
 };
 
-// `tokens`: one RDMA endpoint (used for every request), or one per S3
-// endpoint of `client`, in its order (null where there is none): a job goes
-// by RDMA to the endpoint its bytes go to (S3Client::EndpointFor).
-std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(
-    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
-    RangeFetcher* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff);
+// `links`: one RDMA endpoint (used for every request), or one per S3
+// endpoint of `client`, in its order: a job goes by RDMA to the endpoint its
+// bytes go to (S3Client::EndpointFor), over HTTP while that link is down.
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+                                                   std::shared_ptr<RdmaLinks> links,
+                                                   RangeFetcher* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff);
 
 // PartUploader over RDMA-S3 (PUT/UploadPart with a token; the server RDMA-READs
 // the span) with the same fallback rules as the fetcher: declined -> HTTP for
 // `declined_backoff`; failed with a reply -> this upload over HTTP; no reply
 // -> the connection is retired first (a late READ must not see reused memory).
-std::unique_ptr<PartUploader> MakeRdmaPartUploader(
-    s3::S3Client* client, const std::vector<std::shared_ptr<rdma::TokenSource>>& tokens,
-    PartUploader* http, TransportCounters* counters, std::chrono::milliseconds declined_backoff);
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
+                                                   std::shared_ptr<RdmaLinks> links,
+                                                   PartUploader* http, TransportCounters* counters,
+                                                   std::chrono::milliseconds declined_backoff);
 
 }  // namespace s3rdmafs::fetch

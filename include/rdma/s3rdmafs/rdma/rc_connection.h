@@ -56,6 +56,9 @@ class RcConnection final : public TokenSource {
   // reused cache block. Idempotent; Token() fails afterwards.
   void Retire() override;
   bool retired() const override { return retired_.load(); }
+  // Reads the connection's rdma_cm events without waiting: a DISCONNECTED
+  // (the server went away or restarted) or a device removal ends it.
+  bool Healthy() override;
   Result<std::string> TokenFor(const void* addr, uint64_t size) const override;
   std::string Describe() const override;
 
@@ -69,6 +72,7 @@ class RcConnection final : public TokenSource {
   uint64_t connection_ = 0;
   uint32_t rkey_ = 0;
   std::atomic<bool> retired_{false};
+  bool disconnected_ = false;  // guarded by retire_mu_
   std::mutex retire_mu_;
   uintptr_t base_ = 0;
   uint64_t size_ = 0;

@@ -122,6 +122,7 @@ class S3Client final : public ObjectStore {
     std::string why;
     uint64_t bytes = 0;
     std::string etag;
+    bool connection_unknown = false;  // declined: the server does not know the token's connection
   };
   // PUT whose bytes the server RDMA-READs from the token's window; `crc32c`
   // (base64, big-endian) lets the server verify what it read.
