@@ -1,5 +1,6 @@
 #include "rdma_path.h"
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
+#include "s3rdmafs/protocol/crc32c.h"
 
 namespace s3rdmafs::fetch {
 namespace {
@@ -29,9 +30,12 @@ class RdmaPartUploader final : public PartUploader {
     put.condition = job.condition;
     put.upload_id = job.upload_id;
     put.part_number = job.part_number;
+    // Always checked: the server verifies the bytes it RDMA-READ before
+    // storing them, so a mis-read (a reused window, a bad NIC) never becomes data.
+    const std::string crc = protocol::Crc32cBase64(job.data.data(), job.data.size());
     auto shared = std::make_shared<UploadJob>(std::move(job));
     client_->PutRdmaAsync(
-        put, *token, "",
+        put, *token, crc,
         [this, path, conn = route.conn, shared,
          done = std::move(done)](Result<s3::S3Client::RdmaGetReply> r) mutable {
           if (r && !r->declined) {

@@ -44,6 +44,10 @@ class RdmaRangeFetcher final : public RangeFetcher {
             if (!st->error) st->error = r.error();
           } else if (r->declined) {
             (r->connection_unknown ? st->gone : st->declined) = true;
+            if (r->served_over_http)
+              st->served_over_http += r->bytes;
+            else
+              st->all_served = false;
             if (!st->error) st->error = Error(Errc::kConnection, r->why);
           }
         }
@@ -53,7 +57,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
         finish_one(tl::unexpected(Error(token.error().code, token.error().message, 400)));
         continue;
       }
-      client_->GetRdmaAsync(st->job.key, this_offset, span.size(), st->job.etag, *token,
+      client_->GetRdmaAsync(st->job.key, this_offset, span, st->job.etag, *token,
                             std::move(finish_one), route.endpoint);
     }
   }
@@ -70,6 +74,10 @@ class RdmaRangeFetcher final : public RangeFetcher {
     // longer knows the connection, a decline, a failure it answered.
     bool lost = false, gone = false, declined = false, replied_failure = false;  // guarded by mu
     std::optional<Error> error;                                                  // guarded by mu
+    // Declined spans whose bytes came as the HTTP body (Ceph RGW's way): all
+    // of them, or some spans still need fetching.
+    uint64_t served_over_http = 0;  // guarded by mu
+    bool all_served = true;         // guarded by mu
   };
 
   // Every span has answered: no RDMA of this job is outstanding (or the
@@ -89,6 +97,13 @@ class RdmaRangeFetcher final : public RangeFetcher {
       st.path->Gone(st.conn, why, "GET");
     } else if (st.declined) {
       st.path->Declined(why.message, "GET");
+      if (st.all_served && !st.replied_failure) {
+        // Every span that was not moved by RDMA came as its HTTP body:
+        // nothing is fetched twice.
+        paths_.counters()->bytes_http += st.served_over_http;
+        paths_.counters()->bytes_rdma += st.job.length - st.served_over_http;
+        return st.done(st.job.length);
+      }
     } else {
       st.path->Failed(why, "GET");
     }

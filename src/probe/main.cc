@@ -167,7 +167,8 @@ int Check(const std::string& endpoint, const std::string& bucket, std::string ke
   auto token = (*conn)->TokenFor((*arena)->base(), n);
   std::promise<Result<s3::S3Client::RdmaGetReply>> p;
   auto f = p.get_future();
-  c->GetRdmaAsync(key, 0, n, head->etag, *token, [&p](auto r) { p.set_value(std::move(r)); });
+  c->GetRdmaAsync(key, 0, std::span<std::byte>(reinterpret_cast<std::byte*>((*arena)->base()), n),
+                  head->etag, *token, [&p](auto r) { p.set_value(std::move(r)); });
   auto r = f.get();
   if (!r || r->declined) {
     printf("rdma get: FAIL %s\n",

@@ -568,6 +568,14 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
       [done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501) return done(Declined(r.error()));
+          if (r.error().http_status == 400 && r.error().s3_code == "InvalidRequest")
+            return done(Declined(r.error()));  // RustFS: no tokens at all
+          // The checksum refused the body the server got: a server that
+          // ignored the token and saw an empty one (Ceph RGW with RDMA off;
+          // nothing was stored), or an RDMA read that went wrong. Either way
+          // HTTP for a while.
+          if (r.error().http_status == 400 && r.error().s3_code == "BadDigest")
+            return done(Declined(r.error()));
           return done(tl::unexpected(r.error()));
         }
         const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
@@ -581,9 +589,10 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
       });
 }
 
-void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
+void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, std::span<std::byte> window,
                             const std::string& if_match, const std::string& token,
                             std::function<void(Result<RdmaGetReply>)> done, size_t endpoint) {
+  const uint64_t length = window.size();
   Target t = MakeTarget(key, "");
   t.affinity = endpoint;
   HeaderList extra;
@@ -593,21 +602,40 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t le
   extra.emplace_back("x-amz-rdma-token", token);
   Execute(
       RequestKind::kRdmaGet, t.affinity,
-      [this, t, extra](size_t e) { return Signed(options_, At(t, e), "GET", "", extra); },
+      [this, t, extra, window](size_t e) {
+        HttpRequest req = Signed(options_, At(t, e), "GET", "", extra);
+        req.sink = {window};  // where an HTTP body goes, from a server that ignored the token
+        return req;
+      },
       [key, length, if_match, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501) return done(Declined(r.error()));
+          // RustFS refuses any request that carries a token: a decline.
+          if (r.error().http_status == 400 && r.error().s3_code == "InvalidRequest")
+            return done(Declined(r.error()));
           return done(tl::unexpected(r.error()));
         }
         const std::string* reply = r->Header("x-amz-rdma-reply");
-        if (!reply) return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+        const std::string* etag = r->Header("etag");
+        if (!reply) {
+          RdmaGetReply d;
+          d.declined = true;
+          d.why = "the server ignored x-amz-rdma-token";
+          if (r->sink_bytes == length && length > 0) {  // and sent the bytes as the body
+            if (!if_match.empty() && etag && BareEtag(*etag) != BareEtag(if_match))
+              return done(MakeError(Errc::kPreconditionFailed, "GET " + key + ": ETag changed"));
+            d.served_over_http = true;
+            d.bytes = length;
+            d.etag = etag ? *etag : "";
+          }
+          return done(d);
+        }
         const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
         uint64_t bytes = moved ? strtoull(moved->c_str(), nullptr, 10) : 0;
         if (bytes != length)
           return done(MakeError(Errc::kProtocol, "RDMA GET " + key + ": " + std::to_string(bytes) +
                                                      " of " + std::to_string(length) +
                                                      " bytes transferred"));
-        const std::string* etag = r->Header("etag");
         if (!if_match.empty() && etag && BareEtag(*etag) != BareEtag(if_match))
           return done(MakeError(Errc::kPreconditionFailed, "RDMA GET " + key + ": ETag changed"));
         done(RdmaGetReply{false, "", bytes, etag ? *etag : ""});

@@ -8,6 +8,8 @@
 #include <boost/crc.hpp>
 #include <cctype>
 
+#include "s3rdmafs/protocol/crc32c.h"
+
 namespace s3rdma::server {
 namespace {
 
@@ -33,18 +35,11 @@ class Crc32 final : public Checksum {
 
 class Crc32c final : public Checksum {
  public:
-  void Update(const char* d, size_t n) override {
-    // crc32_iscsi takes an int length: large spans go in pieces.
-    for (size_t done = 0; done < n;) {
-      int take = static_cast<int>(std::min<size_t>(n - done, 1u << 30));
-      crc_ = crc32_iscsi(reinterpret_cast<unsigned char*>(const_cast<char*>(d + done)), take, crc_);
-      done += take;
-    }
-  }
-  std::string Base64() override { return BigEndian(crc_ ^ 0xFFFFFFFFu); }
+  void Update(const char* d, size_t n) override { crc_.Update(d, n); }
+  std::string Base64() override { return crc_.Base64(); }
 
  private:
-  uint32_t crc_ = 0xFFFFFFFFu;
+  s3rdmafs::protocol::Crc32c crc_;  // the one the mount computes for RDMA uploads
 };
 
 class Crc64Nvme final : public Checksum {

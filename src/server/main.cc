@@ -43,6 +43,11 @@ static int Main(int argc, char** argv) {
   std::string domain, rdma_listen;
   app.add_option("--rdma-listen", rdma_listen,
                  "serve the RC RDMA data path on ADDR:PORT (an RDMA device's IP)");
+  std::string rdma_decline;
+  app.add_option("--rdma-decline", rdma_decline,
+                 "testing clients: decline RDMA requests as another server does (ceph: the plain "
+                 "answer without x-amz-rdma-reply; aistor: 501; rustfs: 400 InvalidRequest)")
+      ->check(CLI::IsMember({"ceph", "aistor", "rustfs"}));
   app.add_option("--domain", domain, "serve virtual-hosted requests: Host <bucket>.DOMAIN");
   app.add_option("--port-file", port_file, "write the bound port here once listening");
   std::string metrics_listen;
@@ -68,6 +73,7 @@ static int Main(int argc, char** argv) {
   if (anonymous) c.anonymous = true;
   if (!domain.empty()) c.domain = domain;
   if (!rdma_listen.empty()) c.rdma_listen = rdma_listen;
+  if (!rdma_decline.empty()) c.rdma_decline = rdma_decline;
   if (!log_level.empty()) c.log_level = log_level;
   if (!metrics_listen.empty()) c.metrics_listen = metrics_listen;
   if (!upstream.empty()) c.upstream.endpoint = upstream;

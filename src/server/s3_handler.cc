@@ -236,8 +236,15 @@ void S3Handler::Handle(Exchange& ex) {
     }
   }
   if (m == "PUT" && req.HasHeader("x-amz-copy-source")) return CopyObject(ex, bucket, key);
-  if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token"))
-    return RdmaRequest(ex, auth, bucket, key);
+  if ((m == "GET" || m == "PUT") && req.HasHeader("x-amz-rdma-token")) {
+    if (config_.rdma_decline.empty()) return RdmaRequest(ex, auth, bucket, key);
+    if (config_.rdma_decline == "aistor")
+      return RdmaDecline(ex, "RDMA is off for this request", path);
+    if (config_.rdma_decline == "rustfs")
+      return SendError(ex, 400, "InvalidRequest", "x-amz-rdma-token is not supported", path);
+    // "ceph": the token is ignored; a GET answers with its body, a PUT
+    // stores its (empty) body, unless its x-amz-checksum-* refuses that.
+  }
   if (m == "GET" || m == "HEAD") return GetObject(ex, bucket, key, m == "HEAD");
   if (m == "PUT") return PutObject(ex, bucket, key, auth);
   if (m == "DELETE") {

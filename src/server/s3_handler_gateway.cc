@@ -120,7 +120,7 @@ class BodyPump {
   AwsChunkedDecoder* chunked_;
   std::optional<uint64_t> length_;
   std::optional<WantedChecksum> checksum_;
-  std::vector<char> raw_ = std::vector<char>(256 * 1024);
+  std::vector<char> raw_ = std::vector<char>(size_t{256} << 10);
   std::string pending_;
   size_t taken_ = 0;
   uint64_t given_ = 0;
@@ -411,8 +411,11 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
   answer.emplace_back("x-amz-rdma-reply", std::to_string(status));
   answer.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(moved));
   stats_->rdma_read += moved;
-  LOG_DEBUG("RDMA PUT %s: %llu bytes by RDMA READ, to the upstream", resource.c_str(),
-            static_cast<unsigned long long>(moved));
+  const bool checked = *checksum && !(*checksum)->expected.empty();
+  LOG_DEBUG("RDMA PUT %s: %llu bytes by RDMA READ, to the upstream%s%s", resource.c_str(),
+            static_cast<unsigned long long>(moved),
+            checked ? ", checked against " : ", no checksum sent",
+            checked ? (*checksum)->sum->header().c_str() : "");
   ex.Send(status, answer, "");
 }
 

@@ -293,7 +293,10 @@ void S3Handler::RdmaPut(Exchange& ex, const AuthResult& auth, const std::string&
   h.emplace_back("ETag", etag);
   h.emplace_back("x-amz-rdma-reply", "200");
   h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(token.size));
-  LOG_DEBUG("RDMA PUT %s: %u bytes by RDMA READ", resource.c_str(), token.size);
+  const bool checked = *checksum && !(*checksum)->expected.empty();
+  LOG_DEBUG("RDMA PUT %s: %u bytes by RDMA READ%s%s", resource.c_str(), token.size,
+            checked ? ", checked against " : ", no checksum sent",
+            checked ? (*checksum)->sum->header().c_str() : "");
   ex.Send(200, h, "");
 }
 

@@ -31,7 +31,11 @@ struct ServerConfig {
   bool anonymous = false;                   // accept unsigned requests (read and write)
   std::string domain;  // "s3.local": Host "<bucket>.s3.local" is virtual-hosted style
   unsigned max_connections = 1024;
-  std::string rdma_listen;         // "ADDR:PORT" of the RC RDMA listener; "" = HTTP only
+  std::string rdma_listen;  // "ADDR:PORT" of the RC RDMA listener; "" = HTTP only
+  // A test switch: answer RDMA requests the way another server declines
+  // them ("ceph": serve the plain S3 request, no x-amz-rdma-reply; "aistor":
+  // 501 with x-amz-rdma-reply: 501; "rustfs": 400 InvalidRequest); "" = serve them.
+  std::string rdma_decline;
   std::string log_level = "info";  // debug, info, warn or error
   std::string metrics_listen;      // "127.0.0.1:9465" or "unix:/run/x.sock"; "" = none
   UpstreamConfig upstream;

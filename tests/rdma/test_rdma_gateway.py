@@ -112,6 +112,9 @@ class RdmaGatewayTest(harness.MountTestCase):
                       open(self.stats).read())
         m.stop()
         self.assertEqual(logged_bytes(self.gw.log, "bytes by RDMA READ, to the upstream"), by_rdma)
+        with open(self.gw.log, errors="replace") as f:
+            unchecked = [line for line in f if "bytes by RDMA READ" in line and "checked against" not in line]
+        self.assertEqual(unchecked, [], "every RDMA upload's CRC-32C is checked before it goes up")
 
     def test_two_gateways_each_serve_their_share_by_rdma(self):
         # Each gateway has its own RDMA listener; the mount holds one RC

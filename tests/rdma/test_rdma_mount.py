@@ -88,9 +88,11 @@ class RdmaMountTest(harness.MountTestCase):
                       open(stats).read())
         m.stop()
         with open(srv.log, errors="replace") as f:
-            read = sum(int(line.split(": ")[-1].split()[0]) for line in f
-                       if "RDMA PUT" in line and "bytes by RDMA READ" in line)
+            puts = [line for line in f if "RDMA PUT" in line and "bytes by RDMA READ" in line]
+        read = sum(int(line.split(": ")[-1].split()[0]) for line in puts)
         self.assertEqual(read, by_rdma)
+        # Every RDMA upload carried a CRC-32C that the server checked before storing.
+        self.assertEqual([p for p in puts if "checked against x-amz-checksum-crc32c" not in p], [])
 
     def rdma_mount(self, srv, port, *options):
         return self.mount(srv, options=[f"rdma.endpoint={RXE_IP}:{port}", "cache.size=64M", "log.level=debug",
@@ -176,6 +178,38 @@ class RdmaMountTest(harness.MountTestCase):
 
     def test_killed_server_is_reconnected_once_back_and_rdma_resumes(self):
         self.restart_and_resume(signal.SIGKILL)
+
+    def test_each_real_servers_decline_costs_no_second_transfer(self):
+        # docs/PROTOCOL.md: Ceph RGW with RDMA off answers with the body and
+        # no x-amz-rdma-reply (kept, not fetched again; an RDMA PUT's empty
+        # body is refused by its CRC-32C, so nothing is replaced); AIStor
+        # answers 501; RustFS answers 400 InvalidRequest. The server imitates each.
+        data = os.urandom(6 * BLOCK + 5)
+        self.write("decl.bin", data)
+        written = os.urandom(2 * BLOCK + 9)
+        for mode in ("ceph", "aistor", "rustfs"):
+            with self.subTest(mode=mode):
+                self.write(f"out-{mode}", b"the saved version")
+                port = harness.free_port()
+                srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}", "--rdma-decline", mode])
+                stats = os.path.join(self.tmp, f"stats-{mode}.prom")
+                m = self.mount(srv, name=f"mnt-{mode}", options=[
+                    f"rdma.endpoint={RXE_IP}:{port}", "rdma.required=true", "cache.size=64M",
+                    "log.level=debug", f"log.stats_file={stats}", "fuse.direct_io=true"])
+                with open(os.path.join(m.mountpoint, "decl.bin"), "rb") as f:
+                    self.assertEqual(f.read(), data)
+                with open(os.path.join(m.mountpoint, f"out-{mode}"), "wb") as f:
+                    f.write(written)
+                with open(os.path.join(self.root, "bucket", f"out-{mode}"), "rb") as f:
+                    self.assertEqual(f.read(), written)
+                harness.wait_for(lambda: (self.stat(stats, 's3rdmafs_rdma_fallbacks_total{cause="declined"}') or 0) >= 1,
+                                 10, "a decline in the stats")
+                received = self.stat(stats, "s3rdmafs_http_bytes_received_total")
+                self.assertLessEqual(received, len(data) + 256 * 1024,
+                                     f"{mode}: {received} bytes over HTTP for {len(data)}: fetched twice")
+                self.assertEqual(self.stat(stats, 's3rdmafs_data_bytes_total{transport="rdma"}'), 0)
+                self.assertEqual(self.stat(stats, "s3rdmafs_rdma_connected"), 1, "a decline keeps the connection")
+                m.stop()
 
     def test_server_killed_mid_transfer_never_gives_wrong_bytes(self):
         data = os.urandom(24 * BLOCK)

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <future>
@@ -154,13 +155,40 @@ TEST(S3Client, ConnectionErrorsAreRetriedThenReported) {
 }
 
 namespace {
+std::byte window[4];
 Result<s3::S3Client::RdmaGetReply> RdmaGet(Client& c) {
   std::promise<Result<s3::S3Client::RdmaGetReply>> p;
   auto f = p.get_future();
-  c.client->GetRdmaAsync("k", 0, 4, "", "TOKEN", [&p](auto r) { p.set_value(std::move(r)); });
+  std::fill(std::begin(window), std::end(window), std::byte{0});
+  c.client->GetRdmaAsync("k", 0, window, "", "TOKEN", [&p](auto r) { p.set_value(std::move(r)); });
   return f.get();
 }
 }  // namespace
+
+// How real servers decline (docs/PROTOCOL.md): Ceph RGW serves the body over
+// HTTP with no x-amz-rdma-reply, and that body is kept, not fetched again;
+// RustFS refuses any token with 400 InvalidRequest, a decline.
+TEST(S3Client, ABodyFromAServerThatIgnoredTheTokenLandsInTheWindow) {
+  ScriptedPeer peer({Reply(206, "abcd", "Content-Range: bytes 0-3/10\r\nETag: \"e\"\r\n")});
+  Client c(peer.port());
+  auto r = RdmaGet(c);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->declined);
+  EXPECT_TRUE(r->served_over_http);
+  EXPECT_EQ(r->bytes, 4u);
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(window), 4), "abcd");
+  EXPECT_EQ(peer.requests(), 1);
+}
+
+TEST(S3Client, ATokenRefusedAsAnInvalidRequestIsADecline) {
+  ScriptedPeer peer({ErrorReply(400, "InvalidRequest"), ErrorReply(400, "InvalidRequest")});
+  Client c(peer.port());
+  auto r = RdmaGet(c);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(r->declined);
+  EXPECT_FALSE(r->served_over_http);
+  EXPECT_EQ(peer.requests(), 1);
+}
 
 // A retry would reuse the token while the first attempt may still be queued
 // on the server: a late WRITE could then land in blocks already reused.

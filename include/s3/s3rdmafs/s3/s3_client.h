@@ -123,6 +123,9 @@ class S3Client final : public ObjectStore {
     uint64_t bytes = 0;
     std::string etag;
     bool connection_unknown = false;  // declined: the server does not know the token's connection
+    // Declined, but the bytes came anyway as the HTTP body, into the window
+    // (Ceph RGW when it does not choose RDMA): nothing to fetch again.
+    bool served_over_http = false;
   };
   // PUT whose bytes the server RDMA-READs from the token's window; `crc32c`
   // (base64, big-endian) lets the server verify what it read.
@@ -132,7 +135,10 @@ class S3Client final : public ObjectStore {
   // window; request.body is ignored.
   void PutRdmaAsync(const PutRequest& request, const std::string& token, const std::string& crc32c,
                     std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
-  void GetRdmaAsync(const std::string& key, uint64_t offset, uint64_t length,
+  // A ranged GET of window.size() bytes at `offset` with the token naming
+  // `window`: the bytes land there by RDMA WRITE or, from a server that
+  // ignored the token, as the HTTP body.
+  void GetRdmaAsync(const std::string& key, uint64_t offset, std::span<std::byte> window,
                     const std::string& if_match, const std::string& token,
                     std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
 
