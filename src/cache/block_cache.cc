@@ -91,6 +91,31 @@ Block* BlockCache::TakeVictimLocked(Purpose purpose, TimePoint* retry_at) {
   return b;
 }
 
+// The block right after the one holding the previous block of the same
+// object, if it can be had: free, or (when nothing is free, so some block is
+// evicted anyway) unpinned on the LRU list. Then a streaming read's blocks
+// stay next to each other in the arena even after the cache has churned,
+// and the RDMA path names a whole run of them with one token.
+Block* BlockCache::TakeNeighbourLocked(const BlockKey& key) {
+  if (key.index == 0) return nullptr;
+  auto prev = index_.find(BlockKey{key.object_id, key.index - 1}, KeyHash(), KeyEqual());
+  if (prev == index_.end()) return nullptr;
+  const size_t next = static_cast<size_t>(&*prev - blocks_.data()) + 1;
+  if (next >= blocks_.size()) return nullptr;
+  Block& b = blocks_[next];
+  if (b.pins_ != 0) return nullptr;
+  if (b.state_ == BlockState::kFree) {
+    free_.erase(LruList::s_iterator_to(b));
+    return &b;
+  }
+  if (b.state_ != BlockState::kValid || b.held_ || !free_.empty()) return nullptr;
+  lru_.erase(LruList::s_iterator_to(b));
+  index_.erase(index_.iterator_to(b));
+  ForgetPrefetchLocked(b, true);
+  ++stats_.evictions;
+  return &b;
+}
+
 Result<BlockCache::Acquisition> BlockCache::AcquireLocked(const BlockKey& key, Purpose purpose,
                                                           TimePoint* retry_at) {
   *retry_at = TimePoint::max();
@@ -109,7 +134,8 @@ Result<BlockCache::Acquisition> BlockCache::AcquireLocked(const BlockKey& key, P
     ++stats_.prefetch_refused;
     return MakeError(Errc::kNoSpace, "read-ahead already holds half of the cache");
   }
-  Block* b = TakeVictimLocked(purpose, retry_at);
+  Block* b = TakeNeighbourLocked(key);
+  if (!b) b = TakeVictimLocked(purpose, retry_at);
   if (!b) {
     if (purpose == Purpose::kPrefetch) ++stats_.prefetch_refused;
     return MakeError(Errc::kNoSpace, "every cache block is in use");

@@ -150,6 +150,8 @@ Result<void> Validate(const Config& c) {
   if (c.s3.region.empty()) p.push_back("s3.region: must not be empty");
   if (c.s3.max_in_flight < 1 || c.s3.max_in_flight > 1024)
     p.push_back("s3.max_in_flight: must be 1..1024");
+  if (c.s3.max_metadata_in_flight < 1 || c.s3.max_metadata_in_flight > 1024)
+    p.push_back("s3.max_metadata_in_flight: must be 1..1024");
   if (c.s3.anonymous && !c.s3.access_key.empty())
     p.push_back("s3.anonymous: cannot be combined with s3.access_key");
   if (c.s3.access_key.empty() != c.s3.secret_key.empty())

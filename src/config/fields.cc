@@ -235,8 +235,12 @@ std::vector<Field> MakeFields() {
       "profile in ~/.aws/credentials and ~/.aws/config (default $AWS_PROFILE or \"default\")",
       [](Config & c) -> auto& { return c.s3.profile; }));
   f.push_back(Uint(
-      "s3", "max_in_flight", "most HTTP requests in flight at once",
+      "s3", "max_in_flight", "most data requests (object bytes) in flight at once",
       [](Config & c) -> auto& { return c.s3.max_in_flight; }));
+  f.push_back(Uint(
+      "s3", "max_metadata_in_flight",
+      "most metadata requests (HEAD, LIST, ...) in flight at once, beside the data ones",
+      [](Config & c) -> auto& { return c.s3.max_metadata_in_flight; }));
   f.push_back(Uint(
       "s3", "max_retries",
       "retries after a 5xx, SlowDown or connection error (never after other 4xx)",

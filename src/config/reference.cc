@@ -15,6 +15,7 @@ const std::map<std::string, const char*>& Rules() {
       {"s3.bucket", "required (here or as BUCKET on the command line)"},
       {"s3.region", "not empty"},
       {"s3.max_in_flight", "1..1024"},
+      {"s3.max_metadata_in_flight", "1..1024"},
       {"s3.anonymous", "not together with s3.access_key"},
       {"s3.access_key", "together with s3.secret_key"},
       {"s3.secret_key", "together with s3.access_key"},

@@ -149,6 +149,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
 
   s3::CurlEngine::Options eo;
   eo.max_in_flight = static_cast<uint32_t>(c.s3.max_in_flight);
+  eo.max_metadata_in_flight = static_cast<uint32_t>(c.s3.max_metadata_in_flight);
   eo.connect_timeout_ms = c.s3.connect_timeout_ms;
   eo.low_speed_timeout_ms = c.s3.low_speed_timeout_ms;
   eo.ca_bundle = c.s3.ca_bundle;

@@ -66,7 +66,8 @@ std::string RenderStats(const Daemon& d) {
            http.bytes_sent);
   e.Single("s3rdmafs_http_requests_total", "counter", "HTTP requests started", http.requests);
   e.Single("s3rdmafs_http_in_flight", "gauge", "HTTP requests in flight now", http.in_flight);
-  e.Single("s3rdmafs_http_queued", "gauge", "HTTP requests waiting for a slot (s3.max_in_flight)",
+  e.Single("s3rdmafs_http_queued", "gauge",
+           "HTTP requests waiting for a slot (s3.max_in_flight, s3.max_metadata_in_flight)",
            http.queued);
   e.Family("s3rdmafs_request_duration_seconds", "histogram",
            "S3 request latency, submit to completion, by method");

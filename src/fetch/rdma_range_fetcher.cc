@@ -2,6 +2,7 @@
 
 #include <mutex>
 #include <optional>
+#include <span>
 
 #include "rdma_path.h"
 #include "s3rdmafs/common/log.h"
@@ -26,9 +27,19 @@ class RdmaRangeFetcher final : public RangeFetcher {
     st->conn = route.conn;
     st->job = std::move(job);
     st->done = std::move(done);
-    st->remaining = st->job.into.size();
-    uint64_t offset = st->job.offset;
+    // Blocks that lie next to each other in the arena share one window, one
+    // token and one request (a streaming read's blocks mostly do).
+    std::vector<std::span<std::byte>> windows;
     for (auto& span : st->job.into) {
+      if (!windows.empty() && windows.back().data() + windows.back().size() == span.data())
+        windows.back() =
+            std::span<std::byte>(windows.back().data(), windows.back().size() + span.size());
+      else
+        windows.push_back(span);
+    }
+    st->remaining = windows.size();
+    uint64_t offset = st->job.offset;
+    for (auto& span : windows) {
       auto token = route.conn->TokenFor(span.data(), span.size());
       uint64_t this_offset = offset;
       offset += span.size();

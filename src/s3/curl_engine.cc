@@ -142,9 +142,9 @@ CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
   static std::once_flag global_init;
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CURLM* multi = curl_multi_init();
-  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS,
-                    static_cast<long>(options_.max_in_flight));
-  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight));
+  const long total = static_cast<long>(options_.max_in_flight + options_.max_metadata_in_flight);
+  curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
+  curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, total);
   multi_ = multi;
   thread_ = std::thread([this] { Loop(); });
 }
@@ -175,7 +175,7 @@ void CurlEngine::Submit(HttpRequest request, Callback done) {
     if (stopping_) {
       refused = std::move(t->done);
     } else {
-      queue_.push_back(std::move(t));
+      queue_[static_cast<size_t>(t->request.lane)].push_back(std::move(t));
       ++stats_.queued;
     }
   }
@@ -205,9 +205,18 @@ void CurlEngine::StartQueued() {
     std::unique_ptr<Transfer> t;
     {
       std::lock_guard lock(mu_);
-      if (queue_.empty() || running_.size() >= options_.max_in_flight) return;
-      t = std::move(queue_.front());
-      queue_.pop_front();
+      // Metadata first: it is small and someone is usually waiting on it.
+      const uint32_t limit[2] = {options_.max_in_flight, options_.max_metadata_in_flight};
+      std::deque<std::unique_ptr<Transfer>>* from = nullptr;
+      for (size_t lane : {size_t{1}, size_t{0}})
+        if (!queue_[lane].empty() && running_by_lane_[lane] < limit[lane]) {
+          from = &queue_[lane];
+          break;
+        }
+      if (!from) return;
+      t = std::move(from->front());
+      from->pop_front();
+      ++running_by_lane_[static_cast<size_t>(t->request.lane)];
       --stats_.queued;
       ++stats_.in_flight;
       ++stats_.requests;
@@ -284,6 +293,7 @@ void CurlEngine::Finish(Transfer* t, int code) {
   auto it = std::find_if(running_.begin(), running_.end(), [t](auto& p) { return p.get() == t; });
   std::unique_ptr<Transfer> owned = std::move(*it);
   running_.erase(it);
+  --running_by_lane_[static_cast<size_t>(owned->request.lane)];
   {
     std::lock_guard lock(mu_);
     --stats_.in_flight;
@@ -363,7 +373,10 @@ void CurlEngine::Loop() {
   std::deque<std::unique_ptr<Transfer>> queued;
   {
     std::lock_guard lock(mu_);
-    queued.swap(queue_);
+    for (auto& lane : queue_) {
+      for (auto& t : lane) queued.push_back(std::move(t));
+      lane.clear();
+    }
   }
   for (auto& t : running_) {
     curl_multi_remove_handle(multi, t->easy);

@@ -113,6 +113,21 @@ S3Client::Target S3Client::At(const Target& t, size_t endpoint) const {
   return out;
 }
 
+Lane S3Client::LaneOf(RequestKind kind) {
+  switch (kind) {
+    case RequestKind::kGet:
+    case RequestKind::kPut:
+    case RequestKind::kUploadPart:
+    case RequestKind::kCopy:
+    case RequestKind::kCopyPart:
+    case RequestKind::kRdmaGet:
+    case RequestKind::kRdmaPut:
+      return Lane::kData;
+    default:  // HEAD, LIST, upload bookkeeping, DELETE, the RDMA handshake
+      return Lane::kMetadata;
+  }
+}
+
 size_t S3Client::EndpointFor(std::string_view key, uint64_t offset) const {
   return Pick(RequestKind::kGet, Spread(std::hash<std::string_view>()(key), offset), 0);
 }
@@ -143,6 +158,7 @@ void S3Client::Execute(RequestKind kind, uint64_t affinity,
                        std::function<void(Result<HttpResponse>)> done, uint32_t attempt) {
   const size_t endpoint = Pick(kind, affinity, attempt);
   HttpRequest req = build(endpoint);
+  req.lane = LaneOf(kind);
   requests_[static_cast<size_t>(kind)].fetch_add(1);
   std::string what = req.method + " " + req.url;
   engine_->Submit(

@@ -56,6 +56,31 @@ class RdmaMountTest(harness.MountTestCase):
         self.assertEqual(moved, sum(sizes), "every byte moved by RDMA WRITE")
         self.assertIn("transport totals: %d bytes by RDMA, 0 by HTTP" % sum(sizes), m.log_text())
 
+    def test_a_streaming_read_names_runs_of_blocks_with_one_token(self):
+        # A job's blocks that lie next to each other in the arena share one
+        # token, so one RDMA GET covers a read-ahead request (up to
+        # readahead.max_request, 8 MiB) instead of one GET per 1 MiB block.
+        # (Placement after churn, which keeps them adjacent, is the unit test
+        # BlockCache.ConsecutiveBlocksOfAnObjectLieNextToEachOther.)
+        size = 48 * BLOCK
+        data = os.urandom(size)
+        self.write("stream.bin", data)
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        stats = os.path.join(self.tmp, "stats.prom")
+        m = self.rdma_mount(srv, port, "rdma.required=true", "cache.size=128M", "fuse.direct_io=true",
+                            f"log.stats_file={stats}")
+        with open(os.path.join(m.mountpoint, "stream.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        harness.wait_for(lambda: self.stat(stats, 's3rdmafs_data_bytes_total{transport="rdma"}') == size,
+                         10, "every byte by RDMA")
+        requests = self.stat(stats, 's3rdmafs_s3_requests_total{op="rdma_get"}')
+        print(f"\n48 MiB streamed: {requests} RDMA GETs (one per block would be 48)")
+        self.assertLessEqual(requests, 14, "under a third of one per block (8 MiB windows, after the ramp)")
+        with open(srv.log, errors="replace") as f:
+            sizes = [int(line.split(": ")[-1].split()[0]) for line in f if "RDMA GET" in line and "stream.bin" in line]
+        self.assertIn(8 * BLOCK, sizes, "whole 8 MiB windows")
+
     def test_writes_move_by_rdma_read(self):
         part = 5 * BLOCK
         sizes = [1, 4095, BLOCK, part + 1, 2 * part + 3]  # single PUTs and multipart uploads

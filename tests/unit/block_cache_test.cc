@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <future>
 #include <map>
@@ -252,4 +253,41 @@ TEST(BlockCache, ModelBasedRandomOps) {
   pins.clear();
   auto s = c.Stats();
   EXPECT_EQ(s.blocks_free + s.blocks_evictable + s.blocks_held, 8u);
+}
+
+// A streaming read's blocks stay next to each other in the arena after the
+// cache has churned (so one RDMA token can name a run of them): a block goes
+// right after its predecessor's when that one is free or evictable.
+TEST(BlockCache, ConsecutiveBlocksOfAnObjectLieNextToEachOther) {
+  constexpr size_t kBlocks = 32;
+  Arena a(kBlocks);
+  BlockCache c(a.mem.data(), a.mem.size(), kBlock);
+  // Fill the cache from two interleaved objects, then read a third one end to end.
+  for (uint64_t i = 0; i < kBlocks / 2; ++i)
+    for (uint64_t object : {1, 2}) {
+      auto x = c.Acquire({object, i * 7});  // never consecutive: no neighbour to follow
+      ASSERT_TRUE(x);
+      c.Complete(x->block.get(), kBlock);
+    }
+  // Touch them in a random order: the LRU order no longer follows the arena's.
+  std::vector<cache::BlockKey> keys;
+  for (uint64_t i = 0; i < kBlocks / 2; ++i)
+    for (uint64_t object : {1, 2}) keys.push_back({object, i * 7});
+  std::shuffle(keys.begin(), keys.end(), std::mt19937(5));
+  for (auto& k : keys) {
+    auto x = c.Acquire(k);
+    ASSERT_EQ(x->state, BlockCache::Acquired::kHit);
+  }
+  std::byte* last = nullptr;
+  size_t adjacent = 0;
+  for (uint64_t i = 0; i < 24; ++i) {
+    auto x = c.Acquire({3, i});
+    ASSERT_TRUE(x);
+    ASSERT_EQ(x->state, BlockCache::Acquired::kMustFill);
+    if (last && x->block->data() == last + kBlock) ++adjacent;
+    last = x->block->data();
+    c.Complete(x->block.get(), kBlock);
+  }
+  // All but where the run reaches the arena's end and starts again elsewhere.
+  EXPECT_GE(adjacent, 20u) << "blocks follow their predecessors";
 }

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
@@ -230,6 +231,126 @@ TEST(S3Client, RdmaDeclinesAreNotRetriedAndNameAnUnknownConnection) {
     EXPECT_EQ(r->connection_unknown, unknown) << code;
     EXPECT_EQ(peer.requests(), 1) << code;
   }
+}
+
+namespace {
+// Answers HEAD at once and holds every GET until released: a data pipe that
+// is full and stuck.
+class StuckDataPeer {
+ public:
+  StuckDataPeer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    listen(fd_, 64);
+    socklen_t len = sizeof a;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    acceptor_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::lock_guard lock(mu_);
+        handlers_.emplace_back([this, c] { Serve(c); });
+      }
+    });
+  }
+  ~StuckDataPeer() {
+    Release();
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    acceptor_.join();
+    std::vector<std::thread> handlers;
+    {
+      std::lock_guard lock(mu_);
+      handlers.swap(handlers_);
+    }
+    for (auto& t : handlers) t.join();
+  }
+  void Release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  int port() const { return port_; }
+  int stuck() const { return stuck_.load(); }
+
+ private:
+  void Serve(int c) {
+    std::string req;
+    char buf[4096];
+    while (req.find("\r\n\r\n") == std::string::npos) {
+      ssize_t n = read(c, buf, sizeof buf);
+      if (n <= 0) break;
+      req.append(buf, n);
+    }
+    if (req.rfind("GET", 0) == 0) {
+      ++stuck_;
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return released_; });
+    }
+    std::string resp = Reply(206, "abcd", "Content-Range: bytes 0-3/4\r\nETag: \"e\"\r\n");
+    if (req.rfind("HEAD", 0) == 0)  // no body follows a HEAD's Content-Length
+      resp = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nETag: \"e\"\r\nConnection: close\r\n\r\n";
+    ssize_t ignored = write(c, resp.data(), resp.size());
+    (void)ignored;
+    close(c);
+  }
+  int fd_;
+  int port_;
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::vector<std::thread> handlers_;
+  std::atomic<int> stuck_{0};
+};
+}  // namespace
+
+// stat, lookup and readdir wait on HEAD and LIST: those have their own
+// budget, so a pipe full of stuck data requests does not hold them up.
+TEST(S3Client, MetadataDoesNotQueueBehindAFullDataLane) {
+  StuckDataPeer peer;
+  s3::CurlEngine::Options eo;
+  eo.max_in_flight = 2;
+  eo.max_metadata_in_flight = 2;
+  s3::CurlEngine engine(eo);
+  s3::S3ClientOptions o;
+  o.endpoint = "http://127.0.0.1:" + std::to_string(peer.port());
+  o.bucket = "bkt";
+  o.credentials = {"AKID", "SECRET", ""};
+  auto client = std::move(*s3::S3Client::Create(o, &engine));
+  std::vector<std::vector<std::byte>> bufs(3, std::vector<std::byte>(4));
+  std::vector<std::future<Result<uint64_t>>> gets;
+  for (auto& b : bufs) {
+    auto p = std::make_shared<std::promise<Result<uint64_t>>>();
+    gets.push_back(p->get_future());
+    s3::GetRequest g;
+    g.key = "data";
+    g.length = 4;
+    g.into = {b};
+    client->GetAsync(g, [p](Result<s3::GetResult> r) {
+      p->set_value(r ? Result<uint64_t>(r->bytes) : tl::unexpected(r.error()));
+    });
+  }
+  for (int i = 0; i < 500 && peer.stuck() < 2; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(peer.stuck(), 2) << "both data slots are taken, the third GET waits";
+  auto head = std::async(std::launch::async, [&] { return client->Head("meta"); });
+  struct ReleaseOnExit {  // a failed assertion must not leave `head` waiting forever
+    StuckDataPeer& peer;
+    ~ReleaseOnExit() { peer.Release(); }
+  } release_on_exit{peer};
+  ASSERT_EQ(head.wait_for(std::chrono::seconds(5)), std::future_status::ready)
+      << "the HEAD queued behind the data requests";
+  auto h = head.get();
+  EXPECT_TRUE(h) << h.error().ToString();
+  peer.Release();
+  for (auto& g : gets) EXPECT_TRUE(g.get());
 }
 
 TEST(S3Client, RangedGetIsSignedAndLandsInTheSpans) {

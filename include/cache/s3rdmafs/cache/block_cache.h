@@ -192,6 +192,7 @@ class BlockCache {
   // block becomes evictable (TimePoint::max() if none will by itself).
   Result<Acquisition> AcquireLocked(const BlockKey& key, Purpose purpose, TimePoint* retry_at);
   Block* TakeVictimLocked(Purpose purpose, TimePoint* retry_at);
+  Block* TakeNeighbourLocked(const BlockKey& key);
   void TouchLocked(Block& b);
   void ForgetPrefetchLocked(Block& b, bool wasted);
 

@@ -27,8 +27,9 @@ struct S3Config {
   std::string access_key;
   std::string secret_key;
   std::string session_token;
-  std::string profile;  // shared-credentials profile; "" = $AWS_PROFILE or "default"
-  uint64_t max_in_flight = 32;
+  std::string profile;          // shared-credentials profile; "" = $AWS_PROFILE or "default"
+  uint64_t max_in_flight = 32;  // data requests (GET ranges, PUTs, parts, RDMA)
+  uint64_t max_metadata_in_flight = 16;  // HEAD, LIST and the rest: never behind the data
   uint64_t max_retries = 4;
   uint64_t retry_base_delay_ms = 100;
   uint64_t retry_max_delay_ms = 5000;

@@ -1,6 +1,8 @@
 // RangeFetcher over RDMA-S3 with an HTTP fallback (docs/PROTOCOL.md).
-//  - Each cache block of a job is one GET with an RC token naming exactly that
-//    block (blocks are not contiguous in the arena, a token names one window).
+//  - Each run of a job's blocks that lie next to each other in the arena is
+//    one GET with an RC token naming exactly that window (the cache places a
+//    block after its predecessor when it can, so a streaming read's job is
+//    usually one window).
 //  - A declined request (501, or no x-amz-rdma-reply) and any request that got
 //    a reply but failed (the reply is the fence: nothing more will land) is
 //    retried over plain HTTP into the same blocks; declines also switch the

@@ -27,7 +27,13 @@
 
 namespace s3rdmafs::s3 {
 
+// Which budget of in-flight requests a request spends: object bytes, or
+// the small requests that stat, lookup and readdir wait on, so that those
+// never queue behind a full pipe of data transfers.
+enum class Lane : uint8_t { kData, kMetadata };
+
 struct HttpRequest {
+  Lane lane = Lane::kData;
   std::string method = "GET";
   std::string url;
   HeaderList headers;
@@ -50,7 +56,8 @@ struct HttpResponse {
 class CurlEngine {
  public:
   struct Options {
-    uint32_t max_in_flight = 32;
+    uint32_t max_in_flight = 32;           // data lane
+    uint32_t max_metadata_in_flight = 16;  // metadata lane, on top
     uint64_t connect_timeout_ms = 5000;
     uint64_t low_speed_timeout_ms = 30000;
     std::string ca_bundle;
@@ -106,11 +113,12 @@ class CurlEngine {
   std::thread thread_;
   std::mutex stop_mu_;  // one joiner
   mutable std::mutex mu_;
-  bool stopping_ = false;                        // guarded by mu_
-  std::deque<std::unique_ptr<Transfer>> queue_;  // guarded by mu_
-  std::vector<Timer> timers_;                    // guarded by mu_
+  bool stopping_ = false;                           // guarded by mu_
+  std::deque<std::unique_ptr<Transfer>> queue_[2];  // by Lane; guarded by mu_
+  std::vector<Timer> timers_;                       // guarded by mu_
   // Owned by the engine thread only:
   std::vector<std::unique_ptr<Transfer>> running_;
+  uint32_t running_by_lane_[2] = {0, 0};  // engine thread only
   std::vector<void*> idle_handles_;
   Stats stats_;  // guarded by mu_
 };

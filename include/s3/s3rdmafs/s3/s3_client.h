@@ -106,6 +106,8 @@ class S3Client final : public ObjectStore {
       "abort_upload", "delete",        "rdma_get",
       "rdma_put",     "rdma_connect"};
   uint64_t requests(size_t kind) const { return requests_[kind].load(); }
+  // Object bytes go in the data lane; everything else in the metadata lane.
+  static Lane LaneOf(RequestKind kind);
   // Requests that failed for good (after retries), by error code.
   uint64_t failures(Errc code) const { return failures_[static_cast<size_t>(code)].load(); }
 
