@@ -129,9 +129,12 @@ static int Main(int argc, char** argv) {
       fprintf(stderr, "s3rdma-server: --rdma-listen takes ADDR:PORT\n");
       return 2;
     }
+    RdmaEndpoint::Options ro;
+    ro.staging_per_request = c.rdma_staging_per_request;
+    ro.requests_per_connection = c.rdma_requests_per_connection;
     auto ep =
         RdmaEndpoint::Listen(c.rdma_listen.substr(0, colon),
-                             static_cast<uint16_t>(std::stoi(c.rdma_listen.substr(colon + 1))));
+                             static_cast<uint16_t>(std::stoi(c.rdma_listen.substr(colon + 1))), ro);
     if (!ep) {
       fprintf(stderr, "s3rdma-server: %s\n", ep.error().message.c_str());
       return 1;

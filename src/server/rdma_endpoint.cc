@@ -3,6 +3,7 @@
 #include <netdb.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <poll.h>
 #include <rdma/rdma_cma.h>
 #include <sched.h>
 #include <unistd.h>
@@ -23,10 +24,6 @@ using s3rdmafs::MakeError;
 namespace rdma = s3rdmafs::rdma;
 
 namespace {
-constexpr uint64_t kStagingBytes = 1 << 20;  // one RDMA operation per MiB staged
-// Requests in flight per connection: each holds one staging slot, so RDMA
-// memory and outstanding work requests per connection are bounded by this.
-constexpr int kSlots = 8;
 constexpr size_t kMaxUnbound = 16;  // handshakes per principal awaiting rdma_connect
 constexpr std::chrono::seconds kUnboundLifetime{60};  // a handshake must bind within this
 }  // namespace
@@ -38,27 +35,47 @@ struct RdmaEndpoint::Connection {
   std::chrono::steady_clock::time_point prepared_at;
   uint64_t region_addr = 0, region_size = 0;
   uint32_t region_rkey = 0;
-  // mu guards slot ownership, the completion table, and posting/polling the QP.
+  // mu guards slot ownership, the completion table and posting to the QP.
   std::mutex mu;
-  std::condition_variable changed;   // a slot was freed or a completion arrived
-  std::array<bool, kSlots> busy{};   // guarded by mu
-  std::array<int, kSlots> status{};  // guarded by mu: -1 pending, else an ibv_wc_status
+  std::condition_variable changed;  // a slot was freed, a completion arrived, or it broke
+  std::vector<bool> busy;           // guarded by mu: per slot
+  std::vector<int> status;          // guarded by mu: per slot half, -1 pending, else ibv_wc_status
+  uint64_t half_bytes = 0;
   rdma_cm_id* cm = nullptr;
+  ibv_comp_channel* completions = nullptr;
   ibv_cq* cq = nullptr;
   ibv_mr* staging_mr = nullptr;
   std::vector<char> staging;
   std::atomic<bool> established{false};
   std::atomic<bool> broken{false};
+  std::atomic<bool> stop{false};
+  std::thread completer;  // reads the completion channel
   ~Connection() {
+    stop = true;
+    if (completer.joinable()) completer.join();
     if (cm && cm->qp) rdma_destroy_qp(cm);
     if (cq) ibv_destroy_cq(cq);
+    if (completions) ibv_destroy_comp_channel(completions);
     if (staging_mr) ibv_dereg_mr(staging_mr);
     if (cm) rdma_destroy_id(cm);
   }
+  // A transfer failed: the QP cannot be trusted; close it so the client
+  // notices (rdma_cm DISCONNECTED) and reconnects.
+  void Break() {
+    if (broken.exchange(true)) return;
+    if (cm) rdma_disconnect(cm);
+    changed.notify_all();
+  }
 };
 
-Result<std::unique_ptr<RdmaEndpoint>> RdmaEndpoint::Listen(const std::string& addr, uint16_t port) {
+Result<std::unique_ptr<RdmaEndpoint>> RdmaEndpoint::Listen(const std::string& addr, uint16_t port,
+                                                           Options options) {
+  if (options.staging_per_request < 8192 || options.staging_per_request > (1ull << 30) ||
+      options.requests_per_connection < 1 || options.requests_per_connection > 1024)
+    return MakeError(Errc::kConfig,
+                     "RDMA staging: 8 KiB to 1 GiB per request, 1 to 1024 requests per connection");
   std::unique_ptr<RdmaEndpoint> e(new RdmaEndpoint());
+  e->options_ = options;
   std::string where = addr + ":" + std::to_string(port);
   e->channel_ = rdma_create_event_channel();
   if (!e->channel_ || rdma_create_id(e->channel_, &e->listen_id_, nullptr, RDMA_PS_TCP) != 0)
@@ -165,15 +182,26 @@ void RdmaEndpoint::EventLoop() {
       }
       if (ok) {
         id->context = c.get();
-        c->cq = ibv_create_cq(id->verbs, 2 * kSlots, nullptr, nullptr, 0);
-        c->staging.resize(kSlots * kStagingBytes);
-        c->staging_mr = c->cq ? ibv_reg_mr(pd_, c->staging.data(), kSlots * kStagingBytes,
-                                           IBV_ACCESS_LOCAL_WRITE)
-                              : nullptr;
+        const uint32_t slots = options_.requests_per_connection;
+        c->half_bytes = options_.staging_per_request / 2;
+        c->busy.assign(slots, false);
+        c->status.assign(2 * slots, 0);
+        c->completions = ibv_create_comp_channel(id->verbs);
+        c->cq = c->completions ? ibv_create_cq(id->verbs, static_cast<int>(2 * slots), nullptr,
+                                               c->completions, 0)
+                               : nullptr;
+        if (c->cq && ibv_req_notify_cq(c->cq, 0) != 0) ok = false;
+        const uint64_t staging = slots * 2 * c->half_bytes;
+        c->staging.resize(staging);
+        c->staging_mr = ok && c->cq
+                            ? ibv_reg_mr(pd_, c->staging.data(), staging, IBV_ACCESS_LOCAL_WRITE)
+                            : nullptr;
+        if (c->staging_mr)
+          c->completer = std::thread([this, raw = c.get()] { CompletionLoop(raw); });
         ibv_qp_init_attr qa{};
         qa.send_cq = qa.recv_cq = c->cq;
         qa.qp_type = IBV_QPT_RC;
-        qa.cap.max_send_wr = kSlots;
+        qa.cap.max_send_wr = 2 * slots;
         qa.cap.max_recv_wr = 1;
         qa.cap.max_send_sge = qa.cap.max_recv_sge = 1;
         ok = c->staging_mr && rdma_create_qp(id, pd_, &qa) == 0;
@@ -208,8 +236,7 @@ void RdmaEndpoint::EventLoop() {
                type == RDMA_CM_EVENT_UNREACHABLE || type == RDMA_CM_EVENT_CONNECT_ERROR) {
       LOG_INFO("RDMA connection %016llx closed (%s)", static_cast<unsigned long long>(conn->id),
                rdma_event_str(type));
-      conn->broken = true;
-      rdma_disconnect(id);
+      conn->Break();
       std::shared_ptr<Connection> drop;
       {
         std::lock_guard lock(mu_);
@@ -240,14 +267,43 @@ Result<std::shared_ptr<RdmaEndpoint::Connection>> RdmaEndpoint::Authorize(
   return c;
 }
 
+// Every completion of the connection, as it arrives: the channel wakes this
+// thread (no polling loop, no sleeps), which hands each status to the
+// request waiting on that slot half. A 200 ms poll timeout lets it stop.
+void RdmaEndpoint::CompletionLoop(Connection* c) {
+  while (!c->stop) {
+    pollfd p{c->completions->fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    ibv_cq* cq = nullptr;
+    void* context = nullptr;
+    if (ibv_get_cq_event(c->completions, &cq, &context) != 0) continue;
+    ibv_ack_cq_events(cq, 1);
+    ibv_req_notify_cq(cq, 0);  // re-arm first, then drain: nothing is missed
+    ibv_wc wc[16];
+    for (;;) {
+      int polled = ibv_poll_cq(cq, 16, wc);
+      if (polled <= 0) {
+        if (polled < 0) c->Break();
+        break;
+      }
+      {
+        std::lock_guard lock(c->mu);
+        for (int i = 0; i < polled; ++i)
+          if (wc[i].wr_id < c->status.size()) c->status[wc[i].wr_id] = wc[i].status;
+      }
+      c->changed.notify_all();
+    }
+  }
+}
+
 // Holds one staging slot of a connection for the life of a request.
 class RdmaEndpoint::Slot {
  public:
-  Slot(Connection& c) : c_(c) {
+  Slot(Connection& c, std::chrono::milliseconds timeout) : c_(c) {
     std::unique_lock lock(c_.mu);
-    c_.changed.wait(lock, [&] {
-      for (int i = 0; i < kSlots; ++i)
-        if (!c_.busy[i]) return (index_ = i), true;
+    c_.changed.wait_for(lock, timeout, [&] {
+      for (size_t i = 0; i < c_.busy.size(); ++i)
+        if (!c_.busy[i]) return (index_ = static_cast<int>(i)), true;
       return static_cast<bool>(c_.broken);
     });
     if (index_ >= 0) c_.busy[index_] = true;
@@ -261,59 +317,69 @@ class RdmaEndpoint::Slot {
     c_.changed.notify_all();
   }
   int index() const { return index_; }
-  char* data() const { return c_.staging.data() + static_cast<uint64_t>(index_) * kStagingBytes; }
+  uint64_t half_bytes() const { return c_.half_bytes; }
+  char* half(int h) const {
+    return c_.staging.data() + (static_cast<uint64_t>(index_) * 2 + h) * c_.half_bytes;
+  }
+  uint64_t wr(int h) const { return static_cast<uint64_t>(index_) * 2 + h; }
 
  private:
   Connection& c_;
   int index_ = -1;
 };
 
-Result<void> RdmaEndpoint::PostAndWait(Connection& c, const Slot& slot, int opcode, uint64_t remote,
-                                       uint32_t rkey, uint32_t n) {
-  std::unique_lock lock(c.mu);
+namespace {
+Result<void> NoSlot(const RdmaEndpoint::Connection& c) {
+  if (c.broken) return MakeError(Errc::kConnection, "RDMA connection closed");
+  return MakeError(Errc::kTimedOut, "no free RDMA staging slot on this connection in time");
+}
+}  // namespace
+
+Result<void> RdmaEndpoint::Post(Connection& c, const Slot& slot, int half, int opcode,
+                                uint64_t remote, uint32_t rkey, uint32_t n) {
+  std::lock_guard lock(c.mu);
   if (c.broken) return MakeError(Errc::kConnection, "RDMA connection closed during the transfer");
-  ibv_sge sge{reinterpret_cast<uintptr_t>(slot.data()), n, c.staging_mr->lkey};
+  ibv_sge sge{reinterpret_cast<uintptr_t>(slot.half(half)), n, c.staging_mr->lkey};
   ibv_send_wr wr{}, *bad = nullptr;
-  wr.wr_id = static_cast<uint64_t>(slot.index());
+  wr.wr_id = slot.wr(half);
   wr.opcode = static_cast<ibv_wr_opcode>(opcode);
   wr.send_flags = IBV_SEND_SIGNALED;
   wr.sg_list = &sge;
   wr.num_sge = 1;
   wr.wr.rdma.remote_addr = remote;
   wr.wr.rdma.rkey = rkey;
-  c.status[slot.index()] = -1;
+  c.status[slot.wr(half)] = -1;
   if (ibv_post_send(c.cm->qp, &wr, &bad) != 0) {
-    c.broken = true;
+    c.status[slot.wr(half)] = IBV_WC_GENERAL_ERR;
+    c.Break();
     return MakeError(Errc::kConnection,
                      "ibv_post_send: " + std::string(s3rdmafs::ErrnoText(errno)));
   }
-  // Whoever waits polls, and hands each completion to its slot's owner.
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (c.status[slot.index()] == -1) {
-    ibv_wc wc[kSlots];
-    int polled = ibv_poll_cq(c.cq, kSlots, wc);
-    if (polled < 0) {
-      c.broken = true;
-      return MakeError(Errc::kConnection, "ibv_poll_cq failed");
-    }
-    for (int i = 0; i < polled; ++i) c.status[wc[i].wr_id] = wc[i].status;
-    if (polled > 0) {
-      c.changed.notify_all();
-      continue;
-    }
-    if (std::chrono::steady_clock::now() > deadline) {
-      c.broken = true;
-      return MakeError(Errc::kTimedOut, "RDMA operation did not complete in 30 s");
-    }
-    c.changed.wait_for(lock, std::chrono::microseconds(100));
+  return {};
+}
+
+Result<void> RdmaEndpoint::Wait(Connection& c, const Slot& slot, int half) {
+  std::unique_lock lock(c.mu);
+  const uint64_t wr = slot.wr(half);
+  if (!c.changed.wait_for(lock, options_.op_timeout, [&] { return c.status[wr] != -1; })) {
+    lock.unlock();
+    c.Break();
+    return MakeError(Errc::kTimedOut, "RDMA operation did not complete in time");
   }
-  if (c.status[slot.index()] != IBV_WC_SUCCESS) {
-    c.broken = true;  // a QP in error stays in error: the client must reconnect
-    return MakeError(Errc::kConnection,
-                     std::string("RDMA operation failed: ") +
-                         ibv_wc_status_str(static_cast<ibv_wc_status>(c.status[slot.index()])));
+  if (c.status[wr] != IBV_WC_SUCCESS) {
+    const int status = c.status[wr];
+    lock.unlock();
+    c.Break();  // a QP in error stays in error: the client must reconnect
+    return MakeError(Errc::kConnection, std::string("RDMA operation failed: ") +
+                                            ibv_wc_status_str(static_cast<ibv_wc_status>(status)));
   }
   return {};
+}
+
+void RdmaEndpoint::Abandon(Connection& c, const Slot& slot, const bool (&inflight)[2]) {
+  c.Break();  // the QP goes to error: outstanding operations flush, nothing more moves
+  for (int h = 0; h < 2; ++h)
+    if (inflight[h]) (void)Wait(c, slot, h);
 }
 
 Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
@@ -323,20 +389,42 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
   if (!c) return tl::unexpected(c.error());
   if (length > token.size)
     return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
-  Slot slot(**c);
-  if (slot.index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
+  Slot slot(**c, options_.slot_timeout);
+  if (slot.index() < 0) return tl::unexpected(NoSlot(**c).error());
+  // While one half is on the wire, the next is read from the file.
+  bool inflight[2] = {false, false};
   uint64_t done = 0;
-  while (done < length) {
-    uint64_t n = std::min(kStagingBytes, length - done);
-    ssize_t got = pread(fd, slot.data(), n, static_cast<off_t>(offset + done));
-    if (got != static_cast<ssize_t>(n))
+  for (int h = 0; done < length; h ^= 1) {
+    if (inflight[h]) {
+      inflight[h] = false;
+      if (auto r = Wait(**c, slot, h); !r) {
+        Abandon(**c, slot, inflight);
+        return tl::unexpected(r.error());
+      }
+    }
+    uint64_t n = std::min(slot.half_bytes(), length - done);
+    ssize_t got = pread(fd, slot.half(h), n, static_cast<off_t>(offset + done));
+    if (got != static_cast<ssize_t>(n)) {
+      Abandon(**c, slot, inflight);
       return MakeError(Errc::kIo, "object shorter than its size (changed on disk?)");
-    if (auto r = PostAndWait(**c, slot, IBV_WR_RDMA_WRITE, token.addr + done, token.rkey,
-                             static_cast<uint32_t>(n));
-        !r)
+    }
+    if (auto r = Post(**c, slot, h, IBV_WR_RDMA_WRITE, token.addr + done, token.rkey,
+                      static_cast<uint32_t>(n));
+        !r) {
+      Abandon(**c, slot, inflight);
       return tl::unexpected(r.error());
+    }
+    inflight[h] = true;
     done += n;
   }
+  for (int h = 0; h < 2; ++h)
+    if (inflight[h]) {
+      inflight[h] = false;
+      if (auto r = Wait(**c, slot, h); !r) {
+        Abandon(**c, slot, inflight);
+        return tl::unexpected(r.error());
+      }
+    }
   return done;
 }
 
@@ -344,17 +432,43 @@ Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rd
                                           const std::function<bool(const char*, size_t)>& sink) {
   auto c = Authorize(principal, token);
   if (!c) return tl::unexpected(c.error());
-  Slot slot(**c);
-  if (slot.index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
-  uint64_t done = 0;
-  while (done < token.size) {
-    uint64_t n = std::min<uint64_t>(kStagingBytes, token.size - done);
-    if (auto r = PostAndWait(**c, slot, IBV_WR_RDMA_READ, token.addr + done, token.rkey,
-                             static_cast<uint32_t>(n));
+  Slot slot(**c, options_.slot_timeout);
+  if (slot.index() < 0) return tl::unexpected(NoSlot(**c).error());
+  // The next half is RDMA-READ while the last one is handed to the sink.
+  bool inflight[2] = {false, false};
+  uint64_t size[2] = {0, 0};
+  uint64_t posted = 0, done = 0;
+  auto post = [&](int h) -> Result<void> {
+    size[h] = std::min<uint64_t>(slot.half_bytes(), token.size - posted);
+    if (auto r = Post(**c, slot, h, IBV_WR_RDMA_READ, token.addr + posted, token.rkey,
+                      static_cast<uint32_t>(size[h]));
         !r)
+      return r;
+    inflight[h] = true;
+    posted += size[h];
+    return {};
+  };
+  for (int h = 0; h < 2 && posted < token.size; ++h)
+    if (auto r = post(h); !r) {
+      Abandon(**c, slot, inflight);
       return tl::unexpected(r.error());
-    if (!sink(slot.data(), n)) return MakeError(Errc::kIo, "storing the object failed");
-    done += n;
+    }
+  for (int h = 0; done < token.size; h ^= 1) {
+    inflight[h] = false;
+    if (auto r = Wait(**c, slot, h); !r) {
+      Abandon(**c, slot, inflight);
+      return tl::unexpected(r.error());
+    }
+    if (!sink(slot.half(h), size[h])) {
+      Abandon(**c, slot, inflight);
+      return MakeError(Errc::kIo, "storing the object failed");
+    }
+    done += size[h];
+    if (posted < token.size)
+      if (auto r = post(h); !r) {
+        Abandon(**c, slot, inflight);
+        return tl::unexpected(r.error());
+      }
   }
   return done;
 }
@@ -373,55 +487,95 @@ Result<std::unique_ptr<RdmaEndpoint::Stream>> RdmaEndpoint::OpenStream(const std
   std::unique_ptr<Stream> s(new Stream());
   s->ep_ = this;
   s->c_ = *c;
-  s->slot_ = std::make_unique<Slot>(**c);
-  if (s->slot_->index() < 0) return MakeError(Errc::kConnection, "RDMA connection closed");
+  s->slot_ = std::make_unique<Slot>(**c, options_.slot_timeout);
+  if (s->slot_->index() < 0) return tl::unexpected(NoSlot(**c).error());
   s->token_ = token;
   return s;
 }
 
-RdmaEndpoint::Stream::~Stream() = default;
+RdmaEndpoint::Stream::~Stream() {
+  // Operations still out (the request ended early): none may outlive the slot.
+  if (slot_ && slot_->index() >= 0 && (inflight_[0] || inflight_[1]))
+    ep_->Abandon(*c_, *slot_, inflight_);
+}
 
 Result<void> RdmaEndpoint::Stream::Write(const char* data, size_t n) {
   while (n > 0) {
-    if (done_ + staged_ + n > token_.size)
+    if (posted_ + filled_[cur_] + n > token_.size)
       return MakeError(Errc::kInvalidArgument, "the token's window is smaller than the range");
-    size_t take = std::min<uint64_t>(n, kStagingBytes - staged_);
-    memcpy(slot_->data() + staged_, data, take);
-    staged_ += take;
+    size_t take = std::min<uint64_t>(n, slot_->half_bytes() - filled_[cur_]);
+    memcpy(slot_->half(cur_) + filled_[cur_], data, take);
+    filled_[cur_] += take;
     data += take;
     n -= take;
-    if (staged_ == kStagingBytes)
-      if (auto r = Flush(); !r) return tl::unexpected(r.error());
+    if (filled_[cur_] == slot_->half_bytes())
+      if (auto r = PostCurrent(); !r) return r;
+  }
+  return {};
+}
+
+// Sends the current half and makes the other one current (waiting for its
+// last operation first): the caller fills one half while the other flies.
+Result<void> RdmaEndpoint::Stream::PostCurrent() {
+  if (auto r = ep_->Post(*c_, *slot_, cur_, IBV_WR_RDMA_WRITE, token_.addr + posted_, token_.rkey,
+                         static_cast<uint32_t>(filled_[cur_]));
+      !r)
+    return r;
+  inflight_[cur_] = true;
+  posted_ += filled_[cur_];
+  filled_[cur_] = 0;
+  cur_ ^= 1;
+  if (inflight_[cur_]) {
+    inflight_[cur_] = false;
+    if (auto r = ep_->Wait(*c_, *slot_, cur_); !r) return r;
   }
   return {};
 }
 
 Result<uint64_t> RdmaEndpoint::Stream::Flush() {
-  if (staged_ > 0) {
-    if (auto r = ep_->PostAndWait(*c_, *slot_, IBV_WR_RDMA_WRITE, token_.addr + done_, token_.rkey,
-                                  static_cast<uint32_t>(staged_));
-        !r)
-      return tl::unexpected(r.error());
-    done_ += staged_;
-    staged_ = 0;
-  }
-  return done_;
+  if (filled_[cur_] > 0)
+    if (auto r = PostCurrent(); !r) return tl::unexpected(r.error());
+  for (int h = 0; h < 2; ++h)
+    if (inflight_[h]) {
+      inflight_[h] = false;
+      if (auto r = ep_->Wait(*c_, *slot_, h); !r) return tl::unexpected(r.error());
+    }
+  return posted_;
+}
+
+// Posts an RDMA READ of the window's next bytes into half `h`.
+Result<void> RdmaEndpoint::Stream::ReadAhead(int h) {
+  filled_[h] = std::min<uint64_t>(slot_->half_bytes(), token_.size - posted_);
+  if (auto r = ep_->Post(*c_, *slot_, h, IBV_WR_RDMA_READ, token_.addr + posted_, token_.rkey,
+                         static_cast<uint32_t>(filled_[h]));
+      !r)
+    return r;
+  inflight_[h] = true;
+  posted_ += filled_[h];
+  return {};
 }
 
 Result<size_t> RdmaEndpoint::Stream::Read(char* into, size_t cap) {
-  if (taken_ == staged_) {
-    if (done_ == token_.size) return 0;
-    uint64_t n = std::min<uint64_t>(kStagingBytes, token_.size - done_);
-    if (auto r = ep_->PostAndWait(*c_, *slot_, IBV_WR_RDMA_READ, token_.addr + done_, token_.rkey,
-                                  static_cast<uint32_t>(n));
-        !r)
-      return tl::unexpected(r.error());
-    done_ += n;
-    staged_ = n;
+  if (!started_) {
+    started_ = true;
+    for (int h = 0; h < 2 && posted_ < token_.size; ++h)
+      if (auto r = ReadAhead(h); !r) return tl::unexpected(r.error());
+    taken_ = 0;
+  } else if (taken_ == filled_[cur_]) {
+    // Half cur_ is handed out: read the next bytes into it, move to the other.
+    filled_[cur_] = 0;
+    if (posted_ < token_.size)
+      if (auto r = ReadAhead(cur_); !r) return tl::unexpected(r.error());
+    cur_ ^= 1;
     taken_ = 0;
   }
-  size_t give = std::min<uint64_t>(cap, staged_ - taken_);
-  memcpy(into, slot_->data() + taken_, give);
+  if (inflight_[cur_]) {
+    inflight_[cur_] = false;
+    if (auto r = ep_->Wait(*c_, *slot_, cur_); !r) return tl::unexpected(r.error());
+  }
+  if (filled_[cur_] == 0) return 0;  // the window's end
+  size_t give = std::min<uint64_t>(cap, filled_[cur_] - taken_);
+  memcpy(into, slot_->half(cur_) + taken_, give);
   taken_ += give;
   return give;
 }

@@ -1,13 +1,18 @@
 // The server end of the RC data path (docs/PROTOCOL.md): an rdma_cm listener,
 // the connection table, and RDMA WRITEs of object bytes into client windows
-// from a registered staging buffer per connection.
+// (and READs out of them) through registered staging memory per connection.
 // Thread-safety: all methods may be called concurrently. Each request holds
-// one of a connection's 8 registered 1 MiB staging slots, which bounds the
-// RDMA memory and the work requests in flight per connection.
+// one of a connection's `requests_per_connection` staging slots, which bounds
+// the RDMA memory and the work requests in flight per connection. A slot has
+// two halves: while one half is on the wire the next is filled (from the
+// file, or by the next RDMA READ), so a request's transfer is pipelined.
+// Completions arrive through a completion channel read by one thread per
+// connection; every wait has a deadline.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -32,8 +37,15 @@ using s3rdmafs::Result;
 
 class RdmaEndpoint {
  public:
+  struct Options {
+    uint64_t staging_per_request = 2ull << 20;  // two halves of 1 MiB: one RDMA op each
+    uint32_t requests_per_connection = 8;
+    std::chrono::milliseconds op_timeout{30000};    // one RDMA operation
+    std::chrono::milliseconds slot_timeout{30000};  // waiting for a free slot
+  };
   // `addr` must be an address of an RDMA device (a RoCE netdev's IP).
-  static Result<std::unique_ptr<RdmaEndpoint>> Listen(const std::string& addr, uint16_t port);
+  static Result<std::unique_ptr<RdmaEndpoint>> Listen(const std::string& addr, uint16_t port,
+                                                      Options options);
   ~RdmaEndpoint();
 
   // HTTP handshake: a pending connection for `principal` (the access key that
@@ -54,6 +66,7 @@ class RdmaEndpoint {
 
   class Slot;
   struct Connection;
+  friend class Slot;
   // A token's window used as a stream (the gateway: bytes from or to an
   // upstream as they arrive). Holds one staging slot of its connection.
   class Stream {
@@ -71,13 +84,21 @@ class RdmaEndpoint {
    private:
     friend class RdmaEndpoint;
     Stream() = default;
+    Result<void> PostCurrent();
+    Result<void> ReadAhead(int h);
     RdmaEndpoint* ep_ = nullptr;
     std::shared_ptr<Connection> c_;
     std::unique_ptr<Slot> slot_;
     s3rdmafs::rdma::RcToken token_;
-    uint64_t staged_ = 0;  // bytes in the slot not yet written (or read, not yet handed out)
-    uint64_t taken_ = 0;   // of those read, handed out
-    uint64_t done_ = 0;    // window bytes moved by RDMA
+    // Writing: bytes staged in half `cur_`; a full half goes out and the
+    // other becomes current. Reading: half `cur_` is being handed out, the
+    // other is being read ahead.
+    int cur_ = 0;
+    bool inflight_[2] = {false, false};
+    uint64_t filled_[2] = {0, 0};  // bytes in each half
+    uint64_t taken_ = 0;           // reading: of half cur_, handed out
+    uint64_t posted_ = 0;          // window bytes handed to RDMA operations
+    bool started_ = false;         // reading: the first READs are posted
   };
   // Same errors as WriteFromFile.
   Result<std::unique_ptr<Stream>> OpenStream(const std::string& principal,
@@ -92,9 +113,18 @@ class RdmaEndpoint {
   // Checks the token against its connection; returns the connection.
   Result<std::shared_ptr<Connection>> Authorize(const std::string& principal,
                                                 const s3rdmafs::rdma::RcToken& token);
-  // Posts one RDMA operation from `slot`'s staging buffer and waits for its completion.
-  Result<void> PostAndWait(Connection& c, const Slot& slot, int opcode, uint64_t remote,
-                           uint32_t rkey, uint32_t length);
+  // Posts one signalled RDMA operation on half `half` of `slot`.
+  Result<void> Post(Connection& c, const Slot& slot, int half, int opcode, uint64_t remote,
+                    uint32_t rkey, uint32_t length);
+  // Waits (op_timeout) for that operation's completion.
+  Result<void> Wait(Connection& c, const Slot& slot, int half);
+  // After a failure with operations outstanding: the connection is closed
+  // (its QP goes to error, so nothing more moves) and they are waited out,
+  // so no late transfer follows the error reply.
+  void Abandon(Connection& c, const Slot& slot, const bool (&inflight)[2]);
+  void CompletionLoop(Connection* c);
+
+  Options options_;
 
   rdma_event_channel* channel_ = nullptr;
   rdma_cm_id* listen_id_ = nullptr;

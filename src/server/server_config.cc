@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "s3rdmafs/common/size_parse.h"
+
 namespace s3rdma::server {
 
 using s3rdmafs::Errc;
@@ -38,6 +40,15 @@ s3rdmafs::Result<ServerConfig> LoadServerConfig(const std::string& path) {
       c.max_connections = static_cast<unsigned>(v.as_integer()->get());
     else if (key == "rdma_listen" && v.is_string())
       c.rdma_listen = v.as_string()->get();
+    else if (key == "rdma_staging_per_request" && (v.is_string() || v.is_integer())) {
+      auto size = v.is_integer() ? s3rdmafs::Result<uint64_t>(v.as_integer()->get())
+                                 : s3rdmafs::ParseSize(v.as_string()->get());
+      if (!size)
+        problems.push_back("rdma_staging_per_request: " + size.error().message);
+      else
+        c.rdma_staging_per_request = *size;
+    } else if (key == "rdma_requests_per_connection" && v.is_integer())
+      c.rdma_requests_per_connection = static_cast<uint32_t>(v.as_integer()->get());
     else if (key == "log_level" && v.is_string())
       c.log_level = v.as_string()->get();
     else if (key == "metrics_listen" && v.is_string())

@@ -36,6 +36,10 @@ struct ServerConfig {
   // them ("ceph": serve the plain S3 request, no x-amz-rdma-reply; "aistor":
   // 501 with x-amz-rdma-reply: 501; "rustfs": 400 InvalidRequest); "" = serve them.
   std::string rdma_decline;
+  // Registered staging per RDMA request (two halves: one on the wire while
+  // the other is filled) and requests served at once per connection.
+  uint64_t rdma_staging_per_request = 2ull << 20;
+  uint32_t rdma_requests_per_connection = 8;
   std::string log_level = "info";  // debug, info, warn or error
   std::string metrics_listen;      // "127.0.0.1:9465" or "unix:/run/x.sock"; "" = none
   UpstreamConfig upstream;

@@ -472,9 +472,13 @@ TEST(ServerConfigFile, EveryKeyAndTheErrors) {
   stdfs::path f = stdfs::temp_directory_path() / ("s3rdma-conf-" + std::to_string(getpid()));
   std::ofstream(f) << "listen = \"0.0.0.0\"\nport = 9100\nroot = \"/srv/s3\"\nregion = \"eu-1\"\n"
                       "domain = \"s3.local\"\nrdma_listen = \"10.0.0.5:9010\"\n"
-                      "log_level = \"debug\"\n[[keys]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n";
+                      "log_level = \"debug\"\nrdma_staging_per_request = \"8MiB\"\n"
+                      "rdma_requests_per_connection = 4\n"
+                      "[[keys]]\naccess_key = \"AK\"\nsecret_key = \"SK\"\n";
   auto c = LoadServerConfig(f.string());
   ASSERT_TRUE(c) << c.error().ToString();
+  EXPECT_EQ(c->rdma_staging_per_request, 8ull << 20);
+  EXPECT_EQ(c->rdma_requests_per_connection, 4u);
   EXPECT_EQ(c->listen, "0.0.0.0");
   EXPECT_EQ(c->port, 9100);
   EXPECT_EQ(c->root, "/srv/s3");
