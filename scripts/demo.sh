@@ -4,6 +4,8 @@
 # generated sample dataset, and mounts it with s3rdmafs.
 #   scripts/demo.sh          set up, start, mount, show
 #   scripts/demo.sh stop     unmount and stop the server (removes nothing else)
+#   scripts/demo.sh rdma     the same over the RDMA data path, in a Soft-RoCE guest
+#                            (this kernel has no RDMA): prints bytes by transport
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO=$PWD
@@ -18,6 +20,11 @@ stop() {
   rm -f "$DEMO/server.pid"
 }
 if [ "${1:-}" = "stop" ]; then stop; exit 0; fi
+if [ "${1:-}" = "rdma" ]; then
+  scripts/install-deps.sh --test  # QEMU and the guest kernel
+  scripts/build.sh release
+  exec tests/rdma/rxe-vm.sh --mem 2048 --timeout 900 --rw "$REPO/build" -- bash scripts/demo-rdma-guest.sh
+fi
 
 scripts/install-deps.sh
 scripts/build.sh release
