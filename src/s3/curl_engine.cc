@@ -142,7 +142,8 @@ CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
   static std::once_flag global_init;
   std::call_once(global_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   CURLM* multi = curl_multi_init();
-  const long total = static_cast<long>(options_.max_in_flight + options_.max_metadata_in_flight);
+  const long total = static_cast<long>(options_.max_in_flight) +
+                     static_cast<long>(options_.max_metadata_in_flight);
   curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, total);
   multi_ = multi;

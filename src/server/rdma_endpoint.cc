@@ -182,7 +182,7 @@ void RdmaEndpoint::EventLoop() {
       }
       if (ok) {
         id->context = c.get();
-        const uint32_t slots = options_.requests_per_connection;
+        const size_t slots = options_.requests_per_connection;
         c->half_bytes = options_.staging_per_request / 2;
         c->busy.assign(slots, false);
         c->status.assign(2 * slots, 0);
