@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "auth.h"
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdma::server {
@@ -156,6 +157,33 @@ Result<void> AwsChunkedDecoder::ChunkEnded() {
 Result<void> AwsChunkedDecoder::Finish() const {
   if (state_ != State::kDone)
     return MakeS3Error(400, "IncompleteBody", "the aws-chunked body ended before its last chunk");
+  return {};
+}
+
+s3rdmafs::Result<void> AwsChunkedDecoder::ForBody(const AuthResult& auth,
+                                                  std::optional<AwsChunkedDecoder>* decoder) {
+  bool signed_chunks = false, trailer = false;
+  if (!Names(auth.payload_hash, &signed_chunks, &trailer)) {
+    if (auth.payload_hash.rfind("STREAMING-", 0) == 0)
+      return s3rdmafs::MakeS3Error(
+          501, "NotImplemented",
+          "the body form " + auth.payload_hash +
+              " is not supported (aws-chunked: STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+              "STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER])");
+    return {};
+  }
+  std::optional<Signing> signing;
+  if (signed_chunks) {
+    if (auth.secret_key.empty())
+      return s3rdmafs::MakeS3Error(403, "AccessDenied",
+                                   "a signed aws-chunked body needs a signed request");
+    signing = Signing{[&auth](const std::string& sts) {
+                        return s3rdmafs::s3::SignatureHex(auth.secret_key, auth.amz_date,
+                                                          auth.region, "s3", sts);
+                      },
+                      auth.signature, auth.amz_date, auth.scope};
+  }
+  decoder->emplace(std::move(signing));
   return {};
 }
 

@@ -23,6 +23,8 @@ struct evp_md_ctx_st;
 
 namespace s3rdma::server {
 
+struct AuthResult;
+
 class AwsChunkedDecoder {
  public:
   // Signs one chunk's string-to-sign (hex HMAC with the request's key), for
@@ -51,6 +53,14 @@ class AwsChunkedDecoder {
 
   // Which form an x-amz-content-sha256 value names; false for none of them.
   static bool Names(const std::string& payload_hash, bool* signed_chunks, bool* trailer);
+
+  // What the body of an authenticated request needs: for an aws-chunked
+  // form, a decoder in *decoder (chunk signatures checked with the request's
+  // key, which must outlive it); nothing for a plain body. The S3 error to
+  // answer otherwise: 403 for signed chunks on an unsigned request, 501 for
+  // another STREAMING- form.
+  static s3rdmafs::Result<void> ForBody(const AuthResult& auth,
+                                        std::optional<AwsChunkedDecoder>* decoder);
 
  private:
   enum class State { kSize, kData, kDataEnd, kTrailer, kDone };

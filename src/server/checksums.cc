@@ -268,4 +268,15 @@ s3rdmafs::Result<void> CheckDigest(WantedChecksum& wanted) {
       "The " + wanted.sum->header() + " you specified did not match the calculated checksum.");
 }
 
+s3rdmafs::Result<void> AddTrailerChecksum(const Request& req,
+                                          std::optional<WantedChecksum>* wanted) {
+  const std::string name = req.Header("x-amz-trailer");
+  if (name.rfind("x-amz-checksum-", 0) != 0) return {};
+  auto sum = Checksum::Named(name.substr(15));
+  if (!sum) return s3rdmafs::MakeS3Error(400, "InvalidRequest", "unknown x-amz-trailer " + name);
+  if (!*wanted || (*wanted)->sum->header() != sum->header())
+    *wanted = WantedChecksum{std::move(sum), ""};
+  return {};
+}
+
 }  // namespace s3rdma::server

@@ -40,6 +40,11 @@ struct WantedChecksum {
   std::string expected;  // base64; "" = compute only
 };
 s3rdmafs::Result<std::optional<WantedChecksum>> ChecksumOf(const Request& req);
+// An aws-chunked body's trailer checksum (x-amz-trailer names it, its value
+// comes last): *wanted becomes it unless the headers already name that
+// algorithm. 400 InvalidRequest for a name that is none of S3's.
+s3rdmafs::Result<void> AddTrailerChecksum(const Request& req,
+                                          std::optional<WantedChecksum>* wanted);
 
 // A multipart upload's checksum (CreateMultipartUpload's
 // x-amz-checksum-algorithm and -type): the algorithm every part carries, and

@@ -169,21 +169,10 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
     length = std::stoull(v);
   }
   std::optional<AwsChunkedDecoder> chunked;
-  bool signed_chunks = false, trailer = false;
   call.payload_hash = auth.payload_hash;
-  if (AwsChunkedDecoder::Names(auth.payload_hash, &signed_chunks, &trailer)) {
-    std::optional<AwsChunkedDecoder::Signing> signing;
-    if (signed_chunks) {
-      if (auth.secret_key.empty())
-        return SendError(ex, 403, "AccessDenied",
-                         "a signed aws-chunked body needs a signed request", resource);
-      signing = AwsChunkedDecoder::Signing{[&auth](const std::string& sts) {
-                                             return s3::SignatureHex(auth.secret_key, auth.amz_date,
-                                                                     auth.region, "s3", sts);
-                                           },
-                                           auth.signature, auth.amz_date, auth.scope};
-    }
-    chunked.emplace(std::move(signing));
+  if (auto form = AwsChunkedDecoder::ForBody(auth, &chunked); !form)
+    return SendBackendError(ex, form.error(), resource);
+  if (chunked) {
     const std::string decoded = req.Header("x-amz-decoded-content-length");
     if (decoded.empty() || decoded.find_first_not_of("0123456789") != std::string::npos ||
         decoded.size() > 15)
@@ -191,9 +180,6 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
                        "an aws-chunked body needs x-amz-decoded-content-length", resource);
     length = std::stoull(decoded);
     call.payload_hash = std::string(s3::kUnsignedPayload);
-  } else if (auth.payload_hash.rfind("STREAMING-", 0) == 0) {
-    return SendError(ex, 501, "NotImplemented",
-                     "the body form " + auth.payload_hash + " is not supported", resource);
   }
   const bool has_body = length ? *length > 0 : req.HasHeader("transfer-encoding");
   if (call.payload_hash.empty() && has_body) call.payload_hash = std::string(s3::kUnsignedPayload);
@@ -222,16 +208,10 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
   }
   auto checksum = ChecksumOf(req);
   if (!checksum) return SendBackendError(ex, checksum.error(), resource);
-  // A checksum in the trailer: x-amz-trailer names it, the value comes last.
-  const std::string trailer_name = req.Header("x-amz-trailer");
-  if (chunked && trailer_name.rfind("x-amz-checksum-", 0) == 0) {
-    auto sum = Checksum::Named(trailer_name.substr(15));
-    if (!sum)
-      return SendError(ex, 400, "InvalidRequest", "unknown x-amz-trailer " + trailer_name,
-                       resource);
-    *checksum = WantedChecksum{std::move(sum), ""};
-  }
-  if (*checksum && (*checksum)->expected.empty() && trailer_name.empty())
+  if (chunked)
+    if (auto t = AddTrailerChecksum(req, &*checksum); !t)
+      return SendBackendError(ex, t.error(), resource);
+  if (*checksum && (*checksum)->expected.empty() && !req.HasHeader("x-amz-trailer"))
     checksum->reset();  // x-amz-sdk-checksum-algorithm alone: the upstream's to compute
   BodyPump pump(ex, chunked ? &*chunked : nullptr, length, std::move(*checksum));
   if (req.method != "GET" && req.method != "HEAD") {

@@ -156,29 +156,9 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
                           const AuthResult& auth) {
   std::string resource = "/" + bucket + "/" + key;
   const Request& req = ex.request();
-  const std::string& payload_hash = auth.payload_hash;
-  bool signed_chunks = false, trailer = false;
   std::optional<AwsChunkedDecoder> chunked;
-  if (AwsChunkedDecoder::Names(payload_hash, &signed_chunks, &trailer)) {
-    std::optional<AwsChunkedDecoder::Signing> signing;
-    if (signed_chunks) {
-      if (auth.secret_key.empty())
-        return SendError(ex, 403, "AccessDenied",
-                         "a signed aws-chunked body needs a signed request", resource);
-      signing = AwsChunkedDecoder::Signing{[&auth](const std::string& sts) {
-                                             return s3::SignatureHex(auth.secret_key, auth.amz_date,
-                                                                     auth.region, "s3", sts);
-                                           },
-                                           auth.signature, auth.amz_date, auth.scope};
-    }
-    chunked.emplace(std::move(signing));
-  } else if (payload_hash.rfind("STREAMING-", 0) == 0) {
-    return SendError(ex, 501, "NotImplemented",
-                     "the body form " + payload_hash +
-                         " is not supported (aws-chunked: STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
-                         "STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER])",
-                     resource);
-  }
+  if (auto form = AwsChunkedDecoder::ForBody(auth, &chunked); !form)
+    return SendBackendError(ex, form.error(), resource);
   if (req.HasHeader("content-md5")) {
     // Base64 of 16 bytes: 22 characters and "==". Anything else is not a digest.
     const std::string v = req.Header("content-md5");
@@ -190,16 +170,9 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
   }
   auto checksum = ChecksumOf(req);
   if (!checksum) return SendBackendError(ex, checksum.error(), resource);
-  // A checksum in the trailer: x-amz-trailer names it, the value comes last.
-  const std::string trailer_name = req.Header("x-amz-trailer");
-  if (chunked && trailer_name.rfind("x-amz-checksum-", 0) == 0) {
-    auto sum = Checksum::Named(trailer_name.substr(15));
-    if (!sum)
-      return SendError(ex, 400, "InvalidRequest", "unknown x-amz-trailer " + trailer_name,
-                       resource);
-    if (!*checksum || (*checksum)->sum->header() != sum->header())
-      *checksum = WantedChecksum{std::move(sum), ""};
-  }
+  if (chunked)
+    if (auto t = AddTrailerChecksum(req, &*checksum); !t)
+      return SendBackendError(ex, t.error(), resource);
   bool body_ok = true;
   s3rdmafs::Result<void> decoded;
   auto fill = [&](const LocalBackend::Writer& w) {
@@ -220,7 +193,7 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
     return body_ok && static_cast<bool>(decoded);
   };
   UserMeta user = UserMetaOf(req);
-  auto verify = [&, digests = BodyVerifier(payload_hash, req.Header("content-md5"))](
+  auto verify = [&, digests = BodyVerifier(auth.payload_hash, req.Header("content-md5"))](
                     const std::string& md5, const std::string& sha) -> s3rdmafs::Result<void> {
     if (auto r = digests(md5, sha); !r) return r;
     if (!*checksum) return {};
@@ -231,7 +204,7 @@ void S3Handler::PutObject(Exchange& ex, const std::string& bucket, const std::st
     user.emplace_back("x-amz-checksum-type", "FULL_OBJECT");
     return {};
   };
-  const bool want_sha = payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
+  const bool want_sha = auth.payload_hash.size() == 64;  // UNSIGNED-PAYLOAD: nothing to check
   auto stored = StoreBody(bucket, key, req, user, fill, verify, want_sha, *checksum);
   s3rdmafs::Error error = stored ? s3rdmafs::Error() : stored.error();
   std::string etag = stored ? *stored : "";

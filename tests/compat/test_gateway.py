@@ -13,7 +13,6 @@ while clients sign with the gateway's keys. One RGW serves the module.
 """
 import base64
 import hashlib
-import hmac
 import http.client
 import os
 import shutil
@@ -185,43 +184,12 @@ class GatewayTest(harness.MountTestCase):
         self.assertEqual(self.code_of(self.rgw.head_object, Bucket=self.bucket, Key="bad"), "404")
 
     def chunked_put(self, key, chunks, tamper=False, trailer_crc=None):
-        """A signed aws-chunked PUT with a CRC32 trailer, as current SDKs send it."""
-        from botocore.auth import S3SigV4Auth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-        form = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
-        data = b"".join(chunks)
-        crc = trailer_crc or base64.b64encode(struct.pack(">I", zlib.crc32(data))).decode()
-        headers = {"X-Amz-Content-SHA256": form, "Content-Encoding": "aws-chunked",
-                   "X-Amz-Decoded-Content-Length": str(len(data)), "X-Amz-Trailer": "x-amz-checksum-crc32"}
-        req = AWSRequest(method="PUT", url=f"{self.gw.endpoint}/{self.bucket}/{key}", data=b"", headers=headers)
-
-        class StreamingAuth(S3SigV4Auth):
-            def payload(self, request):
-                return form
-        StreamingAuth(Credentials(harness.ACCESS_KEY, harness.SECRET_KEY), "s3", "us-east-1").add_auth(req)
-        date = req.headers["X-Amz-Date"]
-        scope = f"{date[:8]}/us-east-1/s3/aws4_request"
-        prev = req.headers["Authorization"].split("Signature=")[1]
-        k = ("AWS4" + harness.SECRET_KEY).encode()
-        for part in (date[:8], "us-east-1", "s3", "aws4_request"):
-            k = hmac.new(k, part.encode(), hashlib.sha256).digest()
-        body = b""
-        for chunk in list(chunks) + [b""]:
-            sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", date, scope, prev, hashlib.sha256(b"").hexdigest(),
-                             hashlib.sha256(chunk).hexdigest()])
-            prev = hmac.new(k, sts.encode(), hashlib.sha256).hexdigest()
-            sig = "0" * 64 if tamper and chunk == chunks[-1] else prev
-            body += f"{len(chunk):x};chunk-signature={sig}\r\n".encode() + (chunk + b"\r\n" if chunk else b"")
-        trailer = f"x-amz-checksum-crc32:{crc}\n"
-        sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", date, scope, prev, hashlib.sha256(trailer.encode()).hexdigest()])
-        body += trailer.replace("\n", "\r\n").encode()
-        body += b"x-amz-trailer-signature:" + hmac.new(k, sts.encode(), hashlib.sha256).hexdigest().encode()
-        body += b"\r\n\r\n"
-        c = http.client.HTTPConnection("127.0.0.1", self.gw.port, timeout=60)
-        c.request("PUT", f"/{self.bucket}/{key}", body=body, headers=dict(req.headers.items()))
-        r = c.getresponse()
-        return r.status, r.read()
+        """A signed aws-chunked PUT with a signed CRC32 trailer, as current SDKs send it."""
+        crc = trailer_crc or base64.b64encode(struct.pack(">I", zlib.crc32(b"".join(chunks)))).decode()
+        status, _, body = harness.aws_chunked_put(self.gw.port, f"/{self.bucket}/{key}", chunks,
+                                                  trailer=("crc32", crc), sign_trailer=True,
+                                                  forge_at=len(chunks) - 1 if tamper else None)
+        return status, body
 
     def test_aws_chunked_bodies_are_decoded_and_checked_on_the_way(self):
         chunks = [os.urandom(64 << 10), os.urandom(64 << 10), b"tail"]

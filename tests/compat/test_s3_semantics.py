@@ -284,46 +284,10 @@ class S3SemanticsTest(harness.MountTestCase):
         self.assertIn(b"<Code>InvalidRequest</Code>", reply)
 
     # ---- aws-chunked bodies (what current SDKs send)
-    def chunked_put(self, key, chunks, signed, trailer=None, tamper=None):
+    def chunked_put(self, key, chunks, signed, trailer=None, tamper=False):
         """PUT `chunks` as an aws-chunked body; `trailer`: (algorithm, value)."""
-        import hmac
-        form = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" if signed else "STREAMING-UNSIGNED-PAYLOAD"
-        if trailer:
-            form += "-TRAILER"
-        elif not signed:
-            form = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-        headers = {"X-Amz-Content-SHA256": form, "Content-Encoding": "aws-chunked",
-                   "X-Amz-Decoded-Content-Length": str(sum(len(c) for c in chunks))}
-        if trailer:
-            headers["X-Amz-Trailer"] = f"x-amz-checksum-{trailer[0]}"
-        req = AWSRequest(method="PUT", url=f"{self.srv.endpoint}/sem/{key}", data=b"", headers=headers)
-
-        class StreamingAuth(S3SigV4Auth):  # signs the streaming form, not a body hash
-            def payload(self, request):
-                return form
-        StreamingAuth(Credentials(harness.ACCESS_KEY, harness.SECRET_KEY), "s3", "us-east-1").add_auth(req)
-        date = req.headers["X-Amz-Date"]
-        scope = f"{date[:8]}/us-east-1/s3/aws4_request"
-        prev = req.headers["Authorization"].split("Signature=")[1]
-        key_bytes = ("AWS4" + harness.SECRET_KEY).encode()
-        for part in (date[:8], "us-east-1", "s3", "aws4_request"):
-            key_bytes = hmac.new(key_bytes, part.encode(), hashlib.sha256).digest()
-        body = b""
-        for chunk in list(chunks) + [b""]:
-            line = f"{len(chunk):x}".encode()
-            if signed:
-                sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", date, scope, prev, hashlib.sha256(b"").hexdigest(),
-                                 hashlib.sha256(chunk).hexdigest()])
-                prev = hmac.new(key_bytes, sts.encode(), hashlib.sha256).hexdigest()
-                line += b";chunk-signature=" + (tamper.encode() if tamper and chunk == b"" else prev.encode())
-            body += line + b"\r\n" + (chunk + b"\r\n" if chunk else b"")
-        if trailer:
-            body += f"x-amz-checksum-{trailer[0]}:{trailer[1]}\r\n".encode()
-        body += b"\r\n"
-        c = http.client.HTTPConnection("127.0.0.1", self.srv.port, timeout=30)
-        c.request("PUT", f"/sem/{key}", body=body, headers=dict(req.headers.items()))
-        r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        return harness.aws_chunked_put(self.srv.port, f"/sem/{key}", chunks, signed=signed, trailer=trailer,
+                                       forge_at=len(chunks) if tamper else None)
 
     def test_multipart_checksums_composite_and_full_object(self):
         import base64
@@ -431,7 +395,7 @@ class S3SemanticsTest(harness.MountTestCase):
         # A wrong trailer checksum, a forged chunk signature: refused, nothing stored.
         status, _, reply = self.chunked_put("ch-bad", chunks, False, trailer=("crc32", "AAAAAA=="))
         self.assertIn(b"<Code>BadDigest</Code>", reply)
-        status, _, reply = self.chunked_put("ch-forged", chunks, True, tamper="0" * 64)
+        status, _, reply = self.chunked_put("ch-forged", chunks, True, tamper=True)
         self.assertEqual(status, 403, reply)
         self.assertIn(b"<Code>SignatureDoesNotMatch</Code>", reply)
         for k in ("ch-bad", "ch-forged"):

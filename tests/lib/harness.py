@@ -52,6 +52,76 @@ def metrics(where, text=None):
     return values
 
 
+RXE_IP = os.environ.get("RXE_IP")  # the Soft-RoCE guest's RDMA address (tests/rdma/rxe-vm.sh)
+
+
+def have_rdma():
+    return bool(RXE_IP) and os.path.isdir("/sys/class/infiniband") and bool(os.listdir("/sys/class/infiniband"))
+
+
+def require_rdma(test):
+    """Skips `test` without an RDMA device, saying so; in the guest
+    (S3RDMAFS_REQUIRE_RDMA=1) a missing device is a failure."""
+    if have_rdma():
+        return
+    if os.environ.get("S3RDMAFS_REQUIRE_RDMA"):
+        test.fail("S3RDMAFS_REQUIRE_RDMA is set but there is no RDMA device / RXE_IP")
+    test.skipTest("no RDMA device on this host: runs in the Soft-RoCE guest (tests/rdma/run-in-guest.sh)")
+
+
+def aws_chunked_put(port, path, chunks, signed=True, trailer=None, sign_trailer=False, forge_at=None):
+    """PUTs `chunks` to 127.0.0.1:`port` at `path` as an aws-chunked body, as
+    current SDKs send it, signed with ACCESS_KEY/SECRET_KEY. `trailer`:
+    (algorithm, base64 value) sent after the last chunk (signed too with
+    `sign_trailer`); `forge_at`: the index in chunks + [the final empty chunk]
+    whose chunk signature is replaced by zeros. Returns (status, headers, body)."""
+    import hashlib
+    import hmac
+    import http.client
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    form = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" if signed else "STREAMING-UNSIGNED-PAYLOAD"
+    if trailer or not signed:
+        form += "-TRAILER"
+    headers = {"X-Amz-Content-SHA256": form, "Content-Encoding": "aws-chunked",
+               "X-Amz-Decoded-Content-Length": str(sum(len(c) for c in chunks))}
+    if trailer:
+        headers["X-Amz-Trailer"] = f"x-amz-checksum-{trailer[0]}"
+    req = AWSRequest(method="PUT", url=f"http://127.0.0.1:{port}{path}", data=b"", headers=headers)
+
+    class StreamingAuth(S3SigV4Auth):  # signs the streaming form, not a body hash
+        def payload(self, request):
+            return form
+    StreamingAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1").add_auth(req)
+    date = req.headers["X-Amz-Date"]
+    scope = f"{date[:8]}/us-east-1/s3/aws4_request"
+    prev = req.headers["Authorization"].split("Signature=")[1]
+    key = ("AWS4" + SECRET_KEY).encode()
+    for part in (date[:8], "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    body = b""
+    for i, chunk in enumerate(list(chunks) + [b""]):
+        line = f"{len(chunk):x}".encode()
+        if signed:
+            sts = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", date, scope, prev, hashlib.sha256(b"").hexdigest(),
+                             hashlib.sha256(chunk).hexdigest()])
+            prev = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+            line += b";chunk-signature=" + (b"0" * 64 if i == forge_at else prev.encode())
+        body += line + b"\r\n" + (chunk + b"\r\n" if chunk else b"")
+    if trailer:
+        text = f"x-amz-checksum-{trailer[0]}:{trailer[1]}\n"
+        body += text.replace("\n", "\r\n").encode()
+        if sign_trailer:
+            sts = "\n".join(["AWS4-HMAC-SHA256-TRAILER", date, scope, prev, hashlib.sha256(text.encode()).hexdigest()])
+            body += b"x-amz-trailer-signature:" + hmac.new(key, sts.encode(), hashlib.sha256).hexdigest().encode() + b"\r\n"
+    body += b"\r\n"
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    c.request("PUT", path, body=body, headers=dict(req.headers.items()))
+    r = c.getresponse()
+    return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+
+
 def free_port():
     """A loopback TCP port nobody listens on (for 'unreachable' and side servers)."""
     with socket.socket() as s:

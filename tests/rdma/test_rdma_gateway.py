@@ -16,12 +16,8 @@ import radosgw  # noqa: E402
 
 BLOCK = 1 << 20
 PART = 5 * BLOCK
-RXE_IP = os.environ.get("RXE_IP")
+RXE_IP = harness.RXE_IP
 BUCKET = "rdmagw"
-
-
-def have_rdma():
-    return os.path.isdir("/sys/class/infiniband") and bool(os.listdir("/sys/class/infiniband"))
 
 
 def logged_bytes(log, what):
@@ -33,7 +29,7 @@ class RdmaGatewayTest(harness.MountTestCase):
     @classmethod
     def setUpClass(cls):
         cls.rgw = None
-        if not have_rdma() or not RXE_IP:
+        if not harness.have_rdma():
             return
         # Not on the shared TMPDIR (9p): the monitor's RocksDB wants a local filesystem.
         cls.rgw_dir = tempfile.mkdtemp(prefix="s3rdmafs-rdmagw-", dir="/tmp")
@@ -55,10 +51,7 @@ class RdmaGatewayTest(harness.MountTestCase):
             shutil.rmtree(cls.rgw_dir, ignore_errors=True)
 
     def setUp(self):
-        if not have_rdma() or not RXE_IP:
-            if os.environ.get("S3RDMAFS_REQUIRE_RDMA"):
-                self.fail("S3RDMAFS_REQUIRE_RDMA is set but there is no RDMA device / RXE_IP")
-            self.skipTest("no RDMA device on this host: runs in the Soft-RoCE guest (tests/rdma/run-in-guest.sh)")
+        harness.require_rdma(self)
         super().setUp()
         self.port = harness.free_port()
         self.gw = harness.Server(None, log=os.path.join(self.tmp, "gateway.log"),

@@ -14,19 +14,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import harness  # noqa: E402
 
 BLOCK = 1 << 20
-RXE_IP = os.environ.get("RXE_IP")
-
-
-def have_rdma():
-    return os.path.isdir("/sys/class/infiniband") and bool(os.listdir("/sys/class/infiniband"))
+RXE_IP = harness.RXE_IP
 
 
 class RdmaMountTest(harness.MountTestCase):
     def setUp(self):
-        if not have_rdma() or not RXE_IP:
-            if os.environ.get("S3RDMAFS_REQUIRE_RDMA"):
-                self.fail("S3RDMAFS_REQUIRE_RDMA is set but there is no RDMA device / RXE_IP")
-            self.skipTest("no RDMA device on this host: runs in the Soft-RoCE guest (tests/rdma/run-in-guest.sh)")
+        harness.require_rdma(self)
         super().setUp()
 
     def test_reads_move_by_rdma_write(self):
