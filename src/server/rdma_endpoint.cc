@@ -493,6 +493,14 @@ Result<std::unique_ptr<RdmaEndpoint::Stream>> RdmaEndpoint::OpenStream(const std
   return s;
 }
 
+void RdmaEndpoint::Stream::Drain() {
+  for (int h = 0; h < 2; ++h)
+    if (inflight_[h]) {
+      inflight_[h] = false;
+      (void)ep_->Wait(*c_, *slot_, h);  // a failure breaks the connection: nothing more moves
+    }
+}
+
 RdmaEndpoint::Stream::~Stream() {
   // Operations still out (the request ended early): none may outlive the slot.
   if (slot_ && slot_->index() >= 0 && (inflight_[0] || inflight_[1]))

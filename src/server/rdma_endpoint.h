@@ -79,6 +79,9 @@ class RdmaEndpoint {
     Result<uint64_t> Flush();
     // The window's next bytes, RDMA READ a staging slot at a time; 0 at its end.
     Result<size_t> Read(char* into, size_t cap);
+    // Waits out every operation still on the wire (after an error, before the
+    // reply: no WRITE may land after it). One that fails closes the connection.
+    void Drain();
     uint64_t window() const { return token_.size; }
 
    private:

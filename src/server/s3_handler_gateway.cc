@@ -311,6 +311,8 @@ void S3Handler::GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::
     return true;
   };
   auto sent = upstream_->Send(call);
+  // The reply is the fence: WRITEs already posted finish before any answer.
+  if (rdma_error || !sent || status / 100 != 2) (*stream)->Drain();
   if (rdma_error) return SendRdmaFailure(ex, *rdma_error, resource);
   if (!sent) return SendUpstreamFailure(ex, sent.error(), resource);
   if (status / 100 != 2) return ex.Send(status, answer, error_body);
@@ -382,6 +384,7 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
     return true;
   };
   auto sent = upstream_->Send(call);
+  (*stream)->Drain();  // a READ ahead the upstream did not take (it stopped early)
   if (refused) {
     if (refused->s3_code == "BadDigest") return SendBackendError(ex, *refused, resource);
     return SendRdmaFailure(ex, *refused, resource);
