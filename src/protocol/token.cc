@@ -1,5 +1,6 @@
 #include "s3rdmafs/protocol/token.h"
 
+#include <array>
 #include <cstdio>
 #include <vector>
 
@@ -41,19 +42,103 @@ tl::unexpected<Error> Malformed(const std::string& why) {
   return MakeError(Errc::kInvalidArgument, "malformed x-amz-rdma-token: " + why);
 }
 
+// The DC descriptor's fields in wire order, with their widths in hex digits
+// (versitygw and NooBaa read addr:size:rkey:lid:dctn:gid_present:gid; Ceph's
+// documentation gives the same widths other names). A server that orders
+// them otherwise is one edit here: both the parser and the formatter walk it.
+enum class DcField { kAddr, kSize, kRkey, kLid, kDctn, kGidPresent, kGid };
+struct DcFieldSpec {
+  DcField field;
+  size_t digits;
+};
+constexpr std::array<DcFieldSpec, 7> kDcFields = {{{DcField::kAddr, 16},
+                                                   {DcField::kSize, 8},
+                                                   {DcField::kRkey, 8},
+                                                   {DcField::kLid, 4},
+                                                   {DcField::kDctn, 6},
+                                                   {DcField::kGidPresent, 1},
+                                                   {DcField::kGid, 32}}};
+
+std::string HexOf(uint64_t v, size_t digits) {
+  std::string out(digits, '0');
+  for (size_t i = digits; i-- > 0; v >>= 4) out[i] = "0123456789abcdef"[v & 15];
+  return out;
+}
+
+std::string FieldText(const DcToken& t, const DcFieldSpec& spec) {
+  switch (spec.field) {
+    case DcField::kAddr:
+      return HexOf(t.addr, spec.digits);
+    case DcField::kSize:
+      return HexOf(t.size & 0xffffffffu, spec.digits);
+    case DcField::kRkey:
+      return HexOf(t.rkey, spec.digits);
+    case DcField::kLid:
+      return HexOf(t.lid, spec.digits);
+    case DcField::kDctn:
+      return HexOf(t.dctn & 0xffffffu, spec.digits);
+    case DcField::kGidPresent:
+      return t.gid_present ? "1" : "0";
+    case DcField::kGid: {
+      std::string out;
+      for (uint8_t b : t.gid) out += HexOf(b, 2);
+      return out;
+    }
+  }
+  return "";
+}
+
+// Reads one field; false (with *why) when its text is not that field.
+bool SetField(DcToken* t, const DcFieldSpec& spec, std::string_view text, std::string* why) {
+  uint64_t v = 0;
+  if (spec.field == DcField::kGid) {
+    if (text.size() != spec.digits) return (*why = "gid is 32 hex digits"), false;
+    for (size_t i = 0; i < t->gid.size(); ++i) {
+      if (!Hex(text.substr(2 * i, 2), 2, &v)) return (*why = "gid is 32 hex digits"), false;
+      t->gid[i] = static_cast<uint8_t>(v);
+    }
+    return true;
+  }
+  if (!Hex(text, spec.digits, &v)) {
+    *why = "DC field widths are 16:8:8:4:6:1:32 hex digits";
+    return false;
+  }
+  switch (spec.field) {
+    case DcField::kAddr:
+      t->addr = v;
+      break;
+    case DcField::kSize:
+      t->size = v;
+      break;
+    case DcField::kRkey:
+      t->rkey = static_cast<uint32_t>(v);
+      break;
+    case DcField::kLid:
+      t->lid = static_cast<uint16_t>(v);
+      break;
+    case DcField::kDctn:
+      t->dctn = static_cast<uint32_t>(v);
+      break;
+    case DcField::kGidPresent:
+      if (v > 1) return (*why = "gid_present must be 0 or 1"), false;
+      t->gid_present = v == 1;
+      break;
+    case DcField::kGid:
+      break;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string FormatToken(const DcToken& t) {
-  char buf[160];
-  int n = snprintf(buf, sizeof buf,
-                   "%016llx:%08llx:%08x:%04x:%06x:%d:", static_cast<unsigned long long>(t.addr),
-                   static_cast<unsigned long long>(t.size & 0xffffffffu), t.rkey, t.lid,
-                   t.dctn & 0xffffffu, t.gid_present ? 1 : 0);
-  for (uint8_t b : t.gid) n += snprintf(buf + n, sizeof buf - n, "%02x", b);
-  if (t.suffixed)
-    snprintf(buf + n, sizeof buf - n, ":%016llx:%016llx", static_cast<unsigned long long>(t.addr),
-             static_cast<unsigned long long>(t.size));
-  return buf;
+  std::string out;
+  for (const DcFieldSpec& spec : kDcFields) {
+    if (!out.empty()) out += ':';
+    out += FieldText(t, spec);
+  }
+  if (t.suffixed) out += ":" + HexOf(t.addr, 16) + ":" + HexOf(t.size, 16);
+  return out;
 }
 
 std::string FormatToken(const RcToken& t) {
@@ -78,26 +163,13 @@ Result<Token> ParseToken(std::string_view text) {
   }
   if (!f.empty() && !f[0].empty() && (f[0][0] == 'r' || f[0][0] == 'R'))
     return Malformed("unknown token form '" + std::string(f[0]) + "'");
-  if (f.size() != 7 && f.size() != 9) return Malformed("DC form has 7 or 9 fields");
+  if (f.size() != kDcFields.size() && f.size() != kDcFields.size() + 2)
+    return Malformed("DC form has 7 or 9 fields");
   DcToken t;
-  uint64_t present;
-  if (!Hex(f[0], 16, &v[0]) || !Hex(f[1], 8, &v[1]) || !Hex(f[2], 8, &v[2]) ||
-      !Hex(f[3], 4, &v[3]) || !Hex(f[4], 6, &v[4]) || !Hex(f[5], 1, &present) || f[6].size() != 32)
-    return Malformed("DC field widths are 16:8:8:4:6:1:32 hex digits");
-  if (present > 1) return Malformed("gid_present must be 0 or 1");
-  t.addr = v[0];
-  t.size = v[1];
-  t.rkey = static_cast<uint32_t>(v[2]);
-  t.lid = static_cast<uint16_t>(v[3]);
-  t.dctn = static_cast<uint32_t>(v[4]);
-  t.gid_present = present == 1;
-  for (int i = 0; i < 16; ++i) {
-    uint64_t b;
-    if (!Hex(f[6].substr(2 * static_cast<size_t>(i), 2), 2, &b))
-      return Malformed("gid is 32 hex digits");
-    t.gid[i] = static_cast<uint8_t>(b);
-  }
-  if (f.size() == 9) {  // the older form: the window comes from the suffix
+  std::string why;
+  for (size_t i = 0; i < kDcFields.size(); ++i)
+    if (!SetField(&t, kDcFields[i], f[i], &why)) return Malformed(why);
+  if (f.size() == kDcFields.size() + 2) {  // the older form: the window comes from the suffix
     if (!Hex(f[7], 16, &t.addr) || !Hex(f[8], 16, &t.size))
       return Malformed("suffix is :016x:016x");
     t.suffixed = true;
