@@ -9,21 +9,6 @@
 #include "s3rdmafs/common/errno_text.h"
 
 namespace s3rdmafs::rdma {
-namespace {
-
-// The first GID that is an IPv4-mapped RoCE v2 address (::ffff:a.b.c.d).
-int FindRoceV2Gid(ibv_context* ctx, int port, int table_len) {
-  for (int i = 0; i < table_len; ++i) {
-    ibv_gid gid;
-    if (ibv_query_gid(ctx, port, i, &gid) != 0) continue;
-    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (memcmp(gid.raw, kMapped, 12) == 0) return i;
-  }
-  return 0;
-}
-
-}  // namespace
-
 Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* region,
                                                    uint64_t size) {
   std::unique_ptr<DcTarget> t(new DcTarget());
@@ -41,7 +26,12 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   ibv_port_attr pa;
   if (ibv_query_port(ctx, o.port, &pa) != 0)
     return MakeError(Errc::kIo, "ibv_query_port: " + std::string(ErrnoText(errno)));
-  int gid_index = o.gid_index >= 0 ? o.gid_index : FindRoceV2Gid(ctx, o.port, pa.gid_tbl_len);
+  int gid_index = o.gid_index;
+  if (gid_index < 0) {
+    auto found = t->device_->RoceV2Ipv4Gid(o.port);
+    if (!found) return tl::unexpected(found.error());
+    gid_index = *found;
+  }
   ibv_gid gid;
   if (ibv_query_gid(ctx, o.port, gid_index, &gid) != 0)
     return MakeError(Errc::kIo, "ibv_query_gid failed");
@@ -84,7 +74,7 @@ Result<std::unique_ptr<DcTarget>> DcTarget::Create(const DcOptions& o, void* reg
   a.min_rnr_timer = 12;
   a.ah_attr.port_num = static_cast<uint8_t>(o.port);
   a.ah_attr.is_global = 1;
-  a.ah_attr.grh.hop_limit = 1;
+  a.ah_attr.grh.hop_limit = 64;  // RoCE v2 is routed: 1 would stop at the first router
   a.ah_attr.grh.sgid_index = static_cast<uint8_t>(gid_index);
   if (ibv_modify_qp(t->qp_, &a,
                     IBV_QP_STATE | IBV_QP_MIN_RNR_TIMER | IBV_QP_AV | IBV_QP_PATH_MTU) != 0)

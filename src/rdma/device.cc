@@ -159,4 +159,20 @@ std::string MemlockAdvice(uint64_t bytes) {
          "'ulimit -l unlimited', or memlock in /etc/security/limits.conf)";
 }
 
+Result<int> Device::RoceV2Ipv4Gid(int port) const {
+  ibv_port_attr pa;
+  if (ibv_query_port(ctx_, static_cast<uint8_t>(port), &pa) != 0)
+    return MakeError(Errc::kIo, name_ + " port " + std::to_string(port) +
+                                    ": ibv_query_port: " + ErrnoText(errno));
+  static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  for (int i = 0; i < pa.gid_tbl_len; ++i) {
+    ibv_gid_entry e{};
+    if (ibv_query_gid_ex(ctx_, static_cast<uint32_t>(port), static_cast<uint32_t>(i), &e, 0) != 0)
+      continue;  // an empty slot
+    if (e.gid_type == IBV_GID_TYPE_ROCE_V2 && memcmp(e.gid.raw, kMapped, 12) == 0) return i;
+  }
+  return MakeError(Errc::kNotFound, name_ + " port " + std::to_string(port) +
+                                        " has no RoCE v2 IPv4 GID (an IP on its netdev?)");
+}
+
 }  // namespace s3rdmafs::rdma

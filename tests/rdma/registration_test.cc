@@ -41,6 +41,26 @@ TEST(RdmaDevices, ListsPortsAndGids) {
   EXPECT_TRUE(active_with_gid);
 }
 
+// The DC target's source GID is chosen by its type, RoCE v2, and must be
+// the one sysfs says is RoCE v2 and carries the guest's IPv4 address.
+TEST(RdmaDevices, RoceV2GidIsChosenByItsType) {
+  REQUIRE_RDMA();
+  auto dev = rdma::Device::Open("");
+  ASSERT_TRUE(dev) << dev.error().message;
+  auto index = (*dev)->RoceV2Ipv4Gid(1);
+  ASSERT_TRUE(index) << index.error().message;
+  auto devices = rdma::ListDevices();
+  ASSERT_TRUE(devices);
+  std::string type;
+  for (auto& d : *devices)
+    if (d.name == (*dev)->name())
+      for (auto& p : d.ports)
+        for (auto& g : p.gids)
+          if (g.index == *index) type = g.type;
+  EXPECT_EQ(type, "RoCE v2") << "GID index " << *index;
+  EXPECT_FALSE((*dev)->RoceV2Ipv4Gid(7)) << "a port that does not exist is an error";
+}
+
 TEST(RdmaRegistration, ArenaRegistersWithRemoteAccess) {
   REQUIRE_RDMA();
   auto arena = mem::Arena::Create(64ull << 20, true, true);

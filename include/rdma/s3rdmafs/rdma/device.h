@@ -52,6 +52,10 @@ class Device {
   ibv_context* context() const { return ctx_; }
   ibv_pd* pd() const { return pd_; }
   const std::string& name() const { return name_; }
+  // The index of `port`'s first GID that is RoCE v2 (by its type, not its
+  // look: on mlx5 each IPv4-mapped address appears once as RoCE v1, first,
+  // and once as v2) and IPv4-mapped (::ffff:a.b.c.d). kNotFound names the port.
+  Result<int> RoceV2Ipv4Gid(int port) const;
 
  private:
   Device() = default;
