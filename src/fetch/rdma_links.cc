@@ -34,8 +34,9 @@ void RdmaLinks::Stop() {
   for (Slot& s : slots_) s.conn.reset();
 }
 
-std::shared_ptr<rdma::TokenSource> RdmaLinks::Current(size_t i) const {
+std::shared_ptr<rdma::TokenSource> RdmaLinks::Current(size_t i, uint64_t* generation) const {
   std::lock_guard lock(mu_);
+  if (generation) *generation = slots_[i].generation;
   const auto& conn = slots_[i].conn;
   return conn && !conn->retired() ? conn : nullptr;
 }

@@ -30,9 +30,10 @@ class RdmaPath {
   // The connection to use now, or null: none live, or the server declined
   // RDMA on this one (a new connection clears that).
   std::shared_ptr<rdma::TokenSource> Usable() const {
-    auto conn = links_->Current(link_);
+    uint64_t generation = 0;
+    auto conn = links_->Current(link_, &generation);
     if (!conn) return nullptr;
-    if (links_->generation(link_) == declined_generation_.load() &&
+    if (generation == declined_generation_.load() &&
         Clock::now().time_since_epoch().count() < declined_until_.load())
       return nullptr;
     return conn;

@@ -376,10 +376,21 @@ Result<void> RdmaEndpoint::Wait(Connection& c, const Slot& slot, int half) {
   return {};
 }
 
-void RdmaEndpoint::Abandon(Connection& c, const Slot& slot, const bool (&inflight)[2]) {
+Result<void> RdmaEndpoint::Settle(Connection& c, const Slot& slot, bool (&inflight)[2], int half) {
+  for (int h = 0; h < 2; ++h) {
+    if ((half >= 0 && h != half) || !inflight[h]) continue;
+    inflight[h] = false;
+    if (auto r = Wait(c, slot, h); !r) {
+      (void)Settle(c, slot, inflight);
+      return r;
+    }
+  }
+  return {};
+}
+
+void RdmaEndpoint::Abandon(Connection& c, const Slot& slot, bool (&inflight)[2]) {
   c.Break();  // the QP goes to error: outstanding operations flush, nothing more moves
-  for (int h = 0; h < 2; ++h)
-    if (inflight[h]) (void)Wait(c, slot, h);
+  (void)Settle(c, slot, inflight);
 }
 
 Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
@@ -395,13 +406,7 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
   bool inflight[2] = {false, false};
   uint64_t done = 0;
   for (int h = 0; done < length; h ^= 1) {
-    if (inflight[h]) {
-      inflight[h] = false;
-      if (auto r = Wait(**c, slot, h); !r) {
-        Abandon(**c, slot, inflight);
-        return tl::unexpected(r.error());
-      }
-    }
+    if (auto r = Settle(**c, slot, inflight, h); !r) return tl::unexpected(r.error());
     uint64_t n = std::min(slot.half_bytes(), length - done);
     ssize_t got = pread(fd, slot.half(h), n, static_cast<off_t>(offset + done));
     if (got != static_cast<ssize_t>(n)) {
@@ -417,14 +422,7 @@ Result<uint64_t> RdmaEndpoint::WriteFromFile(const std::string& principal,
     inflight[h] = true;
     done += n;
   }
-  for (int h = 0; h < 2; ++h)
-    if (inflight[h]) {
-      inflight[h] = false;
-      if (auto r = Wait(**c, slot, h); !r) {
-        Abandon(**c, slot, inflight);
-        return tl::unexpected(r.error());
-      }
-    }
+  if (auto r = Settle(**c, slot, inflight); !r) return tl::unexpected(r.error());
   return done;
 }
 
@@ -454,11 +452,7 @@ Result<uint64_t> RdmaEndpoint::ReadToSink(const std::string& principal, const rd
       return tl::unexpected(r.error());
     }
   for (int h = 0; done < token.size; h ^= 1) {
-    inflight[h] = false;
-    if (auto r = Wait(**c, slot, h); !r) {
-      Abandon(**c, slot, inflight);
-      return tl::unexpected(r.error());
-    }
+    if (auto r = Settle(**c, slot, inflight, h); !r) return tl::unexpected(r.error());
     if (!sink(slot.half(h), size[h])) {
       Abandon(**c, slot, inflight);
       return MakeError(Errc::kIo, "storing the object failed");
@@ -494,11 +488,7 @@ Result<std::unique_ptr<RdmaEndpoint::Stream>> RdmaEndpoint::OpenStream(const std
 }
 
 void RdmaEndpoint::Stream::Drain() {
-  for (int h = 0; h < 2; ++h)
-    if (inflight_[h]) {
-      inflight_[h] = false;
-      (void)ep_->Wait(*c_, *slot_, h);  // a failure breaks the connection: nothing more moves
-    }
+  (void)ep_->Settle(*c_, *slot_, inflight_);  // a failure closes the connection: nothing more moves
 }
 
 RdmaEndpoint::Stream::~Stream() {
@@ -533,21 +523,13 @@ Result<void> RdmaEndpoint::Stream::PostCurrent() {
   posted_ += filled_[cur_];
   filled_[cur_] = 0;
   cur_ ^= 1;
-  if (inflight_[cur_]) {
-    inflight_[cur_] = false;
-    if (auto r = ep_->Wait(*c_, *slot_, cur_); !r) return r;
-  }
-  return {};
+  return ep_->Settle(*c_, *slot_, inflight_, cur_);
 }
 
 Result<uint64_t> RdmaEndpoint::Stream::Flush() {
   if (filled_[cur_] > 0)
     if (auto r = PostCurrent(); !r) return tl::unexpected(r.error());
-  for (int h = 0; h < 2; ++h)
-    if (inflight_[h]) {
-      inflight_[h] = false;
-      if (auto r = ep_->Wait(*c_, *slot_, h); !r) return tl::unexpected(r.error());
-    }
+  if (auto r = ep_->Settle(*c_, *slot_, inflight_); !r) return tl::unexpected(r.error());
   return posted_;
 }
 
@@ -577,10 +559,7 @@ Result<size_t> RdmaEndpoint::Stream::Read(char* into, size_t cap) {
     cur_ ^= 1;
     taken_ = 0;
   }
-  if (inflight_[cur_]) {
-    inflight_[cur_] = false;
-    if (auto r = ep_->Wait(*c_, *slot_, cur_); !r) return tl::unexpected(r.error());
-  }
+  if (auto r = ep_->Settle(*c_, *slot_, inflight_, cur_); !r) return tl::unexpected(r.error());
   if (filled_[cur_] == 0) return 0;  // the window's end
   size_t give = std::min<uint64_t>(cap, filled_[cur_] - taken_);
   memcpy(into, slot_->half(cur_) + taken_, give);

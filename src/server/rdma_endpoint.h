@@ -121,10 +121,14 @@ class RdmaEndpoint {
                     uint32_t rkey, uint32_t length);
   // Waits (op_timeout) for that operation's completion.
   Result<void> Wait(Connection& c, const Slot& slot, int half);
+  // Waits out the operations in flight on half `half` (-1: both), clearing
+  // their flags. On a failure (which closes the connection) the other half
+  // is waited out too, so nothing of the request is left on the wire.
+  Result<void> Settle(Connection& c, const Slot& slot, bool (&inflight)[2], int half = -1);
   // After a failure with operations outstanding: the connection is closed
   // (its QP goes to error, so nothing more moves) and they are waited out,
   // so no late transfer follows the error reply.
-  void Abandon(Connection& c, const Slot& slot, const bool (&inflight)[2]);
+  void Abandon(Connection& c, const Slot& slot, bool (&inflight)[2]);
   void CompletionLoop(Connection* c);
 
   Options options_;

@@ -39,6 +39,18 @@ int ListenOnLoopback(int* port) {
   return fd;
 }
 
+// A request's line and headers, up to the blank line.
+std::string ReadRequestHead(int c) {
+  std::string req;
+  char buf[4096];
+  while (req.find("\r\n\r\n") == std::string::npos) {
+    ssize_t n = read(c, buf, sizeof buf);
+    if (n <= 0) break;
+    req.append(buf, n);
+  }
+  return req;
+}
+
 // Answers each request with the next canned response (one per connection).
 class ScriptedPeer {
  public:
@@ -63,13 +75,7 @@ class ScriptedPeer {
     for (;;) {
       int c = accept(fd_, nullptr, nullptr);
       if (c < 0) return;
-      std::string req;
-      char buf[4096];
-      while (req.find("\r\n\r\n") == std::string::npos) {
-        ssize_t n = read(c, buf, sizeof buf);
-        if (n <= 0) break;
-        req.append(buf, n);
-      }
+      std::string req = ReadRequestHead(c);
       std::string resp;
       {
         std::lock_guard lock(mu_);
@@ -277,13 +283,7 @@ class StuckDataPeer {
 
  private:
   void Serve(int c) {
-    std::string req;
-    char buf[4096];
-    while (req.find("\r\n\r\n") == std::string::npos) {
-      ssize_t n = read(c, buf, sizeof buf);
-      if (n <= 0) break;
-      req.append(buf, n);
-    }
+    const std::string req = ReadRequestHead(c);
     if (req.rfind("GET", 0) == 0) {
       ++stuck_;
       std::unique_lock lock(mu_);

@@ -48,8 +48,9 @@ class RdmaLinks {
   void Stop();
 
   size_t size() const { return slots_.size(); }
-  // Link i's connection if it is usable now, else null.
-  std::shared_ptr<rdma::TokenSource> Current(size_t i) const;
+  // Link i's connection if it is usable now, else null; *generation (if
+  // given) is the link's generation, read under the same lock.
+  std::shared_ptr<rdma::TokenSource> Current(size_t i, uint64_t* generation = nullptr) const;
   // A request on `conn` (link i) lost its reply: retires it (if not yet) and
   // has the thread remake the link. Returns true if this call retired it.
   bool Lost(size_t i, const std::shared_ptr<rdma::TokenSource>& conn);
