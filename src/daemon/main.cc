@@ -153,10 +153,7 @@ int Serve(const config::Config& c, const Args& a, int ready_fd) {
   mo.debug = a.debug;
   mo.max_threads = static_cast<unsigned>(c.fuse.max_threads);
   mo.read_only = !c.write.enabled;
-  mo.cancel_in_flight = [&] {
-    (*d)->fs->FlushMetadata(std::chrono::seconds(5));  // while the transports still run
-    (*d)->engine->Stop();
-  };
+  mo.shutdown = [&] { (*d)->Shutdown(); };
   // Ready means the mount answers: a stat of the root goes through the FUSE
   // loop, which starts right after on_mounted. Then systemd (Type=notify)
   // and a waiting parent learn it; a stat that fails is a failed start.

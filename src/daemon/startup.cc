@@ -14,11 +14,29 @@
 
 namespace s3rdmafs::daemon {
 
-Daemon::~Daemon() {
-  // First: the reconnect thread uses the store, the engine and the arena.
+void Daemon::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  // 1. Directory records still pending go out while the transports run.
+  if (fs) fs->FlushMetadata(std::chrono::seconds(5));
+  // 2. The reconnect thread uses the store, the engine and the arena.
   if (rdma) rdma->Stop();
+  // 3. Every request in flight is called back, as cancelled; each read's
+  //    reply goes out from there (an error the reader sees).
+  if (engine) engine->Stop();
+  // 4. Nothing of a read may call back once this returns: the session (and
+  //    then the filesystem) may go.
+  if (fs) {
+    if (uint64_t owed = fs->Quiesce(std::chrono::seconds(30)))
+      LOG_WARN("%llu reads still owe their reply at unmount; shutdown waits no longer",
+               static_cast<unsigned long long>(owed));
+  }
+}
+
+Daemon::~Daemon() {
+  Shutdown();
   fs.reset();
-  engine.reset();  // cancels in-flight fetches; their blocks are still ours
+  engine.reset();
   if (rdma)
     LOG_INFO(
         "transport totals: %llu bytes by RDMA, %llu by HTTP, %llu declined and %llu failed RDMA "

@@ -38,7 +38,16 @@ struct Daemon {
   std::unique_ptr<fetch::PartUploader> http_uploader;
   std::unique_ptr<fetch::PartUploader> rdma_uploader;  // null when HTTP only
   std::unique_ptr<fs::Filesystem> fs;
+
+  // The one owner of the shutdown order, called by the FUSE session after
+  // its loop stopped taking requests (and by the destructor, if the mount
+  // never served). Returns when no read reply is owed any more, or its
+  // budget is spent. Idempotent.
+  void Shutdown();
   ~Daemon();
+
+ private:
+  bool shut_down_ = false;
 };
 
 // Normalises "some/prefix" or "/some/prefix/" to "some/prefix/" ("" for none).

@@ -7,7 +7,7 @@ namespace {
 
 class RdmaPartUploader final : public PartUploader {
  public:
-  RdmaPartUploader(s3::S3Client* client, std::shared_ptr<RdmaLinks> links, PartUploader* http,
+  RdmaPartUploader(s3::RdmaStore* client, std::shared_ptr<RdmaLinks> links, PartUploader* http,
                    TransportCounters* counters, std::chrono::milliseconds backoff)
       : client_(client), paths_(std::move(links), counters, backoff), http_(http) {}
 
@@ -18,7 +18,7 @@ class RdmaPartUploader final : public PartUploader {
     // Empty bodies have no window to name; tiny ones are cheaper as a body.
     // The parts of one upload spread like ranges of a read (gateways are stateless).
     const RdmaPaths::Route route =
-        paths_.For(*client_, job.key, uint64_t{job.part_number} * s3::S3Client::kSpreadBytes);
+        paths_.For(*client_, job.key, uint64_t{job.part_number} * s3::RdmaStore::kSpreadBytes);
     if (job.data.size() < kSmallestRdmaUpload || !route.path)
       return OverHttp(std::move(job), std::move(done));
     RdmaPath* path = route.path;
@@ -37,7 +37,7 @@ class RdmaPartUploader final : public PartUploader {
     client_->PutRdmaAsync(
         put, *token, crc,
         [this, path, conn = route.conn, shared,
-         done = std::move(done)](Result<s3::S3Client::RdmaGetReply> r) mutable {
+         done = std::move(done)](Result<s3::RdmaReply> r) mutable {
           if (r && !r->declined) {
             paths_.counters()->bytes_rdma_sent += shared->data.size();
             return done(r->etag);
@@ -67,14 +67,14 @@ class RdmaPartUploader final : public PartUploader {
     });
   }
 
-  s3::S3Client* client_;
+  s3::RdmaStore* client_;
   RdmaPaths paths_;
   PartUploader* http_;
 };
 
 }  // namespace
 
-std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::RdmaStore* client,
                                                    std::shared_ptr<RdmaLinks> links,
                                                    PartUploader* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff) {

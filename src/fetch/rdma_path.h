@@ -105,7 +105,7 @@ class RdmaPaths {
     std::shared_ptr<rdma::TokenSource> conn;  // what the request's token names
     size_t endpoint;
   };
-  Route For(const s3::S3Client& client, std::string_view key, uint64_t offset) const {
+  Route For(const s3::RdmaStore& client, std::string_view key, uint64_t offset) const {
     size_t e = paths_.size() == 1 ? 0 : client.EndpointFor(key, offset);
     if (e >= paths_.size()) return {nullptr, nullptr, e};
     auto conn = paths_[e]->Usable();

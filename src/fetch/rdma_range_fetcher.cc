@@ -12,7 +12,7 @@ namespace {
 
 class RdmaRangeFetcher final : public RangeFetcher {
  public:
-  RdmaRangeFetcher(s3::S3Client* client, std::shared_ptr<RdmaLinks> links, RangeFetcher* http,
+  RdmaRangeFetcher(s3::RdmaStore* client, std::shared_ptr<RdmaLinks> links, RangeFetcher* http,
                    TransportCounters* counters, std::chrono::milliseconds backoff)
       : client_(client), paths_(std::move(links), counters, backoff), http_(http) {}
 
@@ -43,7 +43,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
       auto token = route.conn->TokenFor(span.data(), span.size());
       uint64_t this_offset = offset;
       offset += span.size();
-      auto finish_one = [this, st](Result<s3::S3Client::RdmaGetReply> r) {
+      auto finish_one = [this, st](Result<s3::RdmaReply> r) {
         {
           std::lock_guard lock(st->mu);
           if (!r) {
@@ -129,14 +129,14 @@ class RdmaRangeFetcher final : public RangeFetcher {
     });
   }
 
-  s3::S3Client* client_;
+  s3::RdmaStore* client_;
   RdmaPaths paths_;
   RangeFetcher* http_;
 };
 
 }  // namespace
 
-std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::RdmaStore* client,
                                                    std::shared_ptr<RdmaLinks> links,
                                                    RangeFetcher* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff) {

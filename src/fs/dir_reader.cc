@@ -8,7 +8,7 @@
 #include <future>
 
 #include "dir_records.h"
-#include "handles.h"
+#include "open_files.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fs {
@@ -39,16 +39,10 @@ Result<uint64_t> Filesystem::OpenDir(uint64_t ino) {
   auto d = std::make_shared<DirHandle>();
   d->ino = ino;
   d->prefix = v->key;
-  std::lock_guard lock(handles_mu_);
-  uint64_t fh = next_fh_++;
-  dirs_.emplace(fh, std::move(d));
-  return fh;
+  return open_->AddDir(std::move(d));
 }
 
-void Filesystem::ReleaseDir(uint64_t dh) {
-  std::lock_guard lock(handles_mu_);
-  dirs_.erase(dh);
-}
+void Filesystem::ReleaseDir(uint64_t dh) { open_->DropDir(dh); }
 
 // Replaces the handle's page with the next one; false when the listing ended.
 Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
@@ -109,13 +103,8 @@ Result<bool> Filesystem::FetchDirPage(DirHandle* d) {
 
 Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
                                  const std::function<bool(const DirEntry&)>& emit) {
-  std::shared_ptr<DirHandle> d;
-  {
-    std::lock_guard lock(handles_mu_);
-    auto it = dirs_.find(dh);
-    if (it == dirs_.end()) return MakeError(Errc::kInvalidArgument, "bad directory handle");
-    d = it->second;
-  }
+  std::shared_ptr<DirHandle> d = open_->Dir(dh);
+  if (!d) return MakeError(Errc::kInvalidArgument, "bad directory handle");
   std::lock_guard lock(d->mu);
   auto self = inodes_.Get(d->ino);
   if (!self) return MakeError(Errc::kNotFound, "stale inode");
@@ -210,9 +199,7 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
         continue;
       }
       e.attr = ToAttributes(*view);
-      if (!view->is_dir) {
-        if (auto dirty = DirtyOf(ino)) e.attr.size = dirty->size();
-      }
+      if (!view->is_dir) open_->Overlay(ino, &e.attr.size, nullptr);
       // LIST carries no x-amz-meta-*: with per-file HEADs, the kernel should
       // ask (GETATTR -> HEAD); with records, what they do not vouch for shows
       // the listing's attributes until the file's own lookup, open or stat.

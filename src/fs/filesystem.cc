@@ -9,7 +9,7 @@
 #include <unordered_set>
 
 #include "dir_records.h"
-#include "handles.h"
+#include "open_files.h"
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 #include "staging.h"
@@ -24,7 +24,8 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
       store_(store),
       fetcher_(fetcher),
       cache_(cache),
-      inodes_(options_.root_prefix, options_.ttls) {
+      inodes_(options_.root_prefix, options_.ttls),
+      open_(std::make_unique<OpenFiles>(options_.readahead)) {
   mount_time_ns_ = RealtimeNs();
   staging_ = std::make_unique<StagingArea>(options_.staging_dir, options_.staging_max);
   write_ctx_ = std::make_unique<WriteContext>();
@@ -61,16 +62,8 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
 
 size_t Filesystem::SweepMetadata() {
   // What is open is never cold. A snapshot, so the table's lock is never
-  // taken with handles_mu_ held or the other way round.
-  std::unordered_set<uint64_t> open;
-  {
-    std::lock_guard lock(handles_mu_);
-    for (auto& [_, h] : files_) open.insert(h->ino);
-    for (auto& [_, d] : dirs_) open.insert(d->ino);
-    for (auto& [ino, _] : writes_) open.insert(ino);
-    for (auto& [ino, _] : deferred_deletes_) open.insert(ino);
-    for (auto& [ino, _] : preserved_) open.insert(ino);
-  }
+  // taken with OpenFiles' held or the other way round.
+  const std::unordered_set<uint64_t> open = open_->InUse();
   // At most this many names to the kernel per pass: a huge tree goes
   // quietly over several seconds rather than in one burst.
   constexpr size_t kForgetsPerPass = 20000;
@@ -110,6 +103,11 @@ void Filesystem::RecordRemoved(uint64_t parent, std::string_view name) {
 }
 
 Filesystem::~Filesystem() {
+  // Normally the daemon's shutdown has quiesced already (fuse_mount.h); a
+  // read still out here would call back into a destroyed object.
+  if (uint64_t out = reads_.CloseAndWait(options_.read_timeout))
+    LOG_ERROR("%llu reads still in flight as the filesystem goes",
+              static_cast<unsigned long long>(out));
   records_.reset();  // its writer reads the inode table
   if (sweeper_.joinable()) {
     {
@@ -127,9 +125,7 @@ Filesystem::~Filesystem() {
   }
   // Dirty files still here were never closed (a lazy unmount): their uploads
   // are aborted by their destructors; nothing partial is published.
-  std::lock_guard lock(handles_mu_);
-  files_.clear();
-  writes_.clear();
+  open_->Clear();
 }
 
 Result<void> Filesystem::PrepareWrites() {
@@ -206,7 +202,7 @@ Entry Filesystem::MakeEntry(uint64_t ino) {
   inodes_.IncLookup(ino);
   auto v = inodes_.Get(ino);
   if (v) e.attr = ToAttributes(*v);
-  if (auto d = DirtyOf(ino)) e.attr.size = d->size();
+  open_->Overlay(ino, &e.attr.size, nullptr);
   return e;
 }
 
@@ -420,66 +416,22 @@ Result<Attributes> Filesystem::GetAttr(uint64_t ino) {
   auto fresh = Refresh(*v);
   if (!fresh) return tl::unexpected(fresh.error());
   Attributes a = ToAttributes(*fresh);
-  std::lock_guard lock(handles_mu_);
-  auto d = writes_.find(ino);
-  if (d != writes_.end()) a.size = d->second->size();
-  // Unlinked, or replaced by a rename, while open: no name any more.
-  if (deferred_deletes_.count(ino) || (d != writes_.end() && d->second->discarded())) a.nlink = 0;
+  open_->Overlay(ino, &a.size, &a.nlink);
   return a;
-}
-
-std::shared_ptr<DirtyFile> Filesystem::DirtyOf(uint64_t ino) {
-  std::lock_guard lock(handles_mu_);
-  auto it = writes_.find(ino);
-  return it == writes_.end() ? nullptr : it->second;
-}
-
-std::shared_ptr<DirtyFile> Filesystem::Hold(uint64_t ino) {
-  std::lock_guard lock(handles_mu_);
-  ++open_count_[ino];
-  auto it = writes_.find(ino);
-  return it == writes_.end() ? nullptr : it->second;
 }
 
 Result<void> Filesystem::DropHold(uint64_t ino, bool may_save) {
   std::optional<Error> failed;
-  std::shared_ptr<DirtyFile> dropped;
-  std::optional<std::pair<std::string, std::string>> deferred;
+  OpenFiles::LastClose last;
   for (;;) {
-    std::shared_ptr<DirtyFile> save;
-    {
-      std::lock_guard lock(handles_mu_);
-      auto n = open_count_.find(ino);
-      if (n == open_count_.end()) return {};
-      if (n->second > 1) {
-        --n->second;  // another hold saves or drops it
-        return {};
-      }
-      auto w = writes_.find(ino);
-      const bool unsaved = w != writes_.end() && w->second->dirty() && !w->second->discarded() &&
-                           !w->second->close_failed();
-      if (unsaved && may_save && !failed) {
-        save = w->second;  // keep the hold across the commit: nobody drops it meanwhile
-      } else {
-        open_count_.erase(n);
-        if (w != writes_.end()) {
-          dropped = std::move(w->second);
-          writes_.erase(w);
-        }
-        preserved_.erase(ino);
-        auto d = deferred_deletes_.find(ino);
-        if (d != deferred_deletes_.end()) {
-          deferred = d->second;
-          deferred_deletes_.erase(d);
-        }
-        break;
-      }
-    }
+    last = open_->Release(ino, may_save && !failed);
+    if (!last.save) break;
     // Changed since the last commit (a truncate while the last handle
     // closed): save it, then look again.
-    if (auto r = CommitInode(ino, save.get()); !r) failed = r.error();
+    if (auto r = CommitInode(ino, last.save.get()); !r) failed = r.error();
   }
-  if (dropped) {
+  if (!last.last) return {};
+  if (last.dropped) {
     inodes_.SetLocal(ino, false);
     // A new file whose every commit failed has no object: its name goes too,
     // or this mount would show a file no one else can see.
@@ -496,7 +448,7 @@ Result<void> Filesystem::DropHold(uint64_t ino, bool may_save) {
                                 [tell, parent = v->parent, name = v->name] { tell(parent, name); });
       }
   }
-  if (deferred) {
+  if (const auto& deferred = last.deferred_delete) {
     // Only if the name still holds what was unlinked (not a newer file).
     auto head = store_->Head(deferred->first);
     if (head && head->etag == deferred->second) {
@@ -516,7 +468,7 @@ Result<OpenResult> Filesystem::Open(uint64_t ino, int flags, Caller who) {
   if (!v) return MakeError(Errc::kNotFound, "stale inode");
   if (v->is_dir) return MakeError(Errc::kIsDir, "is a directory");
   // The hold keeps a write state found here alive until the handle owns it.
-  auto opened = OpenHeld(*v, flags, who, Hold(ino));
+  auto opened = OpenHeld(*v, flags, who, open_->Hold(ino));
   if (!opened) (void)DropHold(ino);
   return opened;
 }
@@ -544,8 +496,7 @@ Result<OpenResult> Filesystem::OpenHeld(const meta::InodeView& v, int flags, Cal
       made->SetMeta(MetaFor(fresh));
       if (options_.detect_conflicts && !fresh.version.etag.empty())
         made->SetCondition({fresh.version.etag, false});  // replace what we saw, or fail
-      std::lock_guard lock(handles_mu_);
-      dirty = writes_.emplace(ino, made).first->second;
+      dirty = open_->Attach(ino, std::move(made));
     }
     inodes_.SetLocal(ino, true);
     if (flags & O_TRUNC) inodes_.TouchMtime(ino, RealtimeNs());
@@ -562,27 +513,13 @@ Result<OpenResult> Filesystem::OpenHeld(const meta::InodeView& v, int flags, Cal
   out.keep_cache = !dirty && fresh.last_opened_version == fresh.version.id;
   out.direct_io = options_.direct_io;
   inodes_.SetLastOpened(ino, fresh.version.id);
-  std::lock_guard lock(handles_mu_);
-  auto& weak = read_states_[h->version.id];
-  h->read_state = weak.lock();
-  if (!h->read_state) {
-    h->read_state = std::make_shared<ReadState>(options_.readahead);
-    weak = h->read_state;
-  }
-  out.fh = next_fh_++;
-  files_.emplace(out.fh, std::move(h));  // the handle owns the hold now
+  out.fh = open_->AddFile(std::move(h));  // the handle owns the hold now
   return out;
 }
 
 void Filesystem::Release(uint64_t fh) {
-  std::shared_ptr<FileHandle> h;
-  {
-    std::lock_guard lock(handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return;
-    h = it->second;
-    files_.erase(it);
-  }
+  std::shared_ptr<FileHandle> h = open_->TakeFile(fh);
+  if (!h) return;
   // The last chance to save what was written (a close whose flush failed, a
   // writable mmap): try once more; the error can only be logged now.
   bool may_save = true;
@@ -598,12 +535,7 @@ void Filesystem::Release(uint64_t fh) {
       may_save = false;  // tried just now
     }
   }
-  {
-    std::lock_guard lock(handles_mu_);
-    h->read_state.reset();
-    auto rs = read_states_.find(h->version.id);
-    if (rs != read_states_.end() && rs->second.expired()) read_states_.erase(rs);
-  }
+  open_->FinishedReading(*h);
   if (auto r = DropHold(h->ino, may_save); !r)
     LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(), r.error().ToString().c_str());
 }

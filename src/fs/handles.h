@@ -1,4 +1,5 @@
-// Handle state of fs::Filesystem (internal to the fs layer).
+// Handle state of fs::Filesystem (internal to the fs layer); OpenFiles owns
+// the handles.
 #pragma once
 
 #include <atomic>
@@ -18,16 +19,18 @@ inline constexpr uint64_t kMaxKey = 1024;  // S3's longest key, in bytes
 // reader had them open, kept until its last close (hidden from listings).
 inline constexpr std::string_view kPreservedDir = ".s3rdmafs-preserved";
 
-struct Filesystem::ReadState {
+struct ReadState {
   std::mutex mu;
   readahead::Policy policy;  // guarded by mu
   explicit ReadState(const readahead::PolicyConfig& c) : policy(c) {}
 };
 
-struct Filesystem::FileHandle {
+struct FileHandle {
   uint64_t ino = 0;
   std::string key;
-  meta::ObjectVersion version;  // what this open sees, whatever happens later (close-to-open)
+  // What this open sees, whatever happens later (close-to-open); guarded by
+  // OpenFiles' lock (a re-validation may move a handle that has not read).
+  meta::ObjectVersion version;
   std::shared_ptr<ReadState> read_state;
   // Set while the inode has a write state: reads see its bytes, writes go to it.
   std::shared_ptr<DirtyFile> dirty;
@@ -36,7 +39,7 @@ struct Filesystem::FileHandle {
   std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
 };
 
-struct Filesystem::DirHandle {
+struct DirHandle {
   std::mutex mu;  // one readdir at a time per handle
   uint64_t ino = 0;
   std::string prefix;

@@ -11,7 +11,7 @@
 #include <unordered_map>
 
 #include "dir_records.h"
-#include "handles.h"
+#include "open_files.h"
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 
@@ -135,7 +135,7 @@ Result<void> Filesystem::CheckEmptyDir(const meta::InodeView& dir) {
   if (inodes_.local_count() == 0) return {};
   for (auto& v : inodes_.Under(dir.ino))  // files created here and not uploaded yet
     if (v.local && v.version.etag.empty())
-      if (auto d = DirtyOf(v.ino); d && !d->discarded())
+      if (auto d = open_->Dirty(v.ino); d && !d->discarded())
         return MakeError(Errc::kNotEmpty, "directory not empty");
   return {};
 }
@@ -158,15 +158,9 @@ Result<void> Filesystem::Unlink(uint64_t parent, std::string_view name) {
   auto child = Resolve(parent, name);
   if (!child) return tl::unexpected(child.error());
   if (child->is_dir) return MakeError(Errc::kIsDir, "is a directory");
-  if (auto d = DirtyOf(child->ino)) d->Discard();
-  bool deferred = false;
-  if (!child->version.etag.empty()) {
-    std::lock_guard lock(handles_mu_);
-    if (open_count_.count(child->ino)) {
-      deferred_deletes_[child->ino] = {child->key, child->version.etag};
-      deferred = true;
-    }
-  }
+  if (auto d = open_->Dirty(child->ino)) d->Discard();
+  const bool deferred = !child->version.etag.empty() &&
+                        open_->DeferDeleteIfHeld(child->ino, child->key, child->version.etag);
   if (!deferred && !child->version.etag.empty())
     if (auto r = store_->Delete(child->key); !r) return r;
   inodes_.Unlink(parent, name);
@@ -212,7 +206,7 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
   }
   // A file: save unsaved bytes first, then copy and delete.
   if (dst && !dst->version.etag.empty()) PreserveForReaders(*dst);
-  auto dirty = DirtyOf(src->ino);
+  auto dirty = open_->Dirty(src->ino);
   if (dirty && dirty->dirty())
     if (auto r = CommitInode(src->ino, dirty.get()); !r) return r;
   auto v = inodes_.Get(src->ino);
@@ -224,18 +218,11 @@ Result<void> Filesystem::Rename(uint64_t parent, std::string_view name, uint64_t
     return tl::unexpected(etag.error());
   }
   if (dst) {
-    if (auto d = DirtyOf(dst->ino)) d->Discard();  // the replaced file's unsaved bytes
+    if (auto d = open_->Dirty(dst->ino)) d->Discard();  // the replaced file's unsaved bytes
   }
-  bool deferred = false;
-  {
-    std::lock_guard lock(handles_mu_);
-    if (open_count_.count(src->ino)) {
-      // Readers of the old name keep their bytes until they close; the
-      // handles follow the inode to its new key.
-      deferred_deletes_[src->ino] = {v->key, v->version.etag};
-      deferred = true;
-    }
-  }
+  // Readers of the old name keep their bytes until they close; the
+  // handles follow the inode to its new key.
+  const bool deferred = open_->DeferDeleteIfHeld(src->ino, v->key, v->version.etag);
   if (!deferred)
     if (auto r = store_->Delete(v->key); !r)
       LOG_WARN("rename: the old object '%s' could not be deleted: %s", v->key.c_str(),
@@ -269,10 +256,7 @@ void Filesystem::TouchDir(uint64_t dir) {
 // copy), so its readers go on reading the version they opened, as POSIX
 // promises. The copy is deleted at the last close.
 void Filesystem::PreserveForReaders(const meta::InodeView& v) {
-  {
-    std::lock_guard lock(handles_mu_);
-    if (!open_count_.count(v.ino)) return;
-  }
+  if (!open_->Held(v.ino)) return;
   std::string aside = options_.root_prefix + std::string(kPreservedDir) + "/" +
                       std::to_string(mount_time_ns_) + "-" + std::to_string(v.version.id);
   auto etag = CopyObject(v.key, v.version.etag, v.version.size, aside);
@@ -281,16 +265,14 @@ void Filesystem::PreserveForReaders(const meta::InodeView& v) {
              v.key.c_str(), etag.error().ToString().c_str());
     return;
   }
-  std::lock_guard lock(handles_mu_);
-  preserved_[v.ino] = Preserved{v.version.id, aside, *etag};
-  deferred_deletes_[v.ino] = {aside, *etag};
+  open_->KeepAside(v.ino, v.version.id, aside, *etag);
 }
 
 // Every key under the directory is copied to the new prefix, then the old
 // ones are deleted: a crash half-way leaves both trees (never neither).
 Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string& new_prefix) {
   for (auto& v : inodes_.Under(dir.ino))
-    if (auto d = DirtyOf(v.ino); d && d->dirty())
+    if (auto d = open_->Dirty(v.ino); d && d->dirty())
       if (auto r = CommitInode(v.ino, d.get()); !r) return r;
   std::vector<s3::ObjectInfo> keys;
   s3::ListRequest lr;
@@ -338,7 +320,7 @@ Result<void> Filesystem::RenameDir(const meta::InodeView& dir, const std::string
   for (auto& v : inodes_.Under(dir.ino)) known.emplace(v.key, v.ino);
   for (size_t i = 0; i < keys.size(); ++i)
     if (auto k = known.find(keys[i].key); k != known.end())
-      if (auto d = DirtyOf(k->second))
+      if (auto d = open_->Dirty(k->second))
         d->Rekey(new_prefix + keys[i].key.substr(dir.key.size()), etags[i]);
   return {};
 }

@@ -4,7 +4,7 @@
 #include <future>
 #include <optional>
 
-#include "handles.h"
+#include "open_files.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::fs {
@@ -53,7 +53,7 @@ void Filesystem::SubmitFills(const std::string& key, const meta::ObjectVersion& 
 
 // One read while its blocks are acquired and filled.
 struct Filesystem::PendingRead {
-  uint64_t offset = 0, end = 0, last = 0, block_size = 0, ino = 0;
+  uint64_t offset = 0, end = 0, last = 0, block_size = 0;
   std::string key;
   meta::ObjectVersion version;
   std::shared_ptr<ReadState> read_state;
@@ -74,7 +74,6 @@ struct Filesystem::PendingRead {
   std::mutex mu;
   std::optional<Error> error;  // guarded by mu (first error wins)
   std::function<void(Result<ReadReply>)> done;
-  meta::InodeTable* inodes = nullptr;
 
   void BlockReady(size_t i, Result<uint32_t> r) {
     if (r) {
@@ -87,10 +86,7 @@ struct Filesystem::PendingRead {
   }
 
   void Finish() {
-    if (error) {
-      if (error->code == Errc::kPreconditionFailed) inodes->MarkStale(ino);
-      return done(tl::unexpected(*error));
-    }
+    if (error) return done(tl::unexpected(*error));
     ReadReply reply;
     const uint64_t start = resume();
     if (!copied.empty()) {
@@ -115,6 +111,10 @@ struct Filesystem::PendingRead {
 
 // Whoever comes first answers a read: its data, or its deadline.
 struct OnceReply {
+  explicit OnceReply(WorkGate::Pass p) : pass(std::move(p)) {}
+  // Held until nothing of this read can call back: the answer and every
+  // completion the read started (they hold this object).
+  WorkGate::Pass pass;
   std::atomic<bool> answered{false};
   std::function<void(Result<ReadReply>)> done;
   uint64_t timer = 0;
@@ -128,7 +128,9 @@ struct OnceReply {
 
 void Filesystem::ReadAsync(uint64_t fh, uint64_t offset, size_t size,
                            std::function<void(Result<ReadReply>)> done) {
-  auto once = std::make_shared<OnceReply>();
+  auto pass = reads_.Enter();
+  if (!pass) return done(MakeError(Errc::kCancelled, "the mount is shutting down"));
+  auto once = std::make_shared<OnceReply>(std::move(*pass));
   once->done = std::move(done);
   const auto limit = options_.read_timeout;
   once->timer = read_deadlines_.After(limit, [once, limit] {
@@ -155,10 +157,7 @@ void Filesystem::Revalidate(const std::shared_ptr<FileHandle>& h, uint64_t fh, u
     inodes_.RefreshFile(h->ino, *info);
     auto v = inodes_.Get(h->ino);
     if (!v || v->version.etag != info->etag) return done(tl::unexpected(stale));
-    {
-      std::lock_guard lock(handles_mu_);
-      h->version = v->version;
-    }
+    open_->SetVersion(*h, v->version);
     inodes_.SetLastOpened(h->ino, v->version.id);
     ReadOnce(fh, offset, size, false, std::move(done));
   });
@@ -166,23 +165,10 @@ void Filesystem::Revalidate(const std::shared_ptr<FileHandle>& h, uint64_t fh, u
 
 void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_revalidate,
                           std::function<void(Result<ReadReply>)> done) {
-  std::shared_ptr<FileHandle> h;
-  meta::ObjectVersion version;
-  std::string key;
-  {
-    std::lock_guard lock(handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return done(MakeError(Errc::kInvalidArgument, "bad file handle"));
-    h = it->second;
-    version = h->version;
-    key = h->key;
-    auto p = preserved_.find(h->ino);
-    if (p != preserved_.end() && p->second.version_id == version.id) {
-      key = p->second.key;  // a rename replaced it: the copy kept aside
-      version.etag = p->second.etag;
-      may_revalidate = false;
-    }
-  }
+  std::shared_ptr<FileHandle> h = open_->File(fh);
+  if (!h) return done(MakeError(Errc::kInvalidArgument, "bad file handle"));
+  auto [key, version, aside] = open_->ReadTargetOf(*h);
+  if (aside) may_revalidate = false;  // a rename replaced it: the copy kept aside
   if (h->dirty) {
     // Unsaved bytes are read from the write state; once saved, reads go
     // through the cache again, at the version just published.
@@ -219,14 +205,17 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   p->end = end;
   p->last = (end - 1) / bs;
   p->block_size = bs;
-  p->ino = h->ino;
   p->key = std::move(key);
   p->version = version;
   p->read_state = h->read_state;
   p->plan = plan;
   p->wait_deadline = std::chrono::steady_clock::now() + options_.cache_wait;
-  p->inodes = &inodes_;
-  p->done = std::move(done);
+  // The read's continuation is the filesystem's own: it may touch the
+  // inode table because the read's pass (ReadAsync) keeps Quiesce waiting.
+  p->done = [this, ino = h->ino, done = std::move(done)](Result<ReadReply> r) mutable {
+    if (!r && r.error().code == Errc::kPreconditionFailed) inodes_.MarkStale(ino);
+    done(std::move(r));
+  };
   ContinueRead(std::move(p));
 }
 
@@ -326,6 +315,10 @@ void Filesystem::ContinueRead(std::shared_ptr<PendingRead> p) {
   for (size_t i = 0; i < p->pins.size(); ++i)
     cache_->OnReady(p->pins[i], [p, i](Result<uint32_t> r) { p->BlockReady(i, std::move(r)); });
   if (p->remaining.fetch_sub(1) == 1) p->Finish();
+}
+
+uint64_t Filesystem::Quiesce(std::chrono::milliseconds budget) {
+  return reads_.CloseAndWait(budget);
 }
 
 Result<ReadReply> Filesystem::Read(uint64_t fh, uint64_t offset, size_t size) {

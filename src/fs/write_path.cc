@@ -6,7 +6,7 @@
 
 #include <cstring>
 
-#include "handles.h"
+#include "open_files.h"
 #include "s3rdmafs/common/clock.h"
 #include "s3rdmafs/common/log.h"
 
@@ -79,10 +79,7 @@ Result<std::pair<Entry, OpenResult>> Filesystem::Create(uint64_t parent, std::st
   auto dirty = std::make_shared<DirtyFile>(write_ctx_.get(), v->key);
   dirty->SetMeta(MetaFor(*v));
   if (flags & O_EXCL) dirty->SetCondition({"", true});  // two machines cannot both create it
-  {
-    std::lock_guard lock(handles_mu_);
-    writes_[ino] = dirty;
-  }
+  open_->Attach(ino, dirty);                            // a new inode: nothing there yet
   inodes_.SetLocal(ino, true);
   auto opened = Open(ino, (flags & ~O_TRUNC) | O_WRONLY, who);
   if (!opened) return tl::unexpected(opened.error());
@@ -104,7 +101,7 @@ Result<Entry> Filesystem::Mknod(uint64_t parent, std::string_view name, uint32_t
     p.mode = type | (mode & 07777);
     if (type == S_IFCHR || type == S_IFBLK) p.rdev = rdev;
     inodes_.SetPosix(ino, p);
-    if (auto d = DirtyOf(ino)) d->SetMeta(MetaFor(*inodes_.Get(ino)));
+    if (auto d = open_->Dirty(ino)) d->SetMeta(MetaFor(*inodes_.Get(ino)));
   }
   auto saved = Flush(fh, who);
   Release(fh);
@@ -113,13 +110,8 @@ Result<Entry> Filesystem::Mknod(uint64_t parent, std::string_view name, uint32_t
 }
 
 Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const std::byte> data) {
-  std::shared_ptr<FileHandle> h;
-  {
-    std::lock_guard lock(handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return MakeError(Errc::kInvalidArgument, "bad file handle");
-    h = it->second;
-  }
+  std::shared_ptr<FileHandle> h = open_->File(fh);
+  if (!h) return MakeError(Errc::kInvalidArgument, "bad file handle");
   if (!h->writable || !h->dirty)
     return MakeError(Errc::kInvalidArgument, "file handle not open for writing");
   if (auto r = h->dirty->Write(offset, data); !r) return tl::unexpected(r.error());
@@ -128,13 +120,8 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::span<const s
 }
 
 Result<void> Filesystem::Flush(uint64_t fh, Caller who) {
-  std::shared_ptr<FileHandle> h;
-  {
-    std::lock_guard lock(handles_mu_);
-    auto it = files_.find(fh);
-    if (it == files_.end()) return MakeError(Errc::kInvalidArgument, "bad file handle");
-    h = it->second;
-  }
+  std::shared_ptr<FileHandle> h = open_->File(fh);
+  if (!h) return MakeError(Errc::kInvalidArgument, "bad file handle");
   if (!h->writable || !h->dirty) return {};
   // A forked child closing the descriptor it inherited (every subprocess
   // spawn does) is not the writer saying "done": the last close or the
@@ -153,7 +140,7 @@ Result<Attributes> Filesystem::SetAttr(uint64_t ino, const SetAttrRequest& req) 
   if (changes && !options_.writable) return MakeError(Errc::kReadOnly, "read-only mount");
   // Held, so that a change to a write state is saved by whoever holds it
   // last - this call, when the last handle closed meanwhile.
-  auto changed = SetAttrHeld(ino, req, Hold(ino));
+  auto changed = SetAttrHeld(ino, req, open_->Hold(ino));
   auto saved = DropHold(ino);
   if (!changed) return tl::unexpected(changed.error());
   if (!saved) return tl::unexpected(saved.error());

@@ -30,7 +30,8 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   fuse_opt_add_arg(&args, opts.c_str());
   if (options.debug) fuse_opt_add_arg(&args, "-d");
 
-  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, fs);
+  Session session{fs, {}};
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &session);
   fuse_opt_free_args(&args);
   if (!se) return MakeError(Errc::kInternal, "fuse_session_new failed (bad FUSE options?)");
   if (fuse_set_signal_handlers(se) != 0) {
@@ -65,13 +66,9 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   int rc = fuse_session_loop_mt(se, cfg);
   fuse_loop_cfg_destroy(cfg);
   // Replies still owed by fetch completions must go out (or fail) before the
-  // session they belong to is destroyed: cancel what is in flight, then wait
-  // for the callbacks (bounded: a read's own deadline answers it anyway).
-  if (options.cancel_in_flight) options.cancel_in_flight();
-  for (int i = 0; i < 3000 && InFlightReads().load() > 0; ++i) usleep(10000);
-  if (InFlightReads().load() > 0)
-    LOG_WARN("%lld read replies still owed at unmount; the session waits no longer",
-             static_cast<long long>(InFlightReads().load()));
+  // session they belong to is destroyed: the owner's shutdown returns once
+  // none is owed.
+  if (options.shutdown) options.shutdown();
   {
     std::lock_guard lock(notifier->mu);
     notifier->se = nullptr;

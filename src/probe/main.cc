@@ -165,7 +165,7 @@ int Check(const std::string& endpoint, const std::string& bucket, std::string ke
     return 0;
   }
   auto token = (*conn)->TokenFor((*arena)->base(), n);
-  std::promise<Result<s3::S3Client::RdmaGetReply>> p;
+  std::promise<Result<s3::RdmaReply>> p;
   auto f = p.get_future();
   c->GetRdmaAsync(key, 0, std::span<std::byte>(reinterpret_cast<std::byte*>((*arena)->base()), n),
                   head->etag, *token, [&p](auto r) { p.set_value(std::move(r)); });

@@ -528,8 +528,8 @@ namespace {
 // A 501 to an RDMA request. RDMAConnectionUnknown (docs/PROTOCOL.md): the
 // server no longer knows the token's connection (it restarted), so the
 // caller remakes the connection instead of giving up on RDMA for a while.
-S3Client::RdmaGetReply Declined(const Error& e) {
-  S3Client::RdmaGetReply r;
+RdmaReply Declined(const Error& e) {
+  RdmaReply r;
   r.declined = true;
   r.why = e.message;
   r.connection_unknown = e.s3_code == "RDMAConnectionUnknown";
@@ -554,20 +554,20 @@ Result<std::string> S3Client::RdmaConnect(const std::string& body, size_t endpoi
   return future.get();
 }
 
-Result<S3Client::RdmaGetReply> S3Client::PutRdma(const std::string& key, const std::string& token,
-                                                 const std::string& crc32c) {
-  std::promise<Result<RdmaGetReply>> promise;
+Result<RdmaReply> S3Client::PutRdma(const std::string& key, const std::string& token,
+                                    const std::string& crc32c) {
+  std::promise<Result<RdmaReply>> promise;
   auto future = promise.get_future();
   PutRequest req;
   req.key = key;
   PutRdmaAsync(req, token, crc32c,
-               [&promise](Result<RdmaGetReply> r) { promise.set_value(std::move(r)); });
+               [&promise](Result<RdmaReply> r) { promise.set_value(std::move(r)); });
   return future.get();
 }
 
 void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
-                            const std::string& crc32c,
-                            std::function<void(Result<RdmaGetReply>)> done, size_t endpoint) {
+                            const std::string& crc32c, std::function<void(Result<RdmaReply>)> done,
+                            size_t endpoint) {
   bool part = !request.upload_id.empty();
   std::string q = part ? PartQuery(request.part_number, request.upload_id) : "";
   Target t = MakeTarget(request.key, q);
@@ -599,15 +599,15 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
         // A server that ignored the token stored an empty body: say declined,
         // so the caller sends the bytes over HTTP (replacing that object).
         if (!moved && !r->Header("x-amz-rdma-reply"))
-          return done(RdmaGetReply{true, "the server ignored x-amz-rdma-token", 0, ""});
-        done(RdmaGetReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
-                          etag ? *etag : ""});
+          return done(RdmaReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+        done(RdmaReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
+                       etag ? *etag : ""});
       });
 }
 
 void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, std::span<std::byte> window,
                             const std::string& if_match, const std::string& token,
-                            std::function<void(Result<RdmaGetReply>)> done, size_t endpoint) {
+                            std::function<void(Result<RdmaReply>)> done, size_t endpoint) {
   const uint64_t length = window.size();
   Target t = MakeTarget(key, "");
   t.affinity = endpoint;
@@ -634,7 +634,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, std::span<s
         const std::string* reply = r->Header("x-amz-rdma-reply");
         const std::string* etag = r->Header("etag");
         if (!reply) {
-          RdmaGetReply d;
+          RdmaReply d;
           d.declined = true;
           d.why = "the server ignored x-amz-rdma-token";
           if (r->sink_bytes == length && length > 0) {  // and sent the bytes as the body
@@ -654,7 +654,7 @@ void S3Client::GetRdmaAsync(const std::string& key, uint64_t offset, std::span<s
                                                      " bytes transferred"));
         if (!if_match.empty() && etag && BareEtag(*etag) != BareEtag(if_match))
           return done(MakeError(Errc::kPreconditionFailed, "RDMA GET " + key + ": ETag changed"));
-        done(RdmaGetReply{false, "", bytes, etag ? *etag : ""});
+        done(RdmaReply{false, "", bytes, etag ? *etag : ""});
       });
 }
 

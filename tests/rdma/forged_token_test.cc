@@ -79,8 +79,8 @@ struct Client {
     };
   }
   std::vector<std::byte> scratch;
-  Result<s3::S3Client::RdmaGetReply> Get(const rdma::RcToken& t, uint64_t length) {
-    std::promise<Result<s3::S3Client::RdmaGetReply>> p;
+  Result<s3::RdmaReply> Get(const rdma::RcToken& t, uint64_t length) {
+    std::promise<Result<s3::RdmaReply>> p;
     auto f = p.get_future();
     scratch.assign(length, std::byte{0});  // only a server that ignored the token writes here
     s3->GetRdmaAsync("obj", 0, scratch, "", rdma::FormatToken(t),

@@ -169,8 +169,8 @@ TEST(S3Client, ConnectionErrorsAreRetriedThenReported) {
 
 namespace {
 std::byte window[4];
-Result<s3::S3Client::RdmaGetReply> RdmaGet(Client& c) {
-  std::promise<Result<s3::S3Client::RdmaGetReply>> p;
+Result<s3::RdmaReply> RdmaGet(Client& c) {
+  std::promise<Result<s3::RdmaReply>> p;
   auto f = p.get_future();
   std::fill(std::begin(window), std::end(window), std::byte{0});
   c.client->GetRdmaAsync("k", 0, window, "", "TOKEN", [&p](auto r) { p.set_value(std::move(r)); });

@@ -23,7 +23,7 @@
 #include "s3rdmafs/fetch/range_fetcher.h"
 #include "s3rdmafs/fetch/rdma_links.h"
 #include "s3rdmafs/rdma/token_source.h"
-#include "s3rdmafs/s3/s3_client.h"
+#include "s3rdmafs/s3/rdma_store.h"
 
 namespace s3rdmafs::fetch {
 
@@ -39,8 +39,8 @@ struct TransportCounters {
 
 // `links`: one RDMA endpoint (used for every request), or one per S3
 // endpoint of `client`, in its order: a job goes by RDMA to the endpoint its
-// bytes go to (S3Client::EndpointFor), over HTTP while that link is down.
-std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
+// bytes go to (RdmaStore::EndpointFor), over HTTP while that link is down.
+std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::RdmaStore* client,
                                                    std::shared_ptr<RdmaLinks> links,
                                                    RangeFetcher* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff);
@@ -49,7 +49,7 @@ std::unique_ptr<RangeFetcher> MakeRdmaRangeFetcher(s3::S3Client* client,
 // the span) with the same fallback rules as the fetcher: declined -> HTTP for
 // `declined_backoff`; failed with a reply -> this upload over HTTP; no reply
 // -> the connection is retired first (a late READ must not see reused memory).
-std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::S3Client* client,
+std::unique_ptr<PartUploader> MakeRdmaPartUploader(s3::RdmaStore* client,
                                                    std::shared_ptr<RdmaLinks> links,
                                                    PartUploader* http, TransportCounters* counters,
                                                    std::chrono::milliseconds declined_backoff);

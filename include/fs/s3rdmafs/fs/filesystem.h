@@ -1,4 +1,5 @@
-// fs::Filesystem: the FUSE-free core of the read-only mount. Every operation
+// fs::Filesystem: the FUSE-free core of the mount (reads, writes, the
+// namespace). Every operation
 // returns Result<T>; the FUSE adapter only translates (errno mapping lives in
 // src/fuse/errno_map.cc).
 //
@@ -33,6 +34,7 @@
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/common/deadline_timer.h"
 #include "s3rdmafs/common/result.h"
+#include "s3rdmafs/common/work_gate.h"
 #include "s3rdmafs/fetch/part_uploader.h"
 #include "s3rdmafs/fetch/range_fetcher.h"
 #include "s3rdmafs/mem/slot_pool.h"
@@ -148,6 +150,9 @@ inline constexpr uint64_t kUnknownIno = 0xffffffff;
 
 class DirtyFile;
 class DirRecords;
+class OpenFiles;
+struct FileHandle;
+struct DirHandle;
 class StagingArea;
 class UploadJournal;
 struct WriteContext;
@@ -228,11 +233,13 @@ class Filesystem {
   // are still pending, for at most `budget`.
   void FlushMetadata(std::chrono::milliseconds budget);
   uint64_t staging_bytes() const;  // bytes held in the staging area now
+  // Shutdown, after the transports have called back everything in flight:
+  // refuses new reads and waits, for at most `budget`, until no read can
+  // call back any more (its reply sent, its completions done). Returns how
+  // many are still out.
+  uint64_t Quiesce(std::chrono::milliseconds budget);
 
  private:
-  struct FileHandle;
-  struct DirHandle;
-  struct ReadState;    // read-ahead state shared by all handles of one object version
   struct PendingRead;  // one read while its blocks are acquired and filled
 
   void ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_revalidate,
@@ -251,13 +258,10 @@ class Filesystem {
   // The POSIX attributes to store with an inode's object (defaults filled in).
   meta::PosixMeta EffectivePosix(const meta::InodeView& v) const;
   s3::Metadata MetaFor(const meta::InodeView& v) const;
-  std::shared_ptr<DirtyFile> DirtyOf(uint64_t ino);
-  // Every open handle, and an open or setattr in progress, holds its inode;
-  // the write state lives while any hold does. The last hold to go saves
-  // what is unsaved, unless a close already reported it as not saved, and
-  // the check and the drop are one step under handles_mu_: a truncate(2)
-  // racing the kernel's (asynchronous) RELEASE is never dropped unsaved.
-  std::shared_ptr<DirtyFile> Hold(uint64_t ino);
+  // Every open handle, and an open or setattr in progress, holds its inode
+  // (OpenFiles::Hold). The last hold to go saves what is unsaved, unless a
+  // close already reported it as not saved (OpenFiles::Release), then does
+  // what waited for the last close.
   Result<void> DropHold(uint64_t ino, bool may_save = true);
   Result<OpenResult> OpenHeld(const meta::InodeView& v, int flags, Caller who,
                               std::shared_ptr<DirtyFile> dirty);
@@ -308,12 +312,6 @@ class Filesystem {
   meta::InodeTable inodes_;
   int64_t mount_time_ns_;
 
-  std::mutex handles_mu_;
-  uint64_t next_fh_ = 1;                                                // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;     // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;       // guarded by handles_mu_
-  std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;  // guarded by handles_mu_
-
   std::mutex prefetch_mu_;
   std::condition_variable prefetch_done_;
   uint32_t prefetching_ = 0;                                     // guarded by prefetch_mu_
@@ -324,19 +322,9 @@ class Filesystem {
   std::unique_ptr<StagingArea> staging_;
   std::unique_ptr<UploadJournal> journal_;
   std::unique_ptr<WriteContext> write_ctx_;
-  std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;  // guarded by handles_mu_
-  std::unordered_map<uint64_t, uint32_t> open_count_;  // holds (see Hold); guarded by handles_mu_
-  // Objects unlinked (or renamed away) while open: deleted at the last close,
-  // so a reader keeps reading what it opened. ino -> (key, etag).
-  std::unordered_map<uint64_t, std::pair<std::string, std::string>>
-      deferred_deletes_;  // guarded by handles_mu_
-  // Files a rename replaced while open: their bytes were copied under
-  // kPreservedDir, and their readers read that copy until the last close.
-  struct Preserved {
-    uint64_t version_id = 0;
-    std::string key, etag;
-  };
-  std::unordered_map<uint64_t, Preserved> preserved_;  // ino -> copy; guarded by handles_mu_
+  // Handles, write states (they use write_ctx_), holds and what waits for a
+  // last close.
+  std::unique_ptr<OpenFiles> open_;
   void PreserveForReaders(const meta::InodeView& v);
   void TouchDir(uint64_t dir);
   // The directory record of `ino`'s parent must show what this mount did.
@@ -352,6 +340,8 @@ class Filesystem {
   size_t swept_peak_ =
       0;  // most inodes since the last trim (SweepMetadata's callers, one at a time)
   std::thread sweeper_;
+  // Reads whose reply or completions may still come (Quiesce waits for them).
+  WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
   DeadlineTimer read_deadlines_;
 };

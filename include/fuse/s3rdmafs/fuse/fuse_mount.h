@@ -17,11 +17,11 @@ struct MountOptions {
   bool debug = false;
   unsigned max_threads = 16;
   bool read_only = false;
-  // Shutdown, once the loop has stopped taking requests: make every reply
-  // still owed come now (the daemon stops the HTTP engine, which calls back
-  // everything in flight as cancelled). Then the session waits for those
-  // replies and only then is destroyed: no reply ever goes to a dead session.
-  std::function<void()> cancel_in_flight;
+  // The owner's shutdown (daemon::Daemon::Shutdown), called once the loop
+  // has stopped taking requests and before the session is destroyed. It
+  // must return only when no reply is owed any more (fs::Filesystem::Quiesce):
+  // no reply ever goes to a dead session.
+  std::function<void()> shutdown;
 };
 
 // The one place our errors become errno values.

@@ -12,6 +12,7 @@
 
 #include "s3rdmafs/s3/curl_engine.h"
 #include "s3rdmafs/s3/object_store.h"
+#include "s3rdmafs/s3/rdma_store.h"
 
 namespace s3rdmafs::s3 {
 
@@ -33,7 +34,7 @@ struct S3ClientOptions {
 Error ErrorFromResponse(const HttpResponse& response, const std::string& what);
 bool IsRetryable(const Error& error);
 
-class S3Client final : public ObjectStore {
+class S3Client final : public ObjectStore, public RdmaStore {
  public:
   static Result<std::unique_ptr<S3Client>> Create(S3ClientOptions options, CurlEngine* engine);
 
@@ -68,14 +69,12 @@ class S3Client final : public ObjectStore {
   };
   Target MakeTarget(std::string_view key, std::string_view raw_query) const;
   Target At(const Target& t, size_t endpoint) const;
-  // Ranges of one object spread over the endpoints in pieces of this size.
-  static constexpr uint64_t kSpreadBytes = 8ull << 20;
   static constexpr int64_t kEndpointRestMs = 2000;
   static uint64_t Spread(uint64_t affinity, uint64_t offset);
   size_t endpoints() const { return endpoints_.size(); }
   // The endpoint a request for these bytes goes to now (by affinity, skipping
   // resting ones): where the RDMA data path sends it too.
-  size_t EndpointFor(std::string_view key, uint64_t offset) const;
+  size_t EndpointFor(std::string_view key, uint64_t offset) const override;
   // Requests moved to another endpoint because theirs did not answer.
   uint64_t failovers() const { return failovers_.load(); }
 
@@ -116,33 +115,18 @@ class S3Client final : public ObjectStore {
   // The RDMA calls go to one endpoint, by index (each gateway holds its own
   // connections and tokens): the one RdmaConnect bound the connection at.
   Result<std::string> RdmaConnect(const std::string& body, size_t endpoint = 0);
-  // A ranged GET carrying x-amz-rdma-token (signed): the server RDMA-writes the
-  // bytes and answers with an empty body. `declined` when the server answered
-  // 501 or ignored the token (no x-amz-rdma-reply): retry over HTTP.
-  struct RdmaGetReply {
-    bool declined = false;
-    std::string why;
-    uint64_t bytes = 0;
-    std::string etag;
-    bool connection_unknown = false;  // declined: the server does not know the token's connection
-    // Declined, but the bytes came anyway as the HTTP body, into the window
-    // (Ceph RGW when it does not choose RDMA): nothing to fetch again.
-    bool served_over_http = false;
-  };
-  // PUT whose bytes the server RDMA-READs from the token's window; `crc32c`
-  // (base64, big-endian) lets the server verify what it read.
-  Result<RdmaGetReply> PutRdma(const std::string& key, const std::string& token,
-                               const std::string& crc32c);
-  // PUT or UploadPart (request.upload_id set) with the body in the token's
-  // window; request.body is ignored.
-  void PutRdmaAsync(const PutRequest& request, const std::string& token, const std::string& crc32c,
-                    std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
-  // A ranged GET of window.size() bytes at `offset` with the token naming
-  // `window`: the bytes land there by RDMA WRITE or, from a server that
-  // ignored the token, as the HTTP body.
+  // RdmaStore: a ranged GET, or a PUT / UploadPart, carrying
+  // x-amz-rdma-token (signed). 501, 400 InvalidRequest (RustFS), 400
+  // BadDigest to a PUT (a server that ignored the token and checked the
+  // empty body) and a 200 without x-amz-rdma-reply are declines.
   void GetRdmaAsync(const std::string& key, uint64_t offset, std::span<std::byte> window,
                     const std::string& if_match, const std::string& token,
-                    std::function<void(Result<RdmaGetReply>)> done, size_t endpoint = 0);
+                    std::function<void(Result<RdmaReply>)> done, size_t endpoint = 0) override;
+  void PutRdmaAsync(const PutRequest& request, const std::string& token, const std::string& crc32c,
+                    std::function<void(Result<RdmaReply>)> done, size_t endpoint = 0) override;
+  // Blocking PutRdmaAsync of a whole object (tools, tests).
+  Result<RdmaReply> PutRdma(const std::string& key, const std::string& token,
+                            const std::string& crc32c);
 
  private:
   struct Endpoint {
