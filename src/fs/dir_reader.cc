@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <future>
 
+#include "attribute_prefetcher.h"
 #include "dir_records.h"
 #include "open_files.h"
 #include "s3rdmafs/common/log.h"
@@ -215,7 +216,7 @@ Result<void> Filesystem::ReadDir(uint64_t dh, uint64_t offset, bool plus,
       if (!(e.attr_provisional && !view->is_dir))
         inodes_.IncLookup(ino);
       else
-        PrefetchAttributes(ino, view->key);
+        prefetcher_->Add(ino, view->key);
     } else {
       e.attr.ino = kUnknownIno;
       e.attr.mode = item.is_dir ? S_IFDIR : S_IFREG;

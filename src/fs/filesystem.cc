@@ -8,6 +8,7 @@
 #include <future>
 #include <unordered_set>
 
+#include "attribute_prefetcher.h"
 #include "dir_records.h"
 #include "open_files.h"
 #include "s3rdmafs/common/clock.h"
@@ -27,6 +28,12 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
       inodes_(options_.root_prefix, options_.ttls),
       open_(std::make_unique<OpenFiles>(options_.readahead)) {
   mount_time_ns_ = RealtimeNs();
+  // 32 at once; ~100 bytes per queued entry.
+  prefetcher_ = std::make_unique<AttributePrefetcher>(
+      32, size_t{1} << 20,
+      [this](uint64_t ino, const std::string& key, std::function<void()> done) {
+        return PrefetchOne(ino, key, std::move(done));
+      });
   staging_ = std::make_unique<StagingArea>(options_.staging_dir, options_.staging_max);
   write_ctx_ = std::make_unique<WriteContext>();
   write_ctx_->store = store_;
@@ -49,14 +56,7 @@ Filesystem::Filesystem(FsOptions options, s3::ObjectStore* store, fetch::RangeFe
   if (options_.idle_forget.count() > 0) {
     const auto period = std::clamp(options_.idle_forget / 4, std::chrono::milliseconds(100),
                                    std::chrono::milliseconds(1000));
-    sweeper_ = std::thread([this, period] {
-      std::unique_lock lock(sweep_mu_);
-      while (!sweep_wake_.wait_for(lock, period, [this] { return sweep_stop_; })) {
-        lock.unlock();
-        SweepMetadata();
-        lock.lock();
-      }
-    });
+    sweeper_ = std::make_unique<Periodic>(period, [this] { SweepMetadata(); });
   }
 }
 
@@ -109,20 +109,8 @@ Filesystem::~Filesystem() {
     LOG_ERROR("%llu reads still in flight as the filesystem goes",
               static_cast<unsigned long long>(out));
   records_.reset();  // its writer reads the inode table
-  if (sweeper_.joinable()) {
-    {
-      std::lock_guard lock(sweep_mu_);
-      sweep_stop_ = true;
-    }
-    sweep_wake_.notify_all();
-    sweeper_.join();
-  }
-  {  // background HEADs call back into this object
-    std::unique_lock lock(prefetch_mu_);
-    stopping_ = true;
-    prefetch_queue_.clear();
-    prefetch_done_.wait(lock, [this] { return prefetching_ == 0; });
-  }
+  sweeper_.reset();
+  prefetcher_->Stop();  // background HEADs call back into this object
   // Dirty files still here were never closed (a lazy unmount): their uploads
   // are aborted by their destructors; nothing partial is published.
   open_->Clear();
@@ -261,52 +249,14 @@ Result<meta::InodeView> Filesystem::Resolve(uint64_t parent, std::string_view na
   return *v;
 }
 
-namespace {
-constexpr uint32_t kAttributePrefetch = 32;
-constexpr size_t kPrefetchQueueMax = 1 << 20;  // entries; ~100 bytes each
-}  // namespace
-
-void Filesystem::PrefetchAttributes(uint64_t ino, const std::string& key) {
-  {
-    std::lock_guard lock(prefetch_mu_);
-    if (stopping_ || prefetch_queue_.size() >= kPrefetchQueueMax) return;
-    prefetch_queue_.emplace_back(ino, key);
-  }
-  StartPrefetches();
-}
-
-void Filesystem::StartPrefetches() {
-  // A store that answers inline (tests) would recurse once per entry: the
-  // outer call's loop picks up the next one instead.
-  thread_local bool inside = false;
-  if (inside) return;
-  inside = true;
-  struct Reset {
-    ~Reset() { inside = false; }
-  } reset;
-  for (;;) {
-    std::pair<uint64_t, std::string> next;
-    uint64_t listed_size = 0;
-    {
-      std::lock_guard lock(prefetch_mu_);
-      if (stopping_ || prefetching_ >= kAttributePrefetch || prefetch_queue_.empty()) return;
-      next = std::move(prefetch_queue_.front());
-      prefetch_queue_.pop_front();
-      auto v = inodes_.Get(next.first);
-      if (!v || v->version.posix_known || v->local) continue;  // a LOOKUP got there first
-      listed_size = v->version.size;
-      ++prefetching_;
-    }
-    FetchFileAttributes(next.first, next.second, listed_size, options_.small_file_read,
-                        [this](const Result<s3::ObjectInfo>&) {
-                          {
-                            std::lock_guard lock(prefetch_mu_);
-                            --prefetching_;
-                            prefetch_done_.notify_all();
-                          }
-                          StartPrefetches();  // the next one, from this completion
-                        });
-  }
+// Starts one background attribute fetch (AttributePrefetcher), unless a
+// LOOKUP got there first.
+bool Filesystem::PrefetchOne(uint64_t ino, const std::string& key, std::function<void()> done) {
+  auto v = inodes_.Get(ino);
+  if (!v || v->version.posix_known || v->local) return false;
+  FetchFileAttributes(ino, key, v->version.size, options_.small_file_read,
+                      [done = std::move(done)](const Result<s3::ObjectInfo>&) { done(); });
+  return true;
 }
 
 Result<Entry> Filesystem::Lookup(uint64_t parent, std::string_view name) {

@@ -17,9 +17,7 @@
 #include <sys/uio.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -27,12 +25,12 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "s3rdmafs/cache/block_cache.h"
 #include "s3rdmafs/common/deadline_timer.h"
+#include "s3rdmafs/common/periodic.h"
 #include "s3rdmafs/common/result.h"
 #include "s3rdmafs/common/work_gate.h"
 #include "s3rdmafs/fetch/part_uploader.h"
@@ -151,6 +149,7 @@ inline constexpr uint64_t kUnknownIno = 0xffffffff;
 class DirtyFile;
 class DirRecords;
 class OpenFiles;
+class AttributePrefetcher;
 struct FileHandle;
 struct DirHandle;
 class StagingArea;
@@ -277,13 +276,9 @@ class Filesystem {
   Result<void> RenameDir(const meta::InodeView& dir, const std::string& new_prefix);
   Entry MakeEntry(uint64_t ino);
   Result<ReadReply> ReadDirty(DirtyFile* d, uint64_t offset, size_t size);
-  // A HEAD in the background for a file readdirplus listed without its
-  // x-amz-meta-*: `ls -l` reads the whole listing before it stats, so the
-  // attributes are often there when the LOOKUP comes. Queued in listing
-  // order, kAttributePrefetch at once; an entry whose attributes a LOOKUP
-  // fetched meanwhile is skipped.
-  void PrefetchAttributes(uint64_t ino, const std::string& key);
-  void StartPrefetches();
+  // One background attribute fetch for a file readdirplus listed without
+  // its x-amz-meta-* (prefetcher_); false if a LOOKUP fetched them meanwhile.
+  bool PrefetchOne(uint64_t ino, const std::string& key, std::function<void()> done);
   // `for_read`: an open for reading asks, so a small file's bytes may come
   // with its attributes (a GET of block 0 instead of a HEAD): they are as
   // fresh as the open, and the read that follows needs no request.
@@ -305,6 +300,12 @@ class Filesystem {
   void SubmitFills(const std::string& key, const meta::ObjectVersion& version,
                    std::vector<std::pair<uint64_t, cache::PinnedBlock>> blocks);
 
+  void PreserveForReaders(const meta::InodeView& v);
+  void TouchDir(uint64_t dir);
+  // The directory record of `ino`'s parent must show what this mount did.
+  void RecordChanged(uint64_t ino);
+  void RecordRemoved(uint64_t parent, std::string_view name);
+
   FsOptions options_;
   s3::ObjectStore* store_;
   fetch::RangeFetcher* fetcher_;
@@ -312,11 +313,7 @@ class Filesystem {
   meta::InodeTable inodes_;
   int64_t mount_time_ns_;
 
-  std::mutex prefetch_mu_;
-  std::condition_variable prefetch_done_;
-  uint32_t prefetching_ = 0;                                     // guarded by prefetch_mu_
-  std::deque<std::pair<uint64_t, std::string>> prefetch_queue_;  // guarded by prefetch_mu_
-  bool stopping_ = false;                                        // guarded by prefetch_mu_
+  std::unique_ptr<AttributePrefetcher> prefetcher_;  // stopped early in the destructor
 
   // Write state.
   std::unique_ptr<StagingArea> staging_;
@@ -325,21 +322,13 @@ class Filesystem {
   // Handles, write states (they use write_ctx_), holds and what waits for a
   // last close.
   std::unique_ptr<OpenFiles> open_;
-  void PreserveForReaders(const meta::InodeView& v);
-  void TouchDir(uint64_t dir);
-  // The directory record of `ino`'s parent must show what this mount did.
-  void RecordChanged(uint64_t ino);
-  void RecordRemoved(uint64_t parent, std::string_view name);
   std::unique_ptr<DirRecords> records_;  // null: listings use no records
   std::mutex name_dropped_mu_;
   std::function<void(uint64_t, const std::string&)> name_dropped_;  // guarded by name_dropped_mu_
-  // The metadata sweeper thread (stopped first in the destructor).
-  std::mutex sweep_mu_;
-  std::condition_variable sweep_wake_;
-  bool sweep_stop_ = false;  // guarded by sweep_mu_
-  size_t swept_peak_ =
-      0;  // most inodes since the last trim (SweepMetadata's callers, one at a time)
-  std::thread sweeper_;
+  // The metadata sweeper's thread (stopped early in the destructor).
+  std::unique_ptr<Periodic> sweeper_;
+  // Most inodes since the last trim (SweepMetadata's callers, one at a time).
+  size_t swept_peak_ = 0;
   // Reads whose reply or completions may still come (Quiesce waits for them).
   WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
