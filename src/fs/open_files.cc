@@ -1,6 +1,14 @@
 #include "open_files.h"
 
 namespace s3rdmafs::fs {
+namespace {
+// The handle or write state under `id`, or null.
+template <class Map>
+typename Map::mapped_type Find(const Map& map, uint64_t id) {
+  auto it = map.find(id);
+  return it == map.end() ? nullptr : it->second;
+}
+}  // namespace
 
 uint64_t OpenFiles::AddFile(std::shared_ptr<FileHandle> h) {
   std::lock_guard lock(mu_);
@@ -17,8 +25,7 @@ uint64_t OpenFiles::AddFile(std::shared_ptr<FileHandle> h) {
 
 std::shared_ptr<FileHandle> OpenFiles::File(uint64_t fh) const {
   std::lock_guard lock(mu_);
-  auto it = files_.find(fh);
-  return it == files_.end() ? nullptr : it->second;
+  return Find(files_, fh);
 }
 
 std::shared_ptr<FileHandle> OpenFiles::TakeFile(uint64_t fh) {
@@ -63,8 +70,7 @@ uint64_t OpenFiles::AddDir(std::shared_ptr<DirHandle> d) {
 
 std::shared_ptr<DirHandle> OpenFiles::Dir(uint64_t dh) const {
   std::lock_guard lock(mu_);
-  auto it = dirs_.find(dh);
-  return it == dirs_.end() ? nullptr : it->second;
+  return Find(dirs_, dh);
 }
 
 void OpenFiles::DropDir(uint64_t dh) {
@@ -74,8 +80,7 @@ void OpenFiles::DropDir(uint64_t dh) {
 
 std::shared_ptr<DirtyFile> OpenFiles::Dirty(uint64_t ino) const {
   std::lock_guard lock(mu_);
-  auto it = writes_.find(ino);
-  return it == writes_.end() ? nullptr : it->second;
+  return Find(writes_, ino);
 }
 
 std::shared_ptr<DirtyFile> OpenFiles::Hold(uint64_t ino) {

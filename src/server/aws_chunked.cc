@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <strings.h>
 
 #include <algorithm>
 #include <cctype>
@@ -185,6 +186,22 @@ s3rdmafs::Result<void> AwsChunkedDecoder::ForBody(const AuthResult& auth,
   }
   decoder->emplace(std::move(signing));
   return {};
+}
+
+std::string WithoutAwsChunked(std::string_view content_encoding) {
+  std::string kept;
+  for (size_t pos = 0; pos <= content_encoding.size();) {
+    size_t comma = content_encoding.find(',', pos);
+    std::string coding(
+        content_encoding.substr(pos, comma == std::string_view::npos ? comma : comma - pos));
+    coding.erase(0, coding.find_first_not_of(' '));
+    coding.erase(coding.find_last_not_of(' ') + 1);
+    if (!coding.empty() && strcasecmp(coding.c_str(), "aws-chunked") != 0)
+      kept += (kept.empty() ? "" : ", ") + coding;
+    if (comma == std::string_view::npos) break;
+    pos = comma + 1;
+  }
+  return kept;
 }
 
 }  // namespace s3rdma::server

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "s3rdmafs/common/result.h"
 
@@ -76,5 +77,10 @@ class AwsChunkedDecoder {
   std::map<std::string, std::string> trailers_;
   std::string trailer_text_;  // canonical "name:value\n" lines, for the trailer signature
 };
+
+// A Content-Encoding value without "aws-chunked", which says how one
+// request's body was framed, not what the object is: S3 keeps the other
+// codings (gzip) and drops it. "" when none is left.
+std::string WithoutAwsChunked(std::string_view content_encoding);
 
 }  // namespace s3rdma::server

@@ -128,6 +128,20 @@ class BodyPump {
   std::optional<s3rdmafs::Error> error_;
 };
 
+// The upstream request for a client's request to bucket/key: its query
+// without the client's own auth parameters, signed unless the client was
+// anonymous.
+UpstreamCall CallFor(const Request& req, const AuthResult& auth, std::string method,
+                     const std::string& bucket, const std::string& key) {
+  UpstreamCall call;
+  call.method = std::move(method);
+  call.bucket = bucket;
+  call.key = key;
+  call.raw_query = WithoutAuthParameters(req.raw_query);
+  call.sign = !auth.anonymous;
+  return call;
+}
+
 }  // namespace
 
 void S3Handler::Gateway(Exchange& ex, const AuthResult& auth, const std::string& bucket,
@@ -155,12 +169,7 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
                         const std::string& key) {
   const Request& req = ex.request();
   const std::string resource = "/" + bucket + (key.empty() ? "" : "/" + key);
-  UpstreamCall call;
-  call.method = req.method;
-  call.bucket = bucket;
-  call.key = key;
-  call.raw_query = WithoutAuthParameters(req.raw_query);
-  call.sign = !auth.anonymous;
+  UpstreamCall call = CallFor(req, auth, req.method, bucket, key);
   std::optional<uint64_t> length;
   if (req.HasHeader("content-length")) {
     const std::string v = req.Header("content-length");
@@ -187,20 +196,8 @@ void S3Handler::Forward(Exchange& ex, const AuthResult& auth, const std::string&
     // aws-chunked framed the body between client and gateway; the upstream
     // gets the decoded bytes.
     if (chunked && strcasecmp(h.first.c_str(), "content-encoding") == 0) {
-      std::string rest;
-      size_t at = 0;
-      while (at <= h.second.size()) {
-        size_t comma = h.second.find(',', at);
-        std::string part =
-            h.second.substr(at, comma == std::string::npos ? std::string::npos : comma - at);
-        part.erase(0, part.find_first_not_of(' '));
-        part.erase(part.find_last_not_of(' ') + 1);
-        if (!part.empty() && strcasecmp(part.c_str(), "aws-chunked") != 0)
-          rest += (rest.empty() ? "" : ",") + part;
-        if (comma == std::string::npos) break;
-        at = comma + 1;
-      }
-      if (!rest.empty()) call.headers.emplace_back(h.first, rest);
+      if (std::string rest = WithoutAwsChunked(h.second); !rest.empty())
+        call.headers.emplace_back(h.first, std::move(rest));
       continue;
     }
     if (chunked && strcasecmp(h.first.c_str(), "x-amz-trailer") == 0) continue;
@@ -275,12 +272,7 @@ void S3Handler::GatewayRdmaGet(Exchange& ex, const AuthResult& auth, const std::
   const std::string resource = "/" + bucket + "/" + key;
   auto stream = rdma_->OpenStream(auth.access_key, token);
   if (!stream) return SendRdmaFailure(ex, stream.error(), resource);
-  UpstreamCall call;
-  call.method = "GET";
-  call.bucket = bucket;
-  call.key = key;
-  call.raw_query = WithoutAuthParameters(req.raw_query);
-  call.sign = !auth.anonymous;
+  UpstreamCall call = CallFor(req, auth, "GET", bucket, key);
   call.headers = req.headers;
   int status = 0;
   Headers answer;
@@ -343,12 +335,7 @@ void S3Handler::GatewayRdmaPut(Exchange& ex, const AuthResult& auth, const std::
   if (!checksum) return SendBackendError(ex, checksum.error(), resource);
   auto stream = rdma_->OpenStream(auth.access_key, token);
   if (!stream) return SendRdmaFailure(ex, stream.error(), resource);
-  UpstreamCall call;
-  call.method = "PUT";
-  call.bucket = bucket;
-  call.key = key;
-  call.raw_query = WithoutAuthParameters(req.raw_query);
-  call.sign = !auth.anonymous;
+  UpstreamCall call = CallFor(req, auth, "PUT", bucket, key);
   call.headers = req.headers;
   call.payload_hash = std::string(s3::kUnsignedPayload);
   call.body_length = token.size;

@@ -38,18 +38,8 @@ UserMeta UserMetaOf(const Request& req) {
     if (n == "content-encoding") {
       // aws-chunked is how this request's body was framed, not what the
       // object is: S3 keeps the other codings (gzip) and drops it.
-      std::string kept;
-      for (size_t pos = 0; pos <= value.size();) {
-        size_t comma = value.find(',', pos);
-        std::string coding = value.substr(pos, comma == std::string::npos ? comma : comma - pos);
-        coding.erase(0, coding.find_first_not_of(' '));
-        coding.erase(coding.find_last_not_of(' ') + 1);
-        if (!coding.empty() && strcasecmp(coding.c_str(), "aws-chunked") != 0)
-          kept += (kept.empty() ? "" : ", ") + coding;
-        if (comma == std::string::npos) break;
-        pos = comma + 1;
-      }
-      if (!kept.empty()) user.emplace_back(n, kept);
+      if (std::string kept = WithoutAwsChunked(value); !kept.empty())
+        user.emplace_back(n, std::move(kept));
     } else if (n.rfind("x-amz-meta-", 0) == 0 ||
                std::find(std::begin(kKept), std::end(kKept), n) != std::end(kKept)) {
       user.emplace_back(n, value);
