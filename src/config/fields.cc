@@ -416,6 +416,11 @@ std::vector<Field> MakeFields() {
   f.push_back(Bool(
       "rdma", "required", "fail the mount when RDMA cannot be set up, instead of using HTTP",
       [](Config & c) -> auto& { return c.rdma.required; }));
+  f.push_back(Bool(
+      "rdma", "memory_windows",
+      "RC: a memory window per request, so a token reaches only its own request's bytes and only "
+      "until its reply (used when the device has type 2 windows)",
+      [](Config & c) -> auto& { return c.rdma.memory_windows; }));
   f.push_back(Duration(
       "rdma", "declined_backoff", "after a server declines RDMA, use HTTP for this long",
       [](Config & c) -> auto& { return c.rdma.declined_backoff_ms; }));

@@ -67,7 +67,7 @@ namespace {
 // One RC connection to `where` (ADDR:PORT), bound by a handshake sent to S3
 // endpoint `endpoint` (the server that owns that listener).
 Result<std::shared_ptr<rdma::TokenSource>> ConnectRc(const std::string& where, size_t endpoint,
-                                                     Daemon& d) {
+                                                     const rdma::RcOptions& options, Daemon& d) {
   size_t colon = where.rfind(':');
   std::string host = where.substr(0, colon);
   uint16_t port = config::ParsePort(where).value_or(0);  // Validate checked it
@@ -78,8 +78,12 @@ Result<std::shared_ptr<rdma::TokenSource>> ConnectRc(const std::string& where, s
         auto reply = store->RdmaConnect(body, endpoint);
         if (!reply) return tl::unexpected(reply.error());
         return rdma::ParseHandshakeReply(*reply);
-      });
+      },
+      options);
   if (!conn) return tl::unexpected(conn.error());
+  if (options.memory_windows && !(*conn)->memory_windows())
+    LOG_WARN("%s has no type 2 memory windows: tokens carry the region's key",
+             (*conn)->device().c_str());
   return std::shared_ptr<rdma::TokenSource>(std::move(*conn));
 }
 
@@ -102,8 +106,11 @@ Result<std::shared_ptr<fetch::RdmaLinks>> ConnectRdma(const config::Config& c, D
                      }});
   } else {
     const auto wheres = SplitEndpointList(c.rdma.endpoint);
+    rdma::RcOptions o;
+    o.memory_windows = c.rdma.memory_windows;
     for (size_t i = 0; i < wheres.size(); ++i)
-      links.push_back({wheres[i], [where = wheres[i], i, &d] { return ConnectRc(where, i, d); }});
+      links.push_back(
+          {wheres[i], [where = wheres[i], i, o, &d] { return ConnectRc(where, i, o, d); }});
   }
   if (links.empty()) return std::shared_ptr<fetch::RdmaLinks>();
   for (auto& link : links) {

@@ -105,7 +105,11 @@ std::string RenderStats(const Daemon& d) {
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"declined\"}", t.fallbacks_declined.load());
   e.Sample("s3rdmafs_rdma_fallbacks_total", "{cause=\"failed\"}", t.fallbacks_failed.load());
   e.Single("s3rdmafs_rdma_connections_retired_total", "counter",
-           "RDMA registrations torn down after a lost reply", t.connections_retired.load());
+           "RDMA connections retired after a lost reply whose window could not be fenced alone",
+           t.connections_retired.load());
+  e.Single("s3rdmafs_rdma_windows_fenced_total", "counter",
+           "RDMA requests without a reply whose memory window alone was invalidated",
+           t.windows_fenced.load());
   e.Single("s3rdmafs_rdma_connected", "gauge",
            "RDMA connections up now (1 per RDMA endpoint; 0: HTTP only)",
            d.rdma ? d.rdma->connected() : 0);

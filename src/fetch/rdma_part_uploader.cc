@@ -22,8 +22,9 @@ class RdmaPartUploader final : public PartUploader {
     if (job.data.size() < kSmallestRdmaUpload || !route.path)
       return OverHttp(std::move(job), std::move(done));
     RdmaPath* path = route.path;
-    auto token = route.conn->TokenFor(job.data.data(), job.data.size());
-    if (!token) return OverHttp(std::move(job), std::move(done));
+    auto window =
+        route.conn->Open(job.data.data(), job.data.size(), rdma::Access::kServerReads);
+    if (!window) return OverHttp(std::move(job), std::move(done));
     s3::PutRequest put;
     put.key = job.key;
     put.meta = job.meta;
@@ -35,9 +36,12 @@ class RdmaPartUploader final : public PartUploader {
     const std::string crc = protocol::Crc32cBase64(job.data.data(), job.data.size());
     auto shared = std::make_shared<UploadJob>(std::move(job));
     client_->PutRdmaAsync(
-        put, *token, crc,
-        [this, path, conn = route.conn, shared,
+        put, window->token, crc,
+        [this, path, conn = route.conn, window = *window, shared,
          done = std::move(done)](Result<s3::RdmaReply> r) mutable {
+          // The token stops working now: a replay must not read a buffer
+          // that holds another part by then.
+          const bool fenced = conn->Close(window);
           if (r && !r->declined) {
             paths_.counters()->bytes_rdma_sent += shared->data.size();
             return done(r->etag);
@@ -46,6 +50,8 @@ class RdmaPartUploader final : public PartUploader {
             path->Gone(conn, Error(Errc::kConnection, r->why), "PUT");
           else if (r)
             path->Declined(r->why, "PUT");
+          else if (r.error().http_status == 0 && fenced)  // no reply, but nothing more reads it
+            path->Fenced(r.error(), "PUT");
           else if (r.error().http_status == 0)  // the server may still READ this span
             path->LostReply(conn, r.error(), "PUT");
           else

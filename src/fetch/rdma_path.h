@@ -51,8 +51,18 @@ class RdmaPath {
     ++counters_->fallbacks_failed;
     LOG_WARN("RDMA %s failed (%s): retrying over HTTP", what, e.ToString().c_str());
   }
-  // No reply: the server may still be working on the token. `conn` is
-  // retired before anything else touches the request's memory.
+  // No reply, and the request's window was invalidated: nothing of it can
+  // land any more, so only this request is redone over HTTP.
+  void Fenced(const Error& e, const char* what) {
+    ++counters_->windows_fenced;
+    ++counters_->fallbacks_failed;
+    if (e.code != Errc::kCancelled)
+      LOG_WARN("RDMA %s lost its reply (%s): its window is invalidated; retrying over HTTP", what,
+               e.ToString().c_str());
+  }
+  // No reply, and the window could not be fenced alone: the server may still
+  // be working on the token. `conn` is retired before anything else touches
+  // the request's memory.
   void LostReply(const std::shared_ptr<rdma::TokenSource>& conn, const Error& e, const char* what) {
     if (links_->Lost(link_, conn)) {
       if (e.code == Errc::kCancelled)

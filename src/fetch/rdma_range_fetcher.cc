@@ -40,10 +40,13 @@ class RdmaRangeFetcher final : public RangeFetcher {
     st->remaining = windows.size();
     uint64_t offset = st->job.offset;
     for (auto& span : windows) {
-      auto token = route.conn->TokenFor(span.data(), span.size());
+      auto window = route.conn->Open(span.data(), span.size(), rdma::Access::kServerWrites);
       uint64_t this_offset = offset;
       offset += span.size();
-      auto finish_one = [this, st](Result<s3::RdmaReply> r) {
+      auto finish_one = [this, st, window](Result<s3::RdmaReply> r) {
+        // The token stops working now, whatever the answer was (a replay
+        // must not reach blocks about to be reused).
+        const bool fenced = window && st->conn->Close(*window);
         {
           std::lock_guard lock(st->mu);
           if (!r) {
@@ -51,7 +54,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
             if (r.error().http_status != 0)
               st->replied_failure = true;
             else
-              st->lost = true;
+              (fenced ? st->fenced : st->lost) = true;
             if (!st->error) st->error = r.error();
           } else if (r->declined) {
             (r->connection_unknown ? st->gone : st->declined) = true;
@@ -64,11 +67,11 @@ class RdmaRangeFetcher final : public RangeFetcher {
         }
         if (st->remaining.fetch_sub(1) == 1) Settle(*st);
       };
-      if (!token) {  // the connection ended just now: nothing was sent
-        finish_one(tl::unexpected(Error(token.error().code, token.error().message, 400)));
+      if (!window) {  // the connection ended just now: nothing was sent
+        finish_one(tl::unexpected(Error(window.error().code, window.error().message, 400)));
         continue;
       }
-      client_->GetRdmaAsync(st->job.key, this_offset, span, st->job.etag, *token,
+      client_->GetRdmaAsync(st->job.key, this_offset, span, st->job.etag, window->token,
                             std::move(finish_one), route.endpoint);
     }
   }
@@ -81,9 +84,11 @@ class RdmaRangeFetcher final : public RangeFetcher {
     std::function<void(Result<uint64_t>)> done;
     std::atomic<size_t> remaining{0};
     std::mutex mu;
-    // How the spans ended, worst first: a lost reply, a server that no
-    // longer knows the connection, a decline, a failure it answered.
-    bool lost = false, gone = false, declined = false, replied_failure = false;  // guarded by mu
+    // How the spans ended, worst first: a lost reply whose window could not
+    // be fenced alone, one whose window was, a server that no longer knows
+    // the connection, a decline, a failure it answered.
+    bool lost = false, fenced = false, gone = false, declined = false,
+         replied_failure = false;  // guarded by mu
     std::optional<Error> error;                                                  // guarded by mu
     // Declined spans whose bytes came as the HTTP body (Ceph RGW's way): all
     // of them, or some spans still need fetching.
@@ -94,7 +99,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
   // Every span has answered: no RDMA of this job is outstanding (or the
   // connection is retired first), so the blocks may be written by HTTP.
   void Settle(State& st) {
-    if (!st.lost && !st.gone && !st.declined && !st.replied_failure) {
+    if (!st.lost && !st.fenced && !st.gone && !st.declined && !st.replied_failure) {
       paths_.counters()->bytes_rdma += st.job.length;
       return st.done(st.job.length);
     }
@@ -103,6 +108,9 @@ class RdmaRangeFetcher final : public RangeFetcher {
       // A late WRITE could still land: the connection is retired (its
       // registration gone) before these blocks are written again, by HTTP.
       st.path->LostReply(st.conn, why, "GET");
+      if (why.code == Errc::kCancelled) return st.done(tl::unexpected(why));
+    } else if (st.fenced) {
+      st.path->Fenced(why, "GET");
       if (why.code == Errc::kCancelled) return st.done(tl::unexpected(why));
     } else if (st.gone) {
       st.path->Gone(st.conn, why, "GET");

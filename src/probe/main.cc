@@ -164,12 +164,17 @@ int Check(const std::string& endpoint, const std::string& bucket, std::string ke
     printf("rdma get: SKIPPED '%s' is empty\n", key.c_str());
     return 0;
   }
-  auto token = (*conn)->TokenFor((*arena)->base(), n);
+  auto window = (*conn)->Open((*arena)->base(), n, rdma::Access::kServerWrites);
+  if (!window) {
+    printf("rdma get: FAIL %s\n", window.error().ToString().c_str());
+    return 1;
+  }
   std::promise<Result<s3::RdmaReply>> p;
   auto f = p.get_future();
   c->GetRdmaAsync(key, 0, std::span<std::byte>(reinterpret_cast<std::byte*>((*arena)->base()), n),
-                  head->etag, *token, [&p](auto r) { p.set_value(std::move(r)); });
+                  head->etag, window->token, [&p](auto r) { p.set_value(std::move(r)); });
   auto r = f.get();
+  (*conn)->Close(*window);
   if (!r || r->declined) {
     printf("rdma get: FAIL %s\n",
            !r ? r.error().ToString().c_str() : ("declined: " + r->why).c_str());

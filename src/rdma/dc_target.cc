@@ -98,7 +98,7 @@ DcTarget::~DcTarget() {
   registration_.reset();
 }
 
-Result<std::string> DcTarget::TokenFor(const void* addr, uint64_t size) const {
+Result<Window> DcTarget::Open(const void* addr, uint64_t size, Access /*access*/) {
   if (retired_.load()) return MakeError(Errc::kConnection, "DC target retired");
   uintptr_t a = reinterpret_cast<uintptr_t>(addr);
   if (a < base_ || a + size > base_ + size_ || size == 0 || size > 0xffffffffu)
@@ -106,7 +106,7 @@ Result<std::string> DcTarget::TokenFor(const void* addr, uint64_t size) const {
   DcToken t = prototype_;
   t.addr = a;
   t.size = size;
-  return FormatToken(t);
+  return Window{FormatToken(t), 0};
 }
 
 void DcTarget::Retire() {

@@ -34,7 +34,7 @@ struct RdmaEndpoint::Connection {
   std::string principal;
   std::chrono::steady_clock::time_point prepared_at;
   uint64_t region_addr = 0, region_size = 0;
-  uint32_t region_rkey = 0;
+  uint32_t region_rkey = 0;  // 0: a key per request (the client's memory windows)
   // mu guards slot ownership, the completion table and posting to the QP.
   std::mutex mu;
   std::condition_variable changed;  // a slot was freed, a completion arrived, or it broke
@@ -260,7 +260,9 @@ Result<std::shared_ptr<RdmaEndpoint::Connection>> RdmaEndpoint::Authorize(
                      "no live RDMA connection " + std::to_string(token.connection));
   if (c->principal != principal)
     return MakeError(Errc::kAccessDenied, "the token names another client's connection");
-  if (token.rkey != c->region_rkey || token.addr < c->region_addr ||
+  // A region key of 0 means the client binds a memory window per request:
+  // each token carries its own key, and the client's device enforces it.
+  if ((c->region_rkey != 0 && token.rkey != c->region_rkey) || token.addr < c->region_addr ||
       token.addr + token.size > c->region_addr + c->region_size)
     return MakeError(Errc::kInvalidArgument,
                      "the token's window is not in a region registered on its connection");

@@ -4,9 +4,10 @@
 // is the TokenSource whose tokens name plain memory. Every answer comes on the
 // store's own thread, as the real engine's completions do.
 //
-// A window stays reachable until its connection is retired, as an rkey does
-// until its registration is gone: after a lost reply the fake makes one late
-// write into the window and counts whether it landed or was refused.
+// A window stays reachable until it is closed (memory windows) or its
+// connection is retired (a region-wide key), as the hardware decides: after a
+// lost reply the fake makes one late write into the window and counts whether
+// it landed or was refused.
 #pragma once
 
 #include <condition_variable>
@@ -17,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "fake_store.h"
@@ -28,25 +30,50 @@ namespace s3rdmafs::fakes {
 
 class FakeConnection final : public rdma::TokenSource {
  public:
-  explicit FakeConnection(uint64_t id) : id_(id) {}
-  // "fake <connection> <address> <size>"
-  Result<std::string> TokenFor(const void* addr, uint64_t size) const override {
+  // `windows`: a window per request, closed alone (RcConnection with memory
+  // windows); else every token carries the region's key (DcTarget, or RC
+  // without windows) and only retiring the connection fences a window.
+  FakeConnection(uint64_t id, bool windows) : id_(id), windows_(windows) {}
+  // "fake <connection> <window> <address> <size> <r|w>"
+  Result<rdma::Window> Open(const void* addr, uint64_t size, rdma::Access access) override {
     if (retired_) return MakeError(Errc::kConnection, "fake connection retired");
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "fake %llu %llx %llu", static_cast<unsigned long long>(id_),
+    std::lock_guard lock(mu_);
+    const uint64_t window = windows_ ? ++next_window_ : 0;
+    if (windows_) open_.insert(window);
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "fake %llu %llu %llx %llu %c",
+                  static_cast<unsigned long long>(id_), static_cast<unsigned long long>(window),
                   static_cast<unsigned long long>(reinterpret_cast<uintptr_t>(addr)),
-                  static_cast<unsigned long long>(size));
-    return std::string(buf);
+                  static_cast<unsigned long long>(size),
+                  access == rdma::Access::kServerWrites ? 'w' : 'r');
+    return rdma::Window{buf, window};
+  }
+  bool Close(const rdma::Window& w) override {
+    if (!windows_ || w.id == 0) return false;
+    std::lock_guard lock(mu_);
+    open_.erase(w.id);
+    return true;
   }
   void Retire() override { retired_ = true; }
   bool retired() const override { return retired_; }
   bool Healthy() override { return !retired_ && !peer_gone_; }
   std::string Describe() const override { return "fake connection " + std::to_string(id_); }
   void PeerGone() { peer_gone_ = true; }
+  // Whether the server can still reach a window: as the hardware decides.
+  bool Reachable(uint64_t window) const {
+    if (retired_) return false;
+    if (window == 0) return true;
+    std::lock_guard lock(mu_);
+    return open_.count(window) != 0;
+  }
 
  private:
   const uint64_t id_;
+  const bool windows_;
   std::atomic<bool> retired_{false}, peer_gone_{false};
+  mutable std::mutex mu_;
+  uint64_t next_window_ = 0;  // guarded by mu_
+  std::set<uint64_t> open_;   // guarded by mu_
 };
 
 class FakeRdmaStore final : public s3::RdmaStore {
@@ -74,15 +101,16 @@ class FakeRdmaStore final : public s3::RdmaStore {
 
   std::shared_ptr<FakeConnection> Connect() {
     std::lock_guard lock(mu_);
-    auto c = std::make_shared<FakeConnection>(++next_connection_);
+    auto c = std::make_shared<FakeConnection>(++next_connection_, windows.load());
     connections_[next_connection_] = c;
     return c;
   }
 
   std::atomic<Answer> answer{Answer::kRdma};
+  std::atomic<bool> windows{true};  // what connections made from now on do
   std::atomic<uint64_t> rdma_gets{0}, rdma_puts{0}, bytes_by_rdma{0}, bytes_as_body{0};
   std::atomic<uint64_t> late_writes_landed{0}, late_writes_refused{0};
-  std::atomic<uint64_t> crc_mismatches{0};
+  std::atomic<uint64_t> crc_mismatches{0}, wrong_access{0};
 
   size_t EndpointFor(std::string_view /*key*/, uint64_t /*offset*/) const override { return 0; }
 
@@ -104,6 +132,10 @@ class FakeRdmaStore final : public s3::RdmaStore {
       std::span<std::byte> into = window;
       if (a == Answer::kRdma) {
         if (!target) return done(MakeError(Errc::kBadRequest, "fake: unusable token", 400));
+        if (!target->writable) {  // the RDMA WRITE fails: a remote access error
+          ++wrong_access;
+          return done(MakeError(Errc::kServerError, "fake: RDMATransferFailed", 500));
+        }
         into = target->memory;
       }
       // Read apart from the store's own GET counters: those count plain GETs.
@@ -147,6 +179,7 @@ class FakeRdmaStore final : public s3::RdmaStore {
       if (a == Answer::kServerError)
         return done(MakeError(Errc::kServerError, "fake: InternalError", 500));
       if (!target) return done(MakeError(Errc::kBadRequest, "fake: unusable token", 400));
+      if (target->writable) ++wrong_access;  // a PUT's window must grant reading only
       if (protocol::Crc32cBase64(target->memory.data(), target->memory.size()) != crc32c) {
         ++crc_mismatches;
         return done(MakeError(Errc::kBadRequest, "fake: BadDigest", 400));
@@ -172,20 +205,25 @@ class FakeRdmaStore final : public s3::RdmaStore {
  private:
   struct Target {
     std::shared_ptr<FakeConnection> connection;
+    uint64_t window = 0;
     std::span<std::byte> memory;
+    bool writable = false;
   };
 
   // What the token names, if its connection still exists.
   std::optional<Target> Resolve(const std::string& token) {
-    unsigned long long id = 0, addr = 0, size = 0;
-    if (std::sscanf(token.c_str(), "fake %llu %llx %llu", &id, &addr, &size) != 3)
+    unsigned long long id = 0, window = 0, addr = 0, size = 0;
+    char access = 0;
+    if (std::sscanf(token.c_str(), "fake %llu %llu %llx %llu %c", &id, &window, &addr, &size,
+                    &access) != 5)
       return std::nullopt;
     std::lock_guard lock(mu_);
     auto it = connections_.find(id);
     if (it == connections_.end()) return std::nullopt;
     auto c = it->second.lock();
     if (!c) return std::nullopt;
-    return Target{c, {reinterpret_cast<std::byte*>(addr), static_cast<size_t>(size)}};
+    return Target{
+        c, window, {reinterpret_cast<std::byte*>(addr), static_cast<size_t>(size)}, access == 'w'};
   }
 
   static std::optional<s3::RdmaReply> Declines(Answer a) {
@@ -208,9 +246,9 @@ class FakeRdmaStore final : public s3::RdmaStore {
   }
 
   // A request whose reply was lost may still be acted on by the server: the
-  // write lands unless the connection that named the window was retired.
+  // write lands unless its window was closed or its connection retired.
   void LateWrite(const std::optional<Target>& target) {
-    if (!target || target->connection->retired()) {
+    if (!target || !target->connection->Reachable(target->window)) {
       ++late_writes_refused;
       return;
     }

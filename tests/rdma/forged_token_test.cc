@@ -1,6 +1,7 @@
 // Real verbs against the real reference server (in the Soft-RoCE guest): a
 // token is honoured only for a window its own connection registered, on a
-// connection of the principal that signed the request.
+// connection of the principal that signed the request, and (memory windows)
+// only while its request runs.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -89,6 +90,21 @@ struct Client {
   }
 };
 
+double Since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Opens a window and returns its token, parsed; the window stays open.
+rdma::RcToken OpenToken(rdma::RcConnection& c, void* addr, uint64_t size,
+                        rdma::Access access = rdma::Access::kServerWrites,
+                        rdma::Window* window = nullptr) {
+  auto w = c.Open(addr, size, access);
+  EXPECT_TRUE(w) << w.error().ToString();
+  if (!w) return {};
+  if (window) *window = *w;
+  return *rdma::RcConnection::TokenOf(*w);
+}
+
 }  // namespace
 
 // Binds `ip` to the guest's RDMA address, or skips (saying why) on a host
@@ -125,17 +141,16 @@ TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
   ASSERT_TRUE(conn_b) << conn_b.error().message;
 
   // The honest request lands the bytes in A's window.
-  auto token = (*conn_a)->Token((*arena_a)->base(), 1 << 20);
-  ASSERT_TRUE(token);
-  auto ok = alice.Get(*token, 1 << 20);
+  auto token = OpenToken(**conn_a, (*arena_a)->base(), 1 << 20);
+  auto ok = alice.Get(token, 1 << 20);
   ASSERT_TRUE(ok) << ok.error().ToString();
   EXPECT_FALSE(ok->declined);
   EXPECT_EQ(ok->bytes, 1u << 20);
   EXPECT_EQ(memcmp((*arena_a)->base(), payload.data(), payload.size()), 0);
 
   // A's connection naming B's window (B's address and rkey): refused.
-  auto b_window = (*conn_b)->Token((*arena_b)->base(), 1 << 20);
-  rdma::RcToken forged = *b_window;
+  auto b_window = OpenToken(**conn_b, (*arena_b)->base(), 1 << 20);
+  rdma::RcToken forged = b_window;
   forged.connection = (*conn_a)->id();
   auto r1 = alice.Get(forged, 1 << 20);
   ASSERT_FALSE(r1);
@@ -143,19 +158,19 @@ TEST(RdmaTokens, OnlyTheConnectionsOwnWindowsOfItsOwnPrincipal) {
   EXPECT_NE(r1.error().message.find("InvalidRDMAToken"), std::string::npos);
 
   // B's own, honest token, but signed by Alice: refused (another principal's connection).
-  auto r2 = alice.Get(*b_window, 1 << 20);
+  auto r2 = alice.Get(b_window, 1 << 20);
   ASSERT_FALSE(r2);
   EXPECT_EQ(r2.error().http_status, 400);
 
   // A window smaller than the range: refused before anything moves.
-  auto small = (*conn_a)->Token((*arena_a)->base() + (2 << 20), 4096);
-  auto r3 = alice.Get(*small, 1 << 20);
+  auto small = OpenToken(**conn_a, (*arena_a)->base() + (2 << 20), 4096);
+  auto r3 = alice.Get(small, 1 << 20);
   ASSERT_FALSE(r3);
   EXPECT_EQ(r3.error().http_status, 400);
 
   // A connection this server does not know (as after a restart): declined,
   // saying so, so that the client reconnects instead of backing off.
-  rdma::RcToken stale = *token;
+  rdma::RcToken stale = token;
   stale.connection ^= 0x5a5a5a5a5a5a5a5aull;
   auto r4 = alice.Get(stale, 1 << 20);
   ASSERT_TRUE(r4) << r4.error().ToString();
@@ -200,9 +215,10 @@ TEST(RdmaPut, ServerReadsTheObjectFromTheClientWindowAndVerifiesTheChecksum) {
   char* src = reinterpret_cast<char*>((*arena)->base());
   std::mt19937 rng(11);
   for (size_t i = 0; i < n; ++i) src[i] = static_cast<char>(rng());
-  auto token = (*conn)->TokenFor(src, n);
-  ASSERT_TRUE(token);
-  auto put = alice.s3->PutRdma("put/obj", *token, Crc32cBase64(src, n));
+  auto window = (*conn)->Open(src, n, rdma::Access::kServerReads);
+  ASSERT_TRUE(window);
+  const std::string& token = window->token;
+  auto put = alice.s3->PutRdma("put/obj", token, Crc32cBase64(src, n));
   ASSERT_TRUE(put) << put.error().ToString();
   EXPECT_FALSE(put->declined);
   EXPECT_EQ(put->bytes, n);
@@ -214,7 +230,7 @@ TEST(RdmaPut, ServerReadsTheObjectFromTheClientWindowAndVerifiesTheChecksum) {
   // A checksum that does not match what was read: refused, the old object stays.
   src[0] ^= 1;
   // The client takes the 400 BadDigest as a decline and sends the bytes again over HTTP.
-  auto bad = alice.s3->PutRdma("put/obj", *token, Crc32cBase64("other", 5));
+  auto bad = alice.s3->PutRdma("put/obj", token, Crc32cBase64("other", 5));
   ASSERT_TRUE(bad) << bad.error().ToString();
   EXPECT_TRUE(bad->declined);
   EXPECT_NE(bad->why.find("BadDigest"), std::string::npos) << bad->why;
@@ -252,5 +268,125 @@ TEST(RdmaHandshake, UnboundHandshakesAreCappedPerPrincipal) {
   auto ok =
       rdma::RcConnection::Connect(ip, rdma_port, (*arena)->base(), 4 << 20, alice.Handshake());
   EXPECT_TRUE(ok) << (ok ? "" : ok.error().message);
+  stdfs::remove_all(root);
+}
+
+// Per-request memory windows (type 2, bound to exactly one request's bytes):
+// a token reaches only its own window, only with the access its request
+// needs, and only until the window closes. Each refused operation is a
+// remote access error at the server, which answers 500 and closes the
+// connection, so each case gets a fresh one.
+TEST(RdmaWindows, ATokenReachesOnlyItsOwnBytesAndOnlyUntilItsWindowCloses) {
+  RDMA_GUEST_ONLY(ip);
+  stdfs::path root = stdfs::temp_directory_path() / ("s3rdma-mw-" + std::to_string(getpid()));
+  stdfs::remove_all(root);  // a port file left by an earlier run would be read as this server's
+  stdfs::create_directories(root / "bkt");
+  std::string payload(1 << 20, '\0');
+  std::mt19937 rng(5);
+  for (auto& c : payload) c = static_cast<char>(rng() | 1);  // never zero: a landing shows
+  std::ofstream(root / "bkt" / "obj", std::ios::binary) << payload;
+  int rdma_port = 20000 + (getpid() + 29) % 20000;
+  ServerProcess server(root.string(), std::string(ip) + ":" + std::to_string(rdma_port));
+  ASSERT_GT(server.port(), 0);
+  auto arena = mem::Arena::Create(8 << 20, false, true);
+  std::byte* base = (*arena)->base();
+  Client alice(server.port(), "AK1", "SK1");
+  auto connect = [&]() -> std::unique_ptr<rdma::RcConnection> {
+    auto c = rdma::RcConnection::Connect(ip, rdma_port, base, 8 << 20, alice.Handshake());
+    if (!c) {
+      ADD_FAILURE() << c.error().message;
+      return nullptr;
+    }
+    EXPECT_TRUE((*c)->memory_windows()) << "rdma_rxe offers type 2 memory windows";
+    return std::move(*c);
+  };
+  auto untouched = [&](uint64_t at, uint64_t n) {
+    for (uint64_t i = at; i < at + n; ++i)
+      if (base[i] != std::byte{0}) return false;
+    return true;
+  };
+  std::memset(base, 0, 8 << 20);
+  const auto start_all = std::chrono::steady_clock::now();
+
+  // An honest request lands its bytes; its window then closes.
+  auto conn = connect();
+  ASSERT_TRUE(conn);
+  rdma::Window w1;
+  auto t1 = OpenToken(*conn, base, 1 << 20, rdma::Access::kServerWrites, &w1);
+  auto ok = alice.Get(t1, 1 << 20);
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_FALSE(ok->declined);
+  EXPECT_EQ(std::memcmp(base, payload.data(), payload.size()), 0);
+  ASSERT_TRUE(conn->Close(w1));
+
+  // The same token replayed after its reply: the write is refused.
+  std::memset(base, 0, 1 << 20);
+  auto replay = alice.Get(t1, 1 << 20);
+  ASSERT_FALSE(replay) << "a closed window was written";
+  EXPECT_EQ(replay.error().http_status, 500) << replay.error().ToString();
+  EXPECT_TRUE(untouched(0, 1 << 20));
+
+  // Another request's window cannot be reached: the key of a window over
+  // [1, 2) MiB with the address of an open window over [2, 3) MiB.
+  conn = connect();
+  ASSERT_TRUE(conn);
+  rdma::Window w2, w3;
+  auto t2 = OpenToken(*conn, base + (1 << 20), 1 << 20, rdma::Access::kServerWrites, &w2);
+  auto t3 = OpenToken(*conn, base + (2 << 20), 1 << 20, rdma::Access::kServerWrites, &w3);
+  rdma::RcToken crossed = t2;
+  crossed.addr = t3.addr;
+  auto cross = alice.Get(crossed, 1 << 20);
+  if (conn->device().rfind("rxe", 0) == 0) {
+    // rdma_rxe checks a type 2 window's key, QP, state and access rights,
+    // but the range against the memory region's (rxe_resp.c, check_rkey):
+    // bounds are the NIC's to enforce, and no NIC is here. What holds on
+    // this device too: once the window closes, its key reaches nothing.
+    std::printf("rdma_rxe: a window's bounds are not enforced by this device (crossed write %s)\n",
+                cross ? "landed" : "refused");
+    ASSERT_TRUE(conn->Close(w2));
+    std::memset(base + (2 << 20), 0, 1 << 20);
+    auto closed = alice.Get(crossed, 1 << 20);
+    ASSERT_FALSE(closed) << "a closed window's key reached another window";
+    EXPECT_EQ(closed.error().http_status, 500) << closed.error().ToString();
+  } else {
+    ASSERT_FALSE(cross) << "a window's key reached another window";
+    EXPECT_EQ(cross.error().http_status, 500) << cross.error().ToString();
+  }
+  EXPECT_TRUE(untouched(1 << 20, 2 << 20));
+
+  // A PUT's window grants reading only: a GET with its token cannot write.
+  std::printf("[%.1f s] read-only window\n", Since(start_all));
+  conn = connect();
+  ASSERT_TRUE(conn);
+  auto readonly = OpenToken(*conn, base + (3 << 20), 1 << 20, rdma::Access::kServerReads);
+  auto wrote = alice.Get(readonly, 1 << 20);
+  ASSERT_FALSE(wrote) << "a read-only window was written";
+  EXPECT_TRUE(untouched(3 << 20, 1 << 20));
+
+  std::printf("[%.1f s] cost\n", Since(start_all));
+  // What a window costs per request: one bind and one invalidation, each a
+  // local work request whose completion is awaited (measured here, under TCG;
+  // on a NIC both are microseconds).
+  conn = connect();
+  ASSERT_TRUE(conn);
+  constexpr int kRounds = 200;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kRounds; ++i) {
+    auto w = conn->Open(base + (4 << 20), 8 << 10, rdma::Access::kServerWrites);
+    ASSERT_TRUE(w) << w.error().ToString();
+    ASSERT_TRUE(conn->Close(*w));
+  }
+  const double us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count() /
+      kRounds;
+  std::printf("memory window per request (bind + invalidate, Soft-RoCE under TCG): %.1f us\n", us);
+  // And the window still works after 200 reuses.
+  rdma::Window last;
+  auto t4 = OpenToken(*conn, base + (5 << 20), 1 << 20, rdma::Access::kServerWrites, &last);
+  auto again = alice.Get(t4, 1 << 20);
+  ASSERT_TRUE(again) << again.error().ToString();
+  EXPECT_EQ(std::memcmp(base + (5 << 20), payload.data(), payload.size()), 0);
+  EXPECT_TRUE(conn->Close(last));
+  std::printf("[%.1f s] done\n", Since(start_all));
   stdfs::remove_all(root);
 }

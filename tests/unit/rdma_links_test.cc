@@ -15,7 +15,10 @@ namespace {
 
 class FakeTransport final : public rdma::TokenSource {
  public:
-  Result<std::string> TokenFor(const void*, uint64_t) const override { return std::string("t"); }
+  Result<rdma::Window> Open(const void*, uint64_t, rdma::Access) override {
+    return rdma::Window{"t", 0};
+  }
+  bool Close(const rdma::Window&) override { return false; }
   void Retire() override { retired_ = true; }
   bool retired() const override { return retired_; }
   bool Healthy() override { return !retired_ && !peer_gone; }

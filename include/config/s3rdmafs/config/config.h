@@ -98,6 +98,9 @@ struct RdmaConfig {
   uint64_t dc_access_key = 0xffeeddcc;
   bool dc_suffixed_token = false;
   bool required = false;  // fail the mount instead of falling back to HTTP
+  // RC: a type 2 memory window per request (a token reaches only its own
+  // bytes, only while its request runs); false: the region's key in every token.
+  bool memory_windows = true;
   uint64_t declined_backoff_ms = 60000;
   // A lost connection (or one that failed at mount) is remade in the
   // background: first after reconnect_min, then at doubling pauses up to reconnect_max.

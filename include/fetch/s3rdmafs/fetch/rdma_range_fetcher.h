@@ -7,10 +7,14 @@
 //    a reply but failed (the reply is the fence: nothing more will land) is
 //    retried over plain HTTP into the same blocks; declines also switch the
 //    endpoint to HTTP for `declined_backoff`.
+//  - Every request's window is closed when it ends (TokenSource::Close), so
+//    a token works only while its request runs.
 //  - A request with no reply at all (connection lost, timeout) may still be
-//    followed by a late RDMA WRITE: it is never sent again with its token;
-//    the connection is retired (its region deregistered), the job is redone
-//    over HTTP, and RdmaLinks makes a new connection in the background.
+//    followed by a late RDMA WRITE: it is never sent again with its token.
+//    Closing its window fences it (a memory window is invalidated); where
+//    that cannot be made sure (a region-wide key, a failed invalidation) the
+//    connection is retired, and RdmaLinks makes a new one in the background.
+//    Either way the job is redone over HTTP.
 // Thread-safety: Fetch may be called from any thread.
 #pragma once
 
@@ -35,6 +39,9 @@ struct TransportCounters {
   std::atomic<uint64_t> fallbacks_declined{0};
   std::atomic<uint64_t> fallbacks_failed{0};
   std::atomic<uint64_t> connections_retired{0};
+  // Requests without a reply whose window alone was invalidated (the
+  // connection stayed): quarantine per window.
+  std::atomic<uint64_t> windows_fenced{0};
 };
 
 // `links`: one RDMA endpoint (used for every request), or one per S3

@@ -39,7 +39,10 @@ class DcTarget final : public TokenSource {
                                                   uint64_t size);
   ~DcTarget() override;
 
-  Result<std::string> TokenFor(const void* addr, uint64_t size) const override;
+  // The region's own key (DC carries no per-request windows here): Close
+  // cannot fence one window, so a request without a reply retires the target.
+  Result<Window> Open(const void* addr, uint64_t size, Access access) override;
+  bool Close(const Window& /*window*/) override { return false; }
   void Retire() override;
   bool retired() const override { return retired_.load(); }
   std::string Describe() const override;
