@@ -181,13 +181,19 @@ Result<void> Validate(const Config& c) {
         "write.part_size or lower write.max_file_size");
   // One RDMA listener (reached through the first S3 endpoint), or one per
   // S3 endpoint in the same order (gateways, each with its own listener).
+  // Each may list rails: several addresses of that server, '|' between them.
   const auto rdma_endpoints = SplitEndpointList(c.rdma.endpoint);
-  for (const std::string& one : rdma_endpoints)
-    if (!ParsePort(one)) {
-      p.push_back("rdma.endpoint: must be ADDR:PORT with a port from 1 to 65535, got '" + one +
-                  "'" + (one == c.rdma.endpoint ? "" : " in '" + c.rdma.endpoint + "'"));
-      break;
-    }
+  bool rails_ok = true;
+  for (const std::string& entry : rdma_endpoints)
+    for (const std::string& one : SplitRails(entry))
+      if (rails_ok && !ParsePort(one)) {
+        p.push_back("rdma.endpoint: must be ADDR:PORT with a port from 1 to 65535, got '" + one +
+                    "'" + (one == c.rdma.endpoint ? "" : " in '" + c.rdma.endpoint + "'"));
+        rails_ok = false;
+      }
+  if (c.rdma.connections < 1 || c.rdma.connections > 16)
+    p.push_back("rdma.connections: must be 1 to 16 connections per RDMA address, got " +
+                std::to_string(c.rdma.connections));
   if (rdma_endpoints.size() > 1 && rdma_endpoints.size() != endpoints.size())
     p.push_back("rdma.endpoint: " + std::to_string(rdma_endpoints.size()) + " RDMA listeners for " +
                 std::to_string(endpoints.size()) +
@@ -195,6 +201,9 @@ Result<void> Validate(const Config& c) {
   if (c.rdma.reconnect_min_ms < 10 || c.rdma.reconnect_max_ms < c.rdma.reconnect_min_ms)
     p.push_back(
         "rdma.reconnect_min and rdma.reconnect_max: need 10ms <= reconnect_min <= reconnect_max");
+  if (c.rdma.port < 1 || c.rdma.port > 255)
+    p.push_back("rdma.port: must be a device port from 1 to 255, got " +
+                std::to_string(c.rdma.port));
   if (c.rdma.required && c.rdma.transport == "rc" && c.rdma.endpoint.empty())
     p.push_back("rdma.required: needs rdma.endpoint (or rdma.transport = \"dc\")");
   if (std::string why = CheckMetricsListen(c.metrics.listen); !why.empty())

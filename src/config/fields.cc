@@ -403,6 +403,9 @@ std::vector<Field> MakeFields() {
       "rdma", "device", "RDMA device for the DC target (empty: the first)",
       [](Config & c) -> auto& { return c.rdma.device; }));
   f.push_back(Uint(
+      "rdma", "port", "port of rdma.device for the DC target (1 on single-port NICs)",
+      [](Config & c) -> auto& { return c.rdma.port; }));
+  f.push_back(Uint(
       "rdma", "dc_access_key", "DC access key shared with the server (never sent in tokens)",
       [](Config & c) -> auto& { return c.rdma.dc_access_key; }));
   f.push_back(Bool(
@@ -410,9 +413,13 @@ std::vector<Field> MakeFields() {
       [](Config & c) -> auto& { return c.rdma.dc_suffixed_token; }));
   f.push_back(Str(
       "rdma", "endpoint",
-      "ADDR:PORT of the server's RDMA (RC) listener, or one per s3.endpoint (';'); "
-      "empty: HTTP only",
+      "ADDR:PORT of the server's RDMA (RC) listener, or one per s3.endpoint (';'); several "
+      "addresses of one server as rails: ADDR:PORT|ADDR:PORT; empty: HTTP only",
       [](Config & c) -> auto& { return c.rdma.endpoint; }));
+  f.push_back(Uint(
+      "rdma", "connections",
+      "RC connections (QPs) to each RDMA address; requests take them in turn (1..16)",
+      [](Config & c) -> auto& { return c.rdma.connections; }));
   f.push_back(Bool(
       "rdma", "required", "fail the mount when RDMA cannot be set up, instead of using HTTP",
       [](Config & c) -> auto& { return c.rdma.required; }));

@@ -96,6 +96,7 @@ Result<std::shared_ptr<fetch::RdmaLinks>> ConnectRdma(const config::Config& c, D
   if (c.rdma.transport == "dc") {
     rdma::DcOptions o;
     o.device = c.rdma.device;
+    o.port = static_cast<int>(c.rdma.port);
     o.access_key = c.rdma.dc_access_key;
     o.suffixed_tokens = c.rdma.dc_suffixed_token;
     mem::Arena* arena = d.arena.get();
@@ -105,12 +106,19 @@ Result<std::shared_ptr<fetch::RdmaLinks>> ConnectRdma(const config::Config& c, D
                        return std::shared_ptr<rdma::TokenSource>(std::move(*dc));
                      }});
   } else {
-    const auto wheres = SplitEndpointList(c.rdma.endpoint);
+    // Entry i belongs to S3 endpoint i; each of its rails (addresses) gets
+    // rdma.connections connections.
+    const auto entries = SplitEndpointList(c.rdma.endpoint);
     rdma::RcOptions o;
     o.memory_windows = c.rdma.memory_windows;
-    for (size_t i = 0; i < wheres.size(); ++i)
-      links.push_back(
-          {wheres[i], [where = wheres[i], i, o, &d] { return ConnectRc(where, i, o, d); }});
+    for (size_t i = 0; i < entries.size(); ++i)
+      for (const std::string& where : SplitRails(entries[i]))
+        for (uint64_t k = 0; k < c.rdma.connections; ++k) {
+          const std::string name =
+              c.rdma.connections > 1 ? where + " #" + std::to_string(k + 1) : where;
+          links.push_back(
+              {name, [where, i, o, &d] { return ConnectRc(where, i, o, d); }, nullptr, i});
+        }
   }
   if (links.empty()) return std::shared_ptr<fetch::RdmaLinks>();
   for (auto& link : links) {

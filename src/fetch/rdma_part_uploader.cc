@@ -22,8 +22,7 @@ class RdmaPartUploader final : public PartUploader {
     if (job.data.size() < kSmallestRdmaUpload || !route.path)
       return OverHttp(std::move(job), std::move(done));
     RdmaPath* path = route.path;
-    auto window =
-        route.conn->Open(job.data.data(), job.data.size(), rdma::Access::kServerReads);
+    auto window = route.conn->Open(job.data.data(), job.data.size(), rdma::Access::kServerReads);
     if (!window) return OverHttp(std::move(job), std::move(done));
     s3::PutRequest put;
     put.key = job.key;

@@ -102,13 +102,21 @@ class RdmaPath {
 // endpoint (gateways, each with its own listener), a request takes the path
 // of the endpoint its bytes go to, so one file's blocks come by RDMA from
 // several gateways; an endpoint without a live connection goes over HTTP.
+// An endpoint may have several rails (connections to several of its
+// addresses, or several to one): its requests take them in turn, skipping
+// any that is down or declined, so a server's QPs and NICs share the load.
 class RdmaPaths {
  public:
   RdmaPaths(std::shared_ptr<RdmaLinks> links, TransportCounters* counters,
             std::chrono::milliseconds backoff)
       : links_(std::move(links)), counters_(counters) {
-    for (size_t i = 0; i < links_->size(); ++i)
+    for (size_t i = 0; i < links_->size(); ++i) {
+      const size_t e = links_->endpoint(i);
+      if (rails_.size() <= e) rails_.resize(e + 1);
       paths_.push_back(std::make_unique<RdmaPath>(links_.get(), i, counters, backoff));
+      rails_[e].push_back(paths_.back().get());
+    }
+    next_ = std::make_unique<std::atomic<uint64_t>[]>(rails_.size());
   }
   struct Route {
     RdmaPath* path;                           // null: no RDMA there
@@ -116,17 +124,24 @@ class RdmaPaths {
     size_t endpoint;
   };
   Route For(const s3::RdmaStore& client, std::string_view key, uint64_t offset) const {
-    size_t e = paths_.size() == 1 ? 0 : client.EndpointFor(key, offset);
-    if (e >= paths_.size()) return {nullptr, nullptr, e};
-    auto conn = paths_[e]->Usable();
-    return {conn ? paths_[e].get() : nullptr, std::move(conn), e};
+    const size_t e = rails_.size() == 1 ? 0 : client.EndpointFor(key, offset);
+    if (e >= rails_.size() || rails_[e].empty()) return {nullptr, nullptr, e};
+    const auto& rails = rails_[e];
+    const uint64_t first = next_[e].fetch_add(1, std::memory_order_relaxed);
+    for (size_t k = 0; k < rails.size(); ++k) {
+      RdmaPath* path = rails[(first + k) % rails.size()];
+      if (auto conn = path->Usable()) return {path, std::move(conn), e};
+    }
+    return {nullptr, nullptr, e};
   }
   TransportCounters* counters() const { return counters_; }
 
  private:
   std::shared_ptr<RdmaLinks> links_;
   TransportCounters* counters_;
-  std::vector<std::unique_ptr<RdmaPath>> paths_;
+  std::vector<std::unique_ptr<RdmaPath>> paths_;   // one per link
+  std::vector<std::vector<RdmaPath*>> rails_;      // by S3 endpoint
+  std::unique_ptr<std::atomic<uint64_t>[]> next_;  // by S3 endpoint: the next rail to try
 };
 
 }  // namespace s3rdmafs::fetch

@@ -89,7 +89,7 @@ class RdmaRangeFetcher final : public RangeFetcher {
     // the connection, a decline, a failure it answered.
     bool lost = false, fenced = false, gone = false, declined = false,
          replied_failure = false;  // guarded by mu
-    std::optional<Error> error;                                                  // guarded by mu
+    std::optional<Error> error;    // guarded by mu
     // Declined spans whose bytes came as the HTTP body (Ceph RGW's way): all
     // of them, or some spans still need fetching.
     uint64_t served_over_http = 0;  // guarded by mu

@@ -42,7 +42,7 @@ int Devices() {
   }
   for (auto& d : *devices) {
     printf("device %s guid %s dc %s\n", d.name.c_str(), d.node_guid.c_str(),
-           d.dc_supported ? "supported (mlx5; untested on hardware by this project)"
+           d.dc_supported ? "supported (a DC target was made; untested on hardware by this project)"
                           : "not supported (RC only)");
     for (auto& p : d.ports) {
       printf("  port %d %s link %s mtu %d lid %u\n", p.port, p.state.c_str(), p.link_layer.c_str(),

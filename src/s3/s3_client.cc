@@ -581,7 +581,7 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
   Execute(
       RequestKind::kRdmaPut, t.affinity,
       [this, t, q, extra](size_t e) { return Signed(options_, At(t, e), "PUT", q, extra); },
-      [done = std::move(done)](Result<HttpResponse> r) {
+      [crc32c, done = std::move(done)](Result<HttpResponse> r) {
         if (!r) {
           if (r.error().http_status == 501) return done(Declined(r.error()));
           if (r.error().http_status == 400 && r.error().s3_code == "InvalidRequest")
@@ -596,10 +596,19 @@ void S3Client::PutRdmaAsync(const PutRequest& request, const std::string& token,
         }
         const std::string* moved = r->Header("x-amz-rdma-bytes-transferred");
         const std::string* etag = r->Header("etag");
-        // A server that ignored the token stored an empty body: say declined,
-        // so the caller sends the bytes over HTTP (replacing that object).
-        if (!moved && !r->Header("x-amz-rdma-reply"))
-          return done(RdmaReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+        // Neither reply header: some servers answer a successful RDMA PUT
+        // with 200 and its ETag alone, while one that ignored the token
+        // stored an empty body (a server that checks checksums would have
+        // refused it, above). The ETag tells them apart: an empty body's is
+        // the MD5 of nothing, and RDMA PUTs are never empty. Declined means
+        // the caller sends the bytes over HTTP (replacing that object).
+        if (!moved && !r->Header("x-amz-rdma-reply")) {
+          constexpr std::string_view kEmptyMd5 = "d41d8cd98f00b204e9800998ecf8427e";
+          const std::string* echoed = r->Header("x-amz-checksum-crc32c");
+          if (!etag || BareEtag(*etag) == kEmptyMd5 || (echoed && *echoed != crc32c))
+            return done(RdmaReply{true, "the server ignored x-amz-rdma-token", 0, ""});
+          return done(RdmaReply{false, "", 0, *etag});
+        }
         done(RdmaReply{false, "", moved ? strtoull(moved->c_str(), nullptr, 10) : 0,
                        etag ? *etag : ""});
       });

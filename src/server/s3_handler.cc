@@ -339,8 +339,9 @@ void S3Handler::RdmaRequest(Exchange& ex, const AuthResult& auth, const std::str
                                         "/" + std::to_string(meta.size));
   h.emplace_back("x-amz-rdma-reply", std::to_string(status));
   h.emplace_back("x-amz-rdma-bytes-transferred", std::to_string(moved));
-  LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE", resource.c_str(),
-            static_cast<unsigned long long>(moved));
+  LOG_DEBUG("RDMA GET %s: %llu bytes by RDMA WRITE on connection %016llx", resource.c_str(),
+            static_cast<unsigned long long>(moved),
+            static_cast<unsigned long long>(rc->connection));
   ex.Send(status, h, "");
 }
 

@@ -137,6 +137,8 @@ class FakeRdmaStore final : public s3::RdmaStore {
           return done(MakeError(Errc::kServerError, "fake: RDMATransferFailed", 500));
         }
         into = target->memory;
+        std::lock_guard lock(mu_);
+        ++gets_by_connection_[target->connection.get()];
       }
       // Read apart from the store's own GET counters: those count plain GETs.
       if (!objects_->Has(key)) return done(MakeError(Errc::kNoSuchKey, "no such key", 404));
@@ -194,6 +196,12 @@ class FakeRdmaStore final : public s3::RdmaStore {
       reply.etag = *etag;
       done(reply);
     });
+  }
+
+  // How many connections carried RDMA GETs.
+  size_t connections_used() {
+    std::lock_guard lock(mu_);
+    return gets_by_connection_.size();
   }
 
   // Waits until every answer posted so far has been given.
@@ -286,6 +294,7 @@ class FakeRdmaStore final : public s3::RdmaStore {
   bool busy_ = false, stop_ = false;                               // guarded by mu_
   uint64_t next_connection_ = 0;                                   // guarded by mu_
   std::map<uint64_t, std::weak_ptr<FakeConnection>> connections_;  // guarded by mu_
+  std::map<const FakeConnection*, uint64_t> gets_by_connection_;   // guarded by mu_
   std::thread thread_;
 };
 

@@ -74,6 +74,30 @@ class RdmaMountTest(harness.MountTestCase):
             sizes = [int(line.split(": ")[-1].split()[0]) for line in f if "RDMA GET" in line and "stream.bin" in line]
         self.assertIn(8 * BLOCK, sizes, "whole 8 MiB windows")
 
+    def test_rails_share_the_requests_and_every_window_closes(self):
+        # rdma.connections = 2: two RC connections (QPs) to the one listener,
+        # taken in turn. Each request binds its own memory window and closes
+        # it when the reply comes, and none is fenced or retired.
+        size = 32 * BLOCK
+        data = os.urandom(size)
+        self.write("rails.bin", data)
+        port = harness.free_port()
+        srv = self.server(extra=["--rdma-listen", f"{RXE_IP}:{port}"])
+        stats = os.path.join(self.tmp, "stats.prom")
+        m = self.rdma_mount(srv, port, "rdma.required=true", "rdma.connections=2", "cache.size=64M",
+                            "readahead.max_request=2M", f"log.stats_file={stats}")
+        with open(os.path.join(m.mountpoint, "rails.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+        harness.wait_for(lambda: self.stat(stats, 's3rdmafs_data_bytes_total{transport="rdma"}') == size,
+                         10, "every byte by RDMA")
+        self.assertEqual(self.stat(stats, "s3rdmafs_rdma_connected"), 2)
+        self.assertEqual(self.stat(stats, "s3rdmafs_rdma_windows_fenced_total"), 0)
+        self.assertEqual(self.stat(stats, "s3rdmafs_rdma_connections_retired_total"), 0)
+        with open(srv.log, errors="replace") as f:
+            used = {line.rsplit(" ", 1)[-1].strip() for line in f
+                    if "RDMA GET" in line and "rails.bin" in line and "on connection" in line}
+        self.assertEqual(len(used), 2, f"both connections carried RDMA WRITEs: {used}")
+
     def test_writes_move_by_rdma_read(self):
         part = 5 * BLOCK
         sizes = [1, 4095, BLOCK, part + 1, 2 * part + 3]  # single PUTs and multipart uploads

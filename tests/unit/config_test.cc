@@ -75,9 +75,12 @@ TEST(Config, ValidateCollectsCrossFieldProblems) {
   c.s3.endpoint = "ftp://x";
   c.cache.block_size = 3000;
   c.s3.access_key = "only-half";
+  c.rdma.port = 0;
   auto v = config::Validate(c);
   ASSERT_FALSE(v);
   const std::string& m = v.error().message;
+  EXPECT_NE(m.find("rdma.port: must be a device port from 1 to 255, got 0"), std::string::npos)
+      << m;
   EXPECT_NE(m.find("s3.endpoint"), std::string::npos);
   EXPECT_NE(m.find("s3.bucket"), std::string::npos);
   EXPECT_NE(m.find("cache.block_size"), std::string::npos);
@@ -187,4 +190,27 @@ TEST(Config, EveryKeyIsInTheGeneratedTomlManPage) {
   }
   EXPECT_NE(page.find("part_size\\fR = \"8MiB\" (size)"), std::string::npos);
   EXPECT_NE(page.find("Rule: 5MiB..5GiB"), std::string::npos);
+}
+
+// Rails: several addresses of one RDMA server ('|'), and several connections
+// to each; each address is checked, and the count has a range.
+TEST(Config, RdmaRailsAreCheckedOneByOne) {
+  EXPECT_EQ(SplitRails("10.0.0.1:7471|10.0.1.1:7471"),
+            (std::vector<std::string>{"10.0.0.1:7471", "10.0.1.1:7471"}));
+  config::Config c;
+  c.s3.bucket = "b";
+  c.s3.endpoint = "http://a:1;http://b:2";
+  c.rdma.endpoint = "10.0.0.1:7471|10.0.1.1:7471;10.0.0.2:7471";
+  c.rdma.connections = 4;
+  EXPECT_TRUE(config::Validate(c));
+  c.rdma.endpoint = "10.0.0.1:7471|nope;10.0.0.2:7471";
+  auto v = config::Validate(c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("got 'nope' in"), std::string::npos) << v.error().message;
+  c.rdma.endpoint = "10.0.0.1:7471";
+  c.rdma.connections = 17;
+  v = config::Validate(c);
+  ASSERT_FALSE(v);
+  EXPECT_NE(v.error().message.find("rdma.connections: must be 1 to 16"), std::string::npos)
+      << v.error().message;
 }

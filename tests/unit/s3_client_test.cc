@@ -203,6 +203,24 @@ TEST(S3Client, ATokenRefusedAsAnInvalidRequestIsADecline) {
   EXPECT_EQ(peer.requests(), 1);
 }
 
+// A PUT answered 200 + ETag with neither reply header: a server that does
+// RDMA but says nothing more (accepted), or one that ignored the token and
+// stored the empty body, whose ETag is the MD5 of nothing (declined: the
+// bytes go again over HTTP).
+TEST(S3Client, AnRdmaPutAnsweredWithAnEtagAloneIsAcceptedUnlessItStoredNothing) {
+  ScriptedPeer peer({Reply(200, "", "ETag: \"0123456789abcdef0123456789abcdef\"\r\n"),
+                     Reply(200, "", "ETag: \"d41d8cd98f00b204e9800998ecf8427e\"\r\n")});
+  Client c(peer.port());
+  auto ok = c.client->PutRdma("k", "TOKEN", "AAAAAA==");
+  ASSERT_TRUE(ok) << ok.error().ToString();
+  EXPECT_FALSE(ok->declined);
+  EXPECT_EQ(s3::BareEtag(ok->etag), "0123456789abcdef0123456789abcdef");
+  auto empty = c.client->PutRdma("k", "TOKEN", "AAAAAA==");
+  ASSERT_TRUE(empty) << empty.error().ToString();
+  EXPECT_TRUE(empty->declined) << "an empty object stored in place of the data";
+  EXPECT_EQ(peer.requests(), 2);
+}
+
 // A retry would reuse the token while the first attempt may still be queued
 // on the server: a late WRITE could then land in blocks already reused.
 TEST(S3Client, RdmaRequestsWithoutAnAnswerAreNeverSentAgain) {

@@ -20,4 +20,16 @@ inline std::vector<std::string> SplitEndpointList(std::string_view list) {
   return out;
 }
 
+// One server's RDMA rails in an rdma.endpoint entry: "ADDR:PORT|ADDR:PORT"
+// (several addresses or NICs of the same server).
+inline std::vector<std::string> SplitRails(std::string_view entry) {
+  std::vector<std::string> out;
+  for (;;) {
+    size_t cut = entry.find('|');
+    out.emplace_back(entry.substr(0, cut));
+    if (cut == std::string_view::npos) return out;
+    entry.remove_prefix(cut + 1);
+  }
+}
+
 }  // namespace s3rdmafs

@@ -95,6 +95,10 @@ struct RdmaConfig {
       "rc";  // "rc" (our protocol, needs endpoint) or "dc" (mlx5 DC, commercial servers)
   std::string endpoint;  // "ADDR:PORT" of the server's RDMA (RC) listener; "" = HTTP only (rc)
   std::string device;    // RDMA device for DC ("" = first)
+  uint64_t port = 1;     // its port, for DC
+  // RC connections to each RDMA address (rails: each its own QP, which the
+  // server serves with its own thread and staging).
+  uint64_t connections = 1;
   uint64_t dc_access_key = 0xffeeddcc;
   bool dc_suffixed_token = false;
   bool required = false;  // fail the mount instead of falling back to HTTP

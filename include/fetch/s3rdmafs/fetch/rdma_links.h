@@ -31,6 +31,11 @@ class RdmaLinks {
     std::string name;  // for the log: "10.0.0.1:7471", "DC target"
     Connect connect;
     std::shared_ptr<rdma::TokenSource> first;  // made at mount time; null if that failed
+    // The S3 endpoint whose server this connection belongs to (its handshake
+    // went there, and so must every request that names its memory). Several
+    // links may share one: rails (several addresses or NICs of one server,
+    // several connections to one address).
+    size_t endpoint = 0;
   };
   struct Options {
     std::chrono::milliseconds first_retry{1000};
@@ -48,6 +53,7 @@ class RdmaLinks {
   void Stop();
 
   size_t size() const { return slots_.size(); }
+  size_t endpoint(size_t i) const { return slots_[i].link.endpoint; }  // fixed at construction
   // Link i's connection if it is usable now, else null; *generation (if
   // given) is the link's generation, read under the same lock.
   std::shared_ptr<rdma::TokenSource> Current(size_t i, uint64_t* generation = nullptr) const;

@@ -37,7 +37,7 @@ struct PortInfo {
 struct DeviceInfo {
   std::string name;
   std::string node_guid;
-  bool dc_supported = false;  // mlx5 devices with DC (Dynamically Connected) transport
+  bool dc_supported = false;  // the device created a DC target (mlx5 with DC enabled)
   std::vector<PortInfo> ports;
 };
 
