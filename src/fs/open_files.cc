@@ -18,9 +18,7 @@ uint64_t OpenFiles::AddFile(std::shared_ptr<FileHandle> h) {
     h->read_state = std::make_shared<ReadState>(readahead_);
     weak = h->read_state;
   }
-  const uint64_t fh = next_handle_++;
-  files_.emplace(fh, std::move(h));
-  return fh;
+  return Insert(files_, std::move(h));
 }
 
 std::shared_ptr<FileHandle> OpenFiles::File(uint64_t fh) const {
@@ -63,9 +61,7 @@ void OpenFiles::SetVersion(FileHandle& h, const meta::ObjectVersion& version) {
 
 uint64_t OpenFiles::AddDir(std::shared_ptr<DirHandle> d) {
   std::lock_guard lock(mu_);
-  const uint64_t dh = next_handle_++;
-  dirs_.emplace(dh, std::move(d));
-  return dh;
+  return Insert(dirs_, std::move(d));
 }
 
 std::shared_ptr<DirHandle> OpenFiles::Dir(uint64_t dh) const {

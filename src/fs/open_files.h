@@ -98,6 +98,13 @@ class OpenFiles {
     uint64_t version_id = 0;
     std::string key, etag;
   };
+  // Files and directories share one handle space (mu_ held).
+  template <class Map>
+  uint64_t Insert(Map& map, typename Map::mapped_type handle) {
+    const uint64_t id = next_handle_++;
+    map.emplace(id, std::move(handle));
+    return id;
+  }
   const readahead::PolicyConfig readahead_;
   mutable std::mutex mu_;
   uint64_t next_handle_ = 1;                                            // guarded by mu_

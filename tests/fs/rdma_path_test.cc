@@ -12,33 +12,21 @@
 #include <thread>
 
 #include "../lib/fake_rdma.h"
+#include "../lib/test_helpers.h"
 #include "s3rdmafs/fetch/rdma_range_fetcher.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 using namespace s3rdmafs;
 using namespace std::chrono_literals;
 using Answer = fakes::FakeRdmaStore::Answer;
+using fakes::Random;
+using fakes::WaitFor;
 
 namespace {
 
 constexpr uint64_t kMiB = 1 << 20;
 constexpr uint64_t kPart = 5 * kMiB;
 constexpr uint32_t kBlock = 64 * 1024;
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
-
-bool WaitFor(const std::function<bool()>& f) {
-  for (int i = 0; i < 500; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
 
 class RdmaPathTest : public ::testing::Test {
  protected:

@@ -13,11 +13,13 @@
 
 #include "../../src/fs/upload_journal.h"
 #include "../lib/fake_store.h"
+#include "../lib/test_helpers.h"
 #include "s3rdmafs/fs/filesystem.h"
 
 using namespace s3rdmafs;
 using fakes::FakeStore;
 using fakes::RampByte;
+using fakes::Random;
 
 namespace {
 
@@ -27,13 +29,6 @@ constexpr uint32_t kBlock = 64 * 1024;
 
 std::span<const std::byte> Bytes(const std::string& s) {
   return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
-}
-
-std::string Random(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
 }
 
 class WritePathTest : public ::testing::Test {

@@ -8,8 +8,11 @@
 #include <atomic>
 #include <thread>
 
+#include "../lib/test_helpers.h"
+
 using namespace s3rdmafs;
 using namespace std::chrono_literals;
+using fakes::WaitFor;
 
 namespace {
 
@@ -52,14 +55,6 @@ fetch::RdmaLinks::Options Fast() {
   o.max_retry = 80ms;
   o.health_check = 10ms;
   return o;
-}
-
-bool WaitFor(const std::function<bool()>& f) {
-  for (int i = 0; i < 500; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
 }
 
 }  // namespace
