@@ -112,8 +112,11 @@ struct Filesystem::PendingRead {
 // Whoever comes first answers a read: its data, or its deadline.
 struct OnceReply {
   explicit OnceReply(WorkGate::Pass p) : pass(std::move(p)) {}
-  // Held until nothing of this read can call back: the answer and every
-  // completion the read started (they hold this object).
+  // Held until the answer has been given (the reply is out): everything
+  // that produces it - fills, a re-validation, the continuation that marks
+  // an inode stale - runs before. Not until the last reference goes: a
+  // read that waited for cache space leaves a wake-up registered with the
+  // cache that may never fire, and shutdown must not wait for that.
   WorkGate::Pass pass;
   std::atomic<bool> answered{false};
   std::function<void(Result<ReadReply>)> done;
@@ -122,6 +125,7 @@ struct OnceReply {
     if (answered.exchange(true)) return false;
     auto fn = std::move(done);
     fn(std::move(r));
+    pass.Release();
     return true;
   }
 };
@@ -211,7 +215,8 @@ void Filesystem::ReadOnce(uint64_t fh, uint64_t offset, size_t size, bool may_re
   p->plan = plan;
   p->wait_deadline = std::chrono::steady_clock::now() + options_.cache_wait;
   // The read's continuation is the filesystem's own: it may touch the
-  // inode table because the read's pass (ReadAsync) keeps Quiesce waiting.
+  // inode table because it runs before the answer, while the read's pass
+  // (ReadAsync) keeps Quiesce waiting.
   p->done = [this, ino = h->ino, done = std::move(done)](Result<ReadReply> r) mutable {
     if (!r && r.error().code == Errc::kPreconditionFailed) inodes_.MarkStale(ino);
     done(std::move(r));

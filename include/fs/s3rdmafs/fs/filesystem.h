@@ -233,9 +233,8 @@ class Filesystem {
   void FlushMetadata(std::chrono::milliseconds budget);
   uint64_t staging_bytes() const;  // bytes held in the staging area now
   // Shutdown, after the transports have called back everything in flight:
-  // refuses new reads and waits, for at most `budget`, until no read can
-  // call back any more (its reply sent, its completions done). Returns how
-  // many are still out.
+  // refuses new reads and waits, for at most `budget`, until every read has
+  // given its answer (the FUSE reply is out). Returns how many are still out.
   uint64_t Quiesce(std::chrono::milliseconds budget);
 
  private:
@@ -329,7 +328,7 @@ class Filesystem {
   std::unique_ptr<Periodic> sweeper_;
   // Most inodes since the last trim (SweepMetadata's callers, one at a time).
   size_t swept_peak_ = 0;
-  // Reads whose reply or completions may still come (Quiesce waits for them).
+  // Reads whose answer has not been given yet (Quiesce waits for them).
   WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
   DeadlineTimer read_deadlines_;
