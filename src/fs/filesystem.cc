@@ -468,17 +468,22 @@ Result<OpenResult> Filesystem::OpenHeld(const meta::InodeView& v, int flags, Cal
 }
 
 void Filesystem::Release(uint64_t fh) {
-  std::shared_ptr<FileHandle> h = open_->TakeFile(fh);
+  auto [h, others_write] = open_->TakeFile(fh);
   if (!h) return;
   // The last chance to save what was written (a close whose flush failed, a
-  // writable mmap): try once more; the error can only be logged now.
+  // writable mmap): try once more; the error can only be logged now. Not
+  // while another writer is open: the kernel's RELEASE comes after close(2)
+  // returned, and the unsaved bytes may be that writer's unfinished file
+  // (an O_TRUNC reopen); its own close publishes them.
   bool may_save = true;
-  if (h->writable && h->dirty && h->dirty->close_failed()) {
+  if (!h->writable || !h->dirty || others_write) {
+    // nothing of this handle's to save
+  } else if (h->dirty->close_failed()) {
     LOG_ERROR(
         "'%s' was not saved: its close reported the failure; the server keeps its "
         "previous version",
         h->key.c_str());
-  } else if (h->writable && h->dirty && h->dirty->dirty() && !h->dirty->discarded()) {
+  } else if (h->dirty->dirty() && !h->dirty->discarded()) {
     if (auto r = CommitInode(h->ino, h->dirty.get()); !r) {
       LOG_ERROR("'%s' could not be saved at close: %s", h->key.c_str(),
                 r.error().ToString().c_str());

@@ -18,6 +18,7 @@ uint64_t OpenFiles::AddFile(std::shared_ptr<FileHandle> h) {
     h->read_state = std::make_shared<ReadState>(readahead_);
     weak = h->read_state;
   }
+  if (h->writable) ++writers_[h->ino];
   return Insert(files_, std::move(h));
 }
 
@@ -26,13 +27,21 @@ std::shared_ptr<FileHandle> OpenFiles::File(uint64_t fh) const {
   return Find(files_, fh);
 }
 
-std::shared_ptr<FileHandle> OpenFiles::TakeFile(uint64_t fh) {
+OpenFiles::TakenFile OpenFiles::TakeFile(uint64_t fh) {
   std::lock_guard lock(mu_);
+  TakenFile out;
   auto it = files_.find(fh);
-  if (it == files_.end()) return nullptr;
-  auto h = std::move(it->second);
+  if (it == files_.end()) return out;
+  out.handle = std::move(it->second);
   files_.erase(it);
-  return h;
+  if (out.handle->writable) {
+    auto w = writers_.find(out.handle->ino);
+    if (--w->second == 0)
+      writers_.erase(w);
+    else
+      out.others_write = true;
+  }
+  return out;
 }
 
 void OpenFiles::FinishedReading(FileHandle& h) {
@@ -169,6 +178,7 @@ void OpenFiles::Clear() {
     std::lock_guard lock(mu_);
     files.swap(files_);
     writes.swap(writes_);
+    writers_.clear();
   }
 }
 

@@ -33,8 +33,13 @@ class OpenFiles {
   uint64_t AddFile(std::shared_ptr<FileHandle> h);
   std::shared_ptr<FileHandle> File(uint64_t fh) const;
   // Removes the handle; the caller finishes the close (FinishedReading, then
-  // the hold).
-  std::shared_ptr<FileHandle> TakeFile(uint64_t fh);
+  // the hold). `others_write`: another writable handle of the same inode is
+  // still open, and its close publishes what the write state holds.
+  struct TakenFile {
+    std::shared_ptr<FileHandle> handle;
+    bool others_write = false;
+  };
+  TakenFile TakeFile(uint64_t fh);
   // The handle no longer reads: its version's read-ahead state goes with
   // its last reader.
   void FinishedReading(FileHandle& h);
@@ -113,6 +118,7 @@ class OpenFiles {
   std::unordered_map<uint64_t, std::weak_ptr<ReadState>> read_states_;  // by version id; mu_
   std::unordered_map<uint64_t, std::shared_ptr<DirtyFile>> writes_;     // by ino; guarded by mu_
   std::unordered_map<uint64_t, uint32_t> holds_;                        // by ino; guarded by mu_
+  std::unordered_map<uint64_t, uint32_t> writers_;  // writable handles by ino; guarded by mu_
   // ino -> (key, etag) deleted at the last close; guarded by mu_
   std::unordered_map<uint64_t, std::pair<std::string, std::string>> deferred_deletes_;
   std::unordered_map<uint64_t, Aside> aside_;  // ino -> copy kept for readers; guarded by mu_

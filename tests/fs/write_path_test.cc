@@ -242,6 +242,27 @@ TEST_F(WritePathTest, AppendAndTruncate) {
   EXPECT_EQ(store_.Bytes("f"), want.substr(0, 10) + std::string(10, '\0'));
 }
 
+// The kernel sends RELEASE after close(2) returns. A program that appends,
+// closes, and at once reopens with O_TRUNC may have its new handle sharing the
+// write state before the old handle's RELEASE arrives: that late RELEASE must
+// not publish the new handle's truncated, half-written file (fuse.write saw an
+// empty object in CI). The new handle's close publishes it.
+TEST_F(WritePathTest, ALateReleaseDoesNotPublishAnotherHandlesUnfinishedWrite) {
+  store_.Put("a", 6, 1);
+  const std::string old = store_.Bytes("a");
+  uint64_t append = OpenPath("a", O_WRONLY | O_APPEND);
+  ASSERT_TRUE(fs_->Write(append, 6, Bytes("world")));
+  ASSERT_TRUE(fs_->Flush(append, fs::Caller{0, 0, 99}));  // close(2)
+  EXPECT_EQ(store_.Bytes("a"), old + "world");
+  uint64_t trunc = OpenPath("a", O_WRONLY | O_TRUNC);  // before the RELEASE
+  ASSERT_TRUE(fs_->Write(trunc, 0, Bytes("new")));
+  fs_->Release(append);  // the late RELEASE
+  EXPECT_EQ(store_.Bytes("a"), old + "world") << "the old object stays until the close";
+  ASSERT_TRUE(fs_->Flush(trunc, fs::Caller{0, 0, 99}));
+  fs_->Release(trunc);
+  EXPECT_EQ(store_.Bytes("a"), "new");
+}
+
 TEST_F(WritePathTest, RefusedPartsPublishNothingAndALaterFlushSavesTheFile) {
   store_.Put("doomed", 100, 3);
   std::string old = store_.Bytes("doomed");
