@@ -257,6 +257,11 @@ std::vector<Field> MakeFields() {
   f.push_back(Duration(
       "s3", "low_speed_timeout", "abort (and retry) a transfer that moves no data for this long",
       [](Config & c) -> auto& { return c.s3.low_speed_timeout_ms; }));
+  f.push_back(Bool(
+      "s3", "direct_receive",
+      "ranged GETs over plain http:// read the socket straight into cache blocks (off: libcurl "
+      "receives them, one copy more)",
+      [](Config & c) -> auto& { return c.s3.direct_receive; }));
   f.push_back(Duration(
       "s3", "startup_timeout",
       "the start-up check fails the mount when the endpoint has not answered by then",

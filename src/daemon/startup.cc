@@ -185,6 +185,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   eo.max_metadata_in_flight = static_cast<uint32_t>(c.s3.max_metadata_in_flight);
   eo.connect_timeout_ms = c.s3.connect_timeout_ms;
   eo.low_speed_timeout_ms = c.s3.low_speed_timeout_ms;
+  eo.direct_receive = c.s3.direct_receive;
   eo.ca_bundle = c.s3.ca_bundle;
   d->engine = std::make_unique<s3::CurlEngine>(eo);
 

@@ -65,6 +65,12 @@ std::string RenderStats(const Daemon& d) {
   e.Single("s3rdmafs_http_bytes_sent_total", "counter", "Request bodies sent over HTTP(S)",
            http.bytes_sent);
   e.Single("s3rdmafs_http_requests_total", "counter", "HTTP requests started", http.requests);
+  e.Single("s3rdmafs_http_direct_receives_total", "counter",
+           "Ranged GETs read from the socket straight into cache blocks (s3.direct_receive)",
+           http.direct_receives);
+  e.Single("s3rdmafs_http_direct_connections_total", "counter",
+           "Connections opened by the direct-receive path (kept alive between GETs)",
+           http.direct_connections);
   e.Single("s3rdmafs_http_in_flight", "gauge", "HTTP requests in flight now", http.in_flight);
   e.Single("s3rdmafs_http_queued", "gauge",
            "HTTP requests waiting for a slot (s3.max_in_flight, s3.max_metadata_in_flight)",

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cstring>
 
+#include "plain_http.h"
 #include "s3rdmafs/common/log.h"
 
 namespace s3rdmafs::s3 {
@@ -30,6 +31,7 @@ struct CurlEngine::Transfer {
   size_t upload_offset = 0;
   bool overflow = false;
   long body_status = -1;  // status of the response whose body is arriving
+  bool plain = false;     // on the PlainHttp path, not curl's
   char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -147,6 +149,12 @@ CurlEngine::CurlEngine(Options options) : options_(std::move(options)) {
   curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, total);
   curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, total);
   multi_ = multi;
+  if (options_.direct_receive) {
+    PlainHttp::Options po;
+    po.connect_timeout = std::chrono::milliseconds(options_.connect_timeout_ms);
+    po.stall_timeout = std::chrono::milliseconds(options_.low_speed_timeout_ms);
+    plain_ = std::make_unique<PlainHttp>(po);
+  }
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -222,6 +230,18 @@ void CurlEngine::StartQueued() {
       ++stats_.in_flight;
       ++stats_.requests;
     }
+    if (plain_ && plain_->Accepts(t->request)) {
+      Transfer* raw = t.get();
+      raw->plain = true;
+      running_.push_back(std::move(t));
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.direct_receives;
+      }
+      plain_->Start(&raw->request, &raw->response,
+                    [this, raw](Result<void> r) { FinishPlain(raw, std::move(r)); });
+      continue;
+    }
     CURL* easy;
     if (!idle_handles_.empty()) {
       easy = static_cast<CURL*>(idle_handles_.back());
@@ -284,13 +304,7 @@ void CurlEngine::StartQueued() {
   }
 }
 
-void CurlEngine::Finish(Transfer* t, int code) {
-  CURLM* multi = static_cast<CURLM*>(multi_);
-  curl_multi_remove_handle(multi, t->easy);
-  long status = 0;
-  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
-  idle_handles_.push_back(t->easy);
-  curl_slist_free_all(t->header_list);
+std::unique_ptr<CurlEngine::Transfer> CurlEngine::Retire(Transfer* t) {
   auto it = std::find_if(running_.begin(), running_.end(), [t](auto& p) { return p.get() == t; });
   std::unique_ptr<Transfer> owned = std::move(*it);
   running_.erase(it);
@@ -298,6 +312,7 @@ void CurlEngine::Finish(Transfer* t, int code) {
   {
     std::lock_guard lock(mu_);
     --stats_.in_flight;
+    if (plain_) stats_.direct_connections = plain_->connections_made();
     for (size_t m = 0; m < kMethods.size(); ++m) {
       if (t->request.method != kMethods[m]) continue;
       double secs =
@@ -312,6 +327,33 @@ void CurlEngine::Finish(Transfer* t, int code) {
     for (auto& s : t->request.upload) stats_.bytes_sent += s.size();
     if (!t->request.upload_file.empty()) stats_.bytes_sent += t->request.upload_file.length;
   }
+  return owned;
+}
+
+void CurlEngine::FinishPlain(Transfer* t, Result<void> result) {
+  std::unique_ptr<Transfer> owned = Retire(t);
+  if (!result) {
+    owned->done(tl::unexpected(result.error()));
+    return;
+  }
+  owned->done(std::move(owned->response));
+}
+
+void CurlEngine::Finish(Transfer* t, int code) {
+  CURLM* multi = static_cast<CURLM*>(multi_);
+  curl_multi_remove_handle(multi, t->easy);
+  long status = 0;
+  curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
+  if (plain_ && code == CURLE_OK) {  // where a name led: later GETs there may skip curl
+    char* ip = nullptr;
+    long port = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &ip);
+    curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_PORT, &port);
+    if (ip) plain_->Learn(t->request.url, ip, port);
+  }
+  idle_handles_.push_back(t->easy);
+  curl_slist_free_all(t->header_list);
+  std::unique_ptr<Transfer> owned = Retire(t);
   if (code != CURLE_OK) {
     std::string what = t->error[0] ? t->error : curl_easy_strerror(static_cast<CURLcode>(code));
     Errc errc = Errc::kConnection;
@@ -360,6 +402,7 @@ void CurlEngine::Loop() {
     StartQueued();
     int still_running = 0;
     curl_multi_perform(multi, &still_running);
+    if (plain_) plain_->Advance();
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
@@ -368,7 +411,14 @@ void CurlEngine::Loop() {
       Finish(t, msg->data.result);
     }
     StartQueued();
-    curl_multi_poll(multi, nullptr, 0, timeout_ms, nullptr);
+    std::vector<curl_waitfd> extra;
+    if (plain_ && plain_->active() > 0) {
+      std::vector<pollfd> fds;
+      plain_->Interest(&fds, &timeout_ms);
+      extra.reserve(fds.size());
+      for (const pollfd& p : fds) extra.push_back({p.fd, p.events, 0});
+    }
+    curl_multi_poll(multi, extra.data(), static_cast<unsigned>(extra.size()), timeout_ms, nullptr);
   }
   // Shutdown: everything pending or running completes as cancelled.
   std::deque<std::unique_ptr<Transfer>> queued;
@@ -379,6 +429,7 @@ void CurlEngine::Loop() {
       lane.clear();
     }
   }
+  if (plain_) plain_->CancelAll(Error(Errc::kCancelled, "HTTP engine is shutting down"));
   for (auto& t : running_) {
     curl_multi_remove_handle(multi, t->easy);
     curl_easy_cleanup(t->easy);

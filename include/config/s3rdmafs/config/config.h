@@ -35,6 +35,7 @@ struct S3Config {
   uint64_t retry_max_delay_ms = 5000;
   uint64_t connect_timeout_ms = 5000;
   uint64_t low_speed_timeout_ms = 30000;  // abort a transfer that stalls this long
+  bool direct_receive = true;             // plain-HTTP GETs into cache blocks, not via curl
   uint64_t startup_timeout_ms = 10000;    // the start-up check's answer, retries included
   bool startup_check = true;
 };

@@ -2,7 +2,9 @@
 // requests (the multi handle's connection cache); at most `max_in_flight`
 // requests run at once, the rest wait in FIFO order. Response bodies of 2xx
 // answers can be written straight into caller memory (scatter spans), so a
-// ranged GET lands in cache blocks with one copy (socket -> block).
+// ranged GET lands in cache blocks with one copy (socket -> block). Over
+// plain HTTP those GETs skip curl (PlainHttp, same thread): the socket is
+// read straight into the spans, so that one copy is the kernel's.
 //
 // Thread-safety: Submit/After may be called from any thread. Callbacks run on
 // the engine thread and must not block. Destruction cancels what is pending.
@@ -26,6 +28,8 @@
 #include "s3rdmafs/s3/sigv4.h"
 
 namespace s3rdmafs::s3 {
+
+class PlainHttp;
 
 // Which budget of in-flight requests a request spends: object bytes, or
 // the small requests that stat, lookup and readdir wait on, so that those
@@ -61,6 +65,8 @@ class CurlEngine {
     uint64_t connect_timeout_ms = 5000;
     uint64_t low_speed_timeout_ms = 30000;
     std::string ca_bundle;
+    // Ranged GETs over plain HTTP received straight into the spans (PlainHttp).
+    bool direct_receive = true;
   };
   using Callback = std::function<void(Result<HttpResponse>)>;
 
@@ -94,6 +100,8 @@ class CurlEngine {
     uint64_t bytes_sent = 0;
     uint32_t in_flight = 0;
     uint32_t queued = 0;
+    uint64_t direct_receives = 0;     // GETs that took the PlainHttp path
+    uint64_t direct_connections = 0;  // connections it opened
   };
   Stats GetStats() const;
 
@@ -107,6 +115,9 @@ class CurlEngine {
   void Loop();
   void StartQueued();
   void Finish(Transfer* t, int curl_code);
+  void FinishPlain(Transfer* t, Result<void> result);
+  // Takes `t` out of the running set and counts it; the caller calls back.
+  std::unique_ptr<Transfer> Retire(Transfer* t);
 
   Options options_;
   void* multi_ = nullptr;  // CURLM*, kept opaque so users need not include curl.h
@@ -120,6 +131,7 @@ class CurlEngine {
   std::vector<std::unique_ptr<Transfer>> running_;
   uint32_t running_by_lane_[2] = {0, 0};  // engine thread only
   std::vector<void*> idle_handles_;
+  std::unique_ptr<PlainHttp> plain_;  // engine thread only; null when off
   Stats stats_;  // guarded by mu_
 };
 
