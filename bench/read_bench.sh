@@ -154,6 +154,13 @@ for i in range($OURS):
     os.chmod(p, 0o600 + i % 8)"
 fi
 fusermount3 -u "$M"
+# The same cold read as before direct receive: libcurl receives each body into
+# its own buffer and the daemon copies it into the cache blocks.
+"$REPO/build/src/s3rdmafs" bench "$M" -o "$MOPTS,s3.direct_receive=false" --log-file "$W/s3rdmafs.log"
+PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)
+c0=$(cpu_of $PID); r0=$(requests); CURLRX=$(read_file "$M/big.bin"); c1=$(cpu_of $PID); r1=$(requests)
+row "s3rdmafs cold, s3.direct_receive=false" "$CURLRX" "$(awk -v a=$c0 -v b=$c1 -v g=$SIZE_GIB 'BEGIN{printf "%.2f", (b - a) / g}')" "$(per_gib $r0 $r1)"
+fusermount3 -u "$M"
 # The same cold read with the kernel page cache bypassed (fuse.direct_io: 1 MiB requests).
 "$REPO/build/src/s3rdmafs" bench "$M" -o "$MOPTS,fuse.direct_io=true" --log-file "$W/s3rdmafs.log"
 PID=$(pgrep -f "build/src/s3rdmafs bench $M" | head -1)

@@ -16,13 +16,15 @@
 #include <limits>
 #include <unordered_set>
 
+#include "s3rdmafs/common/errno_text.h"
+
 namespace s3rdmafs::s3 {
 
 namespace http = boost::beast::http;
 
 namespace {
 
-constexpr size_t kMaxHead = 64 * 1024;
+constexpr size_t kMaxHead = size_t{64} << 10;
 constexpr size_t kMaxInMemoryBody = 64u << 20;  // error documents; as CurlEngine
 constexpr size_t kMaxIov = 64;
 
@@ -31,8 +33,8 @@ bool SplitUrl(const std::string& url, std::string* authority, std::string* targe
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0) return false;
   const size_t slash = url.find('/', kScheme.size());
-  *authority = url.substr(kScheme.size(), slash == std::string::npos ? std::string::npos
-                                                                     : slash - kScheme.size());
+  *authority = url.substr(kScheme.size(),
+                          slash == std::string::npos ? std::string::npos : slash - kScheme.size());
   *target = slash == std::string::npos ? "/" : url.substr(slash);
   return !authority->empty();
 }
@@ -67,7 +69,7 @@ bool ParseNumeric(const std::string& authority, sockaddr_storage* addr, socklen_
   return true;
 }
 
-std::string SysError(const char* what) { return std::string(what) + ": " + strerror(errno); }
+std::string SysError(const char* what) { return std::string(what) + ": " + ErrnoText(errno); }
 
 }  // namespace
 
@@ -90,9 +92,7 @@ struct PlainHttp::Exchange {
   uint64_t body_left = 0;  // the fast path's bytes still to come
   Clock::time_point deadline;
 
-  bool Sinks() const {
-    return !req->sink.empty() && resp->status >= 200 && resp->status < 300;
-  }
+  bool Sinks() const { return !req->sink.empty() && resp->status >= 200 && resp->status < 300; }
   void NewParser() {
     parser.emplace();
     // Not boost::none: Boost 1.74 compares a length against an empty limit as exceeded.
@@ -176,8 +176,7 @@ Result<int> PlainHttp::Connect(const std::string& authority, bool* reused) {
   *reused = false;
   auto e = Resolve(authority);
   if (!e) return MakeError(Errc::kConnection, "no address known for " + authority);
-  const int fd =
-      socket(e->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
+  const int fd = socket(e->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_TCP);
   if (fd < 0) return MakeError(Errc::kConnection, SysError("socket"));
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -307,8 +306,8 @@ bool PlainHttp::Step(Exchange& x) {
         socklen_t len = sizeof err;
         getsockopt(x.fd, SOL_SOCKET, SO_ERROR, &err, &len);
         if (err != 0) {
-          Finish(x, MakeError(Errc::kConnection,
-                              "connect to " + x.authority + ": " + strerror(err)));
+          Finish(x,
+                 MakeError(Errc::kConnection, "connect to " + x.authority + ": " + ErrnoText(err)));
           return true;
         }
         x.phase = Phase::kSend;
@@ -333,7 +332,7 @@ bool PlainHttp::Step(Exchange& x) {
       }
       case Phase::kHead: {
         const size_t had = x.in.size();
-        x.in.resize(had + 16 * 1024);
+        x.in.resize(had + (size_t{16} << 10));
         const ssize_t n = recv(x.fd, x.in.data() + had, x.in.size() - had, 0);
         x.in.resize(had + static_cast<size_t>(std::max<ssize_t>(n, 0)));
         if (n < 0 && errno == EINTR) break;

@@ -80,8 +80,8 @@ class PlainHttp {
   void Finish(Exchange& x, Result<void> result);
 
   Options options_;
-  std::map<std::string, Endpoint> learned_;              // host:port -> address
-  std::map<std::string, std::vector<int>> idle_;         // host:port -> kept-alive sockets
+  std::map<std::string, Endpoint> learned_;       // host:port -> address
+  std::map<std::string, std::vector<int>> idle_;  // host:port -> kept-alive sockets
   std::list<std::unique_ptr<Exchange>> exchanges_;
   uint64_t connections_made_ = 0;
 };

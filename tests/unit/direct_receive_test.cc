@@ -110,8 +110,8 @@ class KeepAlivePeer {
 };
 
 std::string Ok(const std::string& body, const std::string& extra = "") {
-  return "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n" + extra + "\r\n" + body;
+  return "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+         extra + "\r\n" + body;
 }
 
 struct Got {
@@ -131,8 +131,7 @@ Got Get(s3::CurlEngine& engine, const std::string& url, size_t size) {
   Got g;
   g.r = p.get_future().get();
   if (g.r)
-    for (auto* v : {&a, &b})
-      g.bytes.append(reinterpret_cast<const char*>(v->data()), v->size());
+    for (auto* v : {&a, &b}) g.bytes.append(reinterpret_cast<const char*>(v->data()), v->size());
   return g;
 }
 
@@ -179,8 +178,8 @@ TEST(DirectReceive, AKeptAliveConnectionClosedInsteadOfAnAnswerIsRetriedOnceOnAF
   // The close crosses the request on the wire: no byte of an answer came, so
   // the GET goes again on a new connection. On a new connection the same
   // silence is an error: a GET is sent at most twice.
-  KeepAlivePeer peer({{Ok("0123456789")}, {"", Act::kClose}, {Ok("abcdefghij")},
-                      {"", Act::kClose}});
+  KeepAlivePeer peer(
+      {{Ok("0123456789")}, {"", Act::kClose}, {Ok("abcdefghij")}, {"", Act::kClose}});
   s3::CurlEngine engine{s3::CurlEngine::Options{}};
   ASSERT_TRUE(Get(engine, Url(peer), 10).r);
   Got second = Get(engine, Url(peer), 10);
@@ -219,8 +218,8 @@ TEST(DirectReceive, ChunkedAndErrorBodiesGoThroughTheParser) {
       "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
       "4\r\n0123\r\n6\r\n456789\r\n0\r\n\r\n";
   const std::string xml = "<Error><Code>NoSuchKey</Code></Error>";
-  const std::string missing = "HTTP/1.1 404 Not Found\r\nContent-Length: " +
-                              std::to_string(xml.size()) + "\r\n\r\n" + xml;
+  const std::string missing =
+      "HTTP/1.1 404 Not Found\r\nContent-Length: " + std::to_string(xml.size()) + "\r\n\r\n" + xml;
   KeepAlivePeer peer({{chunked}, {missing}, {Ok("abcdefghij")}});
   s3::CurlEngine engine{s3::CurlEngine::Options{}};
   Got c = Get(engine, Url(peer), 10);

@@ -132,7 +132,7 @@ class CurlEngine {
   uint32_t running_by_lane_[2] = {0, 0};  // engine thread only
   std::vector<void*> idle_handles_;
   std::unique_ptr<PlainHttp> plain_;  // engine thread only; null when off
-  Stats stats_;  // guarded by mu_
+  Stats stats_;                       // guarded by mu_
 };
 
 }  // namespace s3rdmafs::s3
