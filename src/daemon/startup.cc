@@ -186,6 +186,16 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   eo.connect_timeout_ms = c.s3.connect_timeout_ms;
   eo.low_speed_timeout_ms = c.s3.low_speed_timeout_ms;
   eo.direct_receive = c.s3.direct_receive;
+  // libcurl sends plain-HTTP requests through the proxy these name; the
+  // direct path connects by itself, so it steps aside rather than bypass one.
+  for (const char* proxy : {"http_proxy", "all_proxy", "ALL_PROXY"}) {
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): start-up, before any thread of ours
+    const char* v = std::getenv(proxy);
+    if (eo.direct_receive && v && *v) {
+      LOG_INFO("s3.direct_receive off: %s is set, HTTP goes through libcurl and its proxy", proxy);
+      eo.direct_receive = false;
+    }
+  }
   eo.ca_bundle = c.s3.ca_bundle;
   d->engine = std::make_unique<s3::CurlEngine>(eo);
 

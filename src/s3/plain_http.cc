@@ -346,7 +346,11 @@ bool PlainHttp::Step(Exchange& x) {
         x.any_byte = true;
         progressed();
         boost::beast::error_code ec;
+        // Beast consumes what it has parsed (the status line, whole fields)
+        // even when it needs more: the rest is offered again with what follows.
         const size_t used = x.parser->put(boost::asio::buffer(x.in), ec);
+        const std::string offered = x.in.substr(0, 300);
+        x.in.erase(0, used);
         if (ec == http::error::need_more) {
           if (x.in.size() > kMaxHead) {
             Finish(x, MakeError(Errc::kProtocol, "response head too large"));
@@ -355,10 +359,14 @@ bool PlainHttp::Step(Exchange& x) {
           break;
         }
         if (ec || !x.parser->is_header_done()) {
-          Finish(x, MakeError(Errc::kProtocol, "bad response head: " + ec.message()));
+          std::string shown = offered;
+          for (char& c : shown)
+            if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f)
+              c = '.';
+          Finish(x, MakeError(Errc::kProtocol,
+                              "bad response head (" + ec.message() + "): '" + shown + "'"));
           return true;
         }
-        x.in.erase(0, used);
         const auto& h = x.parser->get();
         x.resp->status = static_cast<int>(h.result_int());
         x.resp->headers.clear();
