@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "../lib/test_helpers.h"
 #include "s3rdmafs/s3/curl_engine.h"
 
 using namespace s3rdmafs;
@@ -35,17 +36,7 @@ struct Act {
 class KeepAlivePeer {
  public:
   explicit KeepAlivePeer(std::deque<Act> acts) : acts_(std::move(acts)) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    int one = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    listen(fd_, 16);
-    socklen_t len = sizeof a;
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
+    fd_ = fakes::ListenOnLoopback(&port_);
     thread_ = std::thread([this] { Serve(); });
   }
   ~KeepAlivePeer() {

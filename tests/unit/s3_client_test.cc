@@ -17,27 +17,13 @@
 #include <mutex>
 #include <thread>
 
+#include "../lib/test_helpers.h"
 #include "s3rdmafs/common/deadline_timer.h"
 
 using namespace s3rdmafs;
+using fakes::ListenOnLoopback;
 
 namespace {
-
-// A listening socket on 127.0.0.1, an ephemeral port.
-int ListenOnLoopback(int* port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  listen(fd, 64);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  *port = ntohs(a.sin_port);
-  return fd;
-}
 
 // A request's line and headers, up to the blank line.
 std::string ReadRequestHead(int c) {
