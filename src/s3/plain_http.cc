@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -145,6 +146,10 @@ std::optional<PlainHttp::Endpoint> PlainHttp::Resolve(const std::string& authori
 
 bool PlainHttp::Accepts(const HttpRequest& req) const {
   if (req.method != "GET" || req.sink.empty() || !req.body.empty()) return false;
+  // RDMA GETs stay with curl: their bodies are empty (no copy to save), and
+  // this path's one resend on a fresh connection must never resend a token.
+  for (const auto& [name, value] : req.headers)
+    if (boost::beast::iequals(name, "x-amz-rdma-token")) return false;
   std::string authority, target;
   return SplitUrl(req.url, &authority, &target) && Resolve(authority).has_value();
 }

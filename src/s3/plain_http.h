@@ -4,7 +4,7 @@
 // user-space cost of a cold sequential read (issue 15's perf: 14-21% of the
 // daemon's CPU). Internal to the s3 layer; CurlEngine runs it on its thread.
 //
-// What takes this path: a GET with a sink, to an http:// endpoint whose
+// What takes this path: a GET with a sink and no RDMA token, to an http:// endpoint whose
 // address is known without a blocking lookup (a numeric address, or the one
 // curl last connected to for that host). Everything else (TLS, names not yet
 // resolved, uploads, metadata) stays with curl. Responses are framed by

@@ -285,3 +285,21 @@ TEST(DirectReceive, OffSendsEverythingThroughCurl) {
   EXPECT_EQ(g.bytes, "0123456789");
   EXPECT_EQ(engine.GetStats().direct_receives, 0u);
 }
+
+TEST(DirectReceive, AGetCarryingAnRdmaTokenStaysWithCurl) {
+  // The direct path may send a GET twice (a kept-alive connection closed
+  // under it); a token must never be sent twice (issue 13).
+  KeepAlivePeer peer({{Ok("0123456789")}});
+  s3::CurlEngine engine{s3::CurlEngine::Options{}};
+  std::vector<std::byte> window(10);
+  s3::HttpRequest req;
+  req.url = Url(peer);
+  req.headers.emplace_back("x-amz-rdma-token", "t");
+  req.sink = {window};
+  std::promise<Result<s3::HttpResponse>> p;
+  engine.Submit(std::move(req), [&](Result<s3::HttpResponse> r) { p.set_value(std::move(r)); });
+  auto r = p.get_future().get();
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_EQ(r->sink_bytes, 10u);
+  EXPECT_EQ(engine.GetStats().direct_receives, 0u);
+}
