@@ -28,6 +28,7 @@ namespace {
 constexpr size_t kMaxHead = size_t{64} << 10;
 constexpr size_t kMaxInMemoryBody = 64u << 20;  // error documents; as CurlEngine
 constexpr size_t kMaxIov = 64;
+constexpr uint64_t kWakeBytes = 256 * 1024;  // SO_RCVLOWAT while a body streams in
 
 // "http://authority/target" -> authority, target; false if not plain http.
 bool SplitUrl(const std::string& url, std::string* authority, std::string* target) {
@@ -91,6 +92,13 @@ struct PlainHttp::Exchange {
   std::optional<http::response_parser<http::buffer_body>> parser;
   size_t span_index = 0, span_offset = 0;
   uint64_t body_left = 0;  // the fast path's bytes still to come
+  int low_water = 1;       // the socket's SO_RCVLOWAT
+
+  void SetLowWater(uint64_t bytes) {
+    const int want = static_cast<int>(std::max<uint64_t>(bytes, 1));
+    if (want == low_water) return;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) low_water = want;
+  }
   Clock::time_point deadline;
 
   bool Sinks() const { return !req->sink.empty() && resp->status >= 200 && resp->status < 300; }
@@ -416,7 +424,13 @@ bool PlainHttp::Step(Exchange& x) {
           }
           const ssize_t n = readv(x.fd, iov, static_cast<int>(count));
           if (n < 0 && errno == EINTR) continue;
-          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return false;
+          if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // Wake when a good piece is there, not for every segment: from a
+            // slower server each wake-up brought a few KiB (context switches
+            // and polls were the largest cost left after the copy).
+            x.SetLowWater(std::min<uint64_t>(x.body_left, kWakeBytes));
+            return false;
+          }
           if (n <= 0) {
             const uint64_t length = x.resp->sink_bytes + x.body_left;
             Finish(x, MakeError(Errc::kConnection,
@@ -440,6 +454,7 @@ bool PlainHttp::Step(Exchange& x) {
           }
         }
         // Whole: the connection goes back for the next request if both ends keep it.
+        x.SetLowWater(1);
         if (x.parser->keep_alive() && idle_[x.authority].size() < options_.max_idle_per_host) {
           idle_[x.authority].push_back(x.fd);
           x.fd = -1;
