@@ -28,7 +28,7 @@ namespace {
 constexpr size_t kMaxHead = size_t{64} << 10;
 constexpr size_t kMaxInMemoryBody = 64u << 20;  // error documents; as CurlEngine
 constexpr size_t kMaxIov = 64;
-constexpr uint64_t kWakeBytes = 256 * 1024;  // SO_RCVLOWAT while a body streams in
+constexpr uint64_t kWakeBytes = uint64_t{256} << 10;  // SO_RCVLOWAT while a body streams in
 
 // "http://authority/target" -> authority, target; false if not plain http.
 bool SplitUrl(const std::string& url, std::string* authority, std::string* target) {
