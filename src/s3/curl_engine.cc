@@ -31,7 +31,6 @@ struct CurlEngine::Transfer {
   size_t upload_offset = 0;
   bool overflow = false;
   long body_status = -1;  // status of the response whose body is arriving
-  bool plain = false;     // on the PlainHttp path, not curl's
   char error[CURL_ERROR_SIZE] = {};
 };
 
@@ -232,7 +231,6 @@ void CurlEngine::StartQueued() {
     }
     if (plain_ && plain_->Accepts(t->request)) {
       Transfer* raw = t.get();
-      raw->plain = true;
       running_.push_back(std::move(t));
       {
         std::lock_guard lock(mu_);
@@ -402,7 +400,6 @@ void CurlEngine::Loop() {
     StartQueued();
     int still_running = 0;
     curl_multi_perform(multi, &still_running);
-    if (plain_) plain_->Advance();
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
@@ -411,14 +408,18 @@ void CurlEngine::Loop() {
       Finish(t, msg->data.result);
     }
     StartQueued();
+    // The direct path's sockets wait in the same poll; curl reports what
+    // each did in revents, and the direct path moves those.
+    std::vector<pollfd> fds;
     std::vector<curl_waitfd> extra;
     if (plain_ && plain_->active() > 0) {
-      std::vector<pollfd> fds;
       plain_->Interest(&fds, &timeout_ms);
       extra.reserve(fds.size());
       for (const pollfd& p : fds) extra.push_back({p.fd, p.events, 0});
     }
     curl_multi_poll(multi, extra.data(), static_cast<unsigned>(extra.size()), timeout_ms, nullptr);
+    for (size_t i = 0; i < fds.size(); ++i) fds[i].revents = extra[i].revents;
+    if (plain_) plain_->Advance(fds);
   }
   // Shutdown: everything pending or running completes as cancelled.
   std::deque<std::unique_ptr<Transfer>> queued;

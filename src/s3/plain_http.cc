@@ -93,13 +93,13 @@ struct PlainHttp::Exchange {
   size_t span_index = 0, span_offset = 0;
   uint64_t body_left = 0;  // the fast path's bytes still to come
   int low_water = 1;       // the socket's SO_RCVLOWAT
+  Clock::time_point deadline;
 
   void SetLowWater(uint64_t bytes) {
     const int want = static_cast<int>(std::max<uint64_t>(bytes, 1));
     if (want == low_water) return;
     if (setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0) low_water = want;
   }
-  Clock::time_point deadline;
 
   bool Sinks() const { return !req->sink.empty() && resp->status >= 200 && resp->status < 300; }
   void NewParser() {
@@ -125,14 +125,22 @@ struct PlainHttp::Exchange {
       memcpy(span.data() + span_offset, p, take);
       p += take;
       n -= take;
-      resp->sink_bytes += take;
+      Landed(take);
+    }
+    return {};
+  }
+  // `n` more body bytes are in the spans (copied, or read there by readv).
+  void Landed(size_t n) {
+    resp->sink_bytes += n;
+    while (n > 0) {
+      const size_t take = std::min(n, req->sink[span_index].size() - span_offset);
+      n -= take;
       span_offset += take;
-      if (span_offset == span.size()) {
+      if (span_offset == req->sink[span_index].size()) {
         ++span_index;
         span_offset = 0;
       }
     }
-    return {};
   }
 };
 
@@ -216,7 +224,7 @@ void PlainHttp::Start(const HttpRequest* req, HttpResponse* resp, Done done) {
   x->NewParser();
   auto connected = Connect(x->authority, &x->reused);
   if (!connected) {
-    x->done(tl::unexpected(connected.error()));
+    Finish(*x, tl::unexpected(connected.error()));
     return;
   }
   x->fd = *connected;
@@ -237,17 +245,10 @@ void PlainHttp::Interest(std::vector<pollfd>* fds, int* timeout_ms) const {
   }
 }
 
-void PlainHttp::Advance() {
+void PlainHttp::Advance(const std::vector<pollfd>& polled) {
   if (exchanges_.empty()) return;
-  // Which sockets can move: one poll over all (curl's poll reported none of
-  // them by name), then a step for those and for any past its deadline.
-  std::vector<pollfd> fds;
-  fds.reserve(exchanges_.size());
-  int ignored = 0;
-  Interest(&fds, &ignored);
-  if (poll(fds.data(), fds.size(), 0) < 0) return;
   std::unordered_set<int> ready;
-  for (const auto& p : fds)
+  for (const auto& p : polled)
     if (p.revents != 0) ready.insert(p.fd);
   const auto now = Clock::now();
   for (auto it = exchanges_.begin(); it != exchanges_.end();) {
@@ -441,17 +442,7 @@ bool PlainHttp::Step(Exchange& x) {
           }
           progressed();
           x.body_left -= static_cast<uint64_t>(n);
-          x.resp->sink_bytes += static_cast<uint64_t>(n);
-          for (size_t moved = static_cast<size_t>(n); moved > 0;) {
-            const size_t room = x.req->sink[x.span_index].size() - x.span_offset;
-            const size_t take = std::min(moved, room);
-            moved -= take;
-            x.span_offset += take;
-            if (x.span_offset == x.req->sink[x.span_index].size()) {
-              ++x.span_index;
-              x.span_offset = 0;
-            }
-          }
+          x.Landed(static_cast<size_t>(n));
         }
         // Whole: the connection goes back for the next request if both ends keep it.
         x.SetLowWater(1);

@@ -59,8 +59,10 @@ class PlainHttp {
   void Start(const HttpRequest* req, HttpResponse* resp, Done done);
   // The sockets to wait on, and how long until the nearest deadline.
   void Interest(std::vector<pollfd>* fds, int* timeout_ms) const;
-  // Moves every exchange as far as its socket allows; calls back those that ended.
-  void Advance();
+  // After a poll of Interest()'s sockets (`polled`, revents filled in): moves
+  // each exchange whose socket is ready as far as it goes, ends those past
+  // their deadline, and calls back those that ended.
+  void Advance(const std::vector<pollfd>& polled);
   // Ends every exchange with `why` (shutdown).
   void CancelAll(const Error& why);
   size_t active() const { return exchanges_.size(); }

@@ -177,7 +177,7 @@ TEST(DirectReceive, AResponseHeadInPiecesIsParsedWhole) {
   }
 }
 
-TEST(DirectReceive, AKeptAliveConnectionTheServerClosedIsNotUsed) {
+TEST(DirectReceive, AKeptAliveConnectionTheServerClosedDoesNotFailTheNextGet) {
   // The first answer says keep-alive, then the server closes it anyway (its
   // idle timeout): the next GET sees that before it sends.
   KeepAlivePeer peer({{Ok("0123456789"), Act::kClose}, {Ok("abcdefghij")}});
