@@ -107,41 +107,33 @@ BYTES=$((SIZE_GIB << 30))
 ROWS=()
 row() { ROWS+=("$(printf '%-34s %12s %14s %14s' "$@")"); }
 
-# ---- the HTTP ceiling, two ways; the better one is the ceiling.
-# 8 parallel GETs, one range of an eighth of the object each (one request per
-# connection: what a tuned downloader does).
-sign=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
-t0=$(now)
-part=$((BYTES / 8))
-pids=()
-for i in $(seq 0 7); do
-  curl -sf -o /dev/null "${sign[@]}" -r $((i * part))-$(((i + 1) * part - 1)) "$EP/bench/big.bin" &
-  pids+=($!)
-done
-wait "${pids[@]}"
-t1=$(now)
-CURL=$(mbps $BYTES $(echo "$t1 - $t0" | bc))
-row "curl, 8 x 1/8 of the object" "$CURL" "-" "-"
-# 8 kept-alive connections, each taking every 8th 8 MiB range in order, so all
-# eight move along the object together: the request pattern of the mount's
-# read-ahead, which a server like radosgw serves faster than long ranges.
-CHUNK=$((8 << 20))
-t0=$(now)
-pids=()
-for i in $(seq 0 7); do
-  args=()
-  for ((off = i * CHUNK; off < BYTES; off += 8 * CHUNK)); do
-    [ ${#args[@]} -gt 0 ] && args+=(--next)
-    args+=(-sf -o /dev/null "${sign[@]}" -r $off-$((off + CHUNK - 1)) "$EP/bench/big.bin")
+# ---- the HTTP ceiling: 8 kept-alive curl connections, connection i taking
+# ranges i, i + 8, i + 16 ... of $1 bytes each, in turn; prints MB/s.
+curl_ranges() {
+  local chunk=$1 t0 t1 i off args pids=()
+  local sign=(--aws-sigv4 "aws:amz:us-east-1:s3" --user "$AK:$SK" -H "x-amz-content-sha256: UNSIGNED-PAYLOAD")
+  t0=$(now)
+  for i in $(seq 0 7); do
+    args=()
+    for ((off = i * chunk; off < BYTES; off += 8 * chunk)); do
+      [ ${#args[@]} -gt 0 ] && args+=(--next)
+      args+=(-sf -o /dev/null "${sign[@]}" -r $off-$((off + chunk - 1)) "$EP/bench/big.bin")
+    done
+    curl "${args[@]}" &
+    pids+=($!)
   done
-  curl "${args[@]}" &
-  pids+=($!)
-done
-wait "${pids[@]}"
-t1=$(now)
-CURL_CHUNKS=$(mbps $BYTES $(echo "$t1 - $t0" | bc))
+  wait "${pids[@]}"
+  t1=$(now)
+  mbps $BYTES "$(echo "$t1 - $t0" | bc)"
+}
+# One range of an eighth of the object per connection (a tuned downloader),
+# and 8 MiB ranges moving along the object together (the mount's read-ahead
+# pattern, which a server like radosgw may serve faster): the better is the ceiling.
+CURL_EIGHTHS=$(curl_ranges $((BYTES / 8)))
+row "curl, 8 x 1/8 of the object" "$CURL_EIGHTHS" "-" "-"
+CURL_CHUNKS=$(curl_ranges $((8 << 20)))
 row "curl, 8 x 8 MiB range GETs in turn" "$CURL_CHUNKS" "-" "-"
-CURL=$(awk -v a=$CURL -v b=$CURL_CHUNKS 'BEGIN{print (a > b ? a : b)}')
+CURL=$(awk -v a=$CURL_EIGHTHS -v b=$CURL_CHUNKS 'BEGIN{print (a > b ? a : b)}')
 
 read_file() {  # $1 = path; prints MB/s
   local t0 t1; t0=$(now); dd if="$1" of=/dev/null bs=1M status=none; t1=$(now)
