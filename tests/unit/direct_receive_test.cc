@@ -221,6 +221,19 @@ TEST(DirectReceive, ABodyCutMidWayIsAConnectionErrorNotAShortSuccess) {
       << g.r.error().message;
 }
 
+TEST(DirectReceive, AConnectionRefusedNamesTheGet) {
+  // A port nobody listens on: a retryable connection error that says which
+  // GET failed (the mount's log line is all a user has to go on).
+  int port = 0;
+  close(fakes::ListenOnLoopback(&port));
+  s3::CurlEngine engine{s3::CurlEngine::Options{}};
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/bkt/key";
+  Got g = Get(engine, url, 10);
+  ASSERT_FALSE(g.r);
+  EXPECT_EQ(g.r.error().code, Errc::kConnection) << "retryable";
+  EXPECT_NE(g.r.error().message.find("GET " + url), std::string::npos) << g.r.error().message;
+}
+
 TEST(DirectReceive, MoreBytesThanTheSpansHoldIsAProtocolError) {
   KeepAlivePeer peer({{Ok("0123456789012")}});
   s3::CurlEngine engine{s3::CurlEngine::Options{}};
