@@ -58,7 +58,7 @@ void Lookup(fuse_req_t req, fuse_ino_t, const char* name) {
 }
 
 void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
-  struct stat st{};
+  struct stat st {};
   st.st_ino = ino;
   st.st_mode = ino == FUSE_ROOT_ID ? (S_IFDIR | 0755) : (S_IFREG | 0444);
   st.st_size = off_t{1} << 40;
