@@ -242,6 +242,8 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.file_mode = static_cast<uint32_t>(c.fuse.file_mode);
   fo.dir_mode = static_cast<uint32_t>(c.fuse.dir_mode);
   fo.direct_io = c.fuse.direct_io;
+  // RDMA lands bytes in the cache without a copy already.
+  fo.streamed_reads = c.fuse.direct_io && c.fuse.splice_reads && !d->rdma;
   fo.readahead.initial = c.readahead.initial;
   // One stream may hold at most a quarter of the arena in flight, so a small
   // cache still serves several readers; said once, not treated as an error.

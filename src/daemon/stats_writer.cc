@@ -122,6 +122,19 @@ std::string RenderStats(const Daemon& d) {
   e.Single("s3rdmafs_rdma_reconnects_total", "counter",
            "RDMA connections made in the background after one ended (or failed at mount)",
            d.rdma ? d.rdma->reconnects() : 0);
+  if (d.fs) {
+    const fs::StreamStats st = d.fs->streamed();
+    e.Single("s3rdmafs_streamed_reads_total", "counter",
+             "GETs whose body went from the socket to direct_io readers by splice "
+             "(fuse.splice_reads)",
+             st.opened);
+    e.Single("s3rdmafs_streamed_bytes_total", "counter",
+             "Bytes replied to direct_io readers by splice, past the cache", st.bytes);
+    e.Single("s3rdmafs_streamed_failures_total", "counter",
+             "Streamed GETs given up (a cut, a deadline, an unexpected answer): their readers "
+             "went on through the cache",
+             st.failures);
+  }
   e.Single("s3rdmafs_cache_hits_total", "counter", "Cache block lookups that found the block",
            c.hits);
   e.Single("s3rdmafs_cache_misses_total", "counter", "Cache block lookups that had to fetch",

@@ -458,6 +458,7 @@ Result<OpenResult> Filesystem::OpenHeld(const meta::InodeView& v, int flags, Cal
   h->dirty = dirty;
   h->writable = write;
   h->opener = who.process;
+  if (options_.streamed_reads && !write && !dirty) h->stream = std::make_shared<ReadStream>();
   OpenResult out;
   // A file with a write state: the kernel's pages may predate our bytes.
   out.keep_cache = !dirty && fresh.last_opened_version == fresh.version.id;

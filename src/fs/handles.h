@@ -11,6 +11,7 @@
 #include "dirty_file.h"
 #include "s3rdmafs/fs/filesystem.h"
 #include "s3rdmafs/meta/dir_record.h"
+#include "streamed_reads.h"
 
 namespace s3rdmafs::fs {
 
@@ -37,6 +38,7 @@ struct FileHandle {
   bool writable = false;
   uint32_t opener = 0;                // process (thread group) that opened it
   std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
+  std::shared_ptr<ReadStream> stream;  // set for read-only direct_io handles (streamed_reads)
 };
 
 struct DirHandle {

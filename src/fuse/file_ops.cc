@@ -28,6 +28,17 @@ void Read(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_
   // counts the read until that is done, and the daemon's shutdown waits for
   // it before this session goes away (fuse_mount.h).
   Session* session = SessionOf(req);
+  // A sequential direct_io reader (the kernel does not say so here; the
+  // handle knows): the reply from the socket by splice when the handle's
+  // stream can give all of it (fs/streamed_reads.h).
+  if (auto spliced = session->fs->SpliceRead(fi->fh, static_cast<uint64_t>(off), size,
+                                             [req] { return fuse_req_interrupted(req) != 0; })) {
+    fuse_bufvec data = FUSE_BUFVEC_INIT(spliced->bytes());
+    data.buf[0].flags = FUSE_BUF_IS_FD;
+    data.buf[0].fd = spliced->pipe();
+    spliced->Sent(fuse_reply_data(req, &data, static_cast<fuse_buf_copy_flags>(0)) == 0);
+    return;
+  }
   const uint64_t id = session->interruptible.Add(req);
   // libfuse hands the interrupt callback a void*: the read's id travels in it.
   fuse_req_interrupt_func(

@@ -79,6 +79,8 @@ void Init(void* /*userdata*/, fuse_conn_info* conn) {
     conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
   }
   conn->want |= FUSE_CAP_ASYNC_READ;
+  // fuse_reply_data from a pipe goes by splice: streamed reads' one copy.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   // Symlink targets are immutable objects: let the kernel cache them.
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   // O_TRUNC arrives with the open (not as a SETATTR before it), so a

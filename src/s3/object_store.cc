@@ -58,6 +58,12 @@ Result<void> ObjectStore::Delete(const std::string& key) {
   return Wait<void>([&](auto cb) { DeleteAsync(key, std::move(cb)); });
 }
 
+Result<std::unique_ptr<BodyStream>> ObjectStore::OpenBodyStream(const std::string& key, uint64_t,
+                                                                uint64_t, const std::string&,
+                                                                BodyStream::Clock::time_point) {
+  return MakeError(Errc::kNotSupported, "no streamed GET of " + key + " from this store");
+}
+
 std::string BareEtag(std::string_view etag) {
   if (etag.size() >= 2 && etag.front() == '"' && etag.back() == '"')
     etag = etag.substr(1, etag.size() - 2);

@@ -497,6 +497,23 @@ void S3Client::AbortUploadAsync(const std::string& key, const std::string& uploa
       });
 }
 
+Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(const std::string& key,
+                                                             uint64_t offset, uint64_t length,
+                                                             const std::string& if_match,
+                                                             BodyStream::Clock::time_point deadline) {
+  Target t = MakeTarget(key, "");
+  const size_t e = Pick(RequestKind::kGet, Spread(t.affinity, offset), 0);
+  if (endpoints_[e]->scheme != "http")
+    return MakeError(Errc::kNotSupported, "streamed GETs need an http:// endpoint");
+  HeaderList extra;
+  extra.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" +
+                                  std::to_string(offset + length - 1));
+  if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
+  requests_[static_cast<size_t>(RequestKind::kGet)].fetch_add(1);
+  // No retry here: the caller's other path (the cache) redoes what fails.
+  return BodyStream::Open(Signed(options_, At(t, e), "GET", "", extra), offset, length, deadline);
+}
+
 void S3Client::CopyAsync(const std::string& source_key, const std::string& source_if_match,
                          const std::string& key, const Metadata* replace,
                          std::function<void(Result<std::string>)> done) {

@@ -69,6 +69,9 @@ struct MetadataConfig {
 struct FuseConfig {
   bool allow_other = false;
   bool direct_io = false;
+  // With direct_io over http://: sequential reads take their bytes from the
+  // socket by splice(2), past the cache (fs/streamed_reads.h).
+  bool splice_reads = true;
   uint64_t max_threads = 16;
   uint64_t read_ahead =
       4ull << 20;  // the kernel's read-ahead window for the mount (0: its default)

@@ -16,6 +16,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -48,6 +49,7 @@ struct FsOptions {
   uint32_t uid = 0, gid = 0;
   uint32_t file_mode = 0444, dir_mode = 0555;
   bool direct_io = false;
+  bool streamed_reads = false;  // direct_io reads by splice from a GET (fs/streamed_reads.h)
   readahead::PolicyConfig readahead;
   uint64_t max_request = 8ull << 20;
   std::chrono::milliseconds cache_wait{60000};
@@ -147,6 +149,40 @@ struct FsStats {
 inline constexpr uint64_t kUnknownIno = 0xffffffff;
 
 class DirtyFile;
+struct ReadStream;
+class Filesystem;
+
+// A direct_io read whose reply is ready in a pipe (Filesystem::SpliceRead):
+// exactly bytes() bytes, taken from the socket by splice(2). The caller
+// replies from pipe() and says whether the reply went; until then the
+// handle's stream is its alone.
+class SplicedRead {
+ public:
+  SplicedRead(SplicedRead&&) noexcept;
+  SplicedRead& operator=(SplicedRead&&) = delete;
+  ~SplicedRead();  // not Sent: as Sent(false)
+  int pipe() const;
+  size_t bytes() const { return bytes_; }
+  void Sent(bool ok);
+
+ private:
+  friend class Filesystem;
+  SplicedRead(Filesystem* fs, std::shared_ptr<ReadStream> stream, std::unique_lock<std::mutex> lock,
+              WorkGate::Pass pass, size_t bytes);
+  Filesystem* fs_;
+  std::shared_ptr<ReadStream> stream_;
+  std::unique_lock<std::mutex> lock_;
+  WorkGate::Pass pass_;
+  size_t bytes_;
+  bool done_ = false;
+};
+
+struct StreamStats {
+  uint64_t opened = 0;    // GETs streamed by splice
+  uint64_t bytes = 0;     // bytes replied by splice
+  uint64_t failures = 0;  // streams given up (their reads went the cache path)
+};
+
 class DirRecords;
 class OpenFiles;
 class AttributePrefetcher;
@@ -202,6 +238,15 @@ class Filesystem {
                  std::function<void(Result<ReadReply>)> done);
   // Blocking form of ReadAsync (tests, tools).
   Result<ReadReply> Read(uint64_t fh, uint64_t offset, size_t size);
+  // With streamed_reads, a read of a direct_io handle that its stream can
+  // answer whole: the handle reads sequentially, the GET (opened here, from
+  // this offset to the object's end) is at `offset`, and every byte came in
+  // before the read's deadline, unless `abandon` said stop. Anything else is
+  // nullopt, and the read goes by ReadAsync (which fetches again what a
+  // failed stream held): a reply is never partial.
+  std::optional<SplicedRead> SpliceRead(uint64_t fh, uint64_t offset, size_t size,
+                                        const std::function<bool()>& abandon);
+  StreamStats streamed() const;
   void Release(uint64_t fh);
 
   Result<uint64_t> OpenDir(uint64_t ino);
@@ -328,6 +373,8 @@ class Filesystem {
   std::unique_ptr<Periodic> sweeper_;
   // Most inodes since the last trim (SweepMetadata's callers, one at a time).
   size_t swept_peak_ = 0;
+  friend class SplicedRead;
+  std::atomic<uint64_t> streams_opened_{0}, streamed_bytes_{0}, stream_failures_{0};
   // Reads whose answer has not been given yet (Quiesce waits for them).
   WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).

@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "s3rdmafs/common/result.h"
+#include "s3rdmafs/s3/body_stream.h"
 #include "s3rdmafs/s3/file_region.h"
 
 namespace s3rdmafs::s3 {
@@ -140,6 +142,13 @@ class ObjectStore {
                          const std::string& key, const Metadata* replace,
                          std::function<void(Result<std::string>)> done) = 0;
   virtual void DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) = 0;
+
+  // A GET of bytes [offset, offset + length) whose body stays in its socket
+  // for a reader that takes it by splice(2) (body_stream.h), counted as a GET.
+  // Blocking. Stores that have none (TLS, fakes) answer kNotSupported.
+  virtual Result<std::unique_ptr<BodyStream>> OpenBodyStream(
+      const std::string& key, uint64_t offset, uint64_t length, const std::string& if_match,
+      BodyStream::Clock::time_point deadline);
 
   // Blocking helpers for callers that may wait (FUSE worker threads, startup).
   Result<ObjectInfo> Head(const std::string& key);
