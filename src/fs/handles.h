@@ -36,8 +36,8 @@ struct FileHandle {
   // Set while the inode has a write state: reads see its bytes, writes go to it.
   std::shared_ptr<DirtyFile> dirty;
   bool writable = false;
-  uint32_t opener = 0;                // process (thread group) that opened it
-  std::atomic<bool> has_read{false};  // a read returned bytes: no version switch after that
+  uint32_t opener = 0;                 // process (thread group) that opened it
+  std::atomic<bool> has_read{false};   // a read returned bytes: no version switch after that
   std::shared_ptr<ReadStream> stream;  // set for read-only direct_io handles (streamed_reads)
 };
 

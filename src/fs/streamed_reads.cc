@@ -17,15 +17,15 @@ namespace s3rdmafs::fs {
 Result<void> ReadStream::EnsurePipe() {
   if (pipe_rd >= 0) return {};
   int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) return MakeError(Errc::kIo, std::string("pipe: ") + ErrnoText(errno));
+  if (pipe2(fds, O_CLOEXEC) != 0)
+    return MakeError(Errc::kIo, std::string("pipe: ") + ErrnoText(errno));
   pipe_rd = fds[0];
   pipe_wr = fds[1];
   if (fcntl(pipe_wr, F_SETPIPE_SZ, kStreamPipeBytes) < kStreamPipeBytes) {
     const std::string why = ErrnoText(errno);
     ClosePipe();
-    return MakeError(Errc::kNoSpace, "a " + std::to_string(kStreamPipeBytes >> 20) +
-                                         " MiB pipe: " + why +
-                                         " (needs CAP_SYS_RESOURCE or fs.pipe-max-size)");
+    return MakeError(Errc::kNoSpace, "a " + std::to_string(kStreamPipeBytes >> 20) + " MiB pipe: " +
+                                         why + " (needs CAP_SYS_RESOURCE or fs.pipe-max-size)");
   }
   return {};
 }
@@ -70,9 +70,10 @@ void SplicedRead::Sent(bool ok) {
     // The reader went away (interrupted), or the reply failed: whatever the
     // pipe still holds must never lead a later reply. The reader that comes
     // back for these bytes reads them through the cache.
-    LOG_DEBUG("a spliced reply of %zu bytes did not go (%s, %d bytes left in the pipe): the "
-              "stream is dropped",
-              bytes_, ok ? "sent" : "failed", left);
+    LOG_DEBUG(
+        "a spliced reply of %zu bytes did not go (%s, %d bytes left in the pipe): the "
+        "stream is dropped",
+        bytes_, ok ? "sent" : "failed", left);
     stream_->Drop();
   }
   lock_.unlock();
@@ -81,7 +82,8 @@ void SplicedRead::Sent(bool ok) {
 
 std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, size_t size,
                                                   const std::function<bool()>& abandon) {
-  if (!options_.streamed_reads || size < kMinSplicedRead) return std::nullopt;
+  if (!options_.streamed_reads || size < kMinSplicedRead || no_stream_pipes_.load())
+    return std::nullopt;
   std::shared_ptr<FileHandle> h = open_->File(fh);
   if (!h || !h->stream || h->dirty) return std::nullopt;
   ReadStream& s = *h->stream;
@@ -93,8 +95,10 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
     lock.lock();
   }
   if (s.given_up) return std::nullopt;
-  auto [key, version, aside] = open_->ReadTargetOf(*h);
-  if (aside || version.etag.empty() || offset >= version.size) return std::nullopt;
+  const OpenFiles::ReadTarget target = open_->ReadTargetOf(*h);
+  const std::string& key = target.key;
+  const meta::ObjectVersion& version = target.version;
+  if (target.aside || version.etag.empty() || offset >= version.size) return std::nullopt;
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, version.size - offset));
   const bool sequential = offset == s.next.load();
   s.next.store(offset + n);
@@ -119,7 +123,12 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
   };
   if (!s.body) {
     if (!sequential || version.size - offset < kMinStreamBytes) return std::nullopt;
-    if (auto p = s.EnsurePipe(); !p) return give_up(p.error());
+    if (auto p = s.EnsurePipe(); !p) {
+      if (!no_stream_pipes_.exchange(true))
+        LOG_WARN("fuse.splice_reads is off for this mount, reads go through the cache: %s",
+                 p.error().ToString().c_str());
+      return std::nullopt;
+    }
     auto body = store_->OpenBodyStream(key, offset, version.size - offset, version.etag, deadline);
     if (!body) return give_up(body.error());
     s.body = std::move(*body);

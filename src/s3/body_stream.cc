@@ -53,9 +53,8 @@ bool ParseUrl(const std::string& url, Url* out) {
   constexpr std::string_view kScheme = "http://";
   if (url.compare(0, kScheme.size(), kScheme) != 0) return false;
   const size_t slash = url.find('/', kScheme.size());
-  std::string authority =
-      url.substr(kScheme.size(), slash == std::string::npos ? std::string::npos
-                                                            : slash - kScheme.size());
+  std::string authority = url.substr(
+      kScheme.size(), slash == std::string::npos ? std::string::npos : slash - kScheme.size());
   if (slash != std::string::npos) out->target = url.substr(slash);
   const size_t bracket = authority.rfind(']');
   const size_t colon = authority.rfind(':');
@@ -86,7 +85,8 @@ Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point de
   const int fd = socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     freeaddrinfo(found);
-    return tl::unexpected(Failed(Errc::kConnection, req, std::string("socket: ") + ErrnoText(errno)));
+    return tl::unexpected(
+        Failed(Errc::kConnection, req, std::string("socket: ") + ErrnoText(errno)));
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
@@ -103,7 +103,8 @@ Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point de
   }
   if (err != 0) {
     close(fd);
-    return tl::unexpected(Failed(Errc::kConnection, req, std::string("connect: ") + ErrnoText(err)));
+    return tl::unexpected(
+        Failed(Errc::kConnection, req, std::string("connect: ") + ErrnoText(err)));
   }
   return fd;
 }
@@ -121,7 +122,8 @@ Result<void> SendAll(int fd, const HttpRequest& req, const std::string& out,
       if (!WaitFor(fd, POLLOUT, deadline))
         return tl::unexpected(Failed(Errc::kTimedOut, req, "send timed out"));
     } else {
-      return tl::unexpected(Failed(Errc::kConnection, req, std::string("send: ") + ErrnoText(errno)));
+      return tl::unexpected(
+          Failed(Errc::kConnection, req, std::string("send: ") + ErrnoText(errno)));
     }
   }
   return {};
@@ -137,7 +139,8 @@ Result<std::string> ReadHead(int fd, const HttpRequest& req, Clock::time_point d
     if (n == 0) return tl::unexpected(Failed(Errc::kConnection, req, "closed before the head"));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN)
-      return tl::unexpected(Failed(Errc::kConnection, req, std::string("recv: ") + ErrnoText(errno)));
+      return tl::unexpected(
+          Failed(Errc::kConnection, req, std::string("recv: ") + ErrnoText(errno)));
     const size_t have = n < 0 ? 0 : static_cast<size_t>(n);
     const size_t end = std::string_view(buf.data(), have).find("\r\n\r\n");
     if (end != std::string_view::npos) {
@@ -190,13 +193,14 @@ Result<std::unique_ptr<BodyStream>> BodyStream::Open(const HttpRequest& req, uin
   const auto content_length = parser.content_length();
   if (parser.chunked() || !content_length || *content_length != length)
     return tl::unexpected(
-        Failed(Errc::kProtocol, req, "the body is not the " + std::to_string(length) + " bytes asked for"));
-  const std::string want = "bytes " + std::to_string(offset) + "-" +
-                           std::to_string(offset + length - 1) + "/";
+        Failed(Errc::kProtocol, req,
+               "the body is not the " + std::to_string(length) + " bytes asked for"));
+  const std::string want =
+      "bytes " + std::to_string(offset) + "-" + std::to_string(offset + length - 1) + "/";
   const auto range = h[http::field::content_range];
   if (range.substr(0, want.size()) != want)
-    return tl::unexpected(Failed(Errc::kProtocol, req,
-                                 "Content-Range '" + std::string(range) + "', not " + want));
+    return tl::unexpected(
+        Failed(Errc::kProtocol, req, "Content-Range '" + std::string(range) + "', not " + want));
   return stream;
 }
 
@@ -224,7 +228,8 @@ Result<void> BodyStream::SpliceInto(int pipe_wr, size_t n, Clock::time_point dea
                                               " of " + std::to_string(length_) + " body bytes");
     if (errno == EINTR) continue;
     if (errno != EAGAIN)
-      return MakeError(Errc::kConnection, std::string("splice from the connection: ") + ErrnoText(errno));
+      return MakeError(Errc::kConnection,
+                       std::string("splice from the connection: ") + ErrnoText(errno));
     // Nothing moved: the socket is empty, or the pipe is full.
     pollfd room{pipe_wr, POLLOUT, 0};
     if (poll(&room, 1, 0) == 0)

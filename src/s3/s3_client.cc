@@ -497,17 +497,16 @@ void S3Client::AbortUploadAsync(const std::string& key, const std::string& uploa
       });
 }
 
-Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(const std::string& key,
-                                                             uint64_t offset, uint64_t length,
-                                                             const std::string& if_match,
-                                                             BodyStream::Clock::time_point deadline) {
+Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(
+    const std::string& key, uint64_t offset, uint64_t length, const std::string& if_match,
+    BodyStream::Clock::time_point deadline) {
   Target t = MakeTarget(key, "");
   const size_t e = Pick(RequestKind::kGet, Spread(t.affinity, offset), 0);
   if (endpoints_[e]->scheme != "http")
     return MakeError(Errc::kNotSupported, "streamed GETs need an http:// endpoint");
   HeaderList extra;
-  extra.emplace_back("Range", "bytes=" + std::to_string(offset) + "-" +
-                                  std::to_string(offset + length - 1));
+  extra.emplace_back("Range",
+                     "bytes=" + std::to_string(offset) + "-" + std::to_string(offset + length - 1));
   if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
   requests_[static_cast<size_t>(RequestKind::kGet)].fetch_add(1);
   // No retry here: the caller's other path (the cache) redoes what fails.

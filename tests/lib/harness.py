@@ -122,6 +122,27 @@ def aws_chunked_put(port, path, chunks, signed=True, trailer=None, sign_trailer=
     return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
 
 
+STREAM_PIPE = 4 << 20  # fs/streamed_reads.h kStreamPipeBytes
+
+
+def allow_stream_pipes(testcase):
+    """fuse.splice_reads needs 4 MiB pipes. Root with CAP_SYS_RESOURCE makes
+    them whatever fs.pipe-max-size says; in containers without it the sysctl
+    must allow them. Raised for the test when lower, put back after."""
+    path = "/proc/sys/fs/pipe-max-size"
+    with open(path) as f:
+        old = int(f.read())
+    if old >= STREAM_PIPE:
+        return
+
+    def put_back():
+        with open(path, "w") as f:
+            f.write(str(old))
+    with open(path, "w") as f:
+        f.write(str(STREAM_PIPE))
+    testcase.addCleanup(put_back)
+
+
 def free_port():
     """A loopback TCP port nobody listens on (for 'unreachable' and side servers)."""
     with socket.socket() as s:

@@ -9,6 +9,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import fault_proxy  # noqa: E402
 import harness  # noqa: E402
 
 BLOCK = 1 << 20
@@ -218,6 +219,28 @@ class ErrorTest(harness.MountTestCase):
         self.assertFalse(t.is_alive())
         self.assertEqual(wrong, [], "never wrong bytes")
         self.assertTrue(harness.is_mounted(m.mountpoint))
+
+    def test_a_streamed_read_cut_mid_body_goes_on_through_the_cache(self):
+        harness.allow_stream_pipes(self)
+        srv = self.server()
+        proxy = fault_proxy.FaultProxy(srv.port)
+        self.addCleanup(proxy.stop)
+        data = os.urandom(16 * BLOCK + 999)
+        self.write("cut.bin", data)
+        # The first GET of the file is the stream's (from byte 0 to the end): cut inside its 6th MiB.
+        cut = proxy.add("truncate", "GET", r"^/bucket/cut\.bin$", times=1, keep=5 * BLOCK + 777)
+        sock = os.path.join(self.tmp, "metrics.sock")
+        m = self.mount(proxy.endpoint, options=["fuse.direct_io=true", f"metrics.listen=unix:{sock}"])
+        path = os.path.join(m.mountpoint, "cut.bin")
+        out = subprocess.run(["dd", f"if={path}", "bs=1M", "status=none"], capture_output=True,
+                             check=True, timeout=60).stdout
+        self.assertEqual(cut.hits, 1, "the cut happened")
+        self.assertEqual(out, data, "every byte right, none lost at the cut")
+        got = harness.metrics("unix:" + sock)
+        self.assertEqual(got["s3rdmafs_streamed_failures_total"], 1)
+        self.assertEqual(got["s3rdmafs_streamed_bytes_total"], 5 * BLOCK, "replied whole reads only")
+        self.assertGreaterEqual(proxy.count("GET", r"^/bucket/cut\.bin$"), 2, "the rest came by the cache")
+        self.assertIn("reads through the cache", m.log_text())
 
 
 if __name__ == "__main__":

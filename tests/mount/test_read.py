@@ -152,6 +152,33 @@ class ReadTest(harness.MountTestCase):
             return [line for line in f if " DEBUG " in line and prefix in line
                     and not line.rstrip().endswith(prefix)]  # the directory's own marker
 
+    def test_a_sequential_direct_io_reader_gets_its_bytes_by_splice_past_the_cache(self):
+        harness.allow_stream_pipes(self)
+        data = os.urandom(24 * BLOCK + 12345)
+        self.write("stream.bin", data)
+        sock = os.path.join(self.tmp, "metrics.sock")
+        m = self.mount(self.srv, options=["fuse.direct_io=true", f"metrics.listen=unix:{sock}"])
+        path = os.path.join(m.mountpoint, "stream.bin")
+        out = subprocess.run(["dd", f"if={path}", "bs=1M", "status=none"], capture_output=True,
+                             check=True, timeout=60).stdout
+        self.assertEqual(out, data)
+        got = harness.metrics("unix:" + sock)
+        self.assertEqual(got["s3rdmafs_streamed_reads_total"], 1, "one GET from the first byte to the last")
+        self.assertEqual(got["s3rdmafs_streamed_bytes_total"], len(data), "every byte by splice")
+        self.assertEqual(got["s3rdmafs_streamed_failures_total"], 0)
+        self.assertEqual(got['s3rdmafs_s3_requests_total{op="get"}'], 1)
+        self.assertEqual(got["s3rdmafs_cache_misses_total"], 0, "past the cache")
+        # A reader that jumps around, and one with small reads, go through the cache: right bytes too.
+        with open(path, "rb") as f:
+            for off in (5 * BLOCK + 3, BLOCK, 20 * BLOCK, 24 * BLOCK):
+                self.assertEqual(os.pread(f.fileno(), BLOCK, off), data[off:off + BLOCK], off)
+        small = subprocess.run(["dd", f"if={path}", "bs=64K", "status=none"], capture_output=True,
+                               check=True, timeout=60).stdout
+        self.assertEqual(small, data)
+        got = harness.metrics("unix:" + sock)
+        self.assertEqual(got["s3rdmafs_streamed_reads_total"], 1)
+        self.assertGreater(got["s3rdmafs_cache_misses_total"], 0)
+
     def test_a_listed_small_file_costs_one_request_from_lookup_to_last_byte(self):
         files = {f"s{i:02d}": os.urandom(4096 + 13 * i) for i in range(20)}
         files["big"] = os.urandom(3 * BLOCK)

@@ -27,8 +27,7 @@ std::string Pattern(size_t n) {
   return s;
 }
 
-std::string Partial(const std::string& body, uint64_t offset, uint64_t total,
-                    size_t declared = 0) {
+std::string Partial(const std::string& body, uint64_t offset, uint64_t total, size_t declared = 0) {
   const size_t length = declared ? declared : body.size();
   return "HTTP/1.1 206 Partial Content\r\nContent-Length: " + std::to_string(length) +
          "\r\nContent-Range: bytes " + std::to_string(offset) + "-" +
@@ -104,8 +103,8 @@ TEST(BodyStream, AnythingButTheRangeAskedForIsRefused) {
       {"HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n" + body, Errc::kProtocol, "status 200"},
       {Partial(body, 0, 8192), Errc::kProtocol, "Content-Range"},  // another range
       {Partial(body, 10, 8192, 5000), Errc::kProtocol, "not the 4096 bytes"},
-      {"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n",
-       Errc::kPreconditionFailed, "412"},
+      {"HTTP/1.1 412 Precondition Failed\r\nContent-Length: 0\r\n\r\n", Errc::kPreconditionFailed,
+       "412"},
       {"HTTP/1.1 206 Partial Content\r\nTransfer-Encoding: chunked\r\nContent-Range: bytes "
        "10-4105/8192\r\n\r\n",
        Errc::kProtocol, "not the 4096 bytes"},

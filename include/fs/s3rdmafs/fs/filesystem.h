@@ -375,6 +375,7 @@ class Filesystem {
   size_t swept_peak_ = 0;
   friend class SplicedRead;
   std::atomic<uint64_t> streams_opened_{0}, streamed_bytes_{0}, stream_failures_{0};
+  std::atomic<bool> no_stream_pipes_{false};  // the system refused a pipe large enough: said once
   // Reads whose answer has not been given yet (Quiesce waits for them).
   WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
