@@ -26,6 +26,8 @@ namespace {
 
 constexpr size_t kMaxHead = size_t{64} << 10;
 constexpr int kSliceMs = 100;  // the longest wait between asks of `abandon`
+constexpr size_t kMaxLowWater = size_t{1}
+                                << 20;  // SO_RCVLOWAT at most (the kernel sizes rcvbuf by it)
 
 int MsUntil(Clock::time_point deadline, int cap = std::numeric_limits<int>::max()) {
   const auto left =
@@ -240,6 +242,11 @@ Result<void> BodyStream::SpliceInto(int pipe_wr, size_t n, Clock::time_point dea
     if (ms == 0)
       return MakeError(Errc::kTimedOut, "no body byte came in time (" + std::to_string(got) +
                                             " of " + std::to_string(length_) + " received)");
+    // Wake when the rest of this read is in, not for every segment: from a
+    // server slower than the reader each wake-up would bring a few KiB.
+    const int want = static_cast<int>(std::min<size_t>(n - moved, kMaxLowWater));
+    if (want != low_water_ && setsockopt(fd_, SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) == 0)
+      low_water_ = want;
     pollfd in{fd_, POLLIN, 0};
     if (poll(&in, 1, ms) < 0 && errno != EINTR)
       return MakeError(Errc::kConnection, std::string("poll: ") + ErrnoText(errno));

@@ -49,6 +49,7 @@ class BodyStream {
   uint64_t offset_;
   uint64_t left_;
   uint64_t length_;
+  int low_water_ = 1;  // the socket's SO_RCVLOWAT
 };
 
 }  // namespace s3rdmafs::s3
