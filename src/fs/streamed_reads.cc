@@ -89,8 +89,10 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
   ReadStream& s = *h->stream;
   std::unique_lock lock(s.mu, std::try_to_lock);
   if (!lock) {
-    // Another read of this handle has the stream: the one before this one
-    // (wait for it, briefly), or one elsewhere in the file (the cache answers).
+    // Another read of this handle has the stream. If its bytes are all in
+    // and this read follows it, it is only replying: wait for that. Else it
+    // may still wait on the network, which no other read waits behind: the
+    // cache answers this one.
     if (offset != s.next.load()) return std::nullopt;
     lock.lock();
   }
@@ -101,12 +103,15 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
   if (target.aside || version.etag.empty() || offset >= version.size) return std::nullopt;
   const size_t n = static_cast<size_t>(std::min<uint64_t>(size, version.size - offset));
   const bool sequential = offset == s.next.load();
-  s.next.store(offset + n);
   if (s.body && s.body->offset() != offset) {  // the reader moved
     LOG_DEBUG("stream of %s at %llu, the read at %llu: dropped", key.c_str(),
               static_cast<unsigned long long>(s.body->offset()),
               static_cast<unsigned long long>(offset));
     s.Drop();
+  }
+  if (!s.body && (!sequential || version.size - offset < kMinStreamBytes)) {
+    s.next.store(offset + n);
+    return std::nullopt;
   }
   auto pass = reads_.Enter();
   if (!pass) return std::nullopt;
@@ -122,7 +127,6 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
     return std::nullopt;
   };
   if (!s.body) {
-    if (!sequential || version.size - offset < kMinStreamBytes) return std::nullopt;
     if (auto p = s.EnsurePipe(); !p) {
       if (!no_stream_pipes_.exchange(true))
         LOG_WARN("fuse.splice_reads is off for this mount, reads go through the cache: %s",
@@ -142,6 +146,7 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
     return give_up(r.error());
   }
   if (s.body->left() == 0) s.body.reset();  // the object's end: the pipe stays for the reply
+  s.next.store(offset + n);  // only now: the read after this one may wait for this reply
   h->has_read = true;
   return SplicedRead(this, h->stream, std::move(lock), std::move(*pass), n);
 }

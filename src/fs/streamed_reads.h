@@ -41,9 +41,10 @@ struct ReadStream {
   std::mutex mu;
   std::unique_ptr<s3::BodyStream> body;
   int pipe_rd = -1, pipe_wr = -1;
-  // The offset a sequential reader reads next. Atomic: the read after a
-  // spliced one can come while that one still finishes its reply, and waits
-  // for it instead of going the cache path.
+  // The offset a sequential reader reads next; set by a spliced read once
+  // its bytes are in. Atomic: the read after it can come while it still
+  // replies, and waits for that (never for the network) instead of going
+  // the cache path.
   std::atomic<uint64_t> next{0};
   bool given_up = false;  // a stream failed: this handle reads through the cache
 
