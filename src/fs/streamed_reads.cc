@@ -80,8 +80,8 @@ void SplicedRead::Sent(bool ok) {
   pass_.Release();
 }
 
-std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, size_t size,
-                                                  const std::function<bool()>& abandon) {
+Result<std::optional<SplicedRead>> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, size_t size,
+                                                          const std::function<bool()>& abandon) {
   if (!options_.streamed_reads || size < kMinSplicedRead || no_stream_pipes_.load())
     return std::nullopt;
   std::shared_ptr<FileHandle> h = open_->File(fh);
@@ -116,7 +116,7 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
   auto pass = reads_.Enter();
   if (!pass) return std::nullopt;
   const auto deadline = std::chrono::steady_clock::now() + options_.read_timeout;
-  const auto give_up = [&](const Error& e) {
+  const auto give_up = [&](const Error& e) -> Result<std::optional<SplicedRead>> {
     if (e.code != Errc::kNotSupported && e.code != Errc::kCancelled) {
       LOG_WARN("streamed read of %s given up, it reads through the cache: %s", key.c_str(),
                e.ToString().c_str());
@@ -124,6 +124,10 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
     }
     s.Drop();
     s.given_up = true;
+    if (e.code == Errc::kTimedOut)  // the read's whole deadline went waiting: answer it
+      return MakeError(Errc::kTimedOut, "the read did not complete within " +
+                                            std::to_string(options_.read_timeout.count() / 1000) +
+                                            " s (fuse.read_timeout): " + e.message);
     return std::nullopt;
   };
   if (!s.body) {
@@ -133,7 +137,9 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
                  p.error().ToString().c_str());
       return std::nullopt;
     }
-    auto body = store_->OpenBodyStream(key, offset, version.size - offset, version.etag, deadline);
+    auto body =
+        store_->OpenBodyStream(key, offset, version.size - offset, version.etag, deadline, abandon);
+    if (!body && body.error().code == Errc::kCancelled) return std::nullopt;  // the reader left
     if (!body) return give_up(body.error());
     s.body = std::move(*body);
     streams_opened_.fetch_add(1);
@@ -148,7 +154,8 @@ std::optional<SplicedRead> Filesystem::SpliceRead(uint64_t fh, uint64_t offset, 
   if (s.body->left() == 0) s.body.reset();  // the object's end: the pipe stays for the reply
   s.next.store(offset + n);  // only now: the read after this one may wait for this reply
   h->has_read = true;
-  return SplicedRead(this, h->stream, std::move(lock), std::move(*pass), n);
+  return std::optional<SplicedRead>(
+      SplicedRead(this, h->stream, std::move(lock), std::move(*pass), n));
 }
 
 StreamStats Filesystem::streamed() const {

@@ -31,12 +31,19 @@ void Read(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off, fuse_file_
   // A sequential direct_io reader (the kernel does not say so here; the
   // handle knows): the reply from the socket by splice when the handle's
   // stream can give all of it (fs/streamed_reads.h).
-  if (auto spliced = session->fs->SpliceRead(fi->fh, static_cast<uint64_t>(off), size,
-                                             [req] { return fuse_req_interrupted(req) != 0; })) {
-    fuse_bufvec data = FUSE_BUFVEC_INIT(spliced->bytes());
+  // It waits on this worker: it lets go when the reader is interrupted or
+  // the session ends (a signal), not only at fuse.read_timeout.
+  const auto abandon = [req, session] {
+    return fuse_req_interrupted(req) != 0 || fuse_session_exited(session->se) != 0;
+  };
+  auto spliced = session->fs->SpliceRead(fi->fh, static_cast<uint64_t>(off), size, abandon);
+  if (!spliced) return ReplyError(req, spliced.error(), "read");
+  if (*spliced) {
+    fs::SplicedRead& ready = **spliced;
+    fuse_bufvec data = FUSE_BUFVEC_INIT(ready.bytes());
     data.buf[0].flags = FUSE_BUF_IS_FD;
-    data.buf[0].fd = spliced->pipe();
-    spliced->Sent(fuse_reply_data(req, &data, static_cast<fuse_buf_copy_flags>(0)) == 0);
+    data.buf[0].fd = ready.pipe();
+    ready.Sent(fuse_reply_data(req, &data, static_cast<fuse_buf_copy_flags>(0)) == 0);
     return;
   }
   const uint64_t id = session->interruptible.Add(req);

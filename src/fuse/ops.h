@@ -42,6 +42,7 @@ class InterruptibleReads {
 struct Session {
   fs::Filesystem* fs;
   InterruptibleReads interruptible;
+  fuse_session* se = nullptr;  // set before the mount: requests come after
 };
 
 inline Session* SessionOf(fuse_req_t req) { return static_cast<Session*>(fuse_req_userdata(req)); }

@@ -34,6 +34,7 @@ Result<void> MountAndServe(fs::Filesystem* fs, const MountOptions& options,
   fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &session);
   fuse_opt_free_args(&args);
   if (!se) return MakeError(Errc::kInternal, "fuse_session_new failed (bad FUSE options?)");
+  session.se = se;
   if (fuse_set_signal_handlers(se) != 0) {
     fuse_session_destroy(se);
     return MakeError(Errc::kInternal, "cannot install signal handlers");

@@ -35,17 +35,25 @@ int MsUntil(Clock::time_point deadline, int cap = std::numeric_limits<int>::max(
   return static_cast<int>(std::clamp<int64_t>(left, 0, cap));
 }
 
-// Waits until `fd` has `events` or the deadline passes (false).
-bool WaitFor(int fd, short events, Clock::time_point deadline) {
+enum class Waited { kReady, kTimedOut, kAbandoned };
+
+// Waits until `fd` has `events`, the deadline passes, or `abandon` says stop
+// (asked between waits of at most kSliceMs).
+Waited WaitFor(int fd, short events, Clock::time_point deadline,
+               const std::function<bool()>& abandon) {
   for (;;) {
-    const int ms = MsUntil(deadline);
-    if (ms == 0) return false;
+    if (abandon && abandon()) return Waited::kAbandoned;
+    const int ms = MsUntil(deadline, kSliceMs);
+    if (ms == 0) return Waited::kTimedOut;
     pollfd p{fd, events, 0};
     const int r = poll(&p, 1, ms);
-    if (r > 0) return true;
-    if (r < 0 && errno != EINTR) return true;  // the next call reports it
+    if (r > 0) return Waited::kReady;
+    if (r < 0 && errno != EINTR) return Waited::kReady;  // the next call reports it
   }
 }
+
+// The error for a wait that did not end ready.
+Error NotReady(Waited w, const HttpRequest& req, const std::string& what);
 
 struct Url {
   std::string host, port = "80", target = "/";
@@ -74,8 +82,14 @@ Error Failed(Errc code, const HttpRequest& req, const std::string& what) {
   return Error(code, "GET " + req.url + " (stream): " + what);
 }
 
+Error NotReady(Waited w, const HttpRequest& req, const std::string& what) {
+  return w == Waited::kAbandoned ? Failed(Errc::kCancelled, req, "abandoned while " + what)
+                                 : Failed(Errc::kTimedOut, req, what + " timed out");
+}
+
 // A connected, non-blocking socket to the URL's host.
-Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point deadline) {
+Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point deadline,
+                    const std::function<bool()>& abandon) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -96,9 +110,9 @@ Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point de
   freeaddrinfo(found);
   int err = rc == 0 ? 0 : errno;
   if (err == EINPROGRESS) {
-    if (!WaitFor(fd, POLLOUT, deadline)) {
+    if (const Waited w = WaitFor(fd, POLLOUT, deadline, abandon); w != Waited::kReady) {
       close(fd);
-      return tl::unexpected(Failed(Errc::kTimedOut, req, "connect timed out"));
+      return tl::unexpected(NotReady(w, req, "connecting"));
     }
     socklen_t len = sizeof err;
     getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -112,7 +126,7 @@ Result<int> Connect(const HttpRequest& req, const Url& url, Clock::time_point de
 }
 
 Result<void> SendAll(int fd, const HttpRequest& req, const std::string& out,
-                     Clock::time_point deadline) {
+                     Clock::time_point deadline, const std::function<bool()>& abandon) {
   size_t sent = 0;
   while (sent < out.size()) {
     const ssize_t n = send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
@@ -121,8 +135,8 @@ Result<void> SendAll(int fd, const HttpRequest& req, const std::string& out,
     } else if (n < 0 && errno == EINTR) {
       continue;
     } else if (n < 0 && errno == EAGAIN) {
-      if (!WaitFor(fd, POLLOUT, deadline))
-        return tl::unexpected(Failed(Errc::kTimedOut, req, "send timed out"));
+      if (const Waited w = WaitFor(fd, POLLOUT, deadline, abandon); w != Waited::kReady)
+        return tl::unexpected(NotReady(w, req, "sending"));
     } else {
       return tl::unexpected(
           Failed(Errc::kConnection, req, std::string("send: ") + ErrnoText(errno)));
@@ -134,7 +148,8 @@ Result<void> SendAll(int fd, const HttpRequest& req, const std::string& out,
 // The response head, and not one body byte: the head is peeked at until its
 // end is in, then read to exactly there. SO_RCVLOWAT makes each wait last
 // until more than what was peeked has come.
-Result<std::string> ReadHead(int fd, const HttpRequest& req, Clock::time_point deadline) {
+Result<std::string> ReadHead(int fd, const HttpRequest& req, Clock::time_point deadline,
+                             const std::function<bool()>& abandon) {
   std::string buf(kMaxHead, '\0');
   for (;;) {
     const ssize_t n = recv(fd, buf.data(), buf.size(), MSG_PEEK);
@@ -158,26 +173,27 @@ Result<std::string> ReadHead(int fd, const HttpRequest& req, Clock::time_point d
       return tl::unexpected(Failed(Errc::kProtocol, req, "response head too large"));
     const int low = static_cast<int>(have + 1);
     setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof low);
-    if (!WaitFor(fd, POLLIN, deadline))
-      return tl::unexpected(Failed(Errc::kTimedOut, req, "no response head in time"));
+    if (const Waited w = WaitFor(fd, POLLIN, deadline, abandon); w != Waited::kReady)
+      return tl::unexpected(NotReady(w, req, "waiting for the response head"));
   }
 }
 
 }  // namespace
 
 Result<std::unique_ptr<BodyStream>> BodyStream::Open(const HttpRequest& req, uint64_t offset,
-                                                     uint64_t length, Clock::time_point deadline) {
+                                                     uint64_t length, Clock::time_point deadline,
+                                                     const std::function<bool()>& abandon) {
   Url url;
   if (req.method != "GET" || !ParseUrl(req.url, &url) || length == 0)
     return tl::unexpected(Failed(Errc::kNotSupported, req, "plain http GETs of a range only"));
-  auto fd = Connect(req, url, deadline);
+  auto fd = Connect(req, url, deadline, abandon);
   if (!fd) return tl::unexpected(fd.error());
   auto stream = std::unique_ptr<BodyStream>(new BodyStream(*fd, offset, length));
   std::string out = "GET " + url.target + " HTTP/1.1\r\n";
   for (const auto& [k, v] : req.headers) out += k + ": " + v + "\r\n";
   out += "\r\n";
-  if (auto s = SendAll(*fd, req, out, deadline); !s) return tl::unexpected(s.error());
-  auto head = ReadHead(*fd, req, deadline);
+  if (auto s = SendAll(*fd, req, out, deadline, abandon); !s) return tl::unexpected(s.error());
+  auto head = ReadHead(*fd, req, deadline, abandon);
   if (!head) return tl::unexpected(head.error());
 
   http::response_parser<http::buffer_body> parser;

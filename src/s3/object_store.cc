@@ -60,7 +60,8 @@ Result<void> ObjectStore::Delete(const std::string& key) {
 
 Result<std::unique_ptr<BodyStream>> ObjectStore::OpenBodyStream(const std::string& key, uint64_t,
                                                                 uint64_t, const std::string&,
-                                                                BodyStream::Clock::time_point) {
+                                                                BodyStream::Clock::time_point,
+                                                                const std::function<bool()>&) {
   return MakeError(Errc::kNotSupported, "no streamed GET of " + key + " from this store");
 }
 

@@ -497,9 +497,11 @@ void S3Client::AbortUploadAsync(const std::string& key, const std::string& uploa
       });
 }
 
-Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(
-    const std::string& key, uint64_t offset, uint64_t length, const std::string& if_match,
-    BodyStream::Clock::time_point deadline) {
+Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(const std::string& key,
+                                                             uint64_t offset, uint64_t length,
+                                                             const std::string& if_match,
+                                                             BodyStream::Clock::time_point deadline,
+                                                             const std::function<bool()>& abandon) {
   Target t = MakeTarget(key, "");
   const size_t e = Pick(RequestKind::kGet, Spread(t.affinity, offset), 0);
   if (endpoints_[e]->scheme != "http")
@@ -510,7 +512,8 @@ Result<std::unique_ptr<BodyStream>> S3Client::OpenBodyStream(
   if (!if_match.empty()) extra.emplace_back("If-Match", if_match);
   requests_[static_cast<size_t>(RequestKind::kGet)].fetch_add(1);
   // No retry here: the caller's other path (the cache) redoes what fails.
-  return BodyStream::Open(Signed(options_, At(t, e), "GET", "", extra), offset, length, deadline);
+  return BodyStream::Open(Signed(options_, At(t, e), "GET", "", extra), offset, length, deadline,
+                          abandon);
 }
 
 void S3Client::CopyAsync(const std::string& source_key, const std::string& source_if_match,

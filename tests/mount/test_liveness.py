@@ -33,7 +33,15 @@ class LivenessTest(harness.MountTestCase):
                                                         *extra])
 
     def test_a_stalled_read_answers_etimedout_by_the_deadline(self):
-        m = self.mnt(["fuse.read_timeout=3s"])
+        self.stalled_read_answers_by_the_deadline([])
+
+    def test_a_stalled_streamed_read_answers_etimedout_by_the_deadline(self):
+        harness.allow_stream_pipes(self)
+        m = self.stalled_read_answers_by_the_deadline(["fuse.direct_io=true"])
+        self.assertIn("(stream)", m.log_text(), "the stalled GET was the stream's")
+
+    def stalled_read_answers_by_the_deadline(self, extra):
+        m = self.mnt(["fuse.read_timeout=3s", *extra])
         p = os.path.join(m.mountpoint, "big")
         os.stat(p)  # lookup before the stall: only the GET hangs
         rule = self.proxy.add("pause", method="GET", target=r"/bucket/big$", times=None, seconds=60)
@@ -49,6 +57,7 @@ class LivenessTest(harness.MountTestCase):
         self.proxy.clear()
         with open(p, "rb") as f:  # the mount is fine once the server answers
             self.assertEqual(len(f.read()), 8 * MIB)
+        return m
 
     def test_a_killed_reader_goes_away_at_once(self):
         m = self.mnt(["fuse.read_timeout=60s"])
@@ -66,7 +75,14 @@ class LivenessTest(harness.MountTestCase):
         self.assertLess(time.time() - t0, 2, "SIGKILL ends a reader blocked on the network")
 
     def test_sigterm_with_a_stalled_read_stops_in_order(self):
-        m = self.mnt(["fuse.read_timeout=60s"])
+        self.sigterm_with_a_stalled_read_stops_in_order([])
+
+    def test_sigterm_with_a_stalled_streamed_read_stops_in_order(self):
+        harness.allow_stream_pipes(self)
+        self.sigterm_with_a_stalled_read_stops_in_order(["fuse.direct_io=true"])
+
+    def sigterm_with_a_stalled_read_stops_in_order(self, extra):
+        m = self.mnt(["fuse.read_timeout=60s", *extra])
         p = os.path.join(m.mountpoint, "big")
         os.stat(p)
         rule = self.proxy.add("pause", method="GET", target=r"/bucket/big$", times=None, seconds=60)

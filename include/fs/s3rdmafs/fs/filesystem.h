@@ -243,9 +243,11 @@ class Filesystem {
   // this offset to the object's end) is at `offset`, and every byte came in
   // before the read's deadline, unless `abandon` said stop. Anything else is
   // nullopt, and the read goes by ReadAsync (which fetches again what a
-  // failed stream held): a reply is never partial.
-  std::optional<SplicedRead> SpliceRead(uint64_t fh, uint64_t offset, size_t size,
-                                        const std::function<bool()>& abandon);
+  // failed stream held): a reply is never partial. An error only when the
+  // read's deadline is spent (the stream timed out): the answer then, not
+  // another wait on the cache path.
+  Result<std::optional<SplicedRead>> SpliceRead(uint64_t fh, uint64_t offset, size_t size,
+                                                const std::function<bool()>& abandon);
   StreamStats streamed() const;
   void Release(uint64_t fh);
 

@@ -24,9 +24,10 @@ class BodyStream {
   // bytes [offset, offset + length)), reads the response head. Anything but
   // a 206 whose Content-Range starts at `offset` and whose body is `length`
   // bytes is an error: the caller's other path redoes the request and
-  // makes sense of the answer.
+  // makes sense of the answer. `abandon` as for SpliceInto.
   static Result<std::unique_ptr<BodyStream>> Open(const HttpRequest& req, uint64_t offset,
-                                                  uint64_t length, Clock::time_point deadline);
+                                                  uint64_t length, Clock::time_point deadline,
+                                                  const std::function<bool()>& abandon = nullptr);
   ~BodyStream();  // closes the connection; body bytes not taken are dropped
   BodyStream(const BodyStream&) = delete;
   BodyStream& operator=(const BodyStream&) = delete;

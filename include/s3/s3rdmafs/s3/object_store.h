@@ -146,9 +146,11 @@ class ObjectStore {
   // A GET of bytes [offset, offset + length) whose body stays in its socket
   // for a reader that takes it by splice(2) (body_stream.h), counted as a GET.
   // Blocking. Stores that have none (TLS, fakes) answer kNotSupported.
-  virtual Result<std::unique_ptr<BodyStream>> OpenBodyStream(
-      const std::string& key, uint64_t offset, uint64_t length, const std::string& if_match,
-      BodyStream::Clock::time_point deadline);
+  virtual Result<std::unique_ptr<BodyStream>> OpenBodyStream(const std::string& key,
+                                                             uint64_t offset, uint64_t length,
+                                                             const std::string& if_match,
+                                                             BodyStream::Clock::time_point deadline,
+                                                             const std::function<bool()>& abandon);
 
   // Blocking helpers for callers that may wait (FUSE worker threads, startup).
   Result<ObjectInfo> Head(const std::string& key);

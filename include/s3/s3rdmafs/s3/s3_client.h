@@ -58,9 +58,10 @@ class S3Client final : public ObjectStore, public RdmaStore {
                  std::function<void(Result<std::string>)> done) override;
   void DeleteAsync(const std::string& key, std::function<void(Result<void>)> done) override;
   // Over http:// endpoints only (TLS bodies are decrypted in user space).
-  Result<std::unique_ptr<BodyStream>> OpenBodyStream(
-      const std::string& key, uint64_t offset, uint64_t length, const std::string& if_match,
-      BodyStream::Clock::time_point deadline) override;
+  Result<std::unique_ptr<BodyStream>> OpenBodyStream(const std::string& key, uint64_t offset,
+                                                     uint64_t length, const std::string& if_match,
+                                                     BodyStream::Clock::time_point deadline,
+                                                     const std::function<bool()>& abandon) override;
 
   // The URL a request for `key` (with `raw_query`) goes to at the first
   // endpoint, and its canonical URI; `affinity` picks the endpoint.
