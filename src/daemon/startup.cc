@@ -244,6 +244,7 @@ Result<std::unique_ptr<Daemon>> Build(const config::Config& c) {
   fo.direct_io = c.fuse.direct_io;
   // RDMA lands bytes in the cache without a copy already.
   fo.streamed_reads = c.fuse.direct_io && c.fuse.splice_reads && !d->rdma;
+  fo.max_streamed_waits = static_cast<uint32_t>(std::max<uint64_t>(1, c.fuse.max_threads / 2));
   fo.readahead.initial = c.readahead.initial;
   // One stream may hold at most a quarter of the arena in flight, so a small
   // cache still serves several readers; said once, not treated as an error.

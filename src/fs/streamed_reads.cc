@@ -115,6 +115,16 @@ Result<std::optional<SplicedRead>> Filesystem::SpliceRead(uint64_t fh, uint64_t 
   }
   auto pass = reads_.Enter();
   if (!pass) return std::nullopt;
+  // A worker that waits here is one stat and lookup cannot have: past the
+  // cap, this read goes the cache path, which waits without a thread.
+  if (streamed_waits_.fetch_add(1) >= options_.max_streamed_waits) {
+    streamed_waits_.fetch_sub(1);
+    return std::nullopt;
+  }
+  struct Leave {
+    std::atomic<uint32_t>& n;
+    ~Leave() { n.fetch_sub(1); }
+  } leave{streamed_waits_};
   const auto deadline = std::chrono::steady_clock::now() + options_.read_timeout;
   const auto give_up = [&](const Error& e) -> Result<std::optional<SplicedRead>> {
     if (e.code != Errc::kNotSupported && e.code != Errc::kCancelled) {

@@ -105,6 +105,28 @@ except OSError as e:
         after = log[log.index("unmounted"):]
         self.assertNotIn("read:", after, "no reply after the session is gone")
 
+    def test_stalled_streamed_reads_leave_workers_for_stat_and_lookup(self):
+        harness.allow_stream_pipes(self)
+        paths = []
+        m = self.mnt(["fuse.read_timeout=60s", "fuse.direct_io=true", "fuse.max_threads=4"])
+        for i in range(4):
+            self.write(f"s{i}", os.urandom(8 * MIB))
+            paths.append(os.path.join(m.mountpoint, f"s{i}"))
+            os.stat(paths[-1])
+        rule = self.proxy.add("pause", method="GET", target=r"/bucket/s\d$", times=None, seconds=60)
+        readers = [subprocess.Popen([sys.executable, "-c", f"open({p!r}, 'rb', buffering=0).read({MIB})"])
+                   for p in paths]
+        self.addCleanup(lambda: [r.kill() for r in readers])
+        # Two readers wait on their streams (half of fuse.max_threads), two on the cache path.
+        harness.wait_for(lambda: rule.hits >= 4, what="every reader's GET")
+        time.sleep(0.3)
+        self.assertTrue(all(r.poll() is None for r in readers), "the readers are blocked in read()")
+        self.write("fresh", b"new")
+        t0 = time.time()
+        self.assertIn("fresh", os.listdir(m.mountpoint))
+        self.assertEqual(os.stat(os.path.join(m.mountpoint, "fresh")).st_size, 3)
+        self.assertLess(time.time() - t0, 3, "stat and lookup found a worker")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -50,6 +50,9 @@ struct FsOptions {
   uint32_t file_mode = 0444, dir_mode = 0555;
   bool direct_io = false;
   bool streamed_reads = false;  // direct_io reads by splice from a GET (fs/streamed_reads.h)
+  // Streamed reads wait on their FUSE worker: at most this many at once, so
+  // that stat, lookup and readdir always find a worker (half of fuse.max_threads).
+  uint32_t max_streamed_waits = 8;
   readahead::PolicyConfig readahead;
   uint64_t max_request = 8ull << 20;
   std::chrono::milliseconds cache_wait{60000};
@@ -377,7 +380,9 @@ class Filesystem {
   size_t swept_peak_ = 0;
   friend class SplicedRead;
   std::atomic<uint64_t> streams_opened_{0}, streamed_bytes_{0}, stream_failures_{0};
-  std::atomic<bool> no_stream_pipes_{false};  // the system refused a pipe large enough: said once
+  std::atomic<bool> no_stream_pipes_{false};
+  std::atomic<uint32_t> streamed_waits_{0};  // reads in SpliceRead's network part now  // the
+                                             // system refused a pipe large enough: said once
   // Reads whose answer has not been given yet (Quiesce waits for them).
   WorkGate reads_;
   // Read deadlines (last member: destroyed first, dropping what is pending).
